@@ -1,0 +1,37 @@
+//! The mpitorrent protocol, with no I/O.
+//!
+//! The tracker ([`tracker::Tracker`]), the download side
+//! ([`downloader::Downloader`]) and the upload side ([`uploader::Uploader`])
+//! of a peer are state machines: a driver feeds them messages with
+//! `handle_message(now, from, msg)` and then drains `poll_transmit()` (what to
+//! send) and `poll_event()` (what happened) until both are empty. They hold
+//! no sockets, threads, clocks or files, so the MPI transport, the
+//! in-process transport and the simulator all run exactly the same code,
+//! through the same wire codec ([`wire`]).
+//!
+//! ```text
+//!   driver loop (any transport):
+//!     bytes = transport.recv(channel)      // MPI_Improbe, a channel, a sim queue
+//!     machine.handle_message(now, from, wire::decode(bytes)?)
+//!     while let Some(t) = machine.poll_transmit() { transport.send(t.to, wire::encode(&t.msg)) }
+//!     while let Some(e) = machine.poll_event()    { act on it (write a file, stop) }
+//! ```
+
+pub mod classic;
+pub mod downloader;
+pub mod holdings;
+mod ids;
+mod message;
+pub mod scenario;
+pub mod tracker;
+pub mod uploader;
+pub mod wire;
+
+pub use ids::{FileId, Rank, SegmentIdx, TRACKER};
+pub use message::{Channel, FileListing, Message, MessageKind, Owner, Transmit};
+
+/// Another rank broke the protocol: an unexpected or inconsistent message.
+/// The job must abort; this says why, naming the ranks involved.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("protocol error: {0}")]
+pub struct ProtocolError(pub String);

@@ -1,0 +1,195 @@
+//! Every message the protocol sends, and the channel each travels on.
+//!
+//! A rank runs up to four receivers at once (the tracker loop on rank 0; the
+//! start-up/control path, the download thread and the upload thread on a
+//! peer). Each message kind belongs to exactly one of them, so a transport
+//! can keep their traffic apart (MPI tags, separate queues) and no thread
+//! ever receives another thread's message.
+
+use crate::{FileId, Rank, SegmentIdx};
+use serde::{Deserialize, Serialize};
+
+/// Which receiver on the destination rank a message is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// The tracker's loop on rank 0.
+    Tracker,
+    /// A peer's start-up path (registration ACK), then its upload thread
+    /// (abort), so an abort reaches a peer in every phase.
+    Control,
+    /// A peer's download thread: swarm answers, segment ACK/NACK.
+    Download,
+    /// A peer's upload thread: segment requests and TERMINATE.
+    Upload,
+}
+
+impl Channel {
+    /// Every channel, in tag order.
+    pub const ALL: [Channel; 4] = [
+        Channel::Tracker,
+        Channel::Control,
+        Channel::Download,
+        Channel::Upload,
+    ];
+
+    /// A small integer per channel (used as the MPI tag).
+    pub fn tag(self) -> i32 {
+        match self {
+            Channel::Tracker => 1,
+            Channel::Control => 2,
+            Channel::Download => 3,
+            Channel::Upload => 4,
+        }
+    }
+}
+
+/// One file a peer registers: its name and every segment hash in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileListing {
+    pub name: String,
+    pub hashes: Vec<String>,
+}
+
+/// A rank that can serve segments of a file, as the tracker last knew it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub rank: Rank,
+    /// Holds the whole file (a seed) rather than part of it (a peer).
+    pub seed: bool,
+    /// Segments the tracker knows this rank holds.
+    pub held: u32,
+}
+
+/// A protocol message. Names follow the classic protocol where it has one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// Peer → tracker at start-up: the files it owns and the names it wants.
+    Register {
+        owned: Vec<FileListing>,
+        wanted: Vec<String>,
+    },
+    /// Tracker → peer once every peer registered: the id of each owned file,
+    /// in the order they were registered.
+    RegisterAck { file_ids: Vec<FileId> },
+    /// Any rank → tracker, then tracker → every peer: the job must end.
+    Abort { reason: String },
+    /// SWARM_REQUEST: download thread → tracker, the first time it wants a file.
+    SwarmRequest { name: String },
+    /// Tracker → download thread: the file's id, hashes and current owners.
+    SwarmReply {
+        file: FileId,
+        hashes: Vec<String>,
+        owners: Vec<Owner>,
+    },
+    /// PEER_UPDATE: download thread → tracker after every few segments; it
+    /// also asks for a fresh owner list.
+    PeerUpdate {
+        file: FileId,
+        segments: Vec<SegmentIdx>,
+    },
+    /// Tracker → download thread: the owners of a file, answering PeerUpdate.
+    SwarmRefresh { file: FileId, owners: Vec<Owner> },
+    /// SINGLE_FILE_DOWNLOAD_COMPLETED: the peer now seeds this file.
+    FileCompleted { file: FileId },
+    /// CLIENT_GOT_ALL_FILES: the peer's download thread is done.
+    AllFilesCompleted,
+    /// Download thread → an owner's upload thread: send me this segment.
+    SegmentRequest { file: FileId, index: SegmentIdx },
+    /// Upload thread → download thread: here it is (ACK). The payload is
+    /// empty in classic mode, where a segment is only its hash.
+    SegmentAck {
+        file: FileId,
+        index: SegmentIdx,
+        payload: Vec<u8>,
+    },
+    /// Upload thread → download thread: I do not hold that segment (NACK).
+    SegmentNack { file: FileId, index: SegmentIdx },
+    /// TERMINATE: tracker → every upload thread once all peers are done.
+    Terminate,
+}
+
+impl Message {
+    /// The receiver this message is for on the destination rank.
+    pub fn channel(&self) -> Channel {
+        match self {
+            Message::Register { .. }
+            | Message::SwarmRequest { .. }
+            | Message::PeerUpdate { .. }
+            | Message::FileCompleted { .. }
+            | Message::AllFilesCompleted => Channel::Tracker,
+            Message::RegisterAck { .. } => Channel::Control,
+            // A peer sends Abort to the tracker; the tracker sends it to peers.
+            Message::Abort { .. } => Channel::Control,
+            Message::SwarmReply { .. }
+            | Message::SwarmRefresh { .. }
+            | Message::SegmentAck { .. }
+            | Message::SegmentNack { .. } => Channel::Download,
+            Message::SegmentRequest { .. } | Message::Terminate => Channel::Upload,
+        }
+    }
+
+    /// A short name for counting and logging.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Message::Register { .. } => MessageKind::Register,
+            Message::RegisterAck { .. } => MessageKind::RegisterAck,
+            Message::Abort { .. } => MessageKind::Abort,
+            Message::SwarmRequest { .. } => MessageKind::SwarmRequest,
+            Message::SwarmReply { .. } => MessageKind::SwarmReply,
+            Message::PeerUpdate { .. } => MessageKind::PeerUpdate,
+            Message::SwarmRefresh { .. } => MessageKind::SwarmRefresh,
+            Message::FileCompleted { .. } => MessageKind::FileCompleted,
+            Message::AllFilesCompleted => MessageKind::AllFilesCompleted,
+            Message::SegmentRequest { .. } => MessageKind::SegmentRequest,
+            Message::SegmentAck { .. } => MessageKind::SegmentAck,
+            Message::SegmentNack { .. } => MessageKind::SegmentNack,
+            Message::Terminate => MessageKind::Terminate,
+        }
+    }
+}
+
+/// The kind of a [`Message`], without its contents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MessageKind {
+    Register,
+    RegisterAck,
+    Abort,
+    SwarmRequest,
+    SwarmReply,
+    PeerUpdate,
+    SwarmRefresh,
+    FileCompleted,
+    AllFilesCompleted,
+    SegmentRequest,
+    SegmentAck,
+    SegmentNack,
+    Terminate,
+}
+
+impl MessageKind {
+    /// The classic protocol's name for this kind (or ours where it has none).
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageKind::Register => "REGISTER",
+            MessageKind::RegisterAck => "REGISTER_ACK",
+            MessageKind::Abort => "ABORT",
+            MessageKind::SwarmRequest => "SWARM_REQUEST",
+            MessageKind::SwarmReply => "SWARM_REPLY",
+            MessageKind::PeerUpdate => "PEER_UPDATE",
+            MessageKind::SwarmRefresh => "SWARM_REFRESH",
+            MessageKind::FileCompleted => "SINGLE_FILE_DOWNLOAD_COMPLETED",
+            MessageKind::AllFilesCompleted => "CLIENT_GOT_ALL_FILES",
+            MessageKind::SegmentRequest => "SEGMENT_REQUEST",
+            MessageKind::SegmentAck => "ACK",
+            MessageKind::SegmentNack => "NACK",
+            MessageKind::Terminate => "TERMINATE",
+        }
+    }
+}
+
+/// A message a state machine wants sent, and to whom.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    pub to: Rank,
+    pub msg: Message,
+}
