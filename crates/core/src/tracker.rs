@@ -268,7 +268,9 @@ impl Tracker {
 
     fn handle_peer_update(&mut self, from: Rank, file: FileId, new_segments: usize) {
         let Some(record) = self.files.get_mut(file.index()) else {
-            return self.abort(format!("protocol error: rank {from} updated unknown {file}"));
+            return self.abort(format!(
+                "protocol error: rank {from} updated unknown {file}"
+            ));
         };
         let total = record.hashes.len() as u32;
         let member = record.swarm.entry(from).or_insert(SwarmMember {
@@ -285,7 +287,9 @@ impl Tracker {
 
     fn handle_file_completed(&mut self, from: Rank, file: FileId) {
         let Some(record) = self.files.get_mut(file.index()) else {
-            return self.abort(format!("protocol error: rank {from} completed unknown {file}"));
+            return self.abort(format!(
+                "protocol error: rank {from} completed unknown {file}"
+            ));
         };
         let held = record.hashes.len() as u32;
         record.swarm.insert(from, SwarmMember { seed: true, held });
@@ -313,8 +317,13 @@ impl Tracker {
         }
     }
 
-    /// Sends `Abort` to every peer and finishes.
-    fn abort(&mut self, reason: String) {
+    /// Ends the job: sends `Abort` with `reason` to every peer and finishes.
+    /// The driver calls this for failures the machine cannot see (a message
+    /// that would not decode, a transport error).
+    pub fn abort(&mut self, reason: String) {
+        if self.phase == Phase::Finished {
+            return;
+        }
         for rank in self.peer_ranks() {
             self.transmits.push_back(Transmit {
                 to: rank,
@@ -448,8 +457,16 @@ mod tests {
     /// Two peers: 1 owns "b" and "a", 2 wants "a".
     fn registered() -> Tracker {
         let mut t = tracker(3);
-        register(&mut t, 1, vec![listing("b", &["x"]), listing("a", &["h1", "h2"])], &[]);
-        assert!(drain(&mut t).is_empty(), "no ACK before everyone registered");
+        register(
+            &mut t,
+            1,
+            vec![listing("b", &["x"]), listing("a", &["h1", "h2"])],
+            &[],
+        );
+        assert!(
+            drain(&mut t).is_empty(),
+            "no ACK before everyone registered"
+        );
         register(&mut t, 2, vec![], &["a"]);
         t
     }
@@ -498,7 +515,9 @@ mod tests {
         t.handle_message(now, Rank(2), update);
         let refresh = drain(&mut t).pop().unwrap();
         assert_eq!(refresh.to, Rank(2));
-        assert!(matches!(refresh.msg, Message::SwarmRefresh { ref owners, .. } if owners == &[seed]));
+        assert!(
+            matches!(refresh.msg, Message::SwarmRefresh { ref owners, .. } if owners == &[seed])
+        );
         // The requester never appears in its own owner list, but others see it.
         t.handle_message(now, Rank(1), Message::SwarmRequest { name: "a".into() });
         match drain(&mut t).pop().unwrap().msg {
@@ -534,7 +553,9 @@ mod tests {
 
     fn abort_reason(t: &mut Tracker) -> String {
         let sent = drain(t);
-        assert!(sent.iter().all(|tx| matches!(tx.msg, Message::Abort { .. })));
+        assert!(sent
+            .iter()
+            .all(|tx| matches!(tx.msg, Message::Abort { .. })));
         loop {
             match t.poll_event() {
                 Some(TrackerEvent::Aborted { reason }) => return reason,
@@ -551,7 +572,10 @@ mod tests {
         register(&mut t, 2, vec![listing("f", &["a", "x", "c"])], &[]);
         let reason = abort_reason(&mut t);
         assert!(reason.contains("ranks 1 and 2"), "{reason}");
-        assert!(reason.contains("segment 2 is 'b' on rank 1 but 'x' on rank 2"), "{reason}");
+        assert!(
+            reason.contains("segment 2 is 'b' on rank 1 but 'x' on rank 2"),
+            "{reason}"
+        );
         let mut t = tracker(3);
         register(&mut t, 1, vec![listing("f", &["a"])], &[]);
         register(&mut t, 2, vec![listing("f", &["a", "b"])], &[]);
@@ -572,7 +596,13 @@ mod tests {
         let mut t = registered();
         drain(&mut t);
         let reason = "rank 2: cannot write client2_a".to_string();
-        t.handle_message(T0, Rank(2), Message::Abort { reason: reason.clone() });
+        t.handle_message(
+            T0,
+            Rank(2),
+            Message::Abort {
+                reason: reason.clone(),
+            },
+        );
         assert_eq!(abort_reason(&mut t), reason);
         assert!(t.is_finished());
     }
@@ -595,7 +625,10 @@ mod tests {
         t.handle_timeout(Duration::from_secs(60));
         let reason = abort_reason(&mut t);
         assert!(reason.contains("no progress for 60 s"), "{reason}");
-        assert!(reason.contains("rank 2 waits for 'a' (0 of 2 segments reported)"), "{reason}");
+        assert!(
+            reason.contains("rank 2 waits for 'a' (0 of 2 segments reported)"),
+            "{reason}"
+        );
     }
 
     #[test]

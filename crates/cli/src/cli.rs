@@ -1,0 +1,97 @@
+//! The command line, as clap derive types. Doc comments are the help text.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// A BitTorrent-style file swarm over MPI. Rank 0 is the tracker; every
+/// other rank is a peer that reads in<R>.txt and writes client<R>_<file>
+/// for each file it wants.
+///
+/// With no command, `mpirun -np N mpitorrent` runs the classic swarm on the
+/// in<R>.txt files of the current folder (the same as `mpitorrent run`).
+#[derive(Debug, Parser)]
+#[command(name = "mpitorrent", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the swarm under MPI: `mpirun -np N mpitorrent run` (N >= 2).
+    Run(RunArgs),
+    /// Run a whole swarm in this process, one thread per rank (no mpirun).
+    Local(LocalArgs),
+    /// Write a random, reproducible scenario: in<R>.txt files and the
+    /// expected outputs (under expected/).
+    Gen(GenArgs),
+}
+
+/// Options shared by every way of running a swarm.
+#[derive(Debug, Clone, Args)]
+pub struct SwarmArgs {
+    /// Folder holding in1.txt .. in<N-1>.txt.
+    #[arg(long, default_value = ".")]
+    pub input_dir: PathBuf,
+    /// Folder the client<R>_<file> outputs are written to.
+    #[arg(long, default_value = ".")]
+    pub output_dir: PathBuf,
+    /// Abort the job if the swarm makes no progress for this many seconds
+    /// (0 turns the check off).
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub stall_timeout: u64,
+    /// Segment requests a download thread keeps outstanding at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub window: u32,
+}
+
+impl Default for SwarmArgs {
+    fn default() -> Self {
+        SwarmArgs {
+            input_dir: ".".into(),
+            output_dir: ".".into(),
+            stall_timeout: 60,
+            window: 1,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub swarm: SwarmArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LocalArgs {
+    /// Ranks in the job, tracker included (peers read in1.txt .. in<N-1>.txt).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..))]
+    pub ranks: u32,
+    #[command(flatten)]
+    pub swarm: SwarmArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Ranks in the job, tracker included.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..))]
+    pub ranks: u32,
+    /// Distinct files in the swarm.
+    #[arg(long, default_value_t = 3)]
+    pub files: u32,
+    /// Segments per file.
+    #[arg(long, default_value_t = 50)]
+    pub segments: u32,
+    /// Peers that own each file at the start.
+    #[arg(long, default_value_t = 1)]
+    pub seeds_per_file: u32,
+    /// Other peers that want each file.
+    #[arg(long, default_value_t = 2)]
+    pub wanters_per_file: u32,
+    /// Random seed: the same seed gives the same scenario.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Folder to write into (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+}

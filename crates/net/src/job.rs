@@ -1,0 +1,121 @@
+//! One rank's part of a classic job, the same whatever the transport: rank
+//! 0 runs the tracker, every other rank reads its `in<R>.txt` and runs a
+//! peer. [`run_local_job`] runs every rank of a job as threads of this
+//! process.
+
+use crate::local::LocalNetwork;
+use crate::output::OutputDir;
+use crate::peer::{run_peer, PeerError, PeerOptions, PeerReport};
+use crate::tracker_loop::{run_tracker, TrackerError};
+use crate::{Endpoint, Fabric, TransportError};
+use mpitorrent_core::classic::{input_file_name, parse_peer_input, PeerInput};
+use mpitorrent_core::tracker::TrackerConfig;
+use mpitorrent_core::Rank;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything a rank needs to know about the job.
+#[derive(Clone, Debug)]
+pub struct JobConfig {
+    /// Where `in<R>.txt` are read from.
+    pub input_dir: PathBuf,
+    /// Where `client<R>_<file>` are written.
+    pub output_dir: PathBuf,
+    pub peer: PeerOptions,
+    /// Abort if the swarm makes no progress for this long.
+    pub stall_timeout: Option<Duration>,
+}
+
+/// How one rank's part of the job ended.
+#[derive(Debug)]
+pub enum RankOutcome {
+    Tracker,
+    Peer(PeerReport),
+}
+
+/// Why one rank's part of the job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The job was aborted. `reason` is the one message for the user, and
+    /// `reporter` says whether this rank is the one that prints it (the
+    /// tracker) or should stay quiet (a peer: the tracker prints it).
+    #[error("{reason}")]
+    Aborted { reason: String, reporter: bool },
+    #[error("rank {rank}: {source}")]
+    Transport {
+        rank: Rank,
+        #[source]
+        source: TransportError,
+    },
+}
+
+/// Runs this rank's part of the job (tracker on rank 0, peer elsewhere).
+pub fn run_rank<F: Fabric>(fabric: &F, job: &JobConfig) -> Result<RankOutcome, JobError> {
+    let endpoint = fabric.endpoint();
+    let rank = endpoint.rank();
+    let transport = |source| JobError::Transport { rank, source };
+    if rank.is_tracker() {
+        let config = TrackerConfig {
+            ranks: endpoint.size(),
+            stall_timeout: job.stall_timeout,
+        };
+        return match run_tracker(&endpoint, config) {
+            Ok(()) => Ok(RankOutcome::Tracker),
+            Err(TrackerError::Aborted(reason)) => Err(JobError::Aborted {
+                reason,
+                reporter: true,
+            }),
+            Err(TrackerError::Transport(source)) => Err(transport(source)),
+        };
+    }
+    drop(endpoint);
+    let input = load_peer_input(rank, job);
+    let output = OutputDir::new(&job.output_dir);
+    match run_peer(fabric, input, &output, &job.peer) {
+        Ok(report) => Ok(RankOutcome::Peer(report)),
+        Err(PeerError::Aborted(reason)) => Err(JobError::Aborted {
+            reason,
+            reporter: false,
+        }),
+        Err(PeerError::Transport(source)) => Err(transport(source)),
+    }
+}
+
+/// Reads and parses `in<R>.txt`, and checks the output folder; any problem
+/// comes back as one line naming the rank, the file and the line.
+pub fn load_peer_input(rank: Rank, job: &JobConfig) -> Result<PeerInput, String> {
+    let path = job.input_dir.join(input_file_name(rank));
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("rank {rank}: cannot read {}: {e}", path.display()))?;
+    let input = parse_peer_input(&text)
+        .map_err(|e| format!("rank {rank}: {}: {e}", path.display()))?;
+    if !input.wanted.is_empty() && !job.output_dir.is_dir() {
+        return Err(format!(
+            "rank {rank}: the output folder {} does not exist or is not a folder",
+            job.output_dir.display()
+        ));
+    }
+    Ok(input)
+}
+
+/// Runs a whole job of `ranks` ranks in this process, one thread per rank
+/// (plus each peer's download and upload threads). Returns every rank's
+/// outcome, rank 0 first.
+pub fn run_local_job(ranks: u32, job: &JobConfig) -> Vec<Result<RankOutcome, JobError>> {
+    let network = LocalNetwork::new(ranks);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..ranks)
+            .map(|rank| {
+                let fabric = network.fabric(Rank(rank));
+                std::thread::Builder::new()
+                    .name(format!("rank-{rank}"))
+                    .spawn_scoped(scope, move || run_rank(&fabric, job))
+                    .expect("spawn a rank thread")
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a rank thread does not panic"))
+            .collect()
+    })
+}

@@ -1,0 +1,155 @@
+//! The in-process transport: every rank is a set of threads in one
+//! process, and each (rank, channel) pair is an unbounded crossbeam queue.
+//! Messages still go through the wire codec, so this runs exactly what MPI
+//! runs, minus MPI.
+
+use crate::{Endpoint, Envelope, Fabric, TransportError};
+use crossbeam_channel::{unbounded, Receiver, Select, Sender};
+use mpitorrent_core::{Channel, Rank};
+use std::sync::Arc;
+use std::time::Duration;
+
+type Queue = (Sender<(Rank, Vec<u8>)>, Receiver<(Rank, Vec<u8>)>);
+
+/// The queues of a whole in-process job.
+#[derive(Debug)]
+pub struct LocalNetwork {
+    /// queues[rank][channel index]
+    queues: Vec<Vec<Queue>>,
+}
+
+impl LocalNetwork {
+    /// A network of `ranks` ranks (tracker included).
+    pub fn new(ranks: u32) -> Arc<Self> {
+        let queues = (0..ranks)
+            .map(|_| Channel::ALL.iter().map(|_| unbounded()).collect())
+            .collect();
+        Arc::new(LocalNetwork { queues })
+    }
+
+    /// The fabric for the threads of `rank`.
+    pub fn fabric(self: &Arc<Self>, rank: Rank) -> LocalFabric {
+        LocalFabric {
+            network: Arc::clone(self),
+            rank,
+        }
+    }
+
+    fn queue(&self, rank: Rank, channel: Channel) -> Option<&Queue> {
+        self.queues
+            .get(rank.index())
+            .map(|channels| &channels[channel_index(channel)])
+    }
+}
+
+fn channel_index(channel: Channel) -> usize {
+    Channel::ALL
+        .iter()
+        .position(|&c| c == channel)
+        .expect("every channel is in Channel::ALL")
+}
+
+/// Hands out endpoints for one rank of a [`LocalNetwork`].
+#[derive(Clone, Debug)]
+pub struct LocalFabric {
+    network: Arc<LocalNetwork>,
+    rank: Rank,
+}
+
+impl Fabric for LocalFabric {
+    type Endpoint = LocalEndpoint;
+
+    fn endpoint(&self) -> LocalEndpoint {
+        LocalEndpoint {
+            network: Arc::clone(&self.network),
+            rank: self.rank,
+        }
+    }
+}
+
+/// One thread's endpoint on a [`LocalNetwork`].
+#[derive(Debug)]
+pub struct LocalEndpoint {
+    network: Arc<LocalNetwork>,
+    rank: Rank,
+}
+
+impl Endpoint for LocalEndpoint {
+    fn rank(&self) -> Rank {
+        self.rank
+    }
+
+    fn size(&self) -> u32 {
+        self.network.queues.len() as u32
+    }
+
+    fn send(&self, to: Rank, channel: Channel, bytes: Vec<u8>) -> Result<(), TransportError> {
+        let (sender, _) = self
+            .network
+            .queue(to, channel)
+            .ok_or_else(|| TransportError::Disconnected {
+                rank: to,
+                detail: format!("no such rank in a job of {}", self.size()),
+            })?;
+        // The network holds a receiver for every queue, so a send cannot
+        // fail while it is alive.
+        sender
+            .send((self.rank, bytes))
+            .map_err(|_| TransportError::Disconnected {
+                rank: to,
+                detail: "queue closed".into(),
+            })
+    }
+
+    fn recv(
+        &self,
+        channels: &[Channel],
+        timeout: Duration,
+    ) -> Result<Option<Envelope>, TransportError> {
+        let receivers: Vec<(Channel, &Receiver<(Rank, Vec<u8>)>)> = channels
+            .iter()
+            .filter_map(|&c| self.network.queue(self.rank, c).map(|(_, r)| (c, r)))
+            .collect();
+        let mut select = Select::new();
+        for (_, receiver) in &receivers {
+            select.recv(receiver);
+        }
+        let Ok(operation) = select.select_timeout(timeout) else {
+            return Ok(None);
+        };
+        let (channel, receiver) = receivers[operation.index()];
+        let (from, bytes) =
+            operation
+                .recv(receiver)
+                .map_err(|_| TransportError::Disconnected {
+                    rank: self.rank,
+                    detail: "queue closed".into(),
+                })?;
+        Ok(Some(Envelope {
+            from,
+            channel,
+            bytes,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivers_to_the_right_rank_and_channel() {
+        let network = LocalNetwork::new(3);
+        let a = network.fabric(Rank(1)).endpoint();
+        let b = network.fabric(Rank(2)).endpoint();
+        a.send(Rank(2), Channel::Upload, vec![1]).unwrap();
+        a.send(Rank(2), Channel::Download, vec![2]).unwrap();
+        let short = Duration::from_millis(10);
+        let got = b.recv(&[Channel::Download], short).unwrap().unwrap();
+        assert_eq!((got.from, got.bytes), (Rank(1), vec![2]));
+        let got = b.recv(&[Channel::Control, Channel::Upload], short).unwrap();
+        assert_eq!(got.unwrap().channel, Channel::Upload);
+        assert!(b.recv(&[Channel::Upload], short).unwrap().is_none());
+        assert!(a.send(Rank(9), Channel::Upload, vec![]).is_err());
+    }
+}

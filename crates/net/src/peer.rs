@@ -1,0 +1,266 @@
+//! A peer rank's driver: register with the tracker, wait for its ACK, then
+//! run the download thread and the upload thread until TERMINATE.
+//!
+//! Each thread takes its own endpoint and only receives on its own
+//! channels: the download thread on [`Channel::Download`], the upload
+//! thread on [`Channel::Upload`] and [`Channel::Control`] (where an abort
+//! arrives). Any failure on a peer is sent to the tracker as `Abort`; the
+//! tracker tells every peer, so the whole job ends and the reason is
+//! printed once, by rank 0.
+
+use crate::output::OutputDir;
+use crate::{Endpoint, Fabric, TransportError};
+use mpitorrent_core::classic::PeerInput;
+use mpitorrent_core::downloader::{DownloadEvent, Downloader, DownloaderConfig};
+use mpitorrent_core::holdings::Holdings;
+use mpitorrent_core::uploader::{UploadEvent, UploadStats, Uploader};
+use mpitorrent_core::{Channel, FileListing, Message, Transmit, TRACKER};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How a peer downloads.
+#[derive(Clone, Debug)]
+pub struct PeerOptions {
+    /// PEER_UPDATE after this many segments (the classic 10).
+    pub update_every: u32,
+    /// Segment requests outstanding at once.
+    pub window: u32,
+}
+
+impl Default for PeerOptions {
+    fn default() -> Self {
+        PeerOptions {
+            update_every: 10,
+            window: 1,
+        }
+    }
+}
+
+/// What a peer did, once the swarm terminated.
+#[derive(Clone, Debug, Default)]
+pub struct PeerReport {
+    pub files_written: usize,
+    pub uploads: UploadStats,
+}
+
+/// Why a peer stopped before TERMINATE.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// The tracker aborted the job (it prints the reason; peers stay quiet).
+    #[error("the job was aborted: {0}")]
+    Aborted(String),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// The longest a thread sleeps in one receive before checking for a stop.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Runs one peer rank to the end of the swarm.
+///
+/// `input` is the parsed `in<R>.txt`, or the message saying why it could
+/// not be read (then the peer asks the tracker to abort the job instead of
+/// registering).
+pub fn run_peer<F: Fabric>(
+    fabric: &F,
+    input: Result<PeerInput, String>,
+    output: &OutputDir,
+    options: &PeerOptions,
+) -> Result<PeerReport, PeerError> {
+    let endpoint = fabric.endpoint();
+    let input = match input {
+        Ok(input) => input,
+        Err(reason) => {
+            report_failure(&endpoint, reason)?;
+            return Err(wait_for_abort(&endpoint)?);
+        }
+    };
+    let holdings = Arc::new(register(&endpoint, &input)?);
+    let clock = Instant::now();
+    let stop = AtomicBool::new(false);
+    let (downloaded, uploaded) = std::thread::scope(|scope| {
+        let download = std::thread::Builder::new()
+            .name("download".into())
+            .spawn_scoped(scope, || {
+                download_thread(fabric, &holdings, &input, output, options, &stop, clock)
+            })
+            .expect("spawn the download thread");
+        let upload = std::thread::Builder::new()
+            .name("upload".into())
+            .spawn_scoped(scope, || upload_thread(fabric, &holdings, &stop, clock))
+            .expect("spawn the upload thread");
+        // A download failure was reported to the tracker, whose abort stops
+        // the upload thread; so both always end.
+        (
+            download.join().expect("the download thread does not panic"),
+            upload.join().expect("the upload thread does not panic"),
+        )
+    });
+    // The tracker's abort reason (seen by the upload thread) is the one
+    // that matters: it names the rank where things went wrong.
+    let uploads = uploaded?;
+    let files_written = downloaded?;
+    Ok(PeerReport {
+        files_written,
+        uploads,
+    })
+}
+
+/// Sends the owned files and wanted names, waits for the tracker's ACK, and
+/// returns the peer's holdings with the tracker's file ids.
+fn register<E: Endpoint>(endpoint: &E, input: &PeerInput) -> Result<Holdings, PeerError> {
+    let owned: Vec<FileListing> = input
+        .owned
+        .iter()
+        .map(|f| FileListing {
+            name: f.name.clone(),
+            hashes: f.hashes.clone(),
+        })
+        .collect();
+    let msg = Message::Register {
+        owned,
+        wanted: input.wanted.clone(),
+    };
+    endpoint.transmit(&Transmit { to: TRACKER, msg })?;
+    let file_ids = loop {
+        let Some(envelope) = endpoint.recv(&[Channel::Control], POLL_INTERVAL)? else {
+            continue;
+        };
+        match envelope.decode()? {
+            Message::RegisterAck { file_ids } if file_ids.len() == input.owned.len() => {
+                break file_ids
+            }
+            Message::Abort { reason } => return Err(PeerError::Aborted(reason)),
+            other => {
+                let reason = format!(
+                    "protocol error: rank {} expected REGISTER_ACK, got {}",
+                    endpoint.rank(),
+                    other.kind().name()
+                );
+                report_failure(endpoint, reason)?;
+                return Err(wait_for_abort(endpoint)?);
+            }
+        }
+    };
+    let holdings = Holdings::new();
+    for (file, id) in input.owned.iter().zip(file_ids) {
+        holdings.add_complete(id, file.name.clone(), file.hashes.clone());
+    }
+    Ok(holdings)
+}
+
+/// The download thread: runs the [`Downloader`] and writes each completed
+/// file. Returns how many files it wrote.
+fn download_thread<F: Fabric>(
+    fabric: &F,
+    holdings: &Arc<Holdings>,
+    input: &PeerInput,
+    output: &OutputDir,
+    options: &PeerOptions,
+    stop: &AtomicBool,
+    clock: Instant,
+) -> Result<usize, PeerError> {
+    let endpoint = fabric.endpoint();
+    let rank = endpoint.rank();
+    let config = DownloaderConfig {
+        rank,
+        wanted: input.wanted.clone(),
+        update_every: options.update_every,
+        window: options.window,
+    };
+    let mut downloader = Downloader::new(config, Arc::clone(holdings));
+    downloader.start(clock.elapsed());
+    let mut written = 0;
+    loop {
+        while let Some(transmit) = downloader.poll_transmit() {
+            endpoint.transmit(&transmit)?;
+        }
+        while let Some(event) = downloader.poll_event() {
+            match event {
+                DownloadEvent::FileCompleted { file } => {
+                    if let Err(err) = output.write(rank, &file) {
+                        report_failure(&endpoint, format!("rank {rank}: {err}"))?;
+                        return Err(PeerError::Aborted(err.to_string()));
+                    }
+                    written += 1;
+                }
+                DownloadEvent::Finished => return Ok(written),
+            }
+        }
+        if stop.load(Ordering::Acquire) {
+            return Err(PeerError::Aborted("stopped by the tracker".into()));
+        }
+        let Some(envelope) = endpoint.recv(&[Channel::Download], POLL_INTERVAL)? else {
+            continue;
+        };
+        let handled = envelope.decode().map_err(|e| e.to_string()).and_then(|msg| {
+            downloader
+                .handle_message(clock.elapsed(), envelope.from, msg)
+                .map_err(|e| e.to_string())
+        });
+        if let Err(reason) = handled {
+            report_failure(&endpoint, reason.clone())?;
+            return Err(PeerError::Aborted(reason));
+        }
+    }
+}
+
+/// The upload thread: answers segment requests until TERMINATE, or until
+/// the tracker aborts the job (then it also tells the download thread).
+fn upload_thread<F: Fabric>(
+    fabric: &F,
+    holdings: &Arc<Holdings>,
+    stop: &AtomicBool,
+    clock: Instant,
+) -> Result<UploadStats, PeerError> {
+    let endpoint = fabric.endpoint();
+    let mut uploader = Uploader::new(endpoint.rank(), Arc::clone(holdings));
+    let result = loop {
+        let Some(envelope) =
+            endpoint.recv(&[Channel::Upload, Channel::Control], POLL_INTERVAL)?
+        else {
+            continue;
+        };
+        let handled = envelope.decode().map_err(|e| e.to_string()).and_then(|msg| {
+            uploader
+                .handle_message(clock.elapsed(), envelope.from, msg)
+                .map_err(|e| e.to_string())
+        });
+        // On a bad message, tell the tracker and keep going: its abort is
+        // what ends this thread, like every other rank's.
+        if let Err(reason) = handled {
+            report_failure(&endpoint, reason)?;
+        }
+        while let Some(transmit) = uploader.poll_transmit() {
+            endpoint.transmit(&transmit)?;
+        }
+        match uploader.poll_event() {
+            Some(UploadEvent::Terminated) => break Ok(uploader.stats().clone()),
+            Some(UploadEvent::Aborted { reason }) => break Err(PeerError::Aborted(reason)),
+            None => {}
+        }
+    };
+    stop.store(true, Ordering::Release);
+    result
+}
+
+/// Asks the tracker to abort the job for `reason`.
+fn report_failure<E: Endpoint>(endpoint: &E, reason: String) -> Result<(), TransportError> {
+    endpoint.transmit(&Transmit {
+        to: TRACKER,
+        msg: Message::Abort { reason },
+    })
+}
+
+/// After reporting a failure before the threads start: wait for the
+/// tracker's abort, so this rank ends with the rest of the job.
+fn wait_for_abort<E: Endpoint>(endpoint: &E) -> Result<PeerError, TransportError> {
+    loop {
+        if let Some(envelope) = endpoint.recv(&[Channel::Control], POLL_INTERVAL)? {
+            if let Ok(Message::Abort { reason }) = envelope.decode() {
+                return Ok(PeerError::Aborted(reason));
+            }
+        }
+    }
+}
