@@ -96,7 +96,10 @@ pub fn parse_peer_input(text: &str) -> Result<PeerInput, ParseError> {
         if !seen.insert(name.to_string()) {
             return Err(ParseError {
                 line,
-                message: format!("file '{}' is listed twice among the owned files", Shown(name)),
+                message: format!(
+                    "file '{}' is listed twice among the owned files",
+                    Shown(name)
+                ),
             });
         }
         let segments = tokens.count(&format!("the segment count of '{}'", Shown(name)))?;
@@ -118,7 +121,10 @@ pub fn parse_peer_input(text: &str) -> Result<PeerInput, ParseError> {
         if !seen_wanted.insert(name) {
             return Err(ParseError {
                 line,
-                message: format!("file '{}' is listed twice among the wanted files", Shown(name)),
+                message: format!(
+                    "file '{}' is listed twice among the wanted files",
+                    Shown(name)
+                ),
             });
         }
         wanted.push(name.to_string());

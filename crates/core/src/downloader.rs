@@ -236,7 +236,10 @@ impl Downloader {
         match self.active.as_mut() {
             Some(active)
                 if active.file.id == file
-                    && active.in_flight.get(&index).is_some_and(|r| r.owner == from) =>
+                    && active
+                        .in_flight
+                        .get(&index)
+                        .is_some_and(|r| r.owner == from) =>
             {
                 Ok(active)
             }
@@ -337,11 +340,7 @@ impl Downloader {
 
 /// The owners this peer may ask: everyone the tracker named but itself.
 fn usable_owners(owners: &[Owner], me: Rank) -> Vec<Rank> {
-    owners
-        .iter()
-        .map(|o| o.rank)
-        .filter(|&r| r != me)
-        .collect()
+    owners.iter().map(|o| o.rank).filter(|&r| r != me).collect()
 }
 
 #[cfg(test)]
@@ -468,7 +467,10 @@ mod tests {
         d.handle_message(T0, Rank(3), nack).unwrap();
         let retry = drain(&mut d).pop().unwrap();
         assert_eq!(retry.to, Rank(4));
-        assert!(ack(&mut d, 3, 0, 0).is_err(), "rank 3 no longer has the request");
+        assert!(
+            ack(&mut d, 3, 0, 0).is_err(),
+            "rank 3 no longer has the request"
+        );
         ack(&mut d, 4, 0, 0).unwrap();
         assert!(d.is_finished());
     }

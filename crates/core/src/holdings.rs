@@ -185,6 +185,8 @@ mod tests {
     #[test]
     fn empty_files_are_complete() {
         let holdings = Holdings::new();
-        assert!(holdings.add_empty(FileId(0), "e".into(), vec![]).is_complete());
+        assert!(holdings
+            .add_empty(FileId(0), "e".into(), vec![])
+            .is_complete());
     }
 }

@@ -109,25 +109,6 @@ pub enum Message {
 }
 
 impl Message {
-    /// The receiver this message is for on the destination rank.
-    pub fn channel(&self) -> Channel {
-        match self {
-            Message::Register { .. }
-            | Message::SwarmRequest { .. }
-            | Message::PeerUpdate { .. }
-            | Message::FileCompleted { .. }
-            | Message::AllFilesCompleted => Channel::Tracker,
-            Message::RegisterAck { .. } => Channel::Control,
-            // A peer sends Abort to the tracker; the tracker sends it to peers.
-            Message::Abort { .. } => Channel::Control,
-            Message::SwarmReply { .. }
-            | Message::SwarmRefresh { .. }
-            | Message::SegmentAck { .. }
-            | Message::SegmentNack { .. } => Channel::Download,
-            Message::SegmentRequest { .. } | Message::Terminate => Channel::Upload,
-        }
-    }
-
     /// A short name for counting and logging.
     pub fn kind(&self) -> MessageKind {
         match self {
@@ -192,4 +173,50 @@ impl MessageKind {
 pub struct Transmit {
     pub to: Rank,
     pub msg: Message,
+}
+
+impl Transmit {
+    /// The receiver this message is for on the destination rank.
+    pub fn channel(&self) -> Channel {
+        match &self.msg {
+            // Everything sent to rank 0 is for the tracker loop, including a
+            // peer's request to abort.
+            _ if self.to.is_tracker() => Channel::Tracker,
+            Message::Register { .. }
+            | Message::SwarmRequest { .. }
+            | Message::PeerUpdate { .. }
+            | Message::FileCompleted { .. }
+            | Message::AllFilesCompleted => Channel::Tracker,
+            Message::RegisterAck { .. } | Message::Abort { .. } => Channel::Control,
+            Message::SwarmReply { .. }
+            | Message::SwarmRefresh { .. }
+            | Message::SegmentAck { .. }
+            | Message::SegmentNack { .. } => Channel::Download,
+            Message::SegmentRequest { .. } | Message::Terminate => Channel::Upload,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_abort_goes_to_the_tracker_loop_or_a_peer_control_channel() {
+        let abort = Message::Abort {
+            reason: "x".into(),
+        };
+        let to = |rank, msg: &Message| Transmit {
+            to: Rank(rank),
+            msg: msg.clone(),
+        };
+        assert_eq!(to(0, &abort).channel(), Channel::Tracker);
+        assert_eq!(to(3, &abort).channel(), Channel::Control);
+        assert_eq!(to(3, &Message::Terminate).channel(), Channel::Upload);
+        let ack = Message::SegmentNack {
+            file: FileId(0),
+            index: 0,
+        };
+        assert_eq!(to(2, &ack).channel(), Channel::Download);
+    }
 }

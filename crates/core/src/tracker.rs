@@ -340,8 +340,12 @@ impl Tracker {
     fn describe_waiting(&self) -> String {
         let mut waiting = Vec::new();
         for (rank, peer) in self.peer_ranks().zip(&self.peers[1..]) {
-            if self.phase == Phase::Registering && peer.registration.is_none() {
-                waiting.push(format!("rank {rank} never registered"));
+            if self.phase == Phase::Registering {
+                if peer.registration.is_none() {
+                    waiting.push(format!("rank {rank} never registered"));
+                }
+            } else if !peer.done && peer.pending.is_empty() {
+                waiting.push(format!("rank {rank} has not reported CLIENT_GOT_ALL_FILES"));
             } else if !peer.done {
                 let files: Vec<String> = peer
                     .pending

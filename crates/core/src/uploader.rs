@@ -143,8 +143,11 @@ mod tests {
     #[test]
     fn stops_on_terminate_from_the_tracker_only() {
         let mut u = Uploader::new(Rank(1), Arc::new(Holdings::new()));
-        assert!(u.handle_message(Duration::ZERO, Rank(2), Message::Terminate).is_err());
-        u.handle_message(Duration::ZERO, TRACKER, Message::Terminate).unwrap();
+        assert!(u
+            .handle_message(Duration::ZERO, Rank(2), Message::Terminate)
+            .is_err());
+        u.handle_message(Duration::ZERO, TRACKER, Message::Terminate)
+            .unwrap();
         assert!(u.is_stopped());
         assert_eq!(u.poll_event(), Some(UploadEvent::Terminated));
     }

@@ -122,7 +122,10 @@ mod tests {
         assert_eq!(decode(&[]), Err(WireError::Empty));
         let mut bytes = encode(&Message::Terminate);
         bytes[0] = 9;
-        assert!(matches!(decode(&bytes), Err(WireError::Version { found: 9 })));
+        assert!(matches!(
+            decode(&bytes),
+            Err(WireError::Version { found: 9 })
+        ));
         let mut bytes = encode(&Message::Terminate);
         bytes.push(0);
         assert!(matches!(decode(&bytes), Err(WireError::Malformed(_))));

@@ -61,8 +61,7 @@ pub trait Endpoint {
 
     /// Encodes and sends what a state machine asked for.
     fn transmit(&self, transmit: &Transmit) -> Result<(), TransportError> {
-        let channel = transmit.msg.channel();
-        self.send(transmit.to, channel, wire::encode(&transmit.msg))
+        self.send(transmit.to, transmit.channel(), wire::encode(&transmit.msg))
     }
 }
 

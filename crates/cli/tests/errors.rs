@@ -1,0 +1,137 @@
+//! Bad input ends the job with one clear message, a non-zero exit and no
+//! output files (on the in-process transport; `mpirun.rs` repeats the
+//! essential cases under real MPI).
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::Path;
+
+/// Writes `in<R>.txt` files from raw text (rank 1 first).
+fn inputs(texts: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, text) in texts.iter().enumerate() {
+        fs::write(dir.path().join(format!("in{}.txt", i + 1)), text).unwrap();
+    }
+    dir
+}
+
+/// Runs `local` in `dir` and returns its stderr, asserting a failed exit,
+/// exactly one error line, and no output written.
+fn fails_once(dir: &Path, ranks: u32) -> String {
+    let output = mpitorrent()
+        .current_dir(dir)
+        .args(["local", "--ranks", &ranks.to_string()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    let errors = stderr.lines().filter(|l| l.contains("error")).count();
+    assert_eq!(errors, 1, "one error line expected, got: {stderr}");
+    assert!(
+        client_files(dir).is_empty(),
+        "no output may be left: {stderr}"
+    );
+    stderr
+}
+
+const OWNS_F: &str = "1\nf 2\naa\nbb\n0\n";
+
+#[test]
+fn a_missing_input_names_the_rank_and_file() {
+    let dir = inputs(&[OWNS_F]);
+    let stderr = fails_once(dir.path(), 3);
+    assert!(stderr.contains("rank 2: cannot read"), "{stderr}");
+    assert!(stderr.contains("in2.txt"), "{stderr}");
+}
+
+#[test]
+fn an_input_that_is_a_folder_or_empty_is_an_error() {
+    let dir = inputs(&[OWNS_F]);
+    fs::create_dir(dir.path().join("in2.txt")).unwrap();
+    assert!(fails_once(dir.path(), 3).contains("rank 2: cannot read"));
+    let dir = inputs(&[OWNS_F, ""]);
+    assert!(fails_once(dir.path(), 3).contains("in2.txt: line 1: the input is empty"));
+}
+
+#[test]
+fn a_bad_count_names_rank_file_and_line() {
+    let dir = inputs(&[OWNS_F, "1\ng abc\n0\n"]);
+    let stderr = fails_once(dir.path(), 3);
+    assert!(stderr.contains("rank 2: "), "{stderr}");
+    assert!(
+        stderr.contains("in2.txt: line 2: expected the segment count of 'g'"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn conflicting_listings_name_both_ranks() {
+    let dir = inputs(&[OWNS_F, "1\nf 2\naa\ncc\n0\n"]);
+    let stderr = fails_once(dir.path(), 3);
+    assert!(
+        stderr.contains("ranks 1 and 2 both own file 'f'"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("segment 2 is 'bb' on rank 1 but 'cc' on rank 2"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_wanted_file_nobody_owns_fails_before_downloads() {
+    let dir = inputs(&[OWNS_F, "0\n2\nf\nghost\n"]);
+    let stderr = fails_once(dir.path(), 3);
+    assert!(
+        stderr.contains("rank 2 wants file 'ghost', which no rank owns"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_output_folder_is_an_error() {
+    let dir = inputs(&[OWNS_F, "0\n1\nf\n"]);
+    let output = mpitorrent()
+        .current_dir(dir.path())
+        .args(["local", "--ranks", "3", "--output-dir", "no/such/dir"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the output folder no/such/dir does not exist"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_wanted_file_already_owned_is_written_from_the_own_copy() {
+    let dir = inputs(&[OWNS_F, "0\n1\nf\n", "0\n0"]);
+    let dir_path = dir.path();
+    fs::write(dir_path.join("in1.txt"), "1\nf 2\naa\nbb\n1\nf\n").unwrap();
+    mpitorrent()
+        .current_dir(dir_path)
+        .args(["local", "--ranks", "4"])
+        .assert()
+        .success();
+    assert_eq!(
+        fs::read_to_string(dir_path.join("client1_f")).unwrap(),
+        "aa\nbb\n"
+    );
+    assert_eq!(
+        fs::read_to_string(dir_path.join("client2_f")).unwrap(),
+        "aa\nbb\n"
+    );
+}
+
+#[test]
+fn file_names_that_escape_the_output_folder_are_rejected() {
+    for name in ["../x", "a/b", "/etc/passwd"] {
+        let dir = inputs(&[&format!("1\n{name} 1\naa\n0\n")]);
+        let stderr = fails_once(dir.path(), 2);
+        assert!(stderr.contains("rank 1: "), "{stderr}");
+        assert!(stderr.contains("line 2"), "{stderr}");
+    }
+}

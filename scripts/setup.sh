@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Installs what building and running mpitorrent needs, and does nothing if it
+# is already there. Safe to run again.
+#
+#   bash scripts/setup.sh        check and install
+#   source scripts/setup.sh      the same, and keep the exported variables
+#                                (PATH with ~/.cargo/bin, OMPI_ALLOW_RUN_AS_ROOT*)
+#
+# Debian/Ubuntu only: checks the packages with dpkg and installs the missing
+# ones with apt-get, as root or through sudo. Never prompts unless sudo asks
+# for a password on a terminal.
+#
+# Environment:
+#   MPITORRENT_APT_PACKAGES  packages to check (default below)
+#   MPITORRENT_SKIP_APT=1    skip the package check (e.g. not Debian, or
+#                            Open MPI installed some other way)
+
+_mpitorrent_setup() {
+    local packages="${MPITORRENT_APT_PACKAGES:-openmpi-bin libopenmpi-dev libclang-dev pkg-config}"
+    local uid
+    uid="$(id -u)"
+
+    # 1. Rust. rustup installs to ~/.cargo/bin, which a fresh shell may not have on PATH.
+    local cargo_bin="${CARGO_HOME:-${HOME:-/nonexistent}/.cargo}/bin"
+    if ! command -v cargo >/dev/null 2>&1 && [[ -x "$cargo_bin/cargo" ]]; then
+        export PATH="$cargo_bin:$PATH"
+    fi
+    if ! command -v cargo >/dev/null 2>&1; then
+        echo "setup: error: cargo not found on PATH or in $cargo_bin." >&2
+        echo "setup: install Rust with rustup (https://rustup.rs), then open a new shell or run: . \"\$HOME/.cargo/env\"" >&2
+        return 1
+    fi
+
+    # 2. Open MPI as root refuses to start without these two.
+    local root_note=""
+    if [[ "$uid" == 0 ]]; then
+        export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+        root_note="; as root: OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 exported"
+    fi
+
+    # 3. System packages.
+    if [[ "${MPITORRENT_SKIP_APT:-0}" == 1 ]]; then
+        echo "setup: cargo found; package check skipped (MPITORRENT_SKIP_APT=1)$root_note"
+        return 0
+    fi
+    if ! command -v dpkg >/dev/null 2>&1; then
+        echo "setup: error: dpkg not found; this script only knows Debian/Ubuntu." >&2
+        echo "setup: install Open MPI with its headers, libclang and pkg-config yourself, then rerun with MPITORRENT_SKIP_APT=1" >&2
+        return 1
+    fi
+
+    local missing=() pkg status
+    for pkg in $packages; do
+        # dpkg -s also succeeds for removed-but-configured packages; look at the status.
+        status="$(dpkg -s "$pkg" 2>/dev/null)" || status=""
+        if [[ "$status" != *"Status: install ok installed"* ]]; then
+            missing+=("$pkg")
+        fi
+    done
+
+    if [[ ${#missing[@]} -eq 0 ]]; then
+        echo "setup: nothing to install: $packages and cargo are present$root_note"
+        return 0
+    fi
+
+    local -a as_root
+    local how
+    if [[ "$uid" == 0 ]]; then
+        as_root=(env)
+        how="as root"
+    elif command -v sudo >/dev/null 2>&1; then
+        # sudo may ask for a password on a terminal; without one (CI, no tty)
+        # it must fail instead of waiting for input that never comes.
+        if [[ -t 0 && "${CI:-}" != true ]]; then
+            as_root=(sudo env)
+        else
+            as_root=(sudo -n env)
+        fi
+        how="via sudo"
+    else
+        echo "setup: error: missing packages: ${missing[*]}; not root and sudo is not installed." >&2
+        echo "setup: as root, run: apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+        return 1
+    fi
+
+    echo "setup: installing ${missing[*]} with apt-get ($how)$root_note"
+    local log
+    log="$(mktemp "${TMPDIR:-/tmp}/mpitorrent-setup.XXXXXX")"
+    if ! "${as_root[@]}" DEBIAN_FRONTEND=noninteractive apt-get update </dev/null >"$log" 2>&1 ||
+        ! "${as_root[@]}" DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y --no-install-recommends "${missing[@]}" </dev/null >>"$log" 2>&1; then
+        tail -n 15 "$log" >&2
+        echo "setup: error: apt-get failed $how (full log: $log)." >&2
+        if [[ "$uid" != 0 ]]; then
+            echo "setup: if sudo needs a password, run bash scripts/setup.sh once in a terminal, or as root: apt-get install -y --no-install-recommends ${missing[*]}" >&2
+        fi
+        return 1
+    fi
+    rm -f "$log"
+
+    if ! command -v mpirun >/dev/null 2>&1; then
+        echo "setup: error: the packages are installed but mpirun is not on PATH (is another MPI shadowing /usr/bin?)." >&2
+        return 1
+    fi
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    # Run as a script. When sourced, the caller's shell options stay as they
+    # are and a failure is the status of `source` (which stops a `set -e` caller).
+    set -euo pipefail
+fi
+_mpitorrent_setup
