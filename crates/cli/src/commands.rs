@@ -4,6 +4,7 @@
 use crate::cli::{Cli, Command, GenArgs, LocalArgs, RunArgs, SwarmArgs};
 use anyhow::{Context, Result};
 use mpitorrent_core::scenario::{Scenario, ScenarioParams};
+use mpitorrent_net::fault::{FaultPlan, FAULT_ENV};
 use mpitorrent_net::job::{run_local_job, JobConfig, JobError, RankOutcome};
 use mpitorrent_net::peer::PeerOptions;
 use std::process::ExitCode;
@@ -23,16 +24,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn job_config(args: &SwarmArgs) -> JobConfig {
-    JobConfig {
+fn job_config(args: &SwarmArgs) -> Result<JobConfig> {
+    // Tests inject faults through the environment, so that the binary they
+    // run is exactly the one users run.
+    let fault = match std::env::var(FAULT_ENV) {
+        Ok(plan) => Some(plan.parse::<FaultPlan>().map_err(anyhow::Error::msg)?),
+        Err(_) => None,
+    };
+    Ok(JobConfig {
         input_dir: args.input_dir.clone(),
         output_dir: args.output_dir.clone(),
         peer: PeerOptions {
             window: args.window,
+            fault,
             ..PeerOptions::default()
         },
         stall_timeout: (args.stall_timeout > 0).then(|| Duration::from_secs(args.stall_timeout)),
-    }
+    })
 }
 
 /// Prints a rank's failure if this rank is the one that should, and gives
@@ -58,6 +66,7 @@ fn run_mpi(args: RunArgs) -> Result<ExitCode> {
     use mpitorrent_net::mpi::{initialize, MpiFabric};
     use mpitorrent_net::{Endpoint, Fabric};
 
+    let job = job_config(&args.swarm)?;
     let universe = initialize().context("starting MPI")?;
     let fabric = MpiFabric::new();
     let (rank, size) = {
@@ -74,7 +83,7 @@ fn run_mpi(args: RunArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(USAGE));
     }
-    let outcome = mpitorrent_net::job::run_rank(&fabric, &job_config(&args.swarm));
+    let outcome = mpitorrent_net::job::run_rank(&fabric, &job);
     let code = report(&outcome);
     if let Err(JobError::Transport { .. }) = outcome {
         // The transport itself failed: the protocol cannot tell the other
@@ -96,7 +105,7 @@ fn run_mpi(_args: RunArgs) -> Result<ExitCode> {
 }
 
 fn run_local(args: LocalArgs) -> Result<ExitCode> {
-    let outcomes = run_local_job(args.ranks, &job_config(&args.swarm));
+    let outcomes = run_local_job(args.ranks, &job_config(&args.swarm)?);
     let mut code = ExitCode::SUCCESS;
     for outcome in &outcomes {
         if report(outcome) != ExitCode::SUCCESS {

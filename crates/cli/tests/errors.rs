@@ -135,3 +135,60 @@ fn file_names_that_escape_the_output_folder_are_rejected() {
         assert!(stderr.contains("line 2"), "{stderr}");
     }
 }
+
+/// A scenario where rank 1 seeds a file that ranks 2 and 3 download.
+fn one_seed_two_leechers() -> tempfile::TempDir {
+    let hashes: String = (0..30).map(|i| format!("h{i}\n")).collect();
+    inputs(&[&format!("1\nf 30\n{hashes}0\n"), "0\n1\nf\n", "0\n1\nf\n"])
+}
+
+#[test]
+fn a_stall_aborts_and_says_who_waits_for_what() {
+    let dir = one_seed_two_leechers();
+    let output = mpitorrent()
+        .current_dir(dir.path())
+        .env("MPITORRENT_FAULT", "silent-upload@1")
+        .args(["local", "--ranks", "4", "--stall-timeout", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no progress for 1 s"), "{stderr}");
+    assert!(
+        stderr.contains("rank 2 waits for 'f' (0 of 30 segments reported)"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(client_files(dir.path()).is_empty());
+}
+
+#[test]
+fn a_malformed_message_is_a_protocol_error_not_a_hang() {
+    let dir = one_seed_two_leechers();
+    let output = mpitorrent()
+        .current_dir(dir.path())
+        .env("MPITORRENT_FAULT", "garbage-upload@1")
+        .args(["local", "--ranks", "4"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("rank 1 sent a message this rank cannot read"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(client_files(dir.path()).is_empty());
+}
+
+#[test]
+fn a_bad_fault_plan_is_refused() {
+    let dir = one_seed_two_leechers();
+    mpitorrent()
+        .current_dir(dir.path())
+        .env("MPITORRENT_FAULT", "bogus")
+        .args(["local", "--ranks", "4"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("MPITORRENT_FAULT"));
+}

@@ -12,6 +12,7 @@
 //! waits for the ACK, and runs the download and upload threads.
 
 pub mod endpoint;
+pub mod fault;
 pub mod job;
 pub mod local;
 #[cfg(feature = "mpi")]

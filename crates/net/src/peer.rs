@@ -8,6 +8,7 @@
 //! tracker tells every peer, so the whole job ends and the reason is
 //! printed once, by rank 0.
 
+use crate::fault::{Fault, FaultPlan};
 use crate::output::OutputDir;
 use crate::{Endpoint, Fabric, TransportError};
 use mpitorrent_core::classic::PeerInput;
@@ -26,6 +27,8 @@ pub struct PeerOptions {
     pub update_every: u32,
     /// Segment requests outstanding at once.
     pub window: u32,
+    /// A fault to inject on this job's ranks (tests only).
+    pub fault: Option<FaultPlan>,
 }
 
 impl Default for PeerOptions {
@@ -33,6 +36,7 @@ impl Default for PeerOptions {
         PeerOptions {
             update_every: 10,
             window: 1,
+            fault: None,
         }
     }
 }
@@ -88,7 +92,9 @@ pub fn run_peer<F: Fabric>(
             .expect("spawn the download thread");
         let upload = std::thread::Builder::new()
             .name("upload".into())
-            .spawn_scoped(scope, || upload_thread(fabric, &holdings, &stop, clock))
+            .spawn_scoped(scope, || {
+                upload_thread(fabric, &holdings, options.fault, &stop, clock)
+            })
             .expect("spawn the upload thread");
         // A download failure was reported to the tracker, whose abort stops
         // the upload thread; so both always end.
@@ -194,11 +200,14 @@ fn download_thread<F: Fabric>(
         let Some(envelope) = endpoint.recv(&[Channel::Download], POLL_INTERVAL)? else {
             continue;
         };
-        let handled = envelope.decode().map_err(|e| e.to_string()).and_then(|msg| {
-            downloader
-                .handle_message(clock.elapsed(), envelope.from, msg)
-                .map_err(|e| e.to_string())
-        });
+        let handled = envelope
+            .decode()
+            .map_err(|e| e.to_string())
+            .and_then(|msg| {
+                downloader
+                    .handle_message(clock.elapsed(), envelope.from, msg)
+                    .map_err(|e| e.to_string())
+            });
         if let Err(reason) = handled {
             report_failure(&endpoint, reason.clone())?;
             return Err(PeerError::Aborted(reason));
@@ -211,22 +220,29 @@ fn download_thread<F: Fabric>(
 fn upload_thread<F: Fabric>(
     fabric: &F,
     holdings: &Arc<Holdings>,
+    fault: Option<FaultPlan>,
     stop: &AtomicBool,
     clock: Instant,
 ) -> Result<UploadStats, PeerError> {
     let endpoint = fabric.endpoint();
+    let fault = FaultPlan::for_rank(fault, endpoint.rank());
     let mut uploader = Uploader::new(endpoint.rank(), Arc::clone(holdings));
     let result = loop {
-        let Some(envelope) =
-            endpoint.recv(&[Channel::Upload, Channel::Control], POLL_INTERVAL)?
+        let Some(envelope) = endpoint.recv(&[Channel::Upload, Channel::Control], POLL_INTERVAL)?
         else {
             continue;
         };
-        let handled = envelope.decode().map_err(|e| e.to_string()).and_then(|msg| {
-            uploader
-                .handle_message(clock.elapsed(), envelope.from, msg)
-                .map_err(|e| e.to_string())
-        });
+        if envelope.channel == Channel::Upload && inject(fault, &endpoint, &envelope)? {
+            continue;
+        }
+        let handled = envelope
+            .decode()
+            .map_err(|e| e.to_string())
+            .and_then(|msg| {
+                uploader
+                    .handle_message(clock.elapsed(), envelope.from, msg)
+                    .map_err(|e| e.to_string())
+            });
         // On a bad message, tell the tracker and keep going: its abort is
         // what ends this thread, like every other rank's.
         if let Err(reason) = handled {
@@ -243,6 +259,29 @@ fn upload_thread<F: Fabric>(
     };
     stop.store(true, Ordering::Release);
     result
+}
+
+/// Applies an injected fault to a received upload request; true if the
+/// request was consumed by the fault.
+fn inject<E: Endpoint>(
+    fault: Option<Fault>,
+    endpoint: &E,
+    envelope: &crate::Envelope,
+) -> Result<bool, TransportError> {
+    match fault {
+        None => Ok(false),
+        Some(Fault::SilentUpload) => Ok(!is_terminate(envelope)),
+        Some(Fault::GarbageUpload) if !is_terminate(envelope) => {
+            endpoint.send(envelope.from, Channel::Download, vec![0xff, 0x13, 0x37])?;
+            Ok(true)
+        }
+        Some(Fault::GarbageUpload) => Ok(false),
+        Some(Fault::CrashOnUpload) => std::process::abort(),
+    }
+}
+
+fn is_terminate(envelope: &crate::Envelope) -> bool {
+    envelope.from.is_tracker()
 }
 
 /// Asks the tracker to abort the job for `reason`.
