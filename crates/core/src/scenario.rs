@@ -426,6 +426,42 @@ mod tests {
         assert!(err.to_string().contains("seeds_per_file"), "{err}");
     }
 
+    /// Seeds printed by old test runs must keep replaying: a change here
+    /// means the generator (or its RNG) changed, and should be deliberate.
+    #[test]
+    fn generation_is_pinned() {
+        let p = ScenarioParams {
+            seed: 42,
+            ..params(3, 2, 2, 1, 1)
+        };
+        let files = Scenario::generate(&p).unwrap().files();
+        let pinned = [
+            (
+                "in1.txt",
+                "1\nfile2 2\n4edbbf01508713142663b45ba45d829e\n\
+                 c5708f62a0ce0c00cdca9b0d2a122884\n1\nfile1\n",
+            ),
+            (
+                "in2.txt",
+                "1\nfile1 2\nf3453fc625799188ae90bfb5395d5ba1\n\
+                 a09ab2f9581667526d71b708c5b6538c\n1\nfile2\n",
+            ),
+            (
+                "expected/client1_file1",
+                "f3453fc625799188ae90bfb5395d5ba1\na09ab2f9581667526d71b708c5b6538c\n",
+            ),
+            (
+                "expected/client2_file2",
+                "4edbbf01508713142663b45ba45d829e\nc5708f62a0ce0c00cdca9b0d2a122884\n",
+            ),
+        ];
+        let pinned: Vec<(String, String)> = pinned
+            .iter()
+            .map(|(path, text)| (path.to_string(), text.to_string()))
+            .collect();
+        assert_eq!(files, pinned);
+    }
+
     #[test]
     fn params_display_names_every_field() {
         let text = params(3, 2, 1, 1, 0).to_string();
