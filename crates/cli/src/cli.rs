@@ -73,9 +73,14 @@ pub struct LocalArgs {
 
 #[derive(Debug, Args)]
 pub struct GenArgs {
+    /// Write a named shape instead of a random scenario: two-and-one,
+    /// five-trade-seven, owning-nothing, two-seeds-four-leechers,
+    /// wanting-nothing (the classic shapes), large, fan-out, all-to-all.
+    #[arg(long, conflicts_with = "ranks")]
+    pub shape: Option<String>,
     /// Ranks in the job, tracker included.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(2..))]
-    pub ranks: u32,
+    #[arg(long, required_unless_present = "shape", value_parser = clap::value_parser!(u32).range(2..))]
+    pub ranks: Option<u32>,
     /// Distinct files in the swarm.
     #[arg(long, default_value_t = 3)]
     pub files: u32,

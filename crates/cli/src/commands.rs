@@ -4,6 +4,7 @@
 use crate::cli::{Cli, Command, GenArgs, LocalArgs, RunArgs, SwarmArgs};
 use anyhow::{Context, Result};
 use mpitorrent_core::scenario::{Scenario, ScenarioParams};
+use mpitorrent_core::shapes;
 use mpitorrent_net::fault::{FaultPlan, FAULT_ENV};
 use mpitorrent_net::job::{run_local_job, JobConfig, JobError, RankOutcome};
 use mpitorrent_net::peer::PeerOptions;
@@ -130,15 +131,26 @@ fn run_local(args: LocalArgs) -> Result<ExitCode> {
 }
 
 fn generate(args: GenArgs) -> Result<ExitCode> {
-    let params = ScenarioParams {
-        ranks: args.ranks,
-        files: args.files,
-        segments: args.segments,
-        seeds_per_file: args.seeds_per_file,
-        wanters_per_file: args.wanters_per_file,
-        seed: args.seed,
+    let (scenario, what) = match (&args.shape, args.ranks) {
+        (Some(name), _) => {
+            let shape = shapes::by_name(name).with_context(|| {
+                let names: Vec<_> = shapes::all().iter().map(|s| s.name).collect();
+                format!("no shape called '{name}'; the shapes are {}", names.join(", "))
+            })?;
+            (shape.scenario, format!("shape {name}: {}", shape.description))
+        }
+        (None, ranks) => {
+            let params = ScenarioParams {
+                ranks: ranks.expect("clap requires --ranks without --shape"),
+                files: args.files,
+                segments: args.segments,
+                seeds_per_file: args.seeds_per_file,
+                wanters_per_file: args.wanters_per_file,
+                seed: args.seed,
+            };
+            (Scenario::generate(&params)?, format!("seed {}", args.seed))
+        }
     };
-    let scenario = Scenario::generate(&params)?;
     for (relative, contents) in scenario.files() {
         let path = args.out.join(relative);
         if let Some(parent) = path.parent() {
@@ -149,10 +161,9 @@ fn generate(args: GenArgs) -> Result<ExitCode> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     eprintln!(
-        "mpitorrent gen: {} ranks, {} expected output(s), seed {}, written to {}",
-        args.ranks,
+        "mpitorrent gen: {} ranks, {} expected output(s), {what}, written to {}",
+        scenario.ranks(),
         scenario.expected_outputs().len(),
-        args.seed,
         args.out.display()
     );
     Ok(ExitCode::SUCCESS)

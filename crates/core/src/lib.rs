@@ -23,6 +23,7 @@ pub mod holdings;
 mod ids;
 mod message;
 pub mod scenario;
+pub mod shapes;
 pub mod tracker;
 pub mod uploader;
 pub mod wire;

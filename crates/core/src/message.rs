@@ -203,9 +203,7 @@ mod tests {
 
     #[test]
     fn an_abort_goes_to_the_tracker_loop_or_a_peer_control_channel() {
-        let abort = Message::Abort {
-            reason: "x".into(),
-        };
+        let abort = Message::Abort { reason: "x".into() };
         let to = |rank, msg: &Message| Transmit {
             to: Rank(rank),
             msg: msg.clone(),

@@ -192,7 +192,7 @@ impl Scenario {
 }
 
 /// A segment hash: 32 lowercase hex characters.
-fn random_hash(rng: &mut ChaCha8Rng) -> String {
+pub(crate) fn random_hash(rng: &mut ChaCha8Rng) -> String {
     format!("{:032x}", rng.gen::<u128>())
 }
 

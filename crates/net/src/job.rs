@@ -87,8 +87,8 @@ pub fn load_peer_input(rank: Rank, job: &JobConfig) -> Result<PeerInput, String>
     let path = job.input_dir.join(input_file_name(rank));
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("rank {rank}: cannot read {}: {e}", path.display()))?;
-    let input = parse_peer_input(&text)
-        .map_err(|e| format!("rank {rank}: {}: {e}", path.display()))?;
+    let input =
+        parse_peer_input(&text).map_err(|e| format!("rank {rank}: {}: {e}", path.display()))?;
     if !input.wanted.is_empty() && !job.output_dir.is_dir() {
         return Err(format!(
             "rank {rank}: the output folder {} does not exist or is not a folder",

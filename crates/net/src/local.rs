@@ -84,13 +84,13 @@ impl Endpoint for LocalEndpoint {
     }
 
     fn send(&self, to: Rank, channel: Channel, bytes: Vec<u8>) -> Result<(), TransportError> {
-        let (sender, _) = self
-            .network
-            .queue(to, channel)
-            .ok_or_else(|| TransportError::Disconnected {
-                rank: to,
-                detail: format!("no such rank in a job of {}", self.size()),
-            })?;
+        let (sender, _) =
+            self.network
+                .queue(to, channel)
+                .ok_or_else(|| TransportError::Disconnected {
+                    rank: to,
+                    detail: format!("no such rank in a job of {}", self.size()),
+                })?;
         // The network holds a receiver for every queue, so a send cannot
         // fail while it is alive.
         sender
@@ -118,13 +118,12 @@ impl Endpoint for LocalEndpoint {
             return Ok(None);
         };
         let (channel, receiver) = receivers[operation.index()];
-        let (from, bytes) =
-            operation
-                .recv(receiver)
-                .map_err(|_| TransportError::Disconnected {
-                    rank: self.rank,
-                    detail: "queue closed".into(),
-                })?;
+        let (from, bytes) = operation
+            .recv(receiver)
+            .map_err(|_| TransportError::Disconnected {
+                rank: self.rank,
+                detail: "queue closed".into(),
+            })?;
         Ok(Some(Envelope {
             from,
             channel,

@@ -89,6 +89,9 @@ mod tests {
         let err = OutputDir::new("/nonexistent/dir")
             .write(Rank(1), &file)
             .unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/dir/client1_f"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/dir/client1_f"),
+            "{err}"
+        );
     }
 }

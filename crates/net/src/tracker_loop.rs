@@ -25,9 +25,9 @@ pub fn run_tracker<E: Endpoint>(endpoint: &E, config: TrackerConfig) -> Result<(
     let mut tracker = Tracker::new(config, Duration::ZERO);
     loop {
         let now = start.elapsed();
-        let wait = tracker
-            .poll_timeout()
-            .map_or(POLL_INTERVAL, |at| at.saturating_sub(now).min(POLL_INTERVAL));
+        let wait = tracker.poll_timeout().map_or(POLL_INTERVAL, |at| {
+            at.saturating_sub(now).min(POLL_INTERVAL)
+        });
         match endpoint.recv(&[Channel::Tracker], wait)? {
             Some(envelope) => match envelope.decode() {
                 Ok(msg) => tracker.handle_message(start.elapsed(), envelope.from, msg),
