@@ -11,7 +11,7 @@ use crate::{Endpoint, Fabric, TransportError};
 use mpitorrent_core::classic::{input_file_name, parse_peer_input, PeerInput};
 use mpitorrent_core::tracker::TrackerConfig;
 use mpitorrent_core::Rank;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Everything a rank needs to know about the job.

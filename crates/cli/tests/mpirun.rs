@@ -1,0 +1,189 @@
+//! The binary as users run it: under a real `mpirun` (Open MPI), in a
+//! folder of classic inputs, every output compared to the expectation.
+
+mod common;
+
+use common::*;
+use mpitorrent_core::scenario::ScenarioParams;
+use mpitorrent_core::shapes;
+use std::fs;
+use std::path::Path;
+
+/// Runs `mpirun -np <ranks> mpitorrent` in a folder holding `shape` and
+/// checks every output.
+fn run_shape(shape: &shapes::Shape) {
+    let dir = hand_written(&shape.scenario);
+    let output = mpirun(shape.scenario.ranks(), dir.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{}: {stderr}", shape.name);
+    assert_outputs(dir.path(), &shape.scenario, shape.name);
+}
+
+#[test]
+fn classic_shapes_under_mpirun() {
+    for shape in shapes::classic() {
+        run_shape(&shape);
+    }
+}
+
+#[test]
+fn large_swarm_under_mpirun() {
+    // 16 ranks, 20 files of 2,000 segments, each wanted by 8 peers.
+    run_shape(&shapes::by_name("large").unwrap());
+}
+
+#[test]
+fn the_bundled_example_under_mpirun() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/classic");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in fs::read_dir(&example).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        }
+    }
+    mpirun(4, dir.path()).assert().success();
+    for entry in fs::read_dir(example.join("expected")).unwrap() {
+        let entry = entry.unwrap();
+        let want = fs::read_to_string(entry.path()).unwrap();
+        let got = fs::read_to_string(dir.path().join(entry.file_name())).unwrap();
+        assert_eq!(
+            got.split_whitespace().collect::<Vec<_>>(),
+            want.split_whitespace().collect::<Vec<_>>(),
+            "{:?}",
+            entry.file_name()
+        );
+    }
+}
+
+#[test]
+fn run_with_explicit_folders_under_mpirun() {
+    let (dir, scenario) = generated(&ScenarioParams {
+        ranks: 5,
+        files: 3,
+        segments: 64,
+        seeds_per_file: 1,
+        wanters_per_file: 3,
+        seed: 77,
+    });
+    let out = tempfile::tempdir().unwrap();
+    mpirun(5, Path::new("/"))
+        .arg("run")
+        .arg("--input-dir")
+        .arg(dir.path())
+        .arg("--output-dir")
+        .arg(out.path())
+        .assert()
+        .success();
+    assert_outputs(out.path(), &scenario, "run --input-dir --output-dir");
+}
+
+#[test]
+fn soak_twenty_generated_swarms_under_mpirun() {
+    for seed in 0..20u64 {
+        let params = ScenarioParams {
+            ranks: 2 + (seed % 7) as u32,
+            files: 1 + (seed % 4) as u32,
+            segments: (seed * 13 % 120) as u32,
+            seeds_per_file: 1 + (seed % 2) as u32,
+            wanters_per_file: 1 + (seed % 5) as u32,
+            seed,
+        };
+        let (dir, scenario) = generated(&params);
+        let output = mpirun(params.ranks, dir.path())
+            .args(["run", "--window", &(1 + seed % 4).to_string()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{params}: {stderr}");
+        assert_outputs(dir.path(), &scenario, &params.to_string());
+    }
+}
+
+/// The lines of `stderr` that are ours (not Open MPI's banners).
+fn our_errors(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("mpitorrent:"))
+        .collect()
+}
+
+#[test]
+fn bad_input_under_mpirun_fails_once_with_the_rank_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("in1.txt"), "1\nf 2\naa\nbb\n0\n").unwrap();
+    fs::write(dir.path().join("in2.txt"), "0\n1\nf\n").unwrap();
+    fs::write(dir.path().join("in3.txt"), "1\ng x\n0\n").unwrap();
+    let output = mpirun(4, dir.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let errors = our_errors(&stderr);
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("rank 3: in3.txt: line 2: expected the segment count of 'g'"),
+        "{stderr}"
+    );
+    assert!(client_files(dir.path()).is_empty());
+}
+
+#[test]
+fn one_rank_gets_a_usage_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = mpirun(1, dir.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("needs at least 2 MPI ranks"), "{stderr}");
+    assert!(stderr.contains("mpitorrent local"), "{stderr}");
+}
+
+#[test]
+fn started_without_mpirun_gets_a_usage_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = mpitorrent()
+        .current_dir(dir.path())
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("mpirun -np 4 mpitorrent"), "{stderr}");
+}
+
+/// A scenario where rank 1 seeds a file that ranks 2 and 3 download.
+fn one_seed_two_leechers() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let hashes: String = (0..300).map(|i| format!("h{i}\n")).collect();
+    fs::write(dir.path().join("in1.txt"), format!("1\nf 300\n{hashes}0\n")).unwrap();
+    fs::write(dir.path().join("in2.txt"), "0\n1\nf\n").unwrap();
+    fs::write(dir.path().join("in3.txt"), "0\n1\nf\n").unwrap();
+    dir
+}
+
+#[test]
+fn a_killed_peer_ends_the_job_instead_of_hanging() {
+    let dir = one_seed_two_leechers();
+    let output = mpirun(4, dir.path())
+        .env("MPITORRENT_FAULT", "crash-on-upload@1")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(client_files(dir.path()).is_empty());
+}
+
+#[test]
+fn a_stall_under_mpirun_aborts_with_who_waits() {
+    let dir = one_seed_two_leechers();
+    let output = mpirun(4, dir.path())
+        .env("MPITORRENT_FAULT", "silent-upload@1")
+        .args(["run", "--stall-timeout", "2"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let errors = our_errors(&stderr);
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("no progress for 2 s"), "{stderr}");
+    assert!(errors[0].contains("rank 3 waits for 'f'"), "{stderr}");
+    assert!(client_files(dir.path()).is_empty());
+}
