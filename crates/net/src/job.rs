@@ -84,11 +84,17 @@ pub fn run_rank<F: Fabric>(fabric: &F, job: &JobConfig) -> Result<RankOutcome, J
 /// Reads and parses `in<R>.txt`, and checks the output folder; any problem
 /// comes back as one line naming the rank, the file and the line.
 pub fn load_peer_input(rank: Rank, job: &JobConfig) -> Result<PeerInput, String> {
-    let path = job.input_dir.join(input_file_name(rank));
+    let name = input_file_name(rank);
+    let path = job.input_dir.join(&name);
+    // In the current folder (the classic invocation) the bare name reads best.
+    let shown = if job.input_dir == Path::new(".") {
+        name
+    } else {
+        path.display().to_string()
+    };
     let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("rank {rank}: cannot read {}: {e}", path.display()))?;
-    let input =
-        parse_peer_input(&text).map_err(|e| format!("rank {rank}: {}: {e}", path.display()))?;
+        .map_err(|e| format!("rank {rank}: cannot read {shown}: {e}"))?;
+    let input = parse_peer_input(&text).map_err(|e| format!("rank {rank}: {shown}: {e}"))?;
     if !input.wanted.is_empty() && !job.output_dir.is_dir() {
         return Err(format!(
             "rank {rank}: the output folder {} does not exist or is not a folder",
