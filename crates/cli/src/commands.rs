@@ -135,9 +135,15 @@ fn generate(args: GenArgs) -> Result<ExitCode> {
         (Some(name), _) => {
             let shape = shapes::by_name(name).with_context(|| {
                 let names: Vec<_> = shapes::all().iter().map(|s| s.name).collect();
-                format!("no shape called '{name}'; the shapes are {}", names.join(", "))
+                format!(
+                    "no shape called '{name}'; the shapes are {}",
+                    names.join(", ")
+                )
             })?;
-            (shape.scenario, format!("shape {name}: {}", shape.description))
+            (
+                shape.scenario,
+                format!("shape {name}: {}", shape.description),
+            )
         }
         (None, ranks) => {
             let params = ScenarioParams {

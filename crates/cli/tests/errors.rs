@@ -192,3 +192,87 @@ fn a_bad_fault_plan_is_refused() {
         .failure()
         .stderr(predicates::str::contains("MPITORRENT_FAULT"));
 }
+
+/// A tmpfs mounted for one test (the suite runs as root in CI, where
+/// mounting works); unmounted when dropped.
+struct Mount(tempfile::TempDir);
+
+impl Mount {
+    fn tmpfs(options: &str) -> Mount {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root (CI runs as root)"
+        );
+        Mount(dir)
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+/// Runs a swarm whose one output is about 66 KB into `out`; returns stderr
+/// after checking the failure.
+fn write_fails(out: &Path) -> String {
+    let hashes: String = (0..2000).map(|i| format!("{i:032x}\n")).collect();
+    let dir = inputs(&[&format!("1\nf 2000\n{hashes}0\n"), "0\n1\nf\n"]);
+    let output = mpitorrent()
+        .current_dir(dir.path())
+        .args(["local", "--ranks", "3", "--output-dir"])
+        .arg(out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("rank 2: cannot write"), "{stderr}");
+    assert!(stderr.contains("client2_f"), "{stderr}");
+    let left: Vec<_> = fs::read_dir(out).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "nothing may be left in the output folder: {left:?}"
+    );
+    stderr
+}
+
+#[test]
+fn a_full_disk_is_an_error_and_leaves_no_partial_file() {
+    let mount = Mount::tmpfs("size=16k");
+    let stderr = write_fails(mount.0.path());
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+}
+
+#[test]
+fn an_unwritable_output_folder_is_an_error() {
+    let mount = Mount::tmpfs("ro,size=16k");
+    let stderr = write_fails(mount.0.path());
+    assert!(stderr.contains("Read-only file system"), "{stderr}");
+}
+
+#[test]
+fn an_output_folder_that_is_a_file_is_an_error() {
+    let dir = inputs(&[OWNS_F, "0\n1\nf\n"]);
+    let stderr = mpitorrent()
+        .current_dir(dir.path())
+        .args(["local", "--ranks", "3", "--output-dir", "in1.txt"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8(stderr).unwrap();
+    assert!(
+        stderr.contains("the output folder in1.txt does not exist or is not a folder"),
+        "{stderr}"
+    );
+}

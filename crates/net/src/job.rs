@@ -77,6 +77,10 @@ pub fn run_rank<F: Fabric>(fabric: &F, job: &JobConfig) -> Result<RankOutcome, J
             reason,
             reporter: false,
         }),
+        Err(PeerError::Failed(reason)) => Err(JobError::Aborted {
+            reason,
+            reporter: true,
+        }),
         Err(PeerError::Transport(source)) => Err(transport(source)),
     }
 }

@@ -78,15 +78,14 @@ use std::time::{Duration, Instant};
 /// offers a lower thread level. Dropping the returned [`Universe`] calls
 /// `MPI_Finalize`: join every thread that uses MPI first.
 pub fn initialize() -> Result<Universe, TransportError> {
-    let (universe, provided) = mpi::initialize_with_threading(Threading::Multiple).ok_or_else(
-        || {
+    let (universe, provided) =
+        mpi::initialize_with_threading(Threading::Multiple).ok_or_else(|| {
             TransportError::Mpi(
                 "MPI was already initialised in this process; mpitorrent must initialise it \
                  itself, once, with MPI_THREAD_MULTIPLE"
                     .into(),
             )
-        },
-    )?;
+        })?;
     if provided < Threading::Multiple {
         return Err(TransportError::Mpi(format!(
             "the MPI library provides thread level {}, but mpitorrent needs \
@@ -318,10 +317,18 @@ struct Tuning {
 fn tuning() -> Tuning {
     static CFG: std::sync::OnceLock<Tuning> = std::sync::OnceLock::new();
     *CFG.get_or_init(|| {
-        let g = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+        let g = |k: &str, d: u64| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(d)
+        };
         Tuning {
             spin_steps: g("MPT_SPIN", Backoff::SPIN_STEPS as u64) as u32,
-            yield_for: Duration::from_micros(g("MPT_YIELD_US", Backoff::YIELD_FOR.as_micros() as u64)),
+            yield_for: Duration::from_micros(g(
+                "MPT_YIELD_US",
+                Backoff::YIELD_FOR.as_micros() as u64,
+            )),
             sleep_min: Duration::from_micros(g("MPT_SMIN", Backoff::SLEEP_MIN.as_micros() as u64)),
             sleep_max: Duration::from_micros(g("MPT_SMAX", Backoff::SLEEP_MAX.as_micros() as u64)),
         }
@@ -442,6 +449,9 @@ mod tests {
 
     #[test]
     fn thread_levels_have_their_mpi_names() {
-        assert_eq!(thread_level_name(Threading::Serialized), "MPI_THREAD_SERIALIZED");
+        assert_eq!(
+            thread_level_name(Threading::Serialized),
+            "MPI_THREAD_SERIALIZED"
+        );
     }
 }

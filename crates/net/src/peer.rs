@@ -54,6 +54,10 @@ pub enum PeerError {
     /// The tracker aborted the job (it prints the reason; peers stay quiet).
     #[error("the job was aborted: {0}")]
     Aborted(String),
+    /// This peer failed and told the tracker, but the tracker had already
+    /// finished: this rank must say why itself.
+    #[error("{0}")]
+    Failed(String),
     #[error(transparent)]
     Transport(#[from] TransportError),
 }
@@ -103,8 +107,9 @@ pub fn run_peer<F: Fabric>(
             upload.join().expect("the upload thread does not panic"),
         )
     });
-    // The tracker's abort reason (seen by the upload thread) is the one
-    // that matters: it names the rank where things went wrong.
+    // If the tracker aborted the job (the upload thread saw it), the
+    // tracker prints the reason; otherwise a download failure is this
+    // rank's to print.
     let uploads = uploaded?;
     let files_written = downloaded?;
     Ok(PeerReport {
@@ -179,20 +184,28 @@ fn download_thread<F: Fabric>(
     downloader.start(clock.elapsed());
     let mut written = 0;
     loop {
-        while let Some(transmit) = downloader.poll_transmit() {
-            endpoint.transmit(&transmit)?;
-        }
+        // Write completed files before sending what the downloader queued
+        // with them, so the tracker never counts a peer as done (or as a
+        // seed) whose output could not be written.
+        let mut finished = false;
         while let Some(event) = downloader.poll_event() {
             match event {
                 DownloadEvent::FileCompleted { file } => {
                     if let Err(err) = output.write(rank, &file) {
-                        report_failure(&endpoint, format!("rank {rank}: {err}"))?;
-                        return Err(PeerError::Aborted(err.to_string()));
+                        let reason = format!("rank {rank}: {err}");
+                        report_failure(&endpoint, reason.clone())?;
+                        return Err(PeerError::Failed(reason));
                     }
                     written += 1;
                 }
-                DownloadEvent::Finished => return Ok(written),
+                DownloadEvent::Finished => finished = true,
             }
+        }
+        while let Some(transmit) = downloader.poll_transmit() {
+            endpoint.transmit(&transmit)?;
+        }
+        if finished {
+            return Ok(written);
         }
         if stop.load(Ordering::Acquire) {
             return Err(PeerError::Aborted("stopped by the tracker".into()));
@@ -210,7 +223,7 @@ fn download_thread<F: Fabric>(
             });
         if let Err(reason) = handled {
             report_failure(&endpoint, reason.clone())?;
-            return Err(PeerError::Aborted(reason));
+            return Err(PeerError::Failed(reason));
         }
     }
 }
