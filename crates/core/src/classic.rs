@@ -329,5 +329,25 @@ mod tests {
         fn never_panics_on_arbitrary_text(text in ".{0,200}") {
             let _ = parse_peer_input(&text);
         }
+
+        /// Token streams close to valid inputs reach the deeper error paths;
+        /// whatever parses renders back to the same input.
+        #[test]
+        fn near_valid_inputs_parse_or_fail_cleanly(
+            tokens in proptest::collection::vec(
+                proptest::prop_oneof!["[0-3]", "f[0-2]", "[a-f0-9]{32}", "\\.\\.", "-1", "x/y"],
+                0..40,
+            ),
+            newline_every in 1usize..4,
+        ) {
+            let text: String = tokens
+                .iter()
+                .enumerate()
+                .map(|(i, t)| if i % newline_every == 0 { format!("\n{t}") } else { format!(" {t}") })
+                .collect();
+            if let Ok(input) = parse_peer_input(&text) {
+                proptest::prop_assert_eq!(parse_peer_input(&render_input(&input)).unwrap(), input);
+            }
+        }
     }
 }
