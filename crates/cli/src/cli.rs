@@ -1,6 +1,7 @@
 //! The command line, as clap derive types. Doc comments are the help text.
 
 use clap::{Args, Parser, Subcommand};
+use mpitorrent_core::strategy::Strategy;
 use std::path::PathBuf;
 
 /// A BitTorrent-style file swarm over MPI. Rank 0 is the tracker; every
@@ -43,6 +44,23 @@ pub struct SwarmArgs {
     /// Segment requests a download thread keeps outstanding at once.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub window: u32,
+    /// How downloads choose owners and segments: round-robin (the classic
+    /// protocol), least-loaded or rarest-first.
+    #[arg(long, default_value_t = Strategy::RoundRobin)]
+    pub strategy: Strategy,
+    /// Answer each swarm request with at most this many owners (a random
+    /// sample that always includes a seed); by default every owner.
+    #[arg(long, value_name = "OWNERS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub swarm_sample: Option<u32>,
+    /// Seed for the random choices of the tracker and the strategies.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write the run report (JSON) to this file after the swarm ends.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
+    /// Print nothing but errors (no end-of-run summary).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 impl Default for SwarmArgs {
@@ -52,6 +70,11 @@ impl Default for SwarmArgs {
             output_dir: ".".into(),
             stall_timeout: 60,
             window: 1,
+            strategy: Strategy::RoundRobin,
+            swarm_sample: None,
+            seed: 0,
+            report: None,
+            quiet: false,
         }
     }
 }

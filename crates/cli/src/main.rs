@@ -4,6 +4,7 @@
 
 mod cli;
 mod commands;
+mod swarm;
 
 use clap::Parser;
 use std::process::ExitCode;

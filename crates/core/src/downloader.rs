@@ -1,19 +1,26 @@
 //! The download side of a peer as a state machine.
 //!
 //! For each wanted file in turn: ask the tracker for the swarm, then request
-//! the missing segments one by one from the owners, round-robin. A NACK
-//! sends the same segment to the next owner. Every `update_every` segments
-//! it sends PEER_UPDATE (which also refreshes the owner list). When a file is
-//! complete it reports SINGLE_FILE_DOWNLOAD_COMPLETED and emits
-//! [`DownloadEvent::FileCompleted`] so the driver writes the output; after
-//! the last file, CLIENT_GOT_ALL_FILES and [`DownloadEvent::Finished`].
+//! the missing segments one by one from the owners (whom and in which order
+//! is the [`Strategy`]'s choice; the classic one is round-robin). A NACK
+//! sends the same segment to the next owner. Every `update_every`
+//! segments it sends PEER_UPDATE with what it received from whom (which
+//! also refreshes the owner list). When a file is complete it reports
+//! SINGLE_FILE_DOWNLOAD_COMPLETED and emits [`DownloadEvent::FileCompleted`]
+//! so the driver writes the output; after the last file,
+//! CLIENT_GOT_ALL_FILES and [`DownloadEvent::Finished`].
 //!
-//! Up to `window` requests may be outstanding at once (to different owners
-//! where there are several); with a window of 1 this is exactly the
-//! classic one-request-at-a-time loop.
+//! Up to `window` requests may be outstanding at once; with a window of 1
+//! this is exactly the classic one-request-at-a-time loop.
 
 use crate::holdings::{HeldFile, Holdings};
-use crate::{FileId, Message, Owner, ProtocolError, Rank, SegmentIdx, Transmit, TRACKER};
+use crate::stats::{millis, TransferCounts};
+use crate::strategy::{pick_owner, Strategy};
+use crate::{
+    FileId, Hint, Message, Owner, ProtocolError, Rank, Received, SegmentIdx, Transmit, TRACKER,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +36,24 @@ pub struct DownloaderConfig {
     pub update_every: u32,
     /// How many segment requests may be outstanding at once (at least 1).
     pub window: u32,
+    pub strategy: Strategy,
+    /// Seeds this peer's random choices (mixed with its rank).
+    pub seed: u64,
+}
+
+impl DownloaderConfig {
+    /// The classic set-up: round-robin, one request at a time, PEER_UPDATE
+    /// every 10 segments.
+    pub fn classic(rank: Rank, wanted: Vec<String>) -> Self {
+        DownloaderConfig {
+            rank,
+            wanted,
+            update_every: 10,
+            window: 1,
+            strategy: Strategy::RoundRobin,
+            seed: 0,
+        }
+    }
 }
 
 /// What the download side reports to its driver.
@@ -39,6 +64,18 @@ pub enum DownloadEvent {
     FileCompleted { file: Arc<HeldFile> },
     /// Every wanted file is complete and the tracker was told.
     Finished,
+}
+
+/// What the download side counted, for the run report.
+#[derive(Clone, Debug, Default)]
+pub struct DownloadStats {
+    /// Segments received, by (file, sender).
+    pub received: TransferCounts,
+    pub nacks_received: u64,
+    /// (file, milliseconds after start) for each downloaded file.
+    pub completed: Vec<(FileId, u64)>,
+    /// (milliseconds after start, segments downloaded so far).
+    pub progress: Vec<(u64, u64)>,
 }
 
 /// A request on the wire, waiting for its ACK or NACK.
@@ -55,13 +92,19 @@ struct InFlight {
 #[derive(Debug)]
 struct Active {
     file: Arc<HeldFile>,
-    owners: Vec<Rank>,
-    /// The round-robin position: the next new request goes to owners[cursor].
+    owners: Vec<Owner>,
+    /// The round-robin position.
     cursor: usize,
-    /// Segments below this index were all held or requested once already.
-    scan: SegmentIdx,
+    /// Segments are scanned from `start` round the file; `scanned` counts
+    /// how far (every segment before it was held or requested once).
+    start: SegmentIdx,
+    scanned: SegmentIdx,
+    /// The tracker's rare-segment hints not yet used (rarest-first).
+    hints: VecDeque<Hint>,
     in_flight: HashMap<SegmentIdx, InFlight>,
-    since_update: Vec<SegmentIdx>,
+    /// Requests sent to each rank since the owner list was refreshed.
+    sent: HashMap<Rank, u32>,
+    since_update: Vec<Received>,
 }
 
 /// The download state machine.
@@ -69,10 +112,12 @@ struct Active {
 pub struct Downloader {
     config: DownloaderConfig,
     holdings: Arc<Holdings>,
+    rng: ChaCha8Rng,
     queue: VecDeque<String>,
     awaiting_swarm: Option<String>,
     active: Option<Active>,
     finished: bool,
+    stats: DownloadStats,
     transmits: VecDeque<Transmit>,
     events: VecDeque<DownloadEvent>,
 }
@@ -80,13 +125,16 @@ pub struct Downloader {
 impl Downloader {
     pub fn new(config: DownloaderConfig, holdings: Arc<Holdings>) -> Self {
         let queue = config.wanted.iter().cloned().collect();
+        let rng = ChaCha8Rng::seed_from_u64(config.seed ^ (config.rank.0 as u64).rotate_left(32));
         Downloader {
             config,
             holdings,
+            rng,
             queue,
             awaiting_swarm: None,
             active: None,
             finished: false,
+            stats: DownloadStats::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -102,6 +150,11 @@ impl Downloader {
         self.finished
     }
 
+    /// What was counted so far.
+    pub fn stats(&self) -> &DownloadStats {
+        &self.stats
+    }
+
     /// The next message to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
@@ -115,7 +168,7 @@ impl Downloader {
     /// Feeds one message received on the download channel.
     pub fn handle_message(
         &mut self,
-        _now: Duration,
+        now: Duration,
         from: Rank,
         msg: Message,
     ) -> Result<(), ProtocolError> {
@@ -124,16 +177,24 @@ impl Downloader {
                 file,
                 hashes,
                 owners,
-            } if from == TRACKER => self.handle_swarm_reply(file, hashes, &owners),
-            Message::SwarmRefresh { file, owners } if from == TRACKER => {
+                hints,
+            } if from == TRACKER => self.handle_swarm_reply(now, file, hashes, owners, hints),
+            Message::SwarmRefresh {
+                file,
+                owners,
+                hints,
+            } if from == TRACKER => {
+                let me = self.config.rank;
                 // A refresh for a file finished since it was asked is stale.
                 if let Some(active) = self.active.as_mut().filter(|a| a.file.id == file) {
-                    active.owners = usable_owners(&owners, self.config.rank);
+                    active.owners = usable_owners(owners, me);
+                    active.sent.clear();
+                    active.hints = hints.into();
                     self.fill_window()?;
                 }
                 Ok(())
             }
-            Message::SegmentAck { file, index, .. } => self.handle_ack(from, file, index),
+            Message::SegmentAck { file, index, .. } => self.handle_ack(now, from, file, index),
             Message::SegmentNack { file, index } => self.handle_nack(from, file, index),
             other => Err(ProtocolError(format!(
                 "rank {} got {} from rank {from} on its download channel",
@@ -143,11 +204,22 @@ impl Downloader {
         }
     }
 
+    fn hints_wanted(&self) -> u32 {
+        match self.config.strategy {
+            // Enough to keep busy until the next refresh, with slack for
+            // hints that turn out to be in flight already.
+            Strategy::RarestFirst => 2 * self.config.update_every.max(1),
+            _ => 0,
+        }
+    }
+
     fn handle_swarm_reply(
         &mut self,
+        now: Duration,
         file: FileId,
         hashes: Vec<String>,
-        owners: &[Owner],
+        owners: Vec<Owner>,
+        hints: Vec<Hint>,
     ) -> Result<(), ProtocolError> {
         let Some(name) = self.awaiting_swarm.take() else {
             return Err(ProtocolError(format!(
@@ -157,42 +229,60 @@ impl Downloader {
         };
         let owners = usable_owners(owners, self.config.rank);
         let held = self.holdings.add_empty(file, name, hashes);
+        let segments = held.segment_count();
         // Start each peer at a different owner so that peers asking for the
-        // same file at the same moment do not all hit the lowest rank first.
+        // same file at the same moment do not all hit the lowest rank first;
+        // rarest-first also starts its scan at a random segment.
         let cursor = self.config.rank.index() % owners.len().max(1);
+        let start = match self.config.strategy {
+            Strategy::RarestFirst if segments > 0 => self.rng.gen_range(0..segments),
+            _ => 0,
+        };
         self.active = Some(Active {
             file: held,
             owners,
             cursor,
-            scan: 0,
+            start,
+            scanned: 0,
+            hints: hints.into(),
             in_flight: HashMap::new(),
+            sent: HashMap::new(),
             since_update: Vec::new(),
         });
         self.fill_window()?;
-        self.complete_if_done();
+        self.complete_if_done(now);
         Ok(())
     }
 
     fn handle_ack(
         &mut self,
+        now: Duration,
         from: Rank,
         file: FileId,
         index: SegmentIdx,
     ) -> Result<(), ProtocolError> {
-        let update_every = self.config.update_every;
-        let active = self.expect_in_flight(from, file, index)?;
+        let (update_every, hints) = (self.config.update_every, self.hints_wanted());
+        self.expect_in_flight(from, file, index)?;
+        self.stats.received.add(file, from);
+        let active = self.active.as_mut().expect("checked in flight");
         active.in_flight.remove(&index);
         active.file.insert(index);
-        active.since_update.push(index);
-        if active.since_update.len() as u32 >= update_every {
-            let segments = std::mem::take(&mut active.since_update);
+        active.since_update.push((index, from));
+        if active.since_update.len() as u32 >= update_every && !active.file.is_complete() {
+            let received = std::mem::take(&mut active.since_update);
             self.transmits.push_back(Transmit {
                 to: TRACKER,
-                msg: Message::PeerUpdate { file, segments },
+                msg: Message::PeerUpdate {
+                    file,
+                    received,
+                    hints,
+                },
             });
+            let total = self.stats.received.total();
+            self.stats.progress.push((millis(now), total));
         }
         self.fill_window()?;
-        self.complete_if_done();
+        self.complete_if_done(now);
         Ok(())
     }
 
@@ -203,11 +293,13 @@ impl Downloader {
         index: SegmentIdx,
     ) -> Result<(), ProtocolError> {
         let rank = self.config.rank;
+        self.stats.nacks_received += 1;
         let active = self.expect_in_flight(from, file, index)?;
         let request = active.in_flight.get_mut(&index).expect("checked in flight");
         request.nacks += 1;
-        // Seeds never leave and always ACK, so a segment that went round
-        // every owner twice means the swarm lost its seed: a protocol bug.
+        // Every owner list holds a seed, and seeds never leave and always
+        // ACK, so a segment that went round every owner twice means the
+        // swarm lost its seed: a protocol bug.
         if active.owners.is_empty() || request.nacks > 2 * active.owners.len() + 2 {
             return Err(ProtocolError(format!(
                 "rank {rank}: every owner of '{}' answered NACK for segment {}",
@@ -215,8 +307,10 @@ impl Downloader {
                 index + 1
             )));
         }
-        let owner = active.owners[(request.first_owner + request.nacks) % active.owners.len()];
+        let position = (request.first_owner + request.nacks) % active.owners.len();
+        let owner = active.owners[position].rank;
         request.owner = owner;
+        *active.sent.entry(owner).or_default() += 1;
         self.transmits.push_back(Transmit {
             to: owner,
             msg: Message::SegmentRequest { file, index },
@@ -254,25 +348,35 @@ impl Downloader {
     fn fill_window(&mut self) -> Result<(), ProtocolError> {
         let rank = self.config.rank;
         let window = self.config.window.max(1) as usize;
+        let strategy = self.config.strategy;
         let Some(active) = self.active.as_mut() else {
             return Ok(());
         };
-        let total = active.file.segment_count();
-        while active.in_flight.len() < window && active.scan < total {
-            let index = active.scan;
-            active.scan += 1;
-            if active.file.has(index) || active.in_flight.contains_key(&index) {
-                continue;
-            }
+        while active.in_flight.len() < window {
+            let Some((index, hinted)) = next_segment(active) else {
+                break;
+            };
             if active.owners.is_empty() {
                 return Err(ProtocolError(format!(
                     "rank {rank}: the tracker named no rank that can serve '{}'",
                     active.file.name
                 )));
             }
-            let position = active.cursor % active.owners.len();
-            active.cursor = active.cursor.wrapping_add(1);
-            let owner = active.owners[position];
+            let hinted_position =
+                hinted.and_then(|holder| active.owners.iter().position(|o| o.rank == holder));
+            let position = match hinted_position {
+                Some(position) => position,
+                None => pick_owner(
+                    strategy,
+                    &active.owners,
+                    &mut active.cursor,
+                    &active.sent,
+                    &mut self.rng,
+                ),
+            };
+            // A hinted holder the (sampled) owner list does not show is
+            // still the one to ask: the tracker knows it holds the segment.
+            let owner = hinted.unwrap_or(active.owners[position].rank);
             active.in_flight.insert(
                 index,
                 InFlight {
@@ -281,6 +385,7 @@ impl Downloader {
                     nacks: 0,
                 },
             );
+            *active.sent.entry(owner).or_default() += 1;
             self.transmits.push_back(Transmit {
                 to: owner,
                 msg: Message::SegmentRequest {
@@ -293,19 +398,26 @@ impl Downloader {
     }
 
     /// Finishes the active file if every segment is held, then moves on.
-    fn complete_if_done(&mut self) {
-        let Some(active) = self.active.as_ref() else {
+    fn complete_if_done(&mut self, now: Duration) {
+        let Some(active) = self.active.as_mut() else {
             return;
         };
         if !active.file.is_complete() {
             return;
         }
         let file = Arc::clone(&active.file);
+        let received = std::mem::take(&mut active.since_update);
         self.active = None;
         self.transmits.push_back(Transmit {
             to: TRACKER,
-            msg: Message::FileCompleted { file: file.id },
+            msg: Message::FileCompleted {
+                file: file.id,
+                received,
+            },
         });
+        self.stats.completed.push((file.id, millis(now)));
+        let total = self.stats.received.total();
+        self.stats.progress.push((millis(now), total));
         self.events.push_back(DownloadEvent::FileCompleted { file });
         self.next_file();
     }
@@ -320,9 +432,13 @@ impl Downloader {
                     self.events.push_back(DownloadEvent::FileCompleted { file });
                 }
                 _ => {
+                    let hints = self.hints_wanted();
                     self.transmits.push_back(Transmit {
                         to: TRACKER,
-                        msg: Message::SwarmRequest { name: name.clone() },
+                        msg: Message::SwarmRequest {
+                            name: name.clone(),
+                            hints,
+                        },
                     });
                     self.awaiting_swarm = Some(name);
                     return;
@@ -338,198 +454,32 @@ impl Downloader {
     }
 }
 
+/// The next segment to request: an unused hint (with its holder), else the
+/// next segment of the scan that is neither held nor in flight.
+fn next_segment(active: &mut Active) -> Option<(SegmentIdx, Option<Rank>)> {
+    let wanted = |active: &Active, index: SegmentIdx| {
+        !active.file.has(index) && !active.in_flight.contains_key(&index)
+    };
+    while let Some((index, holder)) = active.hints.pop_front() {
+        if index < active.file.segment_count() && wanted(active, index) {
+            return Some((index, Some(holder)));
+        }
+    }
+    let total = active.file.segment_count();
+    while active.scanned < total {
+        let index = (active.start + active.scanned) % total;
+        active.scanned += 1;
+        if wanted(active, index) {
+            return Some((index, None));
+        }
+    }
+    None
+}
+
 /// The owners this peer may ask: everyone the tracker named but itself.
-fn usable_owners(owners: &[Owner], me: Rank) -> Vec<Rank> {
-    owners.iter().map(|o| o.rank).filter(|&r| r != me).collect()
+fn usable_owners(owners: Vec<Owner>, me: Rank) -> Vec<Owner> {
+    owners.into_iter().filter(|o| o.rank != me).collect()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const T0: Duration = Duration::ZERO;
-
-    fn downloader(rank: u32, wanted: &[&str], window: u32) -> (Downloader, Arc<Holdings>) {
-        let holdings = Arc::new(Holdings::new());
-        let config = DownloaderConfig {
-            rank: Rank(rank),
-            wanted: wanted.iter().map(|w| w.to_string()).collect(),
-            update_every: 10,
-            window,
-        };
-        (Downloader::new(config, Arc::clone(&holdings)), holdings)
-    }
-
-    fn drain(d: &mut Downloader) -> Vec<Transmit> {
-        std::iter::from_fn(|| d.poll_transmit()).collect()
-    }
-
-    fn seeds(ranks: &[u32]) -> Vec<Owner> {
-        ranks
-            .iter()
-            .map(|&r| Owner {
-                rank: Rank(r),
-                seed: true,
-                held: 1,
-            })
-            .collect()
-    }
-
-    fn hashes(n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("h{i}")).collect()
-    }
-
-    fn reply(d: &mut Downloader, file: u32, segments: usize, owners: &[u32]) {
-        let msg = Message::SwarmReply {
-            file: FileId(file),
-            hashes: hashes(segments),
-            owners: seeds(owners),
-        };
-        d.handle_message(T0, TRACKER, msg).unwrap();
-    }
-
-    fn ack(d: &mut Downloader, from: u32, file: u32, index: u32) -> Result<(), ProtocolError> {
-        let msg = Message::SegmentAck {
-            file: FileId(file),
-            index,
-            payload: vec![],
-        };
-        d.handle_message(T0, Rank(from), msg)
-    }
-
-    #[test]
-    fn nothing_wanted_finishes_at_once() {
-        let (mut d, _) = downloader(1, &[], 1);
-        d.start(T0);
-        assert_eq!(drain(&mut d)[0].msg, Message::AllFilesCompleted);
-        assert_eq!(d.poll_event(), Some(DownloadEvent::Finished));
-        assert!(d.is_finished());
-    }
-
-    #[test]
-    fn requests_round_robin_and_updates_every_ten() {
-        let (mut d, holdings) = downloader(1, &["f"], 1);
-        d.start(T0);
-        assert_eq!(
-            drain(&mut d)[0].msg,
-            Message::SwarmRequest { name: "f".into() }
-        );
-        reply(&mut d, 0, 12, &[2, 3, 4]);
-        let mut targets = Vec::new();
-        for index in 0..12 {
-            let sent = drain(&mut d);
-            let request = sent
-                .iter()
-                .find(|t| matches!(t.msg, Message::SegmentRequest { .. }))
-                .unwrap();
-            assert_eq!(
-                request.msg,
-                Message::SegmentRequest {
-                    file: FileId(0),
-                    index
-                }
-            );
-            targets.push(request.to.0);
-            if index == 10 {
-                assert!(sent.iter().any(|t| t.msg
-                    == Message::PeerUpdate {
-                        file: FileId(0),
-                        segments: (0..10).collect()
-                    }));
-            }
-            ack(&mut d, request.to.0, 0, index).unwrap();
-        }
-        // Rank 1 starts at owner 1 % 3 and goes round.
-        assert_eq!(targets, vec![3, 4, 2, 3, 4, 2, 3, 4, 2, 3, 4, 2]);
-        let sent = drain(&mut d);
-        assert_eq!(sent[0].msg, Message::FileCompleted { file: FileId(0) });
-        assert_eq!(sent[1].msg, Message::AllFilesCompleted);
-        match d.poll_event() {
-            Some(DownloadEvent::FileCompleted { file }) => assert!(file.is_complete()),
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(d.poll_event(), Some(DownloadEvent::Finished));
-        assert!(holdings.has(FileId(0), 11));
-    }
-
-    #[test]
-    fn a_nack_tries_the_next_owner() {
-        let (mut d, _) = downloader(2, &["f"], 1);
-        d.start(T0);
-        drain(&mut d);
-        reply(&mut d, 0, 1, &[3, 4]);
-        let first = drain(&mut d).pop().unwrap();
-        assert_eq!(first.to, Rank(3));
-        let nack = Message::SegmentNack {
-            file: FileId(0),
-            index: 0,
-        };
-        d.handle_message(T0, Rank(3), nack).unwrap();
-        let retry = drain(&mut d).pop().unwrap();
-        assert_eq!(retry.to, Rank(4));
-        assert!(
-            ack(&mut d, 3, 0, 0).is_err(),
-            "rank 3 no longer has the request"
-        );
-        ack(&mut d, 4, 0, 0).unwrap();
-        assert!(d.is_finished());
-    }
-
-    #[test]
-    fn endless_nacks_are_a_protocol_error() {
-        let (mut d, _) = downloader(2, &["f"], 1);
-        d.start(T0);
-        reply(&mut d, 0, 1, &[3]);
-        let nack = Message::SegmentNack {
-            file: FileId(0),
-            index: 0,
-        };
-        let results: Vec<_> = (0..5)
-            .map(|_| d.handle_message(T0, Rank(3), nack.clone()))
-            .collect();
-        assert!(results.iter().any(Result::is_err));
-    }
-
-    #[test]
-    fn a_window_keeps_several_requests_out() {
-        let (mut d, _) = downloader(1, &["f"], 4);
-        d.start(T0);
-        drain(&mut d);
-        reply(&mut d, 0, 10, &[2, 3]);
-        let sent = drain(&mut d);
-        assert_eq!(sent.len(), 4);
-        let to: Vec<u32> = sent.iter().map(|t| t.to.0).collect();
-        assert_eq!(to, vec![3, 2, 3, 2]);
-    }
-
-    #[test]
-    fn an_owned_wanted_file_completes_without_download() {
-        let (mut d, holdings) = downloader(1, &["mine"], 1);
-        holdings.add_complete(FileId(5), "mine".into(), hashes(3));
-        d.start(T0);
-        assert_eq!(drain(&mut d)[0].msg, Message::AllFilesCompleted);
-        assert!(matches!(
-            d.poll_event(),
-            Some(DownloadEvent::FileCompleted { file }) if file.name == "mine"
-        ));
-    }
-
-    #[test]
-    fn an_empty_wanted_file_completes_on_its_swarm_reply() {
-        let (mut d, _) = downloader(1, &["empty"], 1);
-        d.start(T0);
-        drain(&mut d);
-        reply(&mut d, 0, 0, &[2]);
-        let sent = drain(&mut d);
-        assert_eq!(sent[0].msg, Message::FileCompleted { file: FileId(0) });
-        assert!(d.is_finished());
-    }
-
-    #[test]
-    fn unrequested_answers_are_protocol_errors() {
-        let (mut d, _) = downloader(1, &["f"], 1);
-        d.start(T0);
-        assert!(ack(&mut d, 2, 0, 0).is_err());
-        assert!(d.handle_message(T0, Rank(2), Message::Terminate).is_err());
-    }
-}
+mod tests;

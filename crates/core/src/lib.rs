@@ -22,14 +22,17 @@ pub mod downloader;
 pub mod holdings;
 mod ids;
 mod message;
+pub mod report;
 pub mod scenario;
 pub mod shapes;
+pub mod stats;
+pub mod strategy;
 pub mod tracker;
 pub mod uploader;
 pub mod wire;
 
 pub use ids::{FileId, Rank, SegmentIdx, TRACKER};
-pub use message::{Channel, FileListing, Message, MessageKind, Owner, Transmit};
+pub use message::{Channel, FileListing, Hint, Message, MessageKind, Owner, Received, Transmit};
 
 /// Another rank broke the protocol: an unexpected or inconsistent message.
 /// The job must abort; this says why, naming the ranks involved.

@@ -6,6 +6,7 @@
 //! can keep their traffic apart (MPI tags, separate queues) and no thread
 //! ever receives another thread's message.
 
+use crate::stats::PeerStats;
 use crate::{FileId, Rank, SegmentIdx};
 use serde::{Deserialize, Serialize};
 
@@ -58,10 +59,21 @@ pub struct Owner {
     pub seed: bool,
     /// Segments the tracker knows this rank holds.
     pub held: u32,
+    /// Segments this rank has uploaded so far (of any file), as the
+    /// tracker learned from the downloaders' updates: its load.
+    pub load: u32,
 }
 
+/// A segment a downloader received, and the rank that sent it; updates
+/// carry these so the tracker knows who holds what and who served whom.
+pub type Received = (SegmentIdx, Rank);
+
+/// A rare segment the tracker suggests fetching next, and a rank that holds
+/// it (for the rarest-first strategy).
+pub type Hint = (SegmentIdx, Rank);
+
 /// A protocol message. Names follow the classic protocol where it has one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Message {
     /// Peer → tracker at start-up: the files it owns and the names it wants.
     Register {
@@ -73,24 +85,35 @@ pub enum Message {
     RegisterAck { file_ids: Vec<FileId> },
     /// Any rank → tracker, then tracker → every peer: the job must end.
     Abort { reason: String },
-    /// SWARM_REQUEST: download thread → tracker, the first time it wants a file.
-    SwarmRequest { name: String },
+    /// SWARM_REQUEST: download thread → tracker, the first time it wants a
+    /// file; `hints` asks for that many rare-segment hints (0: none).
+    SwarmRequest { name: String, hints: u32 },
     /// Tracker → download thread: the file's id, hashes and current owners.
     SwarmReply {
         file: FileId,
         hashes: Vec<String>,
         owners: Vec<Owner>,
+        hints: Vec<Hint>,
     },
-    /// PEER_UPDATE: download thread → tracker after every few segments; it
-    /// also asks for a fresh owner list.
+    /// PEER_UPDATE: download thread → tracker after every few segments,
+    /// with what it received from whom; it also asks for a fresh owner list.
     PeerUpdate {
         file: FileId,
-        segments: Vec<SegmentIdx>,
+        received: Vec<Received>,
+        hints: u32,
     },
     /// Tracker → download thread: the owners of a file, answering PeerUpdate.
-    SwarmRefresh { file: FileId, owners: Vec<Owner> },
-    /// SINGLE_FILE_DOWNLOAD_COMPLETED: the peer now seeds this file.
-    FileCompleted { file: FileId },
+    SwarmRefresh {
+        file: FileId,
+        owners: Vec<Owner>,
+        hints: Vec<Hint>,
+    },
+    /// SINGLE_FILE_DOWNLOAD_COMPLETED: the peer now seeds this file; carries
+    /// the segments received since the last update.
+    FileCompleted {
+        file: FileId,
+        received: Vec<Received>,
+    },
     /// CLIENT_GOT_ALL_FILES: the peer's download thread is done.
     AllFilesCompleted,
     /// Download thread → an owner's upload thread: send me this segment.
@@ -106,6 +129,8 @@ pub enum Message {
     SegmentNack { file: FileId, index: SegmentIdx },
     /// TERMINATE: tracker → every upload thread once all peers are done.
     Terminate,
+    /// Peer → tracker after TERMINATE: what it did, for the run report.
+    Stats(Box<PeerStats>),
 }
 
 impl Message {
@@ -125,12 +150,13 @@ impl Message {
             Message::SegmentAck { .. } => MessageKind::SegmentAck,
             Message::SegmentNack { .. } => MessageKind::SegmentNack,
             Message::Terminate => MessageKind::Terminate,
+            Message::Stats(_) => MessageKind::Stats,
         }
     }
 }
 
 /// The kind of a [`Message`], without its contents.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum MessageKind {
     Register,
     RegisterAck,
@@ -145,6 +171,7 @@ pub enum MessageKind {
     SegmentAck,
     SegmentNack,
     Terminate,
+    Stats,
 }
 
 impl MessageKind {
@@ -164,12 +191,21 @@ impl MessageKind {
             MessageKind::SegmentAck => "ACK",
             MessageKind::SegmentNack => "NACK",
             MessageKind::Terminate => "TERMINATE",
+            MessageKind::Stats => "STATS",
         }
+    }
+
+    /// True for messages between two peers (segment traffic).
+    pub fn is_between_peers(self) -> bool {
+        matches!(
+            self,
+            MessageKind::SegmentRequest | MessageKind::SegmentAck | MessageKind::SegmentNack
+        )
     }
 }
 
 /// A message a state machine wants sent, and to whom.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Transmit {
     pub to: Rank,
     pub msg: Message,
@@ -186,7 +222,8 @@ impl Transmit {
             | Message::SwarmRequest { .. }
             | Message::PeerUpdate { .. }
             | Message::FileCompleted { .. }
-            | Message::AllFilesCompleted => Channel::Tracker,
+            | Message::AllFilesCompleted
+            | Message::Stats(_) => Channel::Tracker,
             Message::RegisterAck { .. } | Message::Abort { .. } => Channel::Control,
             Message::SwarmReply { .. }
             | Message::SwarmRefresh { .. }

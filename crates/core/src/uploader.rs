@@ -3,6 +3,7 @@
 //! the tracker says TERMINATE (or the job aborts).
 
 use crate::holdings::Holdings;
+use crate::stats::TransferCounts;
 use crate::{Message, ProtocolError, Rank, Transmit, TRACKER};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -20,7 +21,8 @@ pub enum UploadEvent {
 /// Counts of what the upload side answered.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UploadStats {
-    pub acks: u64,
+    /// Segments sent (ACKs), by (file, destination).
+    pub sent: TransferCounts,
     pub nacks: u64,
 }
 
@@ -77,7 +79,7 @@ impl Uploader {
         match msg {
             Message::SegmentRequest { file, index } => {
                 let msg = if self.holdings.has(file, index) {
-                    self.stats.acks += 1;
+                    self.stats.sent.add(file, from);
                     Message::SegmentAck {
                         file,
                         index,
@@ -137,7 +139,8 @@ mod tests {
         assert!(matches!(sent[1].msg, Message::SegmentAck { index: 1, .. }));
         assert!(matches!(sent[2].msg, Message::SegmentNack { index: 7, .. }));
         assert_eq!(sent[3].to, Rank(3));
-        assert_eq!(u.stats(), &UploadStats { acks: 1, nacks: 3 });
+        assert_eq!(u.stats().sent.total(), 1);
+        assert_eq!(u.stats().nacks, 3);
     }
 
     #[test]

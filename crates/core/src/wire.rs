@@ -73,6 +73,7 @@ mod tests {
             },
             Message::SwarmRequest {
                 name: "file2".into(),
+                hints: 20,
             },
             Message::SwarmReply {
                 file: FileId(1),
@@ -81,17 +82,24 @@ mod tests {
                     rank: Rank(2),
                     seed: true,
                     held: 1,
+                    load: 12,
                 }],
+                hints: vec![(3, Rank(2))],
             },
             Message::PeerUpdate {
                 file: FileId(1),
-                segments: vec![0, 5, 9],
+                received: vec![(0, Rank(2)), (5, Rank(3))],
+                hints: 0,
             },
             Message::SwarmRefresh {
                 file: FileId(1),
                 owners: vec![],
+                hints: vec![],
             },
-            Message::FileCompleted { file: FileId(3) },
+            Message::FileCompleted {
+                file: FileId(3),
+                received: vec![(7, Rank(1))],
+            },
             Message::AllFilesCompleted,
             Message::SegmentRequest {
                 file: FileId(2),
@@ -107,6 +115,11 @@ mod tests {
                 index: 4,
             },
             Message::Terminate,
+            Message::Stats(Box::new(crate::stats::PeerStats {
+                nacks_received: 3,
+                completed: vec![(FileId(1), 250)],
+                ..Default::default()
+            })),
         ]
     }
 

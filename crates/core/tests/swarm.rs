@@ -25,6 +25,7 @@ use mpitorrent_core::classic::{render_output, OwnedFile, PeerInput};
 use mpitorrent_core::downloader::{DownloadEvent, Downloader, DownloaderConfig};
 use mpitorrent_core::holdings::Holdings;
 use mpitorrent_core::scenario::{Scenario, ScenarioParams};
+use mpitorrent_core::strategy::Strategy;
 use mpitorrent_core::tracker::{Tracker, TrackerConfig, TrackerEvent};
 use mpitorrent_core::uploader::{UploadEvent, Uploader};
 use mpitorrent_core::{wire, Channel, FileListing, Message, MessageKind, Rank, Transmit, TRACKER};
@@ -44,6 +45,10 @@ use std::time::Duration;
 struct Drive {
     /// The downloaders' request window.
     window: u32,
+    /// How downloaders choose owners and segments.
+    strategy: Strategy,
+    /// The tracker's bound on owners per swarm answer.
+    sample: Option<usize>,
     /// Seeds the RNG that picks the delivery order.
     seed: u64,
     /// Whether the tracker is expected to abort the job (otherwise an
@@ -133,14 +138,15 @@ impl Swarm {
         let ranks = scenario.ranks();
         let tracker = Tracker::new(
             TrackerConfig {
-                ranks,
-                stall_timeout: None,
+                swarm_sample: drive.sample,
+                seed: drive.seed,
+                ..TrackerConfig::new(ranks)
             },
             Duration::ZERO,
         );
         let peers = scenario
             .peers()
-            .map(|(rank, input)| new_peer(rank, input, drive.window))
+            .map(|(rank, input)| new_peer(rank, input, &drive))
             .collect();
         let mut swarm = Swarm {
             label,
@@ -428,6 +434,16 @@ impl Swarm {
                 if !self.outcome.terminated.insert(rank) {
                     self.fail(format!("rank {rank} terminated twice"));
                 }
+                // As a real peer does once its threads end: report to the
+                // tracker, which terminates only when every report is in.
+                let stats = Message::Stats(Box::default());
+                self.send(
+                    rank,
+                    Transmit {
+                        to: TRACKER,
+                        msg: stats,
+                    },
+                );
             }
             UploadEvent::Aborted { reason } if self.drive.expect_abort => {
                 self.outcome.aborts.entry(rank).or_insert(reason);
@@ -438,13 +454,13 @@ impl Swarm {
 }
 
 /// A peer as a real one starts: empty holdings, both machines built.
-fn new_peer(rank: Rank, input: &PeerInput, window: u32) -> Peer {
+fn new_peer(rank: Rank, input: &PeerInput, drive: &Drive) -> Peer {
     let holdings = Arc::new(Holdings::new());
     let config = DownloaderConfig {
-        rank,
-        wanted: input.wanted.clone(),
-        update_every: 10,
-        window,
+        window: drive.window,
+        strategy: drive.strategy,
+        seed: drive.seed,
+        ..DownloaderConfig::classic(rank, input.wanted.clone())
     };
     Peer {
         rank,
@@ -512,12 +528,22 @@ fn run(scenario: &Scenario, drive: Drive, label: &str) -> Outcome {
 fn run_ok(scenario: &Scenario, window: u32, seed: u64, label: &str) -> Outcome {
     let drive = Drive {
         window,
+        strategy: Strategy::RoundRobin,
+        sample: None,
         seed,
         expect_abort: false,
     };
+    run_ok_with(scenario, drive, label)
+}
+
+/// [`run_ok`] with any strategy and swarm sample.
+fn run_ok_with(scenario: &Scenario, drive: Drive, label: &str) -> Outcome {
     let outcome = run(scenario, drive, label);
     let fail = |what: String| -> ! {
-        panic!("[{label}; delivery seed {seed}, window {window}]\n  {what}")
+        panic!(
+            "[{label}; delivery seed {}, window {}, {}, sample {:?}]\n  {what}",
+            drive.seed, drive.window, drive.strategy, drive.sample
+        )
     };
     check_outputs(scenario, &outcome).unwrap_or_else(|e| fail(e));
     check_termination(scenario, &outcome).unwrap_or_else(|e| fail(e));
@@ -802,6 +828,15 @@ fn generated_params(seed: u64) -> ScenarioParams {
 /// Runs every generated seed at `window`; returns the message counts summed
 /// over all runs, to show which paths the seeds reached.
 fn run_generated(window: u32) -> BTreeMap<MessageKind, u64> {
+    run_generated_with(window, Strategy::RoundRobin, None)
+}
+
+/// [`run_generated`] with any strategy and swarm sample.
+fn run_generated_with(
+    window: u32,
+    strategy: Strategy,
+    sample: Option<usize>,
+) -> BTreeMap<MessageKind, u64> {
     let mut totals = BTreeMap::new();
     for seed in generated_seeds() {
         let params = generated_params(seed);
@@ -811,7 +846,14 @@ fn run_generated(window: u32) -> BTreeMap<MessageKind, u64> {
             "generated seed {seed}: {params}; replay: SWARM_SEED={seed} \
              cargo test -p mpitorrent-core --test swarm generated"
         );
-        let outcome = run_ok(&scenario, window, seed, &label);
+        let drive = Drive {
+            window,
+            strategy,
+            sample,
+            seed,
+            expect_abort: false,
+        };
+        let outcome = run_ok_with(&scenario, drive, &label);
         for (kind, count) in outcome.sent {
             *totals.entry(kind).or_default() += count;
         }
@@ -849,6 +891,17 @@ fn generated_swarms_with_a_window_of_four() {
 }
 
 #[test]
+fn generated_swarms_least_loaded() {
+    assert_paths_covered(&run_generated_with(4, Strategy::LeastLoaded, None));
+}
+
+#[test]
+fn generated_swarms_rarest_first_with_a_sampled_swarm() {
+    run_generated_with(4, Strategy::RarestFirst, Some(2));
+    run_generated_with(1, Strategy::RarestFirst, None);
+}
+
+#[test]
 fn generated_shapes_cover_the_corners() {
     let all: Vec<ScenarioParams> = (0..200).map(generated_params).collect();
     assert!(all.iter().any(|p| p.ranks == 2));
@@ -870,6 +923,8 @@ fn run_abort(name: &str, inputs: Vec<PeerInput>, seed: u64) -> String {
     let scenario = Scenario::from_inputs(inputs);
     let drive = Drive {
         window: 1,
+        strategy: Strategy::RoundRobin,
+        sample: None,
         seed,
         expect_abort: true,
     };

@@ -9,7 +9,7 @@ use crate::peer::{run_peer, PeerError, PeerOptions, PeerReport};
 use crate::tracker_loop::{run_tracker, TrackerError};
 use crate::{Endpoint, Fabric, TransportError};
 use mpitorrent_core::classic::{input_file_name, parse_peer_input, PeerInput};
-use mpitorrent_core::tracker::TrackerConfig;
+use mpitorrent_core::tracker::{RunData, TrackerConfig};
 use mpitorrent_core::Rank;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,12 +24,15 @@ pub struct JobConfig {
     pub peer: PeerOptions,
     /// Abort if the swarm makes no progress for this long.
     pub stall_timeout: Option<Duration>,
+    /// The tracker's bound on owners per swarm answer.
+    pub swarm_sample: Option<usize>,
 }
 
 /// How one rank's part of the job ended.
 #[derive(Debug)]
 pub enum RankOutcome {
-    Tracker,
+    /// The tracker ends with the run's data, for the report.
+    Tracker(Box<RunData>),
     Peer(PeerReport),
 }
 
@@ -58,9 +61,11 @@ pub fn run_rank<F: Fabric>(fabric: &F, job: &JobConfig) -> Result<RankOutcome, J
         let config = TrackerConfig {
             ranks: endpoint.size(),
             stall_timeout: job.stall_timeout,
+            swarm_sample: job.swarm_sample,
+            seed: job.peer.seed,
         };
         return match run_tracker(&endpoint, config) {
-            Ok(()) => Ok(RankOutcome::Tracker),
+            Ok(data) => Ok(RankOutcome::Tracker(Box::new(data))),
             Err(TrackerError::Aborted(reason)) => Err(JobError::Aborted {
                 reason,
                 reporter: true,

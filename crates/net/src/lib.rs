@@ -19,6 +19,7 @@ pub mod local;
 pub mod mpi;
 pub mod output;
 pub mod peer;
+pub mod resources;
 pub mod tracker_loop;
 
-pub use endpoint::{Endpoint, Envelope, Fabric, TransportError};
+pub use endpoint::{Counting, Endpoint, Envelope, Fabric, TransportError};

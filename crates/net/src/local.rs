@@ -9,7 +9,9 @@ use mpitorrent_core::{Channel, Rank};
 use std::sync::Arc;
 use std::time::Duration;
 
-type Queue = (Sender<(Rank, Vec<u8>)>, Receiver<(Rank, Vec<u8>)>);
+/// What a queue carries: the sender's rank and the encoded message.
+type Item = (Rank, Vec<u8>);
+type Queue = (Sender<Item>, Receiver<Item>);
 
 /// The queues of a whole in-process job.
 #[derive(Debug)]
@@ -106,7 +108,7 @@ impl Endpoint for LocalEndpoint {
         channels: &[Channel],
         timeout: Duration,
     ) -> Result<Option<Envelope>, TransportError> {
-        let receivers: Vec<(Channel, &Receiver<(Rank, Vec<u8>)>)> = channels
+        let receivers: Vec<(Channel, &Receiver<Item>)> = channels
             .iter()
             .filter_map(|&c| self.network.queue(self.rank, c).map(|(_, r)| (c, r)))
             .collect();

@@ -6,19 +6,21 @@
 //! A peer rank runs a download thread and an upload thread, and both call
 //! MPI. That needs `MPI_THREAD_MULTIPLE`, which [`initialize`] asks for and
 //! insists on. It is not enough, though: in Open MPI a thread blocked in
-//! `MPI_Recv` or `MPI_Wait` busy-polls the progress engine while holding
-//! its locks, and on a machine with fewer cores than threads it starves the
-//! rank's other thread. Measured here (Open MPI 4.1, 2 cores, 4 ranks):
-//! 2,000 request/reply round trips between the download and upload threads
-//! of two ranks took 5.6–17 s with blocking receives and about 30 ms with
-//! the polling below.
+//! `MPI_Recv` or `MPI_Wait` busy-polls the progress engine, and on a
+//! machine with fewer cores than threads it starves the rank's other thread
+//! (of the core and of the library's locks). Measured here (Open MPI 4.1,
+//! 2 cores, 4 ranks): 2,000 request/reply round trips between the download
+//! and upload threads of two ranks took 5.6–17 s with blocking receives,
+//! and 15–20 ms with the polling below (measurements next to `Backoff`).
 //!
 //! So no thread ever waits inside MPI:
 //!
 //! - [`MpiEndpoint::recv`] polls each wanted channel's tag with
 //!   `MPI_Improbe` (a matched probe: the message it finds is reserved for
 //!   this thread, so the sibling thread cannot take it between probe and
-//!   receive), receives the matched message with `MPI_Mrecv`, and between
+//!   receive), receives the matched message with `MPI_Mrecv` (blocking,
+//!   but only while the bytes of an already matched message are copied: a
+//!   large message's sender is polling its request meanwhile), and between
 //!   rounds of probes backs off (spin, then yield, then short sleeps), so a
 //!   waiting thread answers within microseconds when traffic flows and costs
 //!   little CPU when it does not.
@@ -28,7 +30,7 @@
 //!   (rendezvous protocol) completes once the receiving thread has probed
 //!   it, while this thread keeps driving progress.
 //!
-//! The backoff lives in one place, [`Backoff`], shared by both.
+//! The backoff lives in one place, `Backoff`, shared by both.
 //!
 //! Each thread gets its own endpoint and its own handle on the world
 //! communicator ([`MpiFabric::endpoint`] is called on the thread that uses
@@ -58,9 +60,13 @@
 //! Because `send` completes its request before returning, sending a
 //! message above the eager limit returns only once the destination thread
 //! has probed it. Two threads that send each other large messages at the
-//! same moment would wait on each other forever. The protocol avoids this:
-//! large messages (segment data, swarm replies) go to download threads, and
-//! a download thread only ever sends small ones.
+//! same moment would wait on each other forever, and a send to a thread
+//! that has stopped receiving never returns. The protocol avoids both:
+//! large messages (segment data, swarm replies) go to download threads, a
+//! download thread only ever sends small ones (keep them under 4 KiB), and
+//! it receives every reply it asked for before it stops. A download thread
+//! that quits on an error breaks the last rule; if a rank then cannot
+//! finish, [`abort`] ends the job.
 
 use crate::{Endpoint, Envelope, Fabric, TransportError};
 use mpi::environment::Universe;
@@ -284,10 +290,27 @@ impl Endpoint for MpiEndpoint {
 /// asleep again, and the pair would lock into a sleep per message.
 ///
 /// Tuned with `examples/mpi_pingpong.rs` (Open MPI 4.1.4, 2 cores, 4
-/// ranks, each with a download and an upload thread; release build; median
-/// of 5 runs):
+/// ranks, each with a download and an upload thread; release build):
 ///
-/// TUNING-TABLE
+/// | spins | yield for | sleeps     | 2,000 round trips      | 4 MiB trip | idle CPU |
+/// |-------|-----------|------------|------------------------|------------|----------|
+/// | 6     | 0         | 50 µs–1 ms | 18 ms, worst 5.6 s (a) | 4.0 ms     | 1.5 %    |
+/// | 6     | 200 µs    | 50 µs–1 ms | 16 ms, worst 2.7 s (a) | 3.3 ms     | 2.0 %    |
+/// | 6     | 1.5 ms    | 50 µs–1 ms | 15–20 ms, worst 51 ms  | 3.4–5.0 ms | 2.5 %    | (chosen)
+/// | 6     | 3 ms      | 50 µs–1 ms | 17 ms, worst 41 ms     | 3.9 ms     | 3.0 %    |
+/// | 0     | 1.5 ms    | 50 µs–1 ms | 27 ms, worst 48 ms     | 3.8 ms     | 2.0 %    |
+/// | 10    | 1.5 ms    | 50 µs–1 ms | 18 ms, worst 40 ms     | 5.2 ms     | 2.5 %    |
+/// | 6     | 0.8 ms    | 50–500 µs  | 15 ms, worst 22 ms     | 3.7 ms     | 3.0 %    |
+/// | 6     | 1.5 ms    | 20–250 µs  | 15 ms, worst 30 ms     | 3.4 ms     | 5.0 %    |
+///
+/// Round trips: median and worst over 8 runs × the 2 measuring ranks (the
+/// chosen row: 8 batches, medians 15–20 ms). 4 MiB: median of 5 trips per
+/// rank (the first, ~12 ms, pays for page faults). Idle CPU: per rank, both
+/// threads polling `recv` in 100 ms slices, from `/proc/self/stat` (and
+/// `ps`). (a) the pair locked into one sleep per message, as described
+/// above. Binding (`--bind-to none`, `--bind-to core:overload-allowed`, or
+/// the default, which is no binding when oversubscribed) made no
+/// difference.
 #[derive(Clone, Debug)]
 pub(crate) struct Backoff {
     started: Instant,
@@ -306,37 +329,8 @@ pub(crate) enum Pause {
     Sleep(Duration),
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Tuning {
-    spin_steps: u32,
-    yield_for: Duration,
-    sleep_min: Duration,
-    sleep_max: Duration,
-}
-
-fn tuning() -> Tuning {
-    static CFG: std::sync::OnceLock<Tuning> = std::sync::OnceLock::new();
-    *CFG.get_or_init(|| {
-        let g = |k: &str, d: u64| {
-            std::env::var(k)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(d)
-        };
-        Tuning {
-            spin_steps: g("MPT_SPIN", Backoff::SPIN_STEPS as u64) as u32,
-            yield_for: Duration::from_micros(g(
-                "MPT_YIELD_US",
-                Backoff::YIELD_FOR.as_micros() as u64,
-            )),
-            sleep_min: Duration::from_micros(g("MPT_SMIN", Backoff::SLEEP_MIN.as_micros() as u64)),
-            sleep_max: Duration::from_micros(g("MPT_SMAX", Backoff::SLEEP_MAX.as_micros() as u64)),
-        }
-    })
-}
-
 impl Backoff {
-    /// Spins before the first yield, the n-th of 2^n `spin_loop` hints.
+    /// Spins before the first yield; the n-th is 2^n `spin_loop` hints.
     const SPIN_STEPS: u32 = 6;
     /// How long, from the start of the wait, to keep yielding. Longer than
     /// `SLEEP_MAX` plus timer slack, for the reason above.
@@ -361,18 +355,17 @@ impl Backoff {
 
     /// The next wait, for a caller that polled in vain at `now`.
     pub(crate) fn next_pause(&mut self, now: Instant) -> Pause {
-        let t = tuning();
-        if self.spins < t.spin_steps {
+        if self.spins < Self::SPIN_STEPS {
             self.spins += 1;
-            return Pause::Spin(1 << self.spins.min(16));
+            return Pause::Spin(1 << self.spins);
         }
-        if now.saturating_duration_since(self.started) < t.yield_for {
+        if now.saturating_duration_since(self.started) < Self::YIELD_FOR {
             return Pause::Yield;
         }
         self.sleep = if self.sleep.is_zero() {
-            t.sleep_min
+            Self::SLEEP_MIN
         } else {
-            (self.sleep * 2).min(t.sleep_max)
+            (self.sleep * 2).min(Self::SLEEP_MAX)
         };
         Pause::Sleep(self.sleep)
     }
@@ -393,6 +386,9 @@ impl Backoff {
     }
 }
 
+// The yielding must outlast the longest sleep (see `Backoff`).
+const _: () = assert!(Backoff::YIELD_FOR.as_nanos() > Backoff::SLEEP_MAX.as_nanos() * 5 / 4);
+
 /// `sleep`, shortened so that it ends by `deadline`.
 fn until_deadline(sleep: Duration, deadline: Option<Instant>, now: Instant) -> Duration {
     match deadline {
@@ -407,34 +403,33 @@ mod tests {
 
     #[test]
     fn backoff_spins_then_yields_then_sleeps_up_to_the_cap() {
-        let mut backoff = Backoff::new();
-        let pauses: Vec<Pause> = (0..64).map(|_| backoff.next_pause()).collect();
-        let spins = Backoff::SPIN_STEPS as usize;
-        let yields = Backoff::YIELD_STEPS as usize;
-        for (i, pause) in pauses[..spins].iter().enumerate() {
-            assert_eq!(*pause, Pause::Spin(1 << i));
+        let start = Instant::now();
+        let mut backoff = Backoff::starting_at(start);
+        for n in 1..=Backoff::SPIN_STEPS {
+            assert_eq!(backoff.next_pause(start), Pause::Spin(1 << n));
         }
-        assert!(pauses[spins..spins + yields]
-            .iter()
-            .all(|p| *p == Pause::Yield));
-        let sleeps: Vec<Duration> = pauses[spins + yields..]
-            .iter()
-            .map(|p| match p {
-                Pause::Sleep(d) => *d,
+        let almost = start + Backoff::YIELD_FOR - Duration::from_micros(1);
+        assert_eq!(backoff.next_pause(start), Pause::Yield);
+        assert_eq!(backoff.next_pause(almost), Pause::Yield);
+        let later = start + Backoff::YIELD_FOR;
+        let sleeps: Vec<Duration> = (0..40)
+            .map(|_| match backoff.next_pause(later) {
+                Pause::Sleep(d) => d,
                 other => panic!("expected a sleep, got {other:?}"),
             })
             .collect();
         assert_eq!(sleeps[0], Backoff::SLEEP_MIN);
+        assert_eq!(sleeps[1], 2 * Backoff::SLEEP_MIN);
         assert!(sleeps.windows(2).all(|w| w[0] <= w[1]), "{sleeps:?}");
         assert_eq!(*sleeps.last().unwrap(), Backoff::SLEEP_MAX);
     }
 
     #[test]
-    fn backoff_never_overflows() {
-        let mut backoff = Backoff { step: u32::MAX - 1 };
-        for _ in 0..4 {
-            assert_eq!(backoff.next_pause(), Pause::Sleep(Backoff::SLEEP_MAX));
-        }
+    fn a_fresh_backoff_starts_over() {
+        let start = Instant::now();
+        let mut backoff = Backoff::starting_at(start);
+        while backoff.next_pause(start + Backoff::YIELD_FOR) != Pause::Sleep(Backoff::SLEEP_MAX) {}
+        assert_eq!(Backoff::new().next_pause(Instant::now()), Pause::Spin(2));
     }
 
     #[test]

@@ -10,12 +10,15 @@
 
 use crate::fault::{Fault, FaultPlan};
 use crate::output::OutputDir;
-use crate::{Endpoint, Fabric, TransportError};
+use crate::resources::process_resources;
+use crate::{Counting, Endpoint, Fabric, TransportError};
 use mpitorrent_core::classic::PeerInput;
-use mpitorrent_core::downloader::{DownloadEvent, Downloader, DownloaderConfig};
+use mpitorrent_core::downloader::{DownloadEvent, DownloadStats, Downloader, DownloaderConfig};
 use mpitorrent_core::holdings::Holdings;
+use mpitorrent_core::stats::{MessageCounts, PeerStats, ResourceUse};
+use mpitorrent_core::strategy::Strategy;
 use mpitorrent_core::uploader::{UploadEvent, UploadStats, Uploader};
-use mpitorrent_core::{Channel, FileListing, Message, Transmit, TRACKER};
+use mpitorrent_core::{Channel, FileListing, Message, MessageKind, Transmit, TRACKER};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +30,12 @@ pub struct PeerOptions {
     pub update_every: u32,
     /// Segment requests outstanding at once.
     pub window: u32,
+    pub strategy: Strategy,
+    /// Seeds the download side's random choices.
+    pub seed: u64,
+    /// Whether this rank is a process of its own, so its CPU and memory
+    /// are worth reporting (false when every rank shares one process).
+    pub own_process: bool,
     /// A fault to inject on this job's ranks (tests only).
     pub fault: Option<FaultPlan>,
 }
@@ -36,6 +45,9 @@ impl Default for PeerOptions {
         PeerOptions {
             update_every: 10,
             window: 1,
+            strategy: Strategy::RoundRobin,
+            seed: 0,
+            own_process: false,
             fault: None,
         }
     }
@@ -45,7 +57,19 @@ impl Default for PeerOptions {
 #[derive(Clone, Debug, Default)]
 pub struct PeerReport {
     pub files_written: usize,
-    pub uploads: UploadStats,
+}
+
+/// What the download thread hands back when it is done.
+struct Downloaded {
+    files_written: usize,
+    stats: DownloadStats,
+    sent: MessageCounts,
+}
+
+/// What the upload thread hands back after TERMINATE.
+struct Uploaded {
+    stats: UploadStats,
+    sent: MessageCounts,
 }
 
 /// Why a peer stopped before TERMINATE.
@@ -76,7 +100,7 @@ pub fn run_peer<F: Fabric>(
     output: &OutputDir,
     options: &PeerOptions,
 ) -> Result<PeerReport, PeerError> {
-    let endpoint = fabric.endpoint();
+    let endpoint = Counting::new(fabric.endpoint());
     let input = match input {
         Ok(input) => input,
         Err(reason) => {
@@ -110,12 +134,43 @@ pub fn run_peer<F: Fabric>(
     // If the tracker aborted the job (the upload thread saw it), the
     // tracker prints the reason; otherwise a download failure is this
     // rank's to print.
-    let uploads = uploaded?;
-    let files_written = downloaded?;
+    let uploaded = uploaded?;
+    let downloaded = downloaded?;
+    let stats = peer_stats(&downloaded, &uploaded, &endpoint, options.own_process);
+    endpoint.transmit(&Transmit {
+        to: TRACKER,
+        msg: Message::Stats(Box::new(stats)),
+    })?;
     Ok(PeerReport {
-        files_written,
-        uploads,
+        files_written: downloaded.files_written,
     })
+}
+
+/// Everything this peer counted, for the tracker's run report.
+fn peer_stats<E: Endpoint>(
+    downloaded: &Downloaded,
+    uploaded: &Uploaded,
+    main: &Counting<E>,
+    own_process: bool,
+) -> PeerStats {
+    let mut sent = main.sent();
+    sent.merge(&downloaded.sent);
+    sent.merge(&uploaded.sent);
+    // The STATS message itself, sent right after this.
+    sent.add(MessageKind::Stats);
+    PeerStats {
+        downloads: downloaded.stats.received.to_list(),
+        uploads: uploaded.stats.sent.to_list(),
+        nacks_received: downloaded.stats.nacks_received,
+        completed: downloaded.stats.completed.clone(),
+        progress: downloaded.stats.progress.clone(),
+        messages_sent: sent,
+        resources: if own_process {
+            process_resources()
+        } else {
+            ResourceUse::default()
+        },
+    }
 }
 
 /// Sends the owned files and wanted names, waits for the tracker's ACK, and
@@ -162,7 +217,7 @@ fn register<E: Endpoint>(endpoint: &E, input: &PeerInput) -> Result<Holdings, Pe
 }
 
 /// The download thread: runs the [`Downloader`] and writes each completed
-/// file. Returns how many files it wrote.
+/// file.
 fn download_thread<F: Fabric>(
     fabric: &F,
     holdings: &Arc<Holdings>,
@@ -171,14 +226,16 @@ fn download_thread<F: Fabric>(
     options: &PeerOptions,
     stop: &AtomicBool,
     clock: Instant,
-) -> Result<usize, PeerError> {
-    let endpoint = fabric.endpoint();
+) -> Result<Downloaded, PeerError> {
+    let endpoint = Counting::new(fabric.endpoint());
     let rank = endpoint.rank();
     let config = DownloaderConfig {
         rank,
         wanted: input.wanted.clone(),
         update_every: options.update_every,
         window: options.window,
+        strategy: options.strategy,
+        seed: options.seed,
     };
     let mut downloader = Downloader::new(config, Arc::clone(holdings));
     downloader.start(clock.elapsed());
@@ -205,7 +262,11 @@ fn download_thread<F: Fabric>(
             endpoint.transmit(&transmit)?;
         }
         if finished {
-            return Ok(written);
+            return Ok(Downloaded {
+                files_written: written,
+                stats: downloader.stats().clone(),
+                sent: endpoint.sent(),
+            });
         }
         if stop.load(Ordering::Acquire) {
             return Err(PeerError::Aborted("stopped by the tracker".into()));
@@ -236,8 +297,8 @@ fn upload_thread<F: Fabric>(
     fault: Option<FaultPlan>,
     stop: &AtomicBool,
     clock: Instant,
-) -> Result<UploadStats, PeerError> {
-    let endpoint = fabric.endpoint();
+) -> Result<Uploaded, PeerError> {
+    let endpoint = Counting::new(fabric.endpoint());
     let fault = FaultPlan::for_rank(fault, endpoint.rank());
     let mut uploader = Uploader::new(endpoint.rank(), Arc::clone(holdings));
     let result = loop {
@@ -265,7 +326,12 @@ fn upload_thread<F: Fabric>(
             endpoint.transmit(&transmit)?;
         }
         match uploader.poll_event() {
-            Some(UploadEvent::Terminated) => break Ok(uploader.stats().clone()),
+            Some(UploadEvent::Terminated) => {
+                break Ok(Uploaded {
+                    stats: uploader.stats().clone(),
+                    sent: endpoint.sent(),
+                })
+            }
             Some(UploadEvent::Aborted { reason }) => break Err(PeerError::Aborted(reason)),
             None => {}
         }

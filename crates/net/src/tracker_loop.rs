@@ -2,7 +2,7 @@
 //! send what it asks, until it terminates or aborts the job.
 
 use crate::{Endpoint, TransportError};
-use mpitorrent_core::tracker::{Tracker, TrackerConfig, TrackerEvent};
+use mpitorrent_core::tracker::{RunData, Tracker, TrackerConfig, TrackerEvent};
 use mpitorrent_core::Channel;
 use std::time::{Duration, Instant};
 
@@ -19,8 +19,12 @@ pub enum TrackerError {
 /// The longest the loop sleeps in one receive, so timeouts fire promptly.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Runs the tracker until every peer is terminated (Ok) or the job aborts.
-pub fn run_tracker<E: Endpoint>(endpoint: &E, config: TrackerConfig) -> Result<(), TrackerError> {
+/// Runs the tracker until every peer is terminated and reported its
+/// statistics (the run's data comes back), or the job aborts.
+pub fn run_tracker<E: Endpoint>(
+    endpoint: &E,
+    config: TrackerConfig,
+) -> Result<RunData, TrackerError> {
     let start = Instant::now();
     let mut tracker = Tracker::new(config, Duration::ZERO);
     loop {
@@ -41,7 +45,11 @@ pub fn run_tracker<E: Endpoint>(endpoint: &E, config: TrackerConfig) -> Result<(
         while let Some(event) = tracker.poll_event() {
             match event {
                 TrackerEvent::AllRegistered => {}
-                TrackerEvent::Terminated => return Ok(()),
+                TrackerEvent::Terminated => {
+                    return Ok(tracker
+                        .take_run_data()
+                        .expect("terminated with every report"))
+                }
                 TrackerEvent::Aborted { reason } => return Err(TrackerError::Aborted(reason)),
             }
         }

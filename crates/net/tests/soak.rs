@@ -3,6 +3,7 @@
 //! under a timeout so a hang fails with its seed instead of stalling CI.
 
 use mpitorrent_core::scenario::{Scenario, ScenarioParams};
+use mpitorrent_core::strategy::Strategy;
 use mpitorrent_net::job::{run_local_job, JobConfig};
 use mpitorrent_net::peer::PeerOptions;
 use std::fs;
@@ -37,9 +38,11 @@ fn run_one(seed: u64) -> Result<(), String> {
         output_dir: dir.path().into(),
         peer: PeerOptions {
             window: 1 + (seed % 5) as u32,
+            strategy: Strategy::ALL[seed as usize % 3],
             ..PeerOptions::default()
         },
         stall_timeout: Some(Duration::from_secs(30)),
+        swarm_sample: (seed % 2 == 1).then_some(2),
     };
     for outcome in run_local_job(params.ranks, &job) {
         outcome.map_err(|e| format!("{params}: {e}"))?;

@@ -1,0 +1,141 @@
+//! Running a swarm: under MPI (`run`, or no command) or in this process
+//! (`local`), then reporting how it went: one error line from the rank that
+//! should say it, or the end-of-run summary and the `--report` file.
+
+use crate::cli::{LocalArgs, RunArgs, SwarmArgs};
+use anyhow::{Context, Result};
+use mpitorrent_core::report::{RunReport, RunSettings};
+use mpitorrent_net::fault::{FaultPlan, FAULT_ENV};
+use mpitorrent_net::job::{run_local_job, JobConfig, JobError, RankOutcome};
+use mpitorrent_net::peer::PeerOptions;
+use mpitorrent_net::resources::process_resources;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Exit status for a command line that cannot work (as clap uses).
+pub const USAGE: u8 = 2;
+
+fn job_config(args: &SwarmArgs, own_process: bool) -> Result<JobConfig> {
+    // Tests inject faults through the environment, so that the binary they
+    // run is exactly the one users run.
+    let fault = match std::env::var(FAULT_ENV) {
+        Ok(plan) => Some(plan.parse::<FaultPlan>().map_err(anyhow::Error::msg)?),
+        Err(_) => None,
+    };
+    Ok(JobConfig {
+        input_dir: args.input_dir.clone(),
+        output_dir: args.output_dir.clone(),
+        peer: PeerOptions {
+            window: args.window,
+            strategy: args.strategy,
+            seed: args.seed,
+            own_process,
+            fault,
+            ..PeerOptions::default()
+        },
+        stall_timeout: (args.stall_timeout > 0).then(|| Duration::from_secs(args.stall_timeout)),
+        swarm_sample: args.swarm_sample.map(|s| s as usize),
+    })
+}
+
+/// Prints a rank's failure if this rank is the one that should, or, on
+/// the tracker, the summary and the report; gives the exit status.
+fn finish(outcome: Result<RankOutcome, JobError>, args: &SwarmArgs, transport: &str) -> ExitCode {
+    match outcome {
+        Ok(RankOutcome::Tracker(data)) => {
+            let settings = RunSettings {
+                transport: transport.into(),
+                strategy: args.strategy.to_string(),
+                window: args.window,
+                per_rank_resources: transport == "mpi",
+            };
+            let report = RunReport::build(&data, settings, process_resources());
+            if !args.quiet {
+                eprint!("{}", report.summary());
+            }
+            match args
+                .report
+                .as_deref()
+                .map(|path| write_report(path, &report))
+            {
+                Some(Err(err)) => {
+                    eprintln!("mpitorrent: error: {err:#}");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            }
+        }
+        Ok(RankOutcome::Peer(_)) => ExitCode::SUCCESS,
+        Err(err @ JobError::Aborted { reporter, .. }) => {
+            if reporter {
+                eprintln!("mpitorrent: error: {err}");
+            }
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("mpitorrent: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes the report as JSON under a temporary name, then renames it.
+fn write_report(path: &Path, report: &RunReport) -> Result<()> {
+    let json = serde_json::to_string_pretty(report).expect("a report serializes");
+    let temp = path.with_extension("json.part");
+    std::fs::write(&temp, json + "\n")
+        .and_then(|()| std::fs::rename(&temp, path))
+        .with_context(|| format!("cannot write the report to {}", path.display()))
+}
+
+#[cfg(feature = "mpi")]
+pub fn run_mpi(args: RunArgs) -> Result<ExitCode> {
+    use mpitorrent_net::mpi::{abort, initialize, MpiFabric};
+    use mpitorrent_net::{Endpoint, Fabric};
+
+    let job = job_config(&args.swarm, true)?;
+    let universe = initialize().context("starting MPI")?;
+    let fabric = MpiFabric::new();
+    let size = fabric.endpoint().size();
+    if size < 2 {
+        drop(universe);
+        eprintln!(
+            "mpitorrent: needs at least 2 MPI ranks (a tracker and a peer), got {size}.\n\
+             Launch it with mpirun, e.g. `mpirun -np 4 mpitorrent` in a folder with \
+             in1.txt..in3.txt,\nor run a whole swarm in one process with \
+             `mpitorrent local --ranks 4`."
+        );
+        return Ok(ExitCode::from(USAGE));
+    }
+    let outcome = mpitorrent_net::job::run_rank(&fabric, &job);
+    if let Err(err @ JobError::Transport { .. }) = &outcome {
+        // The transport itself failed: the protocol cannot tell the other
+        // ranks, so end the whole job rather than leave them waiting.
+        eprintln!("mpitorrent: error: {err}");
+        abort(1);
+    }
+    let code = finish(outcome, &args.swarm, "mpi");
+    drop(universe);
+    Ok(code)
+}
+
+#[cfg(not(feature = "mpi"))]
+pub fn run_mpi(_args: RunArgs) -> Result<ExitCode> {
+    eprintln!(
+        "mpitorrent: this build has no MPI support (built without the `mpi` feature);\n\
+         run a whole swarm in one process with `mpitorrent local --ranks N`."
+    );
+    Ok(ExitCode::from(USAGE))
+}
+
+pub fn run_local(args: LocalArgs) -> Result<ExitCode> {
+    let outcomes = run_local_job(args.ranks, &job_config(&args.swarm, false)?);
+    let mut code = ExitCode::SUCCESS;
+    for outcome in outcomes {
+        if finish(outcome, &args.swarm, "local") != ExitCode::SUCCESS {
+            code = ExitCode::FAILURE;
+        }
+    }
+    Ok(code)
+}

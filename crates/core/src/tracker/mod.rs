@@ -1,0 +1,473 @@
+//! The tracker (rank 0) as a state machine.
+//!
+//! It first collects one `Register` from every peer, checks that the
+//! listings agree and that every wanted file has an owner, numbers the
+//! files and ACKs each peer. Then it mediates: answers swarm requests,
+//! records what each peer received from whom (PEER_UPDATE), makes peers
+//! seeds as they complete files, and when every peer reported
+//! CLIENT_GOT_ALL_FILES it sends TERMINATE to all. Last, it collects each
+//! peer's statistics for the run report.
+//!
+//! Anything wrong ends in an `Abort` sent to every peer, so no rank waits
+//! forever; the reason is given once, here, in [`TrackerEvent::Aborted`].
+//!
+//! Drive it like every machine in this crate: feed `handle_message` /
+//! `handle_timeout`, then drain `poll_transmit` and `poll_event`.
+
+mod registration;
+mod swarm;
+
+use crate::stats::{MessageCounts, PeerStats};
+use crate::{FileId, Message, Rank, Received, Transmit};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use registration::{build_file_table, Registration};
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+use swarm::FileSwarm;
+
+/// How the tracker is set up.
+#[derive(Clone, Debug)]
+pub struct TrackerConfig {
+    /// Ranks in the job, tracker included (peers are 1..ranks).
+    pub ranks: u32,
+    /// Abort the job if no peer makes progress for this long.
+    pub stall_timeout: Option<Duration>,
+    /// Answer swarm requests with at most this many owners (a random
+    /// sample that always holds a seed); `None` lists every owner.
+    pub swarm_sample: Option<usize>,
+    /// Seeds the tracker's random choices (samples, hint order).
+    pub seed: u64,
+}
+
+impl TrackerConfig {
+    /// A tracker for `ranks` ranks with no stall check, full swarm answers.
+    pub fn new(ranks: u32) -> Self {
+        TrackerConfig {
+            ranks,
+            stall_timeout: None,
+            swarm_sample: None,
+            seed: 0,
+        }
+    }
+}
+
+/// What the tracker reports to its driver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrackerEvent {
+    /// Every peer registered and was ACKed; downloads start now.
+    AllRegistered,
+    /// Every peer got all its files, was sent TERMINATE and reported its
+    /// statistics: [`Tracker::take_run_data`] has them.
+    Terminated,
+    /// The job must end; every peer was sent `Abort` with this reason.
+    Aborted { reason: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Registering,
+    Mediating,
+    Collecting,
+    Finished,
+}
+
+/// One peer as the tracker knows it.
+#[derive(Debug, Default)]
+struct PeerRecord {
+    registration: Option<Registration>,
+    /// Wanted files not yet reported complete (for the stall report).
+    pending: Vec<String>,
+    done: bool,
+    stats: Option<PeerStats>,
+}
+
+/// A file, as the run report describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSummary {
+    pub name: String,
+    pub segments: u32,
+    pub initial_owners: Vec<Rank>,
+}
+
+/// Everything the tracker knows at the end of a run, for the report.
+#[derive(Clone, Debug)]
+pub struct RunData {
+    pub ranks: u32,
+    /// From the ACK to TERMINATE.
+    pub wall: Duration,
+    pub files: Vec<FileSummary>,
+    /// Every peer's statistics, rank 1 first.
+    pub peers: Vec<(Rank, PeerStats)>,
+    pub tracker_received: MessageCounts,
+    pub tracker_sent: MessageCounts,
+}
+
+/// The tracker state machine.
+#[derive(Debug)]
+pub struct Tracker {
+    config: TrackerConfig,
+    phase: Phase,
+    peers: Vec<PeerRecord>,
+    registered: u32,
+    done: u32,
+    stats_received: u32,
+    files: Vec<FileSwarm>,
+    by_name: HashMap<String, FileId>,
+    /// Segments each rank uploaded, as the downloaders reported.
+    load: Vec<u32>,
+    rng: ChaCha8Rng,
+    received: MessageCounts,
+    sent: MessageCounts,
+    acked_at: Duration,
+    terminated_at: Duration,
+    last_progress: Duration,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<TrackerEvent>,
+}
+
+impl Tracker {
+    /// A tracker for `config.ranks` ranks, started at `now`.
+    pub fn new(config: TrackerConfig, now: Duration) -> Self {
+        let ranks = config.ranks as usize;
+        Tracker {
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            config,
+            phase: Phase::Registering,
+            peers: (0..ranks).map(|_| PeerRecord::default()).collect(),
+            registered: 0,
+            done: 0,
+            stats_received: 0,
+            files: Vec::new(),
+            by_name: HashMap::new(),
+            load: vec![0; ranks],
+            received: MessageCounts::default(),
+            sent: MessageCounts::default(),
+            acked_at: now,
+            terminated_at: now,
+            last_progress: now,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    fn peer_count(&self) -> u32 {
+        self.config.ranks.saturating_sub(1)
+    }
+
+    /// True once the tracker terminated or aborted the job.
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Finished
+    }
+
+    /// Feeds one message received from `from`.
+    pub fn handle_message(&mut self, now: Duration, from: Rank, msg: Message) {
+        if self.phase == Phase::Finished {
+            return;
+        }
+        if from.is_tracker() || from.0 >= self.config.ranks {
+            return self.abort(format!("protocol error: message from unknown rank {from}"));
+        }
+        self.last_progress = now;
+        self.received.add(msg.kind());
+        match (self.phase, msg) {
+            (_, Message::Abort { reason }) => self.abort(reason),
+            (Phase::Registering, Message::Register { owned, wanted }) => {
+                self.handle_register(now, from, owned, wanted)
+            }
+            (Phase::Mediating, Message::SwarmRequest { name, hints }) => {
+                self.handle_swarm_request(from, &name, hints)
+            }
+            (
+                Phase::Mediating,
+                Message::PeerUpdate {
+                    file,
+                    received,
+                    hints,
+                },
+            ) => self.handle_peer_update(from, file, &received, hints),
+            (Phase::Mediating, Message::FileCompleted { file, received }) => {
+                self.handle_file_completed(from, file, &received)
+            }
+            (Phase::Mediating, Message::AllFilesCompleted) => self.handle_all_completed(now, from),
+            (Phase::Collecting, Message::Stats(stats)) => self.handle_stats(from, *stats),
+            (_, msg) => self.abort(format!(
+                "protocol error: rank {from} sent {} to the tracker, which it did not expect now",
+                msg.kind().name()
+            )),
+        }
+    }
+
+    /// The time at which [`Tracker::handle_timeout`] should be called.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        match self.phase {
+            Phase::Finished => None,
+            _ => self.config.stall_timeout.map(|t| self.last_progress + t),
+        }
+    }
+
+    /// Tells the tracker the time is `now`; aborts the job on a stall.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        if self.poll_timeout().is_some_and(|deadline| now >= deadline) {
+            let stalled = now.saturating_sub(self.last_progress);
+            let reason = format!(
+                "the swarm made no progress for {} s; {}",
+                stalled.as_secs(),
+                self.describe_waiting()
+            );
+            self.abort(reason)
+        }
+    }
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the driver.
+    pub fn poll_event(&mut self) -> Option<TrackerEvent> {
+        self.events.pop_front()
+    }
+
+    /// After [`TrackerEvent::Terminated`]: the run's data, for the report.
+    pub fn take_run_data(&mut self) -> Option<RunData> {
+        if self.phase != Phase::Finished || self.stats_received != self.peer_count() {
+            return None;
+        }
+        let peers = (1..self.config.ranks)
+            .filter_map(|r| Some((Rank(r), self.peers[r as usize].stats.take()?)))
+            .collect();
+        let files = self
+            .files
+            .iter()
+            .map(|f| FileSummary {
+                name: f.name.clone(),
+                segments: f.hashes.len() as u32,
+                initial_owners: f.initial_owners.clone(),
+            })
+            .collect();
+        Some(RunData {
+            ranks: self.config.ranks,
+            wall: self.terminated_at.saturating_sub(self.acked_at),
+            files,
+            peers,
+            tracker_received: self.received.clone(),
+            tracker_sent: self.sent.clone(),
+        })
+    }
+
+    /// Ends the job: sends `Abort` with `reason` to every peer and finishes.
+    /// The driver calls this for failures the machine cannot see (a message
+    /// that would not decode, a transport error).
+    pub fn abort(&mut self, reason: String) {
+        if self.phase == Phase::Finished {
+            return;
+        }
+        for rank in self.peer_ranks() {
+            let msg = Message::Abort {
+                reason: reason.clone(),
+            };
+            self.send(rank, msg);
+        }
+        self.phase = Phase::Finished;
+        self.events.push_back(TrackerEvent::Aborted { reason });
+    }
+
+    fn send(&mut self, to: Rank, msg: Message) {
+        self.sent.add(msg.kind());
+        self.transmits.push_back(Transmit { to, msg });
+    }
+
+    fn handle_register(
+        &mut self,
+        now: Duration,
+        from: Rank,
+        owned: Vec<crate::FileListing>,
+        wanted: Vec<String>,
+    ) {
+        let peer = &mut self.peers[from.index()];
+        if peer.registration.is_some() {
+            return self.abort(format!("protocol error: rank {from} registered twice"));
+        }
+        peer.pending = wanted.clone();
+        peer.registration = Some((owned, wanted));
+        self.registered += 1;
+        if self.registered < self.peer_count() {
+            return;
+        }
+        let registrations = self.peer_ranks().zip(
+            self.peers[1..]
+                .iter()
+                .map(|p| p.registration.as_ref().expect("every peer registered")),
+        );
+        let table = match build_file_table(registrations) {
+            Ok(table) => table,
+            Err(reason) => return self.abort(reason),
+        };
+        self.files = table.files;
+        self.by_name = table.by_name;
+        for rank in self.peer_ranks() {
+            let (owned, _) = self.peers[rank.index()]
+                .registration
+                .take()
+                .expect("every peer registered");
+            let file_ids = owned.iter().map(|l| self.by_name[&l.name]).collect();
+            self.send(rank, Message::RegisterAck { file_ids });
+        }
+        self.acked_at = now;
+        self.phase = Phase::Mediating;
+        self.events.push_back(TrackerEvent::AllRegistered);
+    }
+
+    fn handle_swarm_request(&mut self, from: Rank, name: &str, hints: u32) {
+        let Some(&file) = self.by_name.get(name) else {
+            return self.abort(format!(
+                "protocol error: rank {from} asked for the swarm of unknown file '{name}'"
+            ));
+        };
+        let swarm = &mut self.files[file.index()];
+        // A peer that asks for a swarm joins it as a peer.
+        swarm.join(from);
+        let owners = swarm.owners_for(from, &self.load, self.config.swarm_sample, &mut self.rng);
+        let hints = swarm.rarest_hints(from, hints as usize, &self.load, &mut self.rng);
+        let msg = Message::SwarmReply {
+            file,
+            hashes: swarm.hashes.clone(),
+            owners,
+            hints,
+        };
+        self.send(from, msg);
+    }
+
+    fn handle_peer_update(&mut self, from: Rank, file: FileId, received: &[Received], hints: u32) {
+        if let Err(reason) = self.record_received(from, file, received) {
+            return self.abort(reason);
+        }
+        let swarm = &self.files[file.index()];
+        let owners = swarm.owners_for(from, &self.load, self.config.swarm_sample, &mut self.rng);
+        let hints = swarm.rarest_hints(from, hints as usize, &self.load, &mut self.rng);
+        self.send(
+            from,
+            Message::SwarmRefresh {
+                file,
+                owners,
+                hints,
+            },
+        );
+    }
+
+    fn handle_file_completed(&mut self, from: Rank, file: FileId, received: &[Received]) {
+        if let Err(reason) = self.record_received(from, file, received) {
+            return self.abort(reason);
+        }
+        let swarm = &mut self.files[file.index()];
+        swarm.complete(from);
+        let name = swarm.name.clone();
+        self.peers[from.index()].pending.retain(|n| *n != name);
+    }
+
+    /// Records segments `from` received, and who served them (their load).
+    fn record_received(
+        &mut self,
+        from: Rank,
+        file: FileId,
+        received: &[Received],
+    ) -> Result<(), String> {
+        let ranks = self.config.ranks;
+        let swarm = self
+            .files
+            .get_mut(file.index())
+            .ok_or_else(|| format!("protocol error: rank {from} updated unknown {file}"))?;
+        for &(index, source) in received {
+            if !swarm.record(from, index) || source.0 >= ranks {
+                return Err(format!(
+                    "protocol error: rank {from} reported segment {index} of '{}' from rank \
+                     {source}, which does not exist",
+                    swarm.name
+                ));
+            }
+            self.load[source.index()] += 1;
+        }
+        Ok(())
+    }
+
+    fn handle_all_completed(&mut self, now: Duration, from: Rank) {
+        let peer = &mut self.peers[from.index()];
+        if peer.done {
+            return self.abort(format!("protocol error: rank {from} finished twice"));
+        }
+        peer.done = true;
+        peer.pending.clear();
+        self.done += 1;
+        if self.done == self.peer_count() {
+            for rank in self.peer_ranks() {
+                self.send(rank, Message::Terminate);
+            }
+            self.terminated_at = now;
+            self.phase = Phase::Collecting;
+        }
+    }
+
+    fn handle_stats(&mut self, from: Rank, stats: PeerStats) {
+        let peer = &mut self.peers[from.index()];
+        if peer.stats.is_some() {
+            return self.abort(format!("protocol error: rank {from} sent STATS twice"));
+        }
+        peer.stats = Some(stats);
+        self.stats_received += 1;
+        if self.stats_received == self.peer_count() {
+            self.phase = Phase::Finished;
+            self.events.push_back(TrackerEvent::Terminated);
+        }
+    }
+
+    /// Who the job is waiting for, for a stall report.
+    fn describe_waiting(&self) -> String {
+        let mut waiting = Vec::new();
+        for (rank, peer) in self.peer_ranks().zip(&self.peers[1..]) {
+            match self.phase {
+                Phase::Registering if peer.registration.is_none() => {
+                    waiting.push(format!("rank {rank} never registered"))
+                }
+                Phase::Collecting if peer.stats.is_none() => {
+                    waiting.push(format!("rank {rank} sent no statistics after TERMINATE"))
+                }
+                Phase::Mediating if !peer.done && peer.pending.is_empty() => {
+                    waiting.push(format!("rank {rank} has not reported CLIENT_GOT_ALL_FILES"))
+                }
+                Phase::Mediating if !peer.done => {
+                    let files: Vec<String> = peer
+                        .pending
+                        .iter()
+                        .map(|name| self.describe_progress(rank, name))
+                        .collect();
+                    waiting.push(format!("rank {rank} waits for {}", files.join(", ")));
+                }
+                _ => {}
+            }
+        }
+        if waiting.is_empty() {
+            "no peer is waiting".into()
+        } else {
+            waiting.join("; ")
+        }
+    }
+
+    fn describe_progress(&self, rank: Rank, name: &str) -> String {
+        let Some(swarm) = self.by_name.get(name).map(|id| &self.files[id.index()]) else {
+            return format!("'{name}'");
+        };
+        format!(
+            "'{name}' ({} of {} segments reported)",
+            swarm.held_by(rank),
+            swarm.hashes.len()
+        )
+    }
+
+    fn peer_ranks(&self) -> impl Iterator<Item = Rank> + Clone {
+        (1..self.config.ranks).map(Rank)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,34 @@
+//! What this process used: CPU time and peak resident memory, from
+//! `getrusage`, for the run report.
+
+use mpitorrent_core::stats::ResourceUse;
+
+/// The CPU time (user + system) and peak resident memory of this process.
+pub fn process_resources() -> ResourceUse {
+    // SAFETY: getrusage only writes the struct we hand it.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
+            return ResourceUse::default();
+        }
+        usage
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    ResourceUse {
+        cpu_seconds: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+        // Linux reports ru_maxrss in KiB.
+        peak_rss_kib: usage.ru_maxrss.max(0) as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_process_uses_some_memory() {
+        let used = process_resources();
+        assert!(used.peak_rss_kib > 0);
+        assert!(used.cpu_seconds >= 0.0);
+    }
+}
