@@ -11,14 +11,16 @@
 use crate::fault::{Fault, FaultPlan};
 use crate::output::OutputDir;
 use crate::resources::process_resources;
-use crate::{Counting, Endpoint, Fabric, TransportError};
+use crate::{Counting, Endpoint, Envelope, Fabric, TransportError};
 use mpitorrent_core::classic::PeerInput;
 use mpitorrent_core::downloader::{DownloadEvent, DownloadStats, Downloader, DownloaderConfig};
 use mpitorrent_core::holdings::Holdings;
 use mpitorrent_core::stats::{MessageCounts, PeerStats, ResourceUse};
 use mpitorrent_core::strategy::Strategy;
 use mpitorrent_core::uploader::{UploadEvent, UploadStats, Uploader};
-use mpitorrent_core::{Channel, FileListing, Message, MessageKind, Transmit, TRACKER};
+use mpitorrent_core::{
+    Channel, FileListing, Message, MessageKind, ProtocolError, Rank, Transmit, TRACKER,
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -274,14 +276,9 @@ fn download_thread<F: Fabric>(
         let Some(envelope) = endpoint.recv(&[Channel::Download], POLL_INTERVAL)? else {
             continue;
         };
-        let handled = envelope
-            .decode()
-            .map_err(|e| e.to_string())
-            .and_then(|msg| {
-                downloader
-                    .handle_message(clock.elapsed(), envelope.from, msg)
-                    .map_err(|e| e.to_string())
-            });
+        let handled = feed(rank, &envelope, |from, msg| {
+            downloader.handle_message(clock.elapsed(), from, msg)
+        });
         if let Err(reason) = handled {
             report_failure(&endpoint, reason.clone())?;
             return Err(PeerError::Failed(reason));
@@ -309,14 +306,9 @@ fn upload_thread<F: Fabric>(
         if envelope.channel == Channel::Upload && inject(fault, &endpoint, &envelope)? {
             continue;
         }
-        let handled = envelope
-            .decode()
-            .map_err(|e| e.to_string())
-            .and_then(|msg| {
-                uploader
-                    .handle_message(clock.elapsed(), envelope.from, msg)
-                    .map_err(|e| e.to_string())
-            });
+        let handled = feed(endpoint.rank(), &envelope, |from, msg| {
+            uploader.handle_message(clock.elapsed(), from, msg)
+        });
         // On a bad message, tell the tracker and keep going: its abort is
         // what ends this thread, like every other rank's.
         if let Err(reason) = handled {
@@ -340,12 +332,23 @@ fn upload_thread<F: Fabric>(
     result
 }
 
+/// Decodes a received message and feeds it to a state machine; a problem
+/// comes back as the one line the user will read, naming this rank.
+fn feed(
+    rank: Rank,
+    envelope: &Envelope,
+    handle: impl FnOnce(Rank, Message) -> Result<(), ProtocolError>,
+) -> Result<(), String> {
+    let msg = envelope.decode().map_err(|e| format!("rank {rank}: {e}"))?;
+    handle(envelope.from, msg).map_err(|e| e.to_string())
+}
+
 /// Applies an injected fault to a received upload request; true if the
 /// request was consumed by the fault.
 fn inject<E: Endpoint>(
     fault: Option<Fault>,
     endpoint: &E,
-    envelope: &crate::Envelope,
+    envelope: &Envelope,
 ) -> Result<bool, TransportError> {
     match fault {
         None => Ok(false),
@@ -359,7 +362,7 @@ fn inject<E: Endpoint>(
     }
 }
 
-fn is_terminate(envelope: &crate::Envelope) -> bool {
+fn is_terminate(envelope: &Envelope) -> bool {
     envelope.from.is_tracker()
 }
 
