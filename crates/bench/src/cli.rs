@@ -1,0 +1,154 @@
+//! The command line of `mpitorrent-bench`, as clap derive types (doc
+//! comments are the help text), and the choices it resolves to.
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use mpitorrent_core::shapes::{self, Shape};
+use mpitorrent_core::strategy::Strategy;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Benchmarks mpitorrent under mpirun against MPI itself.
+///
+/// For every scenario, strategy and window it runs
+/// `mpirun --oversubscribe --bind-to none -np N mpitorrent run ...` several
+/// times, checks every output file, and measures the floor (`mpi-floor`:
+/// MPI init, a barrier, finalise) at the same N, one floor run before each
+/// swarm run. It prints a table of medians and writes every number as JSON.
+#[derive(Debug, Parser)]
+#[command(name = "mpitorrent-bench", version, about, long_about)]
+pub struct Cli {
+    /// Runs of each scenario, strategy and window (the table shows medians).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+    /// A scenario to run; repeat for several. Default: all of them:
+    /// two-and-one, five-trade-seven, owning-nothing,
+    /// two-seeds-four-leechers, wanting-nothing, large, fan-out, all-to-all.
+    #[arg(long = "scenario", value_name = "NAME", value_parser = parse_shape)]
+    pub scenarios: Vec<Shape>,
+    /// A download strategy to run; repeat for several. Default: all three
+    /// (round-robin, least-loaded, rarest-first).
+    #[arg(long = "strategy", value_name = "S")]
+    pub strategies: Vec<Strategy>,
+    /// A request window to run; repeat to compare (e.g. --window 1
+    /// --window 8). Default: mpitorrent's own default.
+    #[arg(long = "window", value_name = "W", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub windows: Vec<u32>,
+    /// Where to write the results as JSON.
+    #[arg(long, value_name = "FILE", default_value = "target/bench/results.json")]
+    pub json: PathBuf,
+    /// The mpitorrent binary. Default: `mpitorrent` next to this program.
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+    /// The shape the idle-CPU check adds one idle rank to (a rank that owns
+    /// and wants nothing). A longer swarm shows the cost of waiting better:
+    /// in a short one the rank's CPU is mostly its MPI start-up.
+    #[arg(long, value_name = "NAME", default_value = "all-to-all", value_parser = parse_shape)]
+    pub idle_shape: Shape,
+    /// Kill a job (and count it as failed) after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub timeout: u64,
+}
+
+fn parse_shape(name: &str) -> Result<Shape, String> {
+    shapes::by_name(name).ok_or_else(|| {
+        let names: Vec<&str> = shapes::all().iter().map(|s| s.name).collect();
+        format!("no scenario '{name}' (known: {})", names.join(", "))
+    })
+}
+
+/// What a benchmark runs, with every default filled in.
+#[derive(Debug)]
+pub struct Plan {
+    pub runs: u32,
+    pub shapes: Vec<Shape>,
+    pub strategies: Vec<Strategy>,
+    /// `None` runs mpitorrent without `--window` (its default).
+    pub windows: Vec<Option<u32>>,
+    pub idle_shape: Shape,
+    pub json: PathBuf,
+    pub binary: PathBuf,
+    pub floor: PathBuf,
+    pub timeout_seconds: u64,
+}
+
+impl Plan {
+    /// Resolves the defaults; fails if a program to run is missing.
+    pub fn from_cli(cli: Cli) -> Result<Plan> {
+        let here = std::env::current_exe().context("cannot find this program's path")?;
+        let dir = here.parent().unwrap_or(Path::new("."));
+        let binary = cli.binary.unwrap_or_else(|| dir.join("mpitorrent"));
+        let floor = dir.join("mpi-floor");
+        require(
+            &binary,
+            "build it with `cargo build --release -p mpitorrent` or pass --binary PATH",
+        )?;
+        require(
+            &floor,
+            "build it with `cargo build --release -p mpitorrent-bench`",
+        )?;
+        // Every job runs in its scenario's folder: a relative path would miss.
+        let binary = std::path::absolute(&binary)?;
+        let shapes = if cli.scenarios.is_empty() {
+            shapes::all()
+        } else {
+            cli.scenarios
+        };
+        let strategies = if cli.strategies.is_empty() {
+            Strategy::ALL.to_vec()
+        } else {
+            cli.strategies
+        };
+        let windows = if cli.windows.is_empty() {
+            vec![None]
+        } else {
+            cli.windows.into_iter().map(Some).collect()
+        };
+        Ok(Plan {
+            runs: cli.runs,
+            shapes,
+            strategies,
+            windows,
+            idle_shape: cli.idle_shape,
+            json: cli.json,
+            binary,
+            floor,
+            timeout_seconds: cli.timeout,
+        })
+    }
+
+    /// The plan as it goes into the JSON results.
+    pub fn record(&self) -> PlanRecord {
+        PlanRecord {
+            runs: self.runs,
+            scenarios: self.shapes.iter().map(|s| s.name.to_string()).collect(),
+            strategies: self.strategies.iter().map(|s| s.to_string()).collect(),
+            windows: self.windows.clone(),
+            idle_shape: self.idle_shape.name.to_string(),
+            binary: self.binary.clone(),
+            floor: self.floor.clone(),
+            timeout_seconds: self.timeout_seconds,
+        }
+    }
+}
+
+fn require(program: &Path, hint: &str) -> Result<()> {
+    if !program.is_file() {
+        bail!("{} not found; {hint}", program.display());
+    }
+    Ok(())
+}
+
+/// The options of a benchmark, in the JSON results.
+#[derive(Debug, Serialize)]
+pub struct PlanRecord {
+    pub runs: u32,
+    pub scenarios: Vec<String>,
+    pub strategies: Vec<String>,
+    /// `null`: mpitorrent's default window.
+    pub windows: Vec<Option<u32>>,
+    pub idle_shape: String,
+    pub binary: PathBuf,
+    pub floor: PathBuf,
+    pub timeout_seconds: u64,
+}

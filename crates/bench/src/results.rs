@@ -1,0 +1,58 @@
+//! Everything a benchmark measured, as one JSON document: the machine, the
+//! options, every case with every run's raw numbers and the medians, and
+//! the idle-CPU check.
+
+use crate::cli::PlanRecord;
+use crate::idle::IdleResult;
+use crate::machine::Machine;
+use crate::runner::CaseResult;
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Debug, Serialize)]
+pub struct Results {
+    pub machine: Machine,
+    pub options: PlanRecord,
+    pub cases: Vec<CaseResult>,
+    pub idle: IdleResult,
+    /// Failed runs (including wrong outputs) over every case and the check.
+    pub failed_runs: usize,
+}
+
+impl Results {
+    /// Sums the failures of every case and of the idle check.
+    pub fn new(
+        machine: Machine,
+        options: PlanRecord,
+        cases: Vec<CaseResult>,
+        idle: IdleResult,
+    ) -> Results {
+        let failed_runs =
+            cases.iter().map(|c| c.failures.len()).sum::<usize>() + idle.failures.len();
+        Results {
+            machine,
+            options,
+            cases,
+            idle,
+            failed_runs,
+        }
+    }
+
+    /// Every failure line, of the cases and then of the idle check.
+    pub fn failures(&self) -> impl Iterator<Item = &String> {
+        let cases = self.cases.iter().flat_map(|c| &c.failures);
+        cases.chain(&self.idle.failures)
+    }
+
+    /// Writes the JSON to `path`, creating its folder.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let json = serde_json::to_string_pretty(self).expect("the results serialize");
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+}

@@ -1,0 +1,178 @@
+//! Running the jobs of a benchmark: one floor run, one checked mpitorrent
+//! run, and a case (a scenario, a strategy, a window) as its runs with a
+//! floor run before each, so that machine noise hits both alike.
+
+use crate::cli::Plan;
+use crate::launch::Job;
+use crate::sample::{Medians, RunSample};
+use crate::swarm_dir::SwarmDir;
+use anyhow::{bail, Context, Result};
+use mpitorrent_core::report::RunReport;
+use mpitorrent_core::shapes::Shape;
+use mpitorrent_core::strategy::Strategy;
+use serde::Serialize;
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::Duration;
+
+/// Wrong outputs named in a failure message; the rest are counted.
+const PROBLEMS_SHOWN: usize = 5;
+
+/// How to run mpitorrent, beyond the scenario.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Settings {
+    /// `None`: mpitorrent's default.
+    pub strategy: Option<Strategy>,
+    pub window: Option<u32>,
+}
+
+/// One case of the benchmark and what its runs measured.
+#[derive(Debug, Serialize)]
+pub struct CaseResult {
+    pub scenario: String,
+    pub ranks: u32,
+    pub strategy: String,
+    /// As asked (`null`: mpitorrent's default).
+    pub window_requested: Option<u32>,
+    /// As the reports say the runs used it.
+    pub window: Option<u32>,
+    pub runs: Vec<RunSample>,
+    /// One line per failed run: mpirun failed, timed out or wrote a wrong output.
+    pub failures: Vec<String>,
+    /// Over the successful runs; `null` if none succeeded.
+    pub median: Option<Medians>,
+}
+
+/// Runs jobs as a [`Plan`] says.
+pub struct Runner<'a> {
+    plan: &'a Plan,
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(plan: &'a Plan) -> Runner<'a> {
+        Runner { plan }
+    }
+
+    fn job<'j>(
+        &'j self,
+        program: &'j Path,
+        np: u32,
+        args: Vec<OsString>,
+        dir: &'j SwarmDir,
+    ) -> Job<'j> {
+        let name = program.file_name().unwrap_or_default().to_string_lossy();
+        Job {
+            np,
+            program,
+            args,
+            dir: dir.path(),
+            log: dir.log_path(&name),
+            timeout: Duration::from_secs(self.plan.timeout_seconds),
+        }
+    }
+
+    /// One run of `mpi-floor` at `-np np`; its wall time.
+    pub fn floor(&self, dir: &SwarmDir, np: u32) -> Result<Duration> {
+        self.job(&self.plan.floor, np, Vec::new(), dir)
+            .run()
+            .context("mpi-floor")
+    }
+
+    /// One run of mpitorrent on the scenario in `dir`, its outputs checked
+    /// against `expected/`; its wall time and report.
+    pub fn swarm(
+        &self,
+        dir: &SwarmDir,
+        np: u32,
+        settings: Settings,
+    ) -> Result<(Duration, RunReport)> {
+        dir.clean()?;
+        let report_path = dir.report_path();
+        let mut args: Vec<OsString> = vec!["run".into()];
+        if let Some(strategy) = settings.strategy {
+            args.extend(["--strategy".into(), strategy.name().into()]);
+        }
+        if let Some(window) = settings.window {
+            args.extend(["--window".into(), window.to_string().into()]);
+        }
+        args.extend([
+            "--report".into(),
+            report_path.clone().into(),
+            "--quiet".into(),
+        ]);
+        let wall = self.job(&self.plan.binary, np, args, dir).run()?;
+        let problems = dir.check_outputs()?;
+        if !problems.is_empty() {
+            let shown = problems[..problems.len().min(PROBLEMS_SHOWN)].join("; ");
+            bail!("WRONG OUTPUT in {} file(s): {shown}", problems.len());
+        }
+        let json = std::fs::read_to_string(&report_path)
+            .with_context(|| format!("no report at {}", report_path.display()))?;
+        let report = serde_json::from_str(&json).context("cannot parse the run report")?;
+        Ok((wall, report))
+    }
+
+    /// Every run of one case, each after a floor run at the same `-np`.
+    pub fn case(&self, shape: &Shape, strategy: Strategy, window: Option<u32>) -> CaseResult {
+        let np = shape.scenario.ranks();
+        let label = format!("{} {strategy} window {}", shape.name, window_label(window));
+        let settings = Settings {
+            strategy: Some(strategy),
+            window,
+        };
+        let (runs, failures, window_used) = match SwarmDir::create(&shape.scenario) {
+            Ok(dir) => {
+                let mut window_used = None;
+                let (runs, failures) = repeat(&label, self.plan.runs, || {
+                    let floor = self.floor(&dir, np)?;
+                    let (wall, report) = self.swarm(&dir, np, settings)?;
+                    window_used = Some(report.settings.window);
+                    Ok(RunSample::new(wall, floor, &report))
+                });
+                (runs, failures, window_used)
+            }
+            Err(err) => (Vec::new(), vec![loud(&label, None, &err)], None),
+        };
+        CaseResult {
+            scenario: shape.name.to_string(),
+            ranks: np,
+            strategy: strategy.to_string(),
+            window_requested: window,
+            window: window_used,
+            median: Medians::of(&runs),
+            runs,
+            failures,
+        }
+    }
+}
+
+/// "default" for mpitorrent's own window, else the number.
+pub fn window_label(window: Option<u32>) -> String {
+    window.map_or_else(|| "default".to_string(), |w| w.to_string())
+}
+
+/// Calls `once` `runs` times; returns what succeeded and one line per
+/// failure, each also printed to stderr as it happens.
+pub fn repeat<T>(
+    label: &str,
+    runs: u32,
+    mut once: impl FnMut() -> Result<T>,
+) -> (Vec<T>, Vec<String>) {
+    let mut done = Vec::new();
+    let mut failures = Vec::new();
+    for run in 1..=runs {
+        match once() {
+            Ok(value) => done.push(value),
+            Err(err) => failures.push(loud(label, Some((run, runs)), &err)),
+        }
+    }
+    (done, failures)
+}
+
+/// Prints a failure so that it cannot be missed; returns it as one line.
+fn loud(label: &str, run: Option<(u32, u32)>, err: &anyhow::Error) -> String {
+    let at = run.map_or_else(String::new, |(run, runs)| format!(" run {run}/{runs}"));
+    let line = format!("{label}{at}: {err:#}");
+    eprintln!("bench: FAILED: {line}");
+    line
+}

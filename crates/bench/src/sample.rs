@@ -1,0 +1,89 @@
+//! What one run measured (its wall time, the floor run before it, and the
+//! numbers of its report) and the medians over a case's runs.
+
+use crate::stats::median;
+use mpitorrent_core::report::RunReport;
+use serde::Serialize;
+use std::time::Duration;
+
+/// One run of mpitorrent, with the floor run just before it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSample {
+    /// The whole `mpirun` of mpitorrent, launch included.
+    pub wall_seconds: f64,
+    /// The whole `mpirun` of `mpi-floor` at the same `-np`.
+    pub floor_seconds: f64,
+    /// From the tracker's ACK to its TERMINATE (the report's own wall).
+    pub swarm_seconds: f64,
+    pub segments: u64,
+    /// Messages of every kind per downloaded segment.
+    pub messages_per_segment: f64,
+    /// Messages to the tracker per downloaded segment.
+    pub tracker_messages_per_segment: f64,
+    /// The lowest Jain index over the files; none if no file was uploaded.
+    pub fairness_min: Option<f64>,
+    /// CPU time of every rank's process, the tracker's included.
+    pub cpu_seconds: f64,
+    /// The largest peak resident memory of any rank.
+    pub peak_mib: f64,
+}
+
+impl RunSample {
+    pub fn new(wall: Duration, floor: Duration, report: &RunReport) -> RunSample {
+        let peers = report.peers.iter().map(|p| p.resources);
+        let all = peers.chain([report.tracker_resources]);
+        RunSample {
+            wall_seconds: wall.as_secs_f64(),
+            floor_seconds: floor.as_secs_f64(),
+            swarm_seconds: report.wall_seconds,
+            segments: report.segments_downloaded,
+            messages_per_segment: report.messages.per_segment,
+            tracker_messages_per_segment: report.messages.to_tracker_per_segment,
+            fairness_min: report
+                .files
+                .iter()
+                .filter_map(|f| f.fairness)
+                .min_by(f64::total_cmp),
+            cpu_seconds: all.clone().map(|r| r.cpu_seconds).sum(),
+            peak_mib: all.map(|r| r.peak_rss_kib).max().unwrap_or(0) as f64 / 1024.0,
+        }
+    }
+}
+
+/// The median of each number over a case's successful runs.
+#[derive(Clone, Debug, Serialize)]
+pub struct Medians {
+    pub wall_seconds: f64,
+    pub floor_seconds: f64,
+    /// Median wall over median floor: how many launches of an empty MPI
+    /// job the swarm costs.
+    pub ratio: f64,
+    pub swarm_seconds: f64,
+    pub segments: f64,
+    pub messages_per_segment: f64,
+    pub tracker_messages_per_segment: f64,
+    pub fairness_min: Option<f64>,
+    pub cpu_seconds: f64,
+    pub peak_mib: f64,
+}
+
+impl Medians {
+    /// `None` if no run succeeded.
+    pub fn of(runs: &[RunSample]) -> Option<Medians> {
+        let of = |field: fn(&RunSample) -> f64| median(runs.iter().map(field));
+        let wall_seconds = of(|r| r.wall_seconds)?;
+        let floor_seconds = of(|r| r.floor_seconds)?;
+        Some(Medians {
+            wall_seconds,
+            floor_seconds,
+            ratio: wall_seconds / floor_seconds,
+            swarm_seconds: of(|r| r.swarm_seconds)?,
+            segments: of(|r| r.segments as f64)?,
+            messages_per_segment: of(|r| r.messages_per_segment)?,
+            tracker_messages_per_segment: of(|r| r.tracker_messages_per_segment)?,
+            fairness_min: median(runs.iter().filter_map(|r| r.fairness_min)),
+            cpu_seconds: of(|r| r.cpu_seconds)?,
+            peak_mib: of(|r| r.peak_mib)?,
+        })
+    }
+}

@@ -1,0 +1,82 @@
+//! The results as an aligned text table, one row per case.
+
+use crate::runner::{window_label, CaseResult};
+
+/// The columns: title, and whether the cells line up on the right.
+const COLUMNS: [(&str, bool); 14] = [
+    ("scenario", false),
+    ("np", true),
+    ("strategy", false),
+    ("window", true),
+    ("segments", true),
+    ("wall s", true),
+    ("floor s", true),
+    ("ratio", true),
+    ("msgs/seg", true),
+    ("tracker msgs/seg", true),
+    ("fairness", true),
+    ("CPU s", true),
+    ("peak MiB", true),
+    ("runs ok", true),
+];
+
+/// The table of every case's medians.
+pub fn render(cases: &[CaseResult]) -> String {
+    let titles: Vec<String> = COLUMNS.iter().map(|(t, _)| t.to_string()).collect();
+    let rows: Vec<Vec<String>> = cases.iter().map(row).collect();
+    let widths: Vec<usize> = (0..COLUMNS.len())
+        .map(|i| {
+            let cells = rows.iter().map(|r| r[i].len());
+            cells.chain([titles[i].len()]).max().unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for cells in [&titles].into_iter().chain(&rows) {
+        let mut line = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let (w, right) = (widths[i], COLUMNS[i].1);
+            if i > 0 {
+                line += "  ";
+            }
+            line += &if right {
+                format!("{cell:>w$}")
+            } else {
+                format!("{cell:<w$}")
+            };
+        }
+        out += line.trim_end();
+        out += "\n";
+    }
+    out
+}
+
+/// One case's cells, in the order of [`COLUMNS`].
+fn row(case: &CaseResult) -> Vec<String> {
+    let window = case
+        .window
+        .map_or_else(|| window_label(case.window_requested), |w| w.to_string());
+    let mut cells = vec![
+        case.scenario.clone(),
+        case.ranks.to_string(),
+        case.strategy.clone(),
+        window,
+    ];
+    match &case.median {
+        Some(m) => cells.extend([
+            format!("{:.0}", m.segments),
+            format!("{:.3}", m.wall_seconds),
+            format!("{:.3}", m.floor_seconds),
+            format!("{:.2}", m.ratio),
+            format!("{:.2}", m.messages_per_segment),
+            format!("{:.3}", m.tracker_messages_per_segment),
+            m.fairness_min
+                .map_or_else(|| "-".to_string(), |f| format!("{f:.2}")),
+            format!("{:.2}", m.cpu_seconds),
+            format!("{:.1}", m.peak_mib),
+        ]),
+        None => cells.extend(vec!["-".to_string(); 9]),
+    }
+    let total = case.runs.len() + case.failures.len();
+    cells.push(format!("{}/{total}", case.runs.len()));
+    cells
+}
