@@ -9,6 +9,9 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BinaryHeap};
 
+/// The most segments one rarest-first hint search looks at.
+pub(super) const HINT_SCAN_LIMIT: usize = 4096;
+
 /// How one rank stands in a file's swarm.
 #[derive(Clone, Debug)]
 struct Member {
@@ -148,7 +151,10 @@ impl FileSwarm {
     /// Up to `count` of the rarest segments `requester` has not reported,
     /// each with a holder to fetch it from (the least loaded of a few
     /// candidates). The scan starts at a random segment so that peers
-    /// asking at the same time get different segments of equal rarity.
+    /// asking at the same time get different segments of equal rarity, and
+    /// looks at no more than [`HINT_SCAN_LIMIT`] segments, so that a refresh
+    /// of a 100,000-segment file costs no more than one of a small file
+    /// (the rarest of a random stretch, rather than of the whole file).
     pub fn rarest_hints(
         &self,
         requester: Rank,
@@ -162,9 +168,10 @@ impl FileSwarm {
         }
         let held = self.members.get(&requester).map(|m| &m.held);
         let start = rng.gen_range(0..segments);
+        let scan = segments.min(HINT_SCAN_LIMIT);
         // A max-heap of (rarity, scan position) keeps the `count` rarest.
         let mut rarest: BinaryHeap<(usize, usize, SegmentIdx)> = BinaryHeap::new();
-        for step in 0..segments {
+        for step in 0..scan {
             let index = (start + step) % segments;
             if held.is_some_and(|h| h[index]) {
                 continue;
