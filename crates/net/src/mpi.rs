@@ -92,6 +92,12 @@ pub fn initialize() -> Result<Universe, TransportError> {
                     .into(),
             )
         })?;
+    require_multiple(provided)?;
+    Ok(universe)
+}
+
+/// The error for a library that cannot give every thread MPI.
+fn require_multiple(provided: Threading) -> Result<(), TransportError> {
     if provided < Threading::Multiple {
         return Err(TransportError::Mpi(format!(
             "the MPI library provides thread level {}, but mpitorrent needs \
@@ -99,7 +105,7 @@ pub fn initialize() -> Result<Universe, TransportError> {
             thread_level_name(provided)
         )));
     }
-    Ok(universe)
+    Ok(())
 }
 
 fn thread_level_name(level: Threading) -> &'static str {
@@ -440,6 +446,14 @@ mod tests {
         assert_eq!(until_deadline(ms, Some(now + 4 * ms), now), ms);
         assert_eq!(until_deadline(4 * ms, Some(now + ms), now), ms);
         assert_eq!(until_deadline(ms, Some(now), now + ms), Duration::ZERO);
+    }
+
+    #[test]
+    fn less_than_thread_multiple_is_a_clear_error() {
+        assert!(require_multiple(Threading::Multiple).is_ok());
+        let err = require_multiple(Threading::Serialized).unwrap_err().to_string();
+        assert!(err.contains("provides thread level MPI_THREAD_SERIALIZED"), "{err}");
+        assert!(err.contains("needs MPI_THREAD_MULTIPLE"), "{err}");
     }
 
     #[test]
