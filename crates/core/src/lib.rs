@@ -18,6 +18,7 @@
 //! ```
 
 pub mod classic;
+pub mod content;
 pub mod downloader;
 pub mod holdings;
 mod ids;

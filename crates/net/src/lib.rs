@@ -20,6 +20,7 @@ pub mod mpi;
 pub mod output;
 pub mod peer;
 pub mod resources;
+pub mod share;
 pub mod tracker_loop;
 
 pub use endpoint::{Counting, Endpoint, Envelope, Fabric, TransportError};

@@ -1,0 +1,7 @@
+//! Real files for `share`: finding and hashing the files a rank offers
+//! ([`scan`]), and writing received segments in place and serving them
+//! back ([`storage`]). Whole files are never held in memory: one segment
+//! at a time is read, hashed, written or sent.
+
+pub mod scan;
+pub mod storage;
