@@ -13,6 +13,7 @@
 //! Up to `window` requests may be outstanding at once; with a window of 1
 //! this is exactly the classic one-request-at-a-time loop.
 
+use crate::content::verify_segment;
 use crate::holdings::{HeldFile, Holdings};
 use crate::stats::{millis, TransferCounts};
 use crate::strategy::{pick_owner, Strategy};
@@ -39,6 +40,10 @@ pub struct DownloaderConfig {
     pub strategy: Strategy,
     /// Seeds this peer's random choices (mixed with its rank).
     pub seed: u64,
+    /// Segments carry bytes (`share`): check each against its hash, hand
+    /// it to the driver as [`DownloadEvent::Received`], and count it held
+    /// only once the driver calls [`Downloader::segment_stored`].
+    pub verify: bool,
 }
 
 impl DownloaderConfig {
@@ -52,6 +57,7 @@ impl DownloaderConfig {
             window: 1,
             strategy: Strategy::RoundRobin,
             seed: 0,
+            verify: false,
         }
     }
 }
@@ -64,6 +70,13 @@ pub enum DownloadEvent {
     FileCompleted { file: Arc<HeldFile> },
     /// Every wanted file is complete and the tracker was told.
     Finished,
+    /// (With `verify`.) A segment arrived and matches its hash: store it,
+    /// then call [`Downloader::segment_stored`].
+    Received {
+        file: Arc<HeldFile>,
+        index: SegmentIdx,
+        payload: Vec<u8>,
+    },
 }
 
 /// What the download side counted, for the run report.
@@ -72,6 +85,9 @@ pub struct DownloadStats {
     /// Segments received, by (file, sender).
     pub received: TransferCounts,
     pub nacks_received: u64,
+    /// Segments whose bytes did not match their hash (thrown away and
+    /// requested again from another owner).
+    pub corrupt_received: u64,
     /// (file, milliseconds after start) for each downloaded file.
     pub completed: Vec<(FileId, u64)>,
     /// (milliseconds after start, segments downloaded so far).
@@ -102,6 +118,8 @@ struct Active {
     /// The tracker's rare-segment hints not yet used (rarest-first).
     hints: VecDeque<Hint>,
     in_flight: HashMap<SegmentIdx, InFlight>,
+    /// Verified segments the driver is storing, with their senders.
+    storing: HashMap<SegmentIdx, Rank>,
     /// Requests sent to each rank since the owner list was refreshed.
     sent: HashMap<Rank, u32>,
     since_update: Vec<Received>,
@@ -194,7 +212,11 @@ impl Downloader {
                 }
                 Ok(())
             }
-            Message::SegmentAck { file, index, .. } => self.handle_ack(now, from, file, index),
+            Message::SegmentAck {
+                file,
+                index,
+                payload,
+            } => self.handle_ack(now, from, file, index, payload),
             Message::SegmentNack { file, index } => self.handle_nack(from, file, index),
             other => Err(ProtocolError(format!(
                 "rank {} got {} from rank {from} on its download channel",
@@ -246,6 +268,7 @@ impl Downloader {
             scanned: 0,
             hints: hints.into(),
             in_flight: HashMap::new(),
+            storing: HashMap::new(),
             sent: HashMap::new(),
             since_update: Vec::new(),
         });
@@ -260,12 +283,63 @@ impl Downloader {
         from: Rank,
         file: FileId,
         index: SegmentIdx,
+        payload: Vec<u8>,
+    ) -> Result<(), ProtocolError> {
+        let verify = self.config.verify;
+        let active = self.expect_in_flight(from, file, index)?;
+        if !verify {
+            active.in_flight.remove(&index);
+            return self.accept(now, from, file, index);
+        }
+        if !verify_segment(&payload, &active.file.hashes[index as usize]) {
+            self.stats.corrupt_received += 1;
+            return self.ask_next_owner(from, file, index);
+        }
+        active.in_flight.remove(&index);
+        active.storing.insert(index, from);
+        let file = Arc::clone(&active.file);
+        self.events.push_back(DownloadEvent::Received {
+            file,
+            index,
+            payload,
+        });
+        self.fill_window()
+    }
+
+    /// (With `verify`.) The driver stored segment `index` of `file`, which
+    /// it got as [`DownloadEvent::Received`]: it is held from now on.
+    pub fn segment_stored(
+        &mut self,
+        now: Duration,
+        file: FileId,
+        index: SegmentIdx,
+    ) -> Result<(), ProtocolError> {
+        let from = self
+            .active
+            .as_mut()
+            .filter(|a| a.file.id == file)
+            .and_then(|a| a.storing.remove(&index))
+            .ok_or_else(|| {
+                ProtocolError(format!(
+                    "rank {}: segment {index} of {file} was stored but never received",
+                    self.config.rank
+                ))
+            })?;
+        self.accept(now, from, file, index)
+    }
+
+    /// Counts a segment `from` sent as held, updates the tracker every
+    /// `update_every` segments, and moves on.
+    fn accept(
+        &mut self,
+        now: Duration,
+        from: Rank,
+        file: FileId,
+        index: SegmentIdx,
     ) -> Result<(), ProtocolError> {
         let (update_every, hints) = (self.config.update_every, self.hints_wanted());
-        self.expect_in_flight(from, file, index)?;
         self.stats.received.add(file, from);
-        let active = self.active.as_mut().expect("checked in flight");
-        active.in_flight.remove(&index);
+        let active = self.active.as_mut().expect("a segment of the active file");
         active.file.insert(index);
         active.since_update.push((index, from));
         if active.since_update.len() as u32 >= update_every && !active.file.is_complete() {
@@ -292,17 +366,30 @@ impl Downloader {
         file: FileId,
         index: SegmentIdx,
     ) -> Result<(), ProtocolError> {
-        let rank = self.config.rank;
         self.stats.nacks_received += 1;
+        self.expect_in_flight(from, file, index)?;
+        self.ask_next_owner(from, file, index)
+    }
+
+    /// Sends a segment that `from` could not give (NACK, or bytes that did
+    /// not match the hash) to the next owner in turn.
+    fn ask_next_owner(
+        &mut self,
+        from: Rank,
+        file: FileId,
+        index: SegmentIdx,
+    ) -> Result<(), ProtocolError> {
+        let rank = self.config.rank;
         let active = self.expect_in_flight(from, file, index)?;
         let request = active.in_flight.get_mut(&index).expect("checked in flight");
         request.nacks += 1;
         // Every owner list holds a seed, and seeds never leave and always
         // ACK, so a segment that went round every owner twice means the
-        // swarm lost its seed: a protocol bug.
+        // swarm lost its seed (or every owner sends bad bytes).
         if active.owners.is_empty() || request.nacks > 2 * active.owners.len() + 2 {
             return Err(ProtocolError(format!(
-                "rank {rank}: every owner of '{}' answered NACK for segment {}",
+                "rank {rank}: no owner of '{}' could send segment {} (NACK or bad bytes \
+                 from each)",
                 active.file.name,
                 index + 1
             )));
@@ -458,7 +545,9 @@ impl Downloader {
 /// next segment of the scan that is neither held nor in flight.
 fn next_segment(active: &mut Active) -> Option<(SegmentIdx, Option<Rank>)> {
     let wanted = |active: &Active, index: SegmentIdx| {
-        !active.file.has(index) && !active.in_flight.contains_key(&index)
+        !active.file.has(index)
+            && !active.in_flight.contains_key(&index)
+            && !active.storing.contains_key(&index)
     };
     while let Some((index, holder)) = active.hints.pop_front() {
         if index < active.file.segment_count() && wanted(active, index) {

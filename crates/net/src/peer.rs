@@ -238,6 +238,7 @@ fn download_thread<F: Fabric>(
         window: options.window,
         strategy: options.strategy,
         seed: options.seed,
+        verify: false,
     };
     let mut downloader = Downloader::new(config, Arc::clone(holdings));
     downloader.start(clock.elapsed());
@@ -258,6 +259,13 @@ fn download_thread<F: Fabric>(
                     written += 1;
                 }
                 DownloadEvent::Finished => finished = true,
+                // Only a verifying downloader (share) hands over bytes, and
+                // this driver does not make one yet.
+                DownloadEvent::Received { .. } => {
+                    let reason = format!("rank {rank}: received segment bytes it cannot store");
+                    report_failure(&endpoint, reason.clone())?;
+                    return Err(PeerError::Failed(reason));
+                }
             }
         }
         while let Some(transmit) = downloader.poll_transmit() {

@@ -1,6 +1,7 @@
 //! Unit tests of the download state machine, fed by hand.
 
 use super::*;
+use crate::content::hash_segment;
 use crate::strategy::Strategy;
 
 const T0: Duration = Duration::ZERO;
@@ -275,4 +276,80 @@ fn least_loaded_spreads_requests() {
     let sent = drain(&mut d);
     assert_eq!(sent.len(), 8);
     assert!(sent.iter().all(|t| t.to != Rank(2)), "{sent:?}");
+}
+
+/// A verifying downloader for one file of real bytes, with its swarm reply
+/// handled; returns it and the segments' bytes.
+fn verifying(window: u32) -> (Downloader, Vec<Vec<u8>>) {
+    let holdings = Arc::new(Holdings::new());
+    let config = DownloaderConfig {
+        verify: true,
+        window,
+        ..DownloaderConfig::classic(Rank(1), vec!["f".into()])
+    };
+    let mut d = Downloader::new(config, holdings);
+    d.start(T0);
+    drain(&mut d);
+    let segments: Vec<Vec<u8>> = vec![b"first".to_vec(), b"second".to_vec()];
+    let msg = Message::SwarmReply {
+        file: FileId(0),
+        hashes: segments.iter().map(|s| hash_segment(s)).collect(),
+        owners: seeds(&[2, 3]),
+        hints: vec![],
+    };
+    d.handle_message(T0, TRACKER, msg).unwrap();
+    (d, segments)
+}
+
+fn ack_with(d: &mut Downloader, from: u32, index: u32, payload: &[u8]) {
+    let msg = Message::SegmentAck {
+        file: FileId(0),
+        index,
+        payload: payload.to_vec(),
+    };
+    d.handle_message(T0, Rank(from), msg).unwrap();
+}
+
+#[test]
+fn bad_bytes_are_thrown_away_and_asked_of_the_next_owner() {
+    let (mut d, segments) = verifying(1);
+    let first = drain(&mut d).pop().unwrap();
+    assert_eq!(first.to, Rank(3));
+    ack_with(&mut d, 3, 0, b"forged");
+    assert_eq!(d.stats().corrupt_received, 1);
+    let retry = drain(&mut d).pop().unwrap();
+    assert_eq!(retry.to, Rank(2));
+    assert!(d.poll_event().is_none(), "nothing to store yet");
+    ack_with(&mut d, 2, 0, &segments[0]);
+    match d.poll_event() {
+        Some(DownloadEvent::Received {
+            index,
+            payload,
+            file,
+        }) => {
+            assert_eq!((index, payload), (0, segments[0].clone()));
+            assert!(!file.has(0), "held only once stored");
+        }
+        other => panic!("{other:?}"),
+    }
+    d.segment_stored(T0, FileId(0), 0).unwrap();
+    assert!(d.segment_stored(T0, FileId(0), 0).is_err(), "stored twice");
+}
+
+#[test]
+fn a_segment_being_stored_is_not_requested_again() {
+    let (mut d, segments) = verifying(4);
+    let sent = drain(&mut d);
+    assert_eq!(sent.len(), 2);
+    ack_with(&mut d, sent[0].to.0, 0, &segments[0]);
+    assert!(
+        drain(&mut d).is_empty(),
+        "segment 0 is being stored, 1 is in flight"
+    );
+    ack_with(&mut d, sent[1].to.0, 1, &segments[1]);
+    d.segment_stored(T0, FileId(0), 1).unwrap();
+    d.segment_stored(T0, FileId(0), 0).unwrap();
+    let sent = drain(&mut d);
+    assert!(matches!(sent[0].msg, Message::FileCompleted { .. }));
+    assert!(d.is_finished());
 }
