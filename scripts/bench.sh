@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks mpitorrent against MPI itself: builds the release binaries, then
 # runs every scenario with every strategy several times under mpirun, next to
-# the floor (mpi-floor: MPI init, a barrier, finalise at the same -np).
+# two floors measured in the same run: the launch floor (mpi-floor: MPI init,
+# a barrier, finalise at the same -np) and the message floor
+# (mpi-message-floor: the swarm run's own segment request/reply round trips,
+# same ranks, threads and window, on mpitorrent's MPI transport, nothing else).
 # Prints a table of medians and an idle-CPU check, writes every number as
 # JSON (target/bench/results.json unless --json says otherwise), and exits
 # non-zero if any run failed or wrote a wrong output.

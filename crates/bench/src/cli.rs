@@ -12,9 +12,13 @@ use std::path::{Path, PathBuf};
 ///
 /// For every scenario, strategy and window it runs
 /// `mpirun --oversubscribe --bind-to none -np N mpitorrent run ...` several
-/// times, checks every output file, and measures the floor (`mpi-floor`:
-/// MPI init, a barrier, finalise) at the same N, one floor run before each
-/// swarm run. It prints a table of medians and writes every number as JSON.
+/// times, checks every output file, and measures two floors around each
+/// swarm run: before it the launch floor (`mpi-floor`: MPI init, a barrier,
+/// finalise at the same N), after it the message floor
+/// (`mpi-message-floor`: the run's own segment round trips, between the
+/// same ranks, with the same threads and window, over mpitorrent's MPI
+/// transport and nothing else). It prints a table of medians and writes
+/// every number as JSON.
 #[derive(Debug, Parser)]
 #[command(name = "mpitorrent-bench", version, about, long_about)]
 pub struct Cli {
@@ -69,6 +73,7 @@ pub struct Plan {
     pub json: PathBuf,
     pub binary: PathBuf,
     pub floor: PathBuf,
+    pub message_floor: PathBuf,
     pub timeout_seconds: u64,
 }
 
@@ -79,14 +84,17 @@ impl Plan {
         let dir = here.parent().unwrap_or(Path::new("."));
         let binary = cli.binary.unwrap_or_else(|| dir.join("mpitorrent"));
         let floor = dir.join("mpi-floor");
+        let message_floor = dir.join("mpi-message-floor");
         require(
             &binary,
             "build it with `cargo build --release -p mpitorrent` or pass --binary PATH",
         )?;
-        require(
-            &floor,
-            "build it with `cargo build --release -p mpitorrent-bench`",
-        )?;
+        for program in [&floor, &message_floor] {
+            require(
+                program,
+                "build it with `cargo build --release -p mpitorrent-bench`",
+            )?;
+        }
         // Every job runs in its scenario's folder: a relative path would miss.
         let binary = std::path::absolute(&binary)?;
         let shapes = if cli.scenarios.is_empty() {
@@ -113,6 +121,7 @@ impl Plan {
             json: cli.json,
             binary,
             floor,
+            message_floor,
             timeout_seconds: cli.timeout,
         })
     }
@@ -127,6 +136,7 @@ impl Plan {
             idle_shape: self.idle_shape.name.to_string(),
             binary: self.binary.clone(),
             floor: self.floor.clone(),
+            message_floor: self.message_floor.clone(),
             timeout_seconds: self.timeout_seconds,
         }
     }
@@ -150,5 +160,6 @@ pub struct PlanRecord {
     pub idle_shape: String,
     pub binary: PathBuf,
     pub floor: PathBuf,
+    pub message_floor: PathBuf,
     pub timeout_seconds: u64,
 }

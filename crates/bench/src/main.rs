@@ -1,6 +1,8 @@
 //! `mpitorrent-bench`: runs mpitorrent under `mpirun` on a fixed set of
-//! scenarios, each several times, next to the floor of MPI itself
-//! (`mpi-floor`: launch, barrier, exit at the same `-np`); prints a table
+//! scenarios, each several times, next to two floors of MPI itself: the
+//! launch floor (`mpi-floor`: launch, barrier, exit at the same `-np`) and
+//! the message floor (`mpi-message-floor`: the same run's segment round
+//! trips and nothing else, on mpitorrent's MPI transport); prints a table
 //! of medians and an idle-CPU check, and writes every number as JSON.
 //! Any failed run or wrong output makes the exit status non-zero.
 //!
@@ -68,8 +70,13 @@ fn try_main() -> Result<bool> {
 
     println!("{}", results.machine.header());
     println!(
-        "medians of {} runs; wall = whole mpirun; floor = mpi-floor at the same np; ratio = wall / floor",
+        "medians of {} runs; wall = whole mpirun; floor = mpi-floor (launch: init, barrier, \
+         finalize) at the same np; ratio = wall / floor",
         plan.runs
+    );
+    println!(
+        "msg floor = mpi-message-floor: the run's segment request/reply round trips alone, same \
+         ranks, threads and window, on mpitorrent's MPI transport; vs msg floor = wall / msg floor"
     );
     print!("{}", table::render(&results.cases));
     println!("{}", results.idle.summary());

@@ -1,6 +1,7 @@
-//! Running the jobs of a benchmark: one floor run, one checked mpitorrent
-//! run, and a case (a scenario, a strategy, a window) as its runs with a
-//! floor run before each, so that machine noise hits both alike.
+//! Running the jobs of a benchmark: one run of each floor, one checked
+//! mpitorrent run, and a case (a scenario, a strategy, a window) as its
+//! runs, each a launch-floor run, the swarm run, then a message-floor run
+//! of that swarm's traffic, so that machine noise hits all three alike.
 
 use crate::cli::Plan;
 use crate::launch::Job;
@@ -78,6 +79,19 @@ impl<'a> Runner<'a> {
             .context("mpi-floor")
     }
 
+    /// One run of `mpi-message-floor` making the segment round trips that
+    /// `report` says its swarm made, with its window; its wall time.
+    pub fn message_floor(&self, dir: &SwarmDir, report: &RunReport) -> Result<Duration> {
+        self.job(
+            &self.plan.message_floor,
+            report.ranks,
+            fetch_args(report),
+            dir,
+        )
+        .run()
+        .context("mpi-message-floor")
+    }
+
     /// One run of mpitorrent on the scenario in `dir`, its outputs checked
     /// against `expected/`; its wall time and report.
     pub fn swarm(
@@ -112,7 +126,8 @@ impl<'a> Runner<'a> {
         Ok((wall, report))
     }
 
-    /// Every run of one case, each after a floor run at the same `-np`.
+    /// Every run of one case: a launch-floor run at the same `-np`, the
+    /// swarm, and a message-floor run of the swarm's own traffic.
     pub fn case(&self, shape: &Shape, strategy: Strategy, window: Option<u32>) -> CaseResult {
         let np = shape.scenario.ranks();
         let label = format!("{} {strategy} window {}", shape.name, window_label(window));
@@ -126,8 +141,9 @@ impl<'a> Runner<'a> {
                 let (runs, failures) = repeat(&label, self.plan.runs, || {
                     let floor = self.floor(&dir, np)?;
                     let (wall, report) = self.swarm(&dir, np, settings)?;
+                    let message_floor = self.message_floor(&dir, &report)?;
                     window_used = Some(report.settings.window);
-                    Ok(RunSample::new(wall, floor, &report))
+                    Ok(RunSample::new(wall, floor, message_floor, &report))
                 });
                 (runs, failures, window_used)
             }
@@ -144,6 +160,22 @@ impl<'a> Runner<'a> {
             failures,
         }
     }
+}
+
+/// The arguments of `mpi-message-floor` for the traffic of `report`: its
+/// window, and `--fetch RANK:SOURCE:COUNT` for every pair of its
+/// `peers[].downloaded_from` (on the command line rather than as the report
+/// file, so that no rank spends the floor's time parsing a report).
+fn fetch_args(report: &RunReport) -> Vec<OsString> {
+    let mut args: Vec<OsString> =
+        vec!["--window".into(), report.settings.window.to_string().into()];
+    for peer in &report.peers {
+        for (source, count) in &peer.downloaded_from {
+            args.push("--fetch".into());
+            args.push(format!("{}:{source}:{count}", peer.rank).into());
+        }
+    }
+    args
 }
 
 /// "default" for mpitorrent's own window, else the number.

@@ -1,18 +1,22 @@
-//! What one run measured (its wall time, the floor run before it, and the
-//! numbers of its report) and the medians over a case's runs.
+//! What one run measured (its wall time, the launch-floor run before it,
+//! the message-floor run after it, and the numbers of its report) and the
+//! medians over a case's runs.
 
 use crate::stats::median;
 use mpitorrent_core::report::RunReport;
 use serde::Serialize;
 use std::time::Duration;
 
-/// One run of mpitorrent, with the floor run just before it.
+/// One run of mpitorrent, with the floor runs just before and after it.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSample {
     /// The whole `mpirun` of mpitorrent, launch included.
     pub wall_seconds: f64,
     /// The whole `mpirun` of `mpi-floor` at the same `-np`.
     pub floor_seconds: f64,
+    /// The whole `mpirun` of `mpi-message-floor` making this run's segment
+    /// round trips (its report's `downloaded_from`) with its window.
+    pub message_floor_seconds: f64,
     /// From the tracker's ACK to its TERMINATE (the report's own wall).
     pub swarm_seconds: f64,
     pub segments: u64,
@@ -29,12 +33,18 @@ pub struct RunSample {
 }
 
 impl RunSample {
-    pub fn new(wall: Duration, floor: Duration, report: &RunReport) -> RunSample {
+    pub fn new(
+        wall: Duration,
+        floor: Duration,
+        message_floor: Duration,
+        report: &RunReport,
+    ) -> RunSample {
         let peers = report.peers.iter().map(|p| p.resources);
         let all = peers.chain([report.tracker_resources]);
         RunSample {
             wall_seconds: wall.as_secs_f64(),
             floor_seconds: floor.as_secs_f64(),
+            message_floor_seconds: message_floor.as_secs_f64(),
             swarm_seconds: report.wall_seconds,
             segments: report.segments_downloaded,
             messages_per_segment: report.messages.per_segment,
@@ -58,6 +68,10 @@ pub struct Medians {
     /// Median wall over median floor: how many launches of an empty MPI
     /// job the swarm costs.
     pub ratio: f64,
+    pub message_floor_seconds: f64,
+    /// Median wall over median message floor: how many times the bare
+    /// segment traffic the swarm costs.
+    pub message_floor_ratio: f64,
     pub swarm_seconds: f64,
     pub segments: f64,
     pub messages_per_segment: f64,
@@ -73,10 +87,13 @@ impl Medians {
         let of = |field: fn(&RunSample) -> f64| median(runs.iter().map(field));
         let wall_seconds = of(|r| r.wall_seconds)?;
         let floor_seconds = of(|r| r.floor_seconds)?;
+        let message_floor_seconds = of(|r| r.message_floor_seconds)?;
         Some(Medians {
             wall_seconds,
             floor_seconds,
             ratio: wall_seconds / floor_seconds,
+            message_floor_seconds,
+            message_floor_ratio: wall_seconds / message_floor_seconds,
             swarm_seconds: of(|r| r.swarm_seconds)?,
             segments: of(|r| r.segments as f64)?,
             messages_per_segment: of(|r| r.messages_per_segment)?,

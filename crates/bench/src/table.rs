@@ -3,7 +3,7 @@
 use crate::runner::{window_label, CaseResult};
 
 /// The columns: title, and whether the cells line up on the right.
-const COLUMNS: [(&str, bool); 14] = [
+const COLUMNS: [(&str, bool); 16] = [
     ("scenario", false),
     ("np", true),
     ("strategy", false),
@@ -12,6 +12,8 @@ const COLUMNS: [(&str, bool); 14] = [
     ("wall s", true),
     ("floor s", true),
     ("ratio", true),
+    ("msg floor s", true),
+    ("vs msg floor", true),
     ("msgs/seg", true),
     ("tracker msgs/seg", true),
     ("fairness", true),
@@ -67,6 +69,8 @@ fn row(case: &CaseResult) -> Vec<String> {
             format!("{:.3}", m.wall_seconds),
             format!("{:.3}", m.floor_seconds),
             format!("{:.2}", m.ratio),
+            format!("{:.3}", m.message_floor_seconds),
+            format!("{:.2}", m.message_floor_ratio),
             format!("{:.2}", m.messages_per_segment),
             format!("{:.3}", m.tracker_messages_per_segment),
             m.fairness_min
@@ -74,7 +78,7 @@ fn row(case: &CaseResult) -> Vec<String> {
             format!("{:.2}", m.cpu_seconds),
             format!("{:.1}", m.peak_mib),
         ]),
-        None => cells.extend(vec!["-".to_string(); 9]),
+        None => cells.extend(vec!["-".to_string(); COLUMNS.len() - cells.len() - 1]),
     }
     let total = case.runs.len() + case.failures.len();
     cells.push(format!("{}/{total}", case.runs.len()));

@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use mpitorrent_core::strategy::Strategy;
+use mpitorrent_core::tracker::DEFAULT_SWARM_SAMPLE;
 use std::path::PathBuf;
 
 /// A BitTorrent-style file swarm over MPI. Rank 0 is the tracker; every
@@ -15,6 +16,10 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Log what each rank does on stderr, tagged with its rank and role
+    /// (-v: info, -vv: debug). RUST_LOG, if set, overrides it.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -26,6 +31,12 @@ pub enum Command {
     /// Write a random, reproducible scenario: in<R>.txt files and the
     /// expected outputs (under expected/).
     Gen(GenArgs),
+    /// Print the end-of-run summary of a saved run report (written with
+    /// --report), and draw its timeline.
+    Report(ReportArgs),
+    /// Simulate a swarm in virtual time, at any scale, with the real
+    /// protocol: `mpitorrent sim --peers 10000 --segments 1000`.
+    Sim(crate::sim::SimArgs),
 }
 
 /// The request window used unless `--window` says otherwise.
@@ -56,8 +67,9 @@ pub struct SwarmArgs {
     #[arg(long, default_value_t = DEFAULT_STRATEGY)]
     pub strategy: Strategy,
     /// Answer each swarm request with at most this many owners (a random
-    /// sample that always includes a seed); by default every owner.
-    #[arg(long, value_name = "OWNERS", value_parser = clap::value_parser!(u32).range(1..))]
+    /// sample that always includes a seed), as BitTorrent's trackers do;
+    /// swarms of up to 51 ranks are answered in full.
+    #[arg(long, value_name = "OWNERS", default_value = "50", value_parser = clap::value_parser!(u32).range(1..))]
     pub swarm_sample: Option<u32>,
     /// Seed for the random choices of the tracker and the strategies.
     #[arg(long, default_value_t = 0)]
@@ -65,9 +77,32 @@ pub struct SwarmArgs {
     /// Write the run report (JSON) to this file after the swarm ends.
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<PathBuf>,
-    /// Print nothing but errors (no end-of-run summary).
+    /// Draw the run's timeline (segments held per rank over time, and who
+    /// uploaded to whom) to this SVG file after the swarm ends.
+    #[arg(long, value_name = "FILE.svg")]
+    pub timeline: Option<PathBuf>,
+    /// When stderr is not a terminal, print a progress line this often
+    /// (in a terminal a progress bar is drawn instead).
+    #[arg(long, default_value_t = DEFAULT_PROGRESS_INTERVAL, value_name = "SECONDS",
+          value_parser = parse_interval)]
+    pub progress_interval: f64,
+    /// Print nothing but errors (no progress, no end-of-run summary).
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// Seconds between plain progress lines unless `--progress-interval` says
+/// otherwise.
+pub const DEFAULT_PROGRESS_INTERVAL: f64 = 2.0;
+
+/// A positive number of seconds.
+fn parse_interval(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds.is_finite() => Ok(seconds),
+        _ => Err(format!(
+            "expected a positive number of seconds, found '{text}'"
+        )),
+    }
 }
 
 impl Default for SwarmArgs {
@@ -78,9 +113,11 @@ impl Default for SwarmArgs {
             stall_timeout: 60,
             window: DEFAULT_WINDOW,
             strategy: DEFAULT_STRATEGY,
-            swarm_sample: None,
+            swarm_sample: Some(DEFAULT_SWARM_SAMPLE as u32),
             seed: 0,
             report: None,
+            timeline: None,
+            progress_interval: DEFAULT_PROGRESS_INTERVAL,
             quiet: false,
         }
     }
@@ -99,6 +136,16 @@ pub struct LocalArgs {
     pub ranks: u32,
     #[command(flatten)]
     pub swarm: SwarmArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run report written by `--report FILE.json`.
+    #[arg(value_name = "FILE.json")]
+    pub file: PathBuf,
+    /// Also draw the run's timeline to this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub timeline: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,8 @@
 //! outcome into an exit status and one message.
 
 use crate::cli::{Cli, Command, GenArgs, RunArgs, SwarmArgs};
+use crate::logging;
+use crate::report_cmd;
 use crate::swarm::{run_local, run_mpi};
 use anyhow::{Context, Result};
 use mpitorrent_core::scenario::{Scenario, ScenarioParams};
@@ -9,6 +11,7 @@ use mpitorrent_core::shapes;
 use std::process::ExitCode;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    logging::init(cli.verbose);
     match cli.command {
         None => run_mpi(RunArgs {
             swarm: SwarmArgs::default(),
@@ -16,6 +19,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Run(args)) => run_mpi(args),
         Some(Command::Local(args)) => run_local(args),
         Some(Command::Gen(args)) => generate(args),
+        Some(Command::Report(args)) => report_cmd::run(args),
+        Some(Command::Sim(args)) => crate::sim::run(args),
     }
 }
 

@@ -4,7 +4,12 @@
 
 mod cli;
 mod commands;
+mod logging;
+mod progress;
+mod report_cmd;
+mod sim;
 mod swarm;
+mod timeline;
 
 use clap::Parser;
 use std::process::ExitCode;

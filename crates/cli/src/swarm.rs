@@ -1,8 +1,11 @@
 //! Running a swarm: under MPI (`run`, or no command) or in this process
-//! (`local`), then reporting how it went: one error line from the rank that
-//! should say it, or the end-of-run summary and the `--report` file.
+//! (`local`), with rank 0 showing its progress, then reporting how it went:
+//! one error line from the rank that should say it, or the end-of-run
+//! summary, the `--report` file and the `--timeline` picture.
 
 use crate::cli::{LocalArgs, RunArgs, SwarmArgs};
+use crate::progress::ProgressDisplay;
+use crate::timeline;
 use anyhow::{Context, Result};
 use mpitorrent_core::report::{RunReport, RunSettings};
 use mpitorrent_net::fault::{FaultPlan, FAULT_ENV};
@@ -36,11 +39,18 @@ fn job_config(args: &SwarmArgs, own_process: bool) -> Result<JobConfig> {
         },
         stall_timeout: (args.stall_timeout > 0).then(|| Duration::from_secs(args.stall_timeout)),
         swarm_sample: args.swarm_sample.map(|s| s as usize),
+        share: None,
     })
 }
 
+/// Rank 0's progress display for these options.
+fn progress_display(args: &SwarmArgs) -> ProgressDisplay {
+    ProgressDisplay::new(args.quiet, Duration::from_secs_f64(args.progress_interval))
+}
+
 /// Prints a rank's failure if this rank is the one that should, or, on
-/// the tracker, the summary and the report; gives the exit status.
+/// the tracker, the summary, the report and the timeline; gives the exit
+/// status.
 fn finish(outcome: Result<RankOutcome, JobError>, args: &SwarmArgs, transport: &str) -> ExitCode {
     match outcome {
         Ok(RankOutcome::Tracker(data)) => {
@@ -54,16 +64,12 @@ fn finish(outcome: Result<RankOutcome, JobError>, args: &SwarmArgs, transport: &
             if !args.quiet {
                 eprint!("{}", report.summary());
             }
-            match args
-                .report
-                .as_deref()
-                .map(|path| write_report(path, &report))
-            {
-                Some(Err(err)) => {
+            match save(&report, args) {
+                Err(err) => {
                     eprintln!("mpitorrent: error: {err:#}");
                     ExitCode::FAILURE
                 }
-                _ => ExitCode::SUCCESS,
+                Ok(()) => ExitCode::SUCCESS,
             }
         }
         Ok(RankOutcome::Peer(_)) => ExitCode::SUCCESS,
@@ -78,6 +84,17 @@ fn finish(outcome: Result<RankOutcome, JobError>, args: &SwarmArgs, transport: &
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes the files the options ask for: the report, the timeline.
+fn save(report: &RunReport, args: &SwarmArgs) -> Result<()> {
+    if let Some(path) = &args.report {
+        write_report(path, report)?;
+    }
+    if let Some(path) = &args.timeline {
+        timeline::write(path, report)?;
+    }
+    Ok(())
 }
 
 /// Writes the report as JSON under a temporary name, then renames it.
@@ -108,7 +125,14 @@ pub fn run_mpi(args: RunArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(USAGE));
     }
-    let outcome = mpitorrent_net::job::run_rank(&fabric, &job);
+    // Only rank 0 sees the progress; every other rank stays quiet.
+    let mut display = if fabric.endpoint().rank().is_tracker() {
+        progress_display(&args.swarm)
+    } else {
+        ProgressDisplay::hidden()
+    };
+    let outcome = mpitorrent_net::job::run_rank(&fabric, &job, &mut |p| display.observe(p));
+    display.finish();
     if let Err(err @ JobError::Transport { .. }) = &outcome {
         // The transport itself failed: the protocol cannot tell the other
         // ranks, so end the whole job rather than leave them waiting.
@@ -130,7 +154,10 @@ pub fn run_mpi(_args: RunArgs) -> Result<ExitCode> {
 }
 
 pub fn run_local(args: LocalArgs) -> Result<ExitCode> {
-    let outcomes = run_local_job(args.ranks, &job_config(&args.swarm, false)?);
+    let job = job_config(&args.swarm, false)?;
+    let mut display = progress_display(&args.swarm);
+    let outcomes = run_local_job(args.ranks, &job, &mut |p| display.observe(p));
+    display.finish();
     let mut code = ExitCode::SUCCESS;
     for outcome in outcomes {
         if finish(outcome, &args.swarm, "local") != ExitCode::SUCCESS {

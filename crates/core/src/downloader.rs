@@ -16,7 +16,7 @@
 use crate::content::verify_segment;
 use crate::holdings::{HeldFile, Holdings};
 use crate::stats::{millis, TransferCounts};
-use crate::strategy::{pick_owner, Strategy};
+use crate::strategy::{pick_owner, Strategy, PACED_HINTS};
 use crate::{
     FileId, Hint, Message, Owner, ProtocolError, Rank, Received, SegmentIdx, Transmit, TRACKER,
 };
@@ -123,6 +123,8 @@ struct Active {
     /// Requests sent to each rank since the owner list was refreshed.
     sent: HashMap<Rank, u32>,
     since_update: Vec<Received>,
+    /// (Paced.) A PEER_UPDATE asked for hints and its refresh is not back.
+    refresh_pending: bool,
 }
 
 /// The download state machine.
@@ -204,11 +206,19 @@ impl Downloader {
             } if from == TRACKER => {
                 let me = self.config.rank;
                 // A refresh for a file finished since it was asked is stale.
+                let paced = self.config.strategy == Strategy::Paced;
                 if let Some(active) = self.active.as_mut().filter(|a| a.file.id == file) {
                     active.owners = usable_owners(owners, me);
                     active.sent.clear();
-                    active.hints = hints.into();
+                    if paced {
+                        // Every hint is kept: the tracker counts it as owed.
+                        active.hints.extend(hints);
+                        active.refresh_pending = false;
+                    } else {
+                        active.hints = hints.into();
+                    }
                     self.fill_window()?;
+                    self.ask_for_work(now);
                 }
                 Ok(())
             }
@@ -231,6 +241,7 @@ impl Downloader {
             // Enough to keep busy until the next refresh, with slack for
             // hints that turn out to be in flight already.
             Strategy::RarestFirst => 2 * self.config.update_every.max(1),
+            Strategy::Paced => PACED_HINTS | self.free_slots(),
             _ => 0,
         }
     }
@@ -271,9 +282,11 @@ impl Downloader {
             storing: HashMap::new(),
             sent: HashMap::new(),
             since_update: Vec::new(),
+            refresh_pending: false,
         });
         self.fill_window()?;
         self.complete_if_done(now);
+        self.ask_for_work(now);
         Ok(())
     }
 
@@ -342,7 +355,9 @@ impl Downloader {
         let active = self.active.as_mut().expect("a segment of the active file");
         active.file.insert(index);
         active.since_update.push((index, from));
-        if active.since_update.len() as u32 >= update_every && !active.file.is_complete() {
+        let paced = self.config.strategy == Strategy::Paced;
+        if !paced && active.since_update.len() as u32 >= update_every && !active.file.is_complete()
+        {
             let received = std::mem::take(&mut active.since_update);
             self.transmits.push_back(Transmit {
                 to: TRACKER,
@@ -357,6 +372,7 @@ impl Downloader {
         }
         self.fill_window()?;
         self.complete_if_done(now);
+        self.ask_for_work(now);
         Ok(())
     }
 
@@ -439,8 +455,9 @@ impl Downloader {
         let Some(active) = self.active.as_mut() else {
             return Ok(());
         };
+        let scan = strategy != Strategy::Paced;
         while active.in_flight.len() < window {
-            let Some((index, hinted)) = next_segment(active) else {
+            let Some((index, hinted)) = next_segment(active, scan) else {
                 break;
             };
             if active.owners.is_empty() {
@@ -541,9 +558,10 @@ impl Downloader {
     }
 }
 
-/// The next segment to request: an unused hint (with its holder), else the
-/// next segment of the scan that is neither held nor in flight.
-fn next_segment(active: &mut Active) -> Option<(SegmentIdx, Option<Rank>)> {
+/// The next segment to request: an unused hint (with its holder), else
+/// (with `scan`) the next segment of the scan that is neither held nor in
+/// flight.
+fn next_segment(active: &mut Active, scan: bool) -> Option<(SegmentIdx, Option<Rank>)> {
     let wanted = |active: &Active, index: SegmentIdx| {
         !active.file.has(index)
             && !active.in_flight.contains_key(&index)
@@ -555,7 +573,7 @@ fn next_segment(active: &mut Active) -> Option<(SegmentIdx, Option<Rank>)> {
         }
     }
     let total = active.file.segment_count();
-    while active.scanned < total {
+    while scan && active.scanned < total {
         let index = (active.start + active.scanned) % total;
         active.scanned += 1;
         if wanted(active, index) {
@@ -570,5 +588,6 @@ fn usable_owners(owners: Vec<Owner>, me: Rank) -> Vec<Owner> {
     owners.into_iter().filter(|o| o.rank != me).collect()
 }
 
+mod paced;
 #[cfg(test)]
 mod tests;

@@ -121,6 +121,12 @@ impl Holdings {
         file
     }
 
+    /// Forgets file `id`: the peer left its swarm and its segments went with
+    /// it, so the upload side answers NACK for them from now on.
+    pub fn remove(&self, id: FileId) -> Option<Arc<HeldFile>> {
+        self.write().remove(&id)
+    }
+
     /// The file with this id, if the peer knows it.
     pub fn get(&self, id: FileId) -> Option<Arc<HeldFile>> {
         self.read().get(&id).cloned()
@@ -180,6 +186,8 @@ mod tests {
         file.insert(1);
         assert!(file.is_complete());
         assert_eq!(holdings.find_by_name("g").unwrap().id, FileId(0));
+        assert!(holdings.remove(FileId(0)).is_some());
+        assert!(!holdings.has(FileId(0), 2), "gone with the file");
     }
 
     #[test]

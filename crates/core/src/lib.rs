@@ -33,7 +33,9 @@ pub mod uploader;
 pub mod wire;
 
 pub use ids::{FileId, Rank, SegmentIdx, TRACKER};
-pub use message::{Channel, FileListing, Hint, Message, MessageKind, Owner, Received, Transmit};
+pub use message::{
+    Channel, FileListing, Hint, Message, MessageKind, Owner, Received, Registration, Transmit,
+};
 
 /// Another rank broke the protocol: an unexpected or inconsistent message.
 /// The job must abort; this says why, naming the ranks involved.

@@ -51,6 +51,20 @@ pub struct FileListing {
     pub hashes: Vec<String>,
 }
 
+/// What a peer tells the tracker at start-up.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// The files it owns, which it will serve.
+    pub owned: Vec<FileListing>,
+    /// The names of the files it wants.
+    pub wanted: Vec<String>,
+    /// It also wants every file another peer owns (`share`).
+    pub want_all: bool,
+    /// Files already at its destination (a rerun): each one whose segments
+    /// match the owners' listing counts as held, and is not downloaded.
+    pub candidates: Vec<FileListing>,
+}
+
 /// A rank that can serve segments of a file, as the tracker last knew it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Owner {
@@ -75,14 +89,16 @@ pub type Hint = (SegmentIdx, Rank);
 /// A protocol message. Names follow the classic protocol where it has one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Message {
-    /// Peer → tracker at start-up: the files it owns and the names it wants.
-    Register {
-        owned: Vec<FileListing>,
+    /// Peer → tracker at start-up: the files it owns and those it wants.
+    Register(Registration),
+    /// Tracker → peer once every peer registered: the id of each owned file
+    /// (in the order registered), the id of each candidate that matched
+    /// (`None` for one that did not), and the files to download, in order.
+    RegisterAck {
+        file_ids: Vec<FileId>,
+        candidate_ids: Vec<Option<FileId>>,
         wanted: Vec<String>,
     },
-    /// Tracker → peer once every peer registered: the id of each owned file,
-    /// in the order they were registered.
-    RegisterAck { file_ids: Vec<FileId> },
     /// Any rank → tracker, then tracker → every peer: the job must end.
     Abort { reason: String },
     /// SWARM_REQUEST: download thread → tracker, the first time it wants a
@@ -123,6 +139,8 @@ pub enum Message {
     SegmentAck {
         file: FileId,
         index: SegmentIdx,
+        /// Sent as one byte string, not byte by byte.
+        #[serde(with = "serde_bytes")]
         payload: Vec<u8>,
     },
     /// Upload thread → download thread: I do not hold that segment (NACK).
@@ -131,13 +149,17 @@ pub enum Message {
     Terminate,
     /// Peer → tracker after TERMINATE: what it did, for the run report.
     Stats(Box<PeerStats>),
+    /// LEAVE: peer → tracker, after it finished downloading a file: it
+    /// leaves that file's swarm and takes its segments with it (its upload
+    /// side answers NACK for them from now on). The tracker stops naming it.
+    Leave { file: FileId },
 }
 
 impl Message {
     /// A short name for counting and logging.
     pub fn kind(&self) -> MessageKind {
         match self {
-            Message::Register { .. } => MessageKind::Register,
+            Message::Register(_) => MessageKind::Register,
             Message::RegisterAck { .. } => MessageKind::RegisterAck,
             Message::Abort { .. } => MessageKind::Abort,
             Message::SwarmRequest { .. } => MessageKind::SwarmRequest,
@@ -151,6 +173,7 @@ impl Message {
             Message::SegmentNack { .. } => MessageKind::SegmentNack,
             Message::Terminate => MessageKind::Terminate,
             Message::Stats(_) => MessageKind::Stats,
+            Message::Leave { .. } => MessageKind::Leave,
         }
     }
 }
@@ -172,6 +195,7 @@ pub enum MessageKind {
     SegmentNack,
     Terminate,
     Stats,
+    Leave,
 }
 
 impl MessageKind {
@@ -192,6 +216,7 @@ impl MessageKind {
             MessageKind::SegmentNack => "NACK",
             MessageKind::Terminate => "TERMINATE",
             MessageKind::Stats => "STATS",
+            MessageKind::Leave => "LEAVE",
         }
     }
 
@@ -218,12 +243,13 @@ impl Transmit {
             // Everything sent to rank 0 is for the tracker loop, including a
             // peer's request to abort.
             _ if self.to.is_tracker() => Channel::Tracker,
-            Message::Register { .. }
+            Message::Register(_)
             | Message::SwarmRequest { .. }
             | Message::PeerUpdate { .. }
             | Message::FileCompleted { .. }
             | Message::AllFilesCompleted
-            | Message::Stats(_) => Channel::Tracker,
+            | Message::Stats(_)
+            | Message::Leave { .. } => Channel::Tracker,
             Message::RegisterAck { .. } | Message::Abort { .. } => Channel::Control,
             Message::SwarmReply { .. }
             | Message::SwarmRefresh { .. }

@@ -33,6 +33,11 @@ pub struct RunReport {
     /// From the tracker's ACK to its TERMINATE.
     pub wall_seconds: f64,
     pub segments_downloaded: u64,
+    /// Bytes of real segments moved (`share`; 0 in classic mode).
+    pub bytes_downloaded: u64,
+    /// Segments whose bytes did not match their hash, thrown away and
+    /// fetched again (`share`).
+    pub verification_failures: u64,
     pub messages: MessageReport,
     /// The tracker's process (the whole job's, in local mode).
     pub tracker_resources: ResourceUse,
@@ -67,6 +72,8 @@ pub struct PeerReport {
     /// Segments sent to each rank.
     pub uploaded_to: BTreeMap<u32, u64>,
     pub nacks_received: u64,
+    pub bytes_downloaded: u64,
+    pub verification_failures: u64,
     /// Each downloaded file and when it completed (ms after the ACK).
     pub files: Vec<FileTime>,
     /// (ms after the ACK, segments downloaded so far).
@@ -141,6 +148,8 @@ impl RunReport {
                 downloaded_from,
                 uploaded_to,
                 nacks_received: stats.nacks_received,
+                bytes_downloaded: stats.bytes_received,
+                verification_failures: stats.corrupt_received,
                 files: stats
                     .completed
                     .iter()
@@ -181,6 +190,8 @@ impl RunReport {
             ranks: data.ranks,
             wall_seconds: data.wall.as_secs_f64(),
             segments_downloaded,
+            bytes_downloaded: peers.iter().map(|p| p.bytes_downloaded).sum(),
+            verification_failures: peers.iter().map(|p| p.verification_failures).sum(),
             messages: message_report(&sent, data, segments_downloaded),
             tracker_resources,
             peers,
@@ -214,6 +225,9 @@ impl RunReport {
             thousands(m.acks),
             thousands(m.nacks)
         );
+        if self.bytes_downloaded > 0 || self.verification_failures > 0 {
+            out += &self.bytes_line();
+        }
         let busiest = self.peers.iter().max_by_key(|p| (p.uploaded, p.rank));
         let mut fairness: Vec<f64> = self.files.iter().filter_map(|f| f.fairness).collect();
         fairness.sort_by(f64::total_cmp);
@@ -255,6 +269,32 @@ impl RunReport {
         };
         out += &format!("  resources: CPU {cpu:.2} s in all; {scope}\n");
         out
+    }
+}
+
+impl RunReport {
+    /// Overall and per-rank throughput of real bytes, and bad segments.
+    fn bytes_line(&self) -> String {
+        let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+        let rate = |bytes: u64| mib(bytes) / self.wall_seconds.max(1e-9);
+        let slowest = self
+            .peers
+            .iter()
+            .filter(|p| p.bytes_downloaded > 0)
+            .map(|p| (rate(p.bytes_downloaded), p.rank))
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        let mut line = format!(
+            "  bytes: {:.1} MiB at {:.1} MiB/s overall",
+            mib(self.bytes_downloaded),
+            rate(self.bytes_downloaded)
+        );
+        if let Some((slowest, rank)) = slowest {
+            line += &format!("; slowest rank {rank} at {slowest:.1} MiB/s");
+        }
+        line + &format!(
+            "; {} segment(s) failed verification and were fetched again\n",
+            self.verification_failures
+        )
     }
 }
 

@@ -84,6 +84,10 @@ pub struct PeerStats {
     pub uploads: Vec<Transfer>,
     /// NACKs this peer's downloads received.
     pub nacks_received: u64,
+    /// Segments whose bytes did not match their hash (`share`).
+    pub corrupt_received: u64,
+    /// Bytes of segments received and stored (`share`; 0 in classic mode).
+    pub bytes_received: u64,
     /// When each wanted file completed, in milliseconds after the ACK.
     pub completed: Vec<(FileId, u64)>,
     /// (milliseconds after the ACK, segments downloaded so far), sampled at

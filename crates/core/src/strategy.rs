@@ -11,6 +11,15 @@
 //! - `rarest-first` (as BitTorrent): the tracker names the segments that
 //!   fewest ranks hold and a holder of each; the peer fetches those first,
 //!   then the rest from a random starting point, owners in turn.
+//! - `paced`: rarest-first in which the tracker also paces the holders.
+//!   The peer fetches only hinted segments, from the hinted holder, and asks
+//!   for more hints (a PEER_UPDATE, with what it received) whenever half
+//!   its window is free. It keeps every hint it is given, so the tracker
+//!   counts each one as an upload its holder owes until the segment is
+//!   reported, and names only holders that owe fewer than a few: no rank,
+//!   the seed least of all, is asked for more than it can send. At
+//!   thousands of peers this is what keeps one seed from being buried
+//!   under everyone's first requests (see the simulator's results).
 
 use crate::{Owner, Rank};
 use rand::Rng;
@@ -26,13 +35,21 @@ pub enum Strategy {
     RoundRobin,
     LeastLoaded,
     RarestFirst,
+    Paced,
 }
 
+/// The top bit of the `hints` count of a SWARM_REQUEST or PEER_UPDATE: the
+/// requester uses the `paced` strategy. It keeps every hint it gets (so the
+/// tracker may count each as owed by its holder until the segment is
+/// reported), and wants them paced: only holders with spare capacity.
+pub const PACED_HINTS: u32 = 1 << 31;
+
 impl Strategy {
-    pub const ALL: [Strategy; 3] = [
+    pub const ALL: [Strategy; 4] = [
         Strategy::RoundRobin,
         Strategy::LeastLoaded,
         Strategy::RarestFirst,
+        Strategy::Paced,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,6 +57,7 @@ impl Strategy {
             Strategy::RoundRobin => "round-robin",
             Strategy::LeastLoaded => "least-loaded",
             Strategy::RarestFirst => "rarest-first",
+            Strategy::Paced => "paced",
         }
     }
 }
@@ -58,7 +76,9 @@ impl FromStr for Strategy {
             .into_iter()
             .find(|strategy| strategy.name() == s)
             .ok_or_else(|| {
-                format!("unknown strategy '{s}' (round-robin, least-loaded or rarest-first)")
+                format!(
+                    "unknown strategy '{s}' (round-robin, least-loaded, rarest-first or paced)"
+                )
             })
     }
 }
@@ -75,7 +95,9 @@ pub(crate) fn pick_owner(
     rng: &mut ChaCha8Rng,
 ) -> usize {
     match strategy {
-        Strategy::RoundRobin | Strategy::RarestFirst => {
+        // A paced peer asks the tracker's choice; it picks an owner only to
+        // retry a segment after a NACK.
+        Strategy::RoundRobin | Strategy::RarestFirst | Strategy::Paced => {
             let position = *cursor % owners.len();
             *cursor = cursor.wrapping_add(1);
             position

@@ -53,20 +53,24 @@ pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{FileId, FileListing, Owner, Rank};
+    use crate::{FileId, FileListing, Owner, Rank, Registration};
     use proptest::prelude::*;
 
     fn samples() -> Vec<Message> {
         vec![
-            Message::Register {
+            Message::Register(Registration {
                 owned: vec![FileListing {
                     name: "file1".into(),
                     hashes: vec!["aa".into(), "bb".into()],
                 }],
                 wanted: vec!["file2".into()],
-            },
+                want_all: true,
+                candidates: vec![],
+            }),
             Message::RegisterAck {
                 file_ids: vec![FileId(0), FileId(7)],
+                candidate_ids: vec![None, Some(FileId(2))],
+                wanted: vec!["sub/dir/file".into()],
             },
             Message::Abort {
                 reason: "rank 3: in3.txt line 2: bad".into(),
@@ -115,6 +119,7 @@ mod tests {
                 index: 4,
             },
             Message::Terminate,
+            Message::Leave { file: FileId(4) },
             Message::Stats(Box::new(crate::stats::PeerStats {
                 nacks_received: 3,
                 completed: vec![(FileId(1), 250)],

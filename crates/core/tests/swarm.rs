@@ -28,7 +28,9 @@ use mpitorrent_core::scenario::{Scenario, ScenarioParams};
 use mpitorrent_core::strategy::Strategy;
 use mpitorrent_core::tracker::{Tracker, TrackerConfig, TrackerEvent};
 use mpitorrent_core::uploader::{UploadEvent, Uploader};
-use mpitorrent_core::{wire, Channel, FileListing, Message, MessageKind, Rank, Transmit, TRACKER};
+use mpitorrent_core::{
+    wire, Channel, FileListing, Message, MessageKind, Rank, Registration, Transmit, TRACKER,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -107,6 +109,7 @@ impl Outcome {
 struct Peer {
     rank: Rank,
     owned: Vec<OwnedFile>,
+    wanted: Vec<String>,
     holdings: Arc<Holdings>,
     downloader: Downloader,
     uploader: Uploader,
@@ -162,7 +165,7 @@ impl Swarm {
         // A peer's start-up: send its listing to the tracker, then wait for
         // the ACK (see `deliver_control`).
         for (rank, input) in scenario.peers() {
-            let msg = Message::Register {
+            let msg = Message::Register(Registration {
                 owned: input
                     .owned
                     .iter()
@@ -172,7 +175,8 @@ impl Swarm {
                     })
                     .collect(),
                 wanted: input.wanted.clone(),
-            };
+                ..Registration::default()
+            });
             swarm.send(rank, Transmit { to: TRACKER, msg });
         }
         swarm
@@ -338,17 +342,24 @@ impl Swarm {
     fn deliver_control(&mut self, from: Rank, to: Rank, msg: Message) {
         let now = self.now();
         match msg {
-            Message::RegisterAck { file_ids } => {
-                let (started, owned) = {
+            Message::RegisterAck {
+                file_ids,
+                candidate_ids,
+                wanted,
+            } => {
+                let (started, owned, wants_as_input) = {
                     let peer = self.peer_mut(to);
-                    (peer.started, peer.owned.len())
+                    (peer.started, peer.owned.len(), peer.wanted == wanted)
                 };
-                if started || file_ids.len() != owned {
+                if started || file_ids.len() != owned || !candidate_ids.is_empty() {
                     self.fail(format!(
                         "rank {to}: RegisterAck with {} ids for {owned} owned files \
                          (already started: {started})",
                         file_ids.len()
                     ));
+                }
+                if !wants_as_input {
+                    self.fail(format!("rank {to}: RegisterAck changed its wanted list"));
                 }
                 let peer = self.peer_mut(to);
                 for (id, file) in file_ids.into_iter().zip(&peer.owned) {
@@ -425,6 +436,10 @@ impl Swarm {
                     self.fail(format!("rank {rank} finished twice"));
                 }
             }
+            // Classic segments are only their hashes: nothing to store.
+            DownloadEvent::Received { .. } => {
+                self.fail(format!("rank {rank} got segment bytes in classic mode"))
+            }
         }
     }
 
@@ -465,6 +480,7 @@ fn new_peer(rank: Rank, input: &PeerInput, drive: &Drive) -> Peer {
     Peer {
         rank,
         owned: input.owned.clone(),
+        wanted: input.wanted.clone(),
         downloader: Downloader::new(config, Arc::clone(&holdings)),
         uploader: Uploader::new(rank, Arc::clone(&holdings)),
         holdings,

@@ -18,6 +18,9 @@ pub enum Fault {
     GarbageUpload,
     /// The process dies (SIGABRT) on its first segment request, as if killed.
     CrashOnUpload,
+    /// The upload thread spoils the bytes of every segment it sends
+    /// (`share`), so receivers must catch it by the hash.
+    CorruptUpload,
 }
 
 /// A fault and the rank it strikes.
@@ -41,7 +44,7 @@ impl FromStr for FaultPlan {
         let usage = || {
             format!(
                 "{FAULT_ENV}={text:?}: expected KIND@RANK with KIND one of \
-                 silent-upload, garbage-upload, crash-on-upload"
+                 silent-upload, garbage-upload, crash-on-upload, corrupt-upload"
             )
         };
         let (kind, rank) = text.split_once('@').ok_or_else(usage)?;
@@ -49,6 +52,7 @@ impl FromStr for FaultPlan {
             "silent-upload" => Fault::SilentUpload,
             "garbage-upload" => Fault::GarbageUpload,
             "crash-on-upload" => Fault::CrashOnUpload,
+            "corrupt-upload" => Fault::CorruptUpload,
             _ => return Err(usage()),
         };
         let rank = rank.parse().map(Rank).map_err(|_| usage())?;

@@ -5,11 +5,12 @@
 
 use crate::local::LocalNetwork;
 use crate::output::OutputDir;
-use crate::peer::{run_peer, PeerError, PeerOptions, PeerReport};
+use crate::peer::{classic_registration, run_peer, PeerError, PeerOptions, PeerReport, PeerSetup};
+use crate::share::job::{share_peer, ShareSpec};
 use crate::tracker_loop::{run_tracker, TrackerError};
 use crate::{Endpoint, Fabric, TransportError};
 use mpitorrent_core::classic::{input_file_name, parse_peer_input, PeerInput};
-use mpitorrent_core::tracker::{RunData, TrackerConfig};
+use mpitorrent_core::tracker::{Progress, RunData, TrackerConfig};
 use mpitorrent_core::Rank;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,6 +27,8 @@ pub struct JobConfig {
     pub stall_timeout: Option<Duration>,
     /// The tracker's bound on owners per swarm answer.
     pub swarm_sample: Option<usize>,
+    /// Share real files instead (`input_dir` and `output_dir` unused).
+    pub share: Option<ShareSpec>,
 }
 
 /// How one rank's part of the job ended.
@@ -52,8 +55,18 @@ pub enum JobError {
     },
 }
 
+/// The tracker's progress observer, as the job functions take it (see
+/// [`run_tracker`]); `Send` so that a local job can hand it to rank 0's
+/// thread.
+pub type ObserveProgress<'a> = &'a mut (dyn FnMut(&Progress) + Send);
+
 /// Runs this rank's part of the job (tracker on rank 0, peer elsewhere).
-pub fn run_rank<F: Fabric>(fabric: &F, job: &JobConfig) -> Result<RankOutcome, JobError> {
+/// On rank 0, `observe` follows the swarm's progress; peers never call it.
+pub fn run_rank<F: Fabric>(
+    fabric: &F,
+    job: &JobConfig,
+    observe: ObserveProgress,
+) -> Result<RankOutcome, JobError> {
     let endpoint = fabric.endpoint();
     let rank = endpoint.rank();
     let transport = |source| JobError::Transport { rank, source };
@@ -64,7 +77,7 @@ pub fn run_rank<F: Fabric>(fabric: &F, job: &JobConfig) -> Result<RankOutcome, J
             swarm_sample: job.swarm_sample,
             seed: job.peer.seed,
         };
-        return match run_tracker(&endpoint, config) {
+        return match run_tracker(&endpoint, config, observe) {
             Ok(data) => Ok(RankOutcome::Tracker(Box::new(data))),
             Err(TrackerError::Aborted(reason)) => Err(JobError::Aborted {
                 reason,
@@ -74,9 +87,7 @@ pub fn run_rank<F: Fabric>(fabric: &F, job: &JobConfig) -> Result<RankOutcome, J
         };
     }
     drop(endpoint);
-    let input = load_peer_input(rank, job);
-    let output = OutputDir::new(&job.output_dir);
-    match run_peer(fabric, input, &output, &job.peer) {
+    match run_peer(fabric, peer_setup(rank, job), &job.peer) {
         Ok(report) => Ok(RankOutcome::Peer(report)),
         Err(PeerError::Aborted(reason)) => Err(JobError::Aborted {
             reason,
@@ -87,6 +98,28 @@ pub fn run_rank<F: Fabric>(fabric: &F, job: &JobConfig) -> Result<RankOutcome, J
             reporter: true,
         }),
         Err(PeerError::Transport(source)) => Err(transport(source)),
+    }
+}
+
+/// What this peer registers and how its contents are kept: the classic
+/// `in<R>.txt` and `client<R>_<file>` outputs, or real files (`share`).
+fn peer_setup(rank: Rank, job: &JobConfig) -> Result<PeerSetup, String> {
+    match &job.share {
+        None => {
+            let input = load_peer_input(rank, job)?;
+            Ok(PeerSetup {
+                registration: classic_registration(&input),
+                content: Box::new(OutputDir::new(&job.output_dir)),
+            })
+        }
+        Some(spec) => {
+            let mut warn = |line: String| eprintln!("mpitorrent: warning: rank {rank}: {line}");
+            let (registration, content) = share_peer(rank, spec, &mut warn)?;
+            Ok(PeerSetup {
+                registration,
+                content: Box::new(content),
+            })
+        }
     }
 }
 
@@ -115,16 +148,26 @@ pub fn load_peer_input(rank: Rank, job: &JobConfig) -> Result<PeerInput, String>
 
 /// Runs a whole job of `ranks` ranks in this process, one thread per rank
 /// (plus each peer's download and upload threads). Returns every rank's
-/// outcome, rank 0 first.
-pub fn run_local_job(ranks: u32, job: &JobConfig) -> Vec<Result<RankOutcome, JobError>> {
+/// outcome, rank 0 first. `observe` follows the progress (on rank 0's
+/// thread).
+pub fn run_local_job(
+    ranks: u32,
+    job: &JobConfig,
+    observe: ObserveProgress,
+) -> Vec<Result<RankOutcome, JobError>> {
     let network = LocalNetwork::new(ranks);
+    let mut tracker_observer = Some(observe);
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..ranks)
             .map(|rank| {
                 let fabric = network.fabric(Rank(rank));
+                let observer = tracker_observer.take_if(|_| rank == 0);
                 std::thread::Builder::new()
                     .name(format!("rank-{rank}"))
-                    .spawn_scoped(scope, move || run_rank(&fabric, job))
+                    .spawn_scoped(scope, move || {
+                        let mut ignore = |_: &Progress| {};
+                        run_rank(&fabric, job, observer.unwrap_or(&mut ignore))
+                    })
                     .expect("spawn a rank thread")
             })
             .collect();

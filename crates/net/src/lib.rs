@@ -11,6 +11,7 @@
 //! rank 0, and [`peer::run_peer`] on every other rank, which registers,
 //! waits for the ACK, and runs the download and upload threads.
 
+pub mod content;
 pub mod endpoint;
 pub mod fault;
 pub mod job;

@@ -2,9 +2,10 @@
 //! folder, written under a temporary name and renamed, so nobody ever sees
 //! a half-written output under its final name.
 
+use crate::content::Content;
 use mpitorrent_core::classic::{output_file_name, render_output};
 use mpitorrent_core::holdings::HeldFile;
-use mpitorrent_core::Rank;
+use mpitorrent_core::{Rank, SegmentIdx};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -52,6 +53,31 @@ impl OutputDir {
             source,
         })?;
         Ok(path)
+    }
+}
+
+/// Classic contents: a segment is its hash, so nothing is stored or sent,
+/// and a finished file is written as its `client<R>_<name>` listing.
+impl Content for OutputDir {
+    fn carries_bytes(&self) -> bool {
+        false
+    }
+
+    fn store(&self, file: &HeldFile, index: SegmentIdx, _: &[u8]) -> Result<(), String> {
+        Err(format!(
+            "segment {index} of '{}' came with bytes, which a classic swarm never sends",
+            file.name
+        ))
+    }
+
+    fn read(&self, _: &HeldFile, _: SegmentIdx) -> Result<Vec<u8>, String> {
+        Ok(Vec::new())
+    }
+
+    fn complete(&self, rank: Rank, file: &HeldFile) -> Result<(), String> {
+        self.write(rank, file)
+            .map(|_| ())
+            .map_err(|e| format!("rank {rank}: {e}"))
     }
 }
 

@@ -43,8 +43,9 @@ fn run_one(seed: u64) -> Result<(), String> {
         },
         stall_timeout: Some(Duration::from_secs(30)),
         swarm_sample: (seed % 2 == 1).then_some(2),
+        share: None,
     };
-    for outcome in run_local_job(params.ranks, &job) {
+    for outcome in run_local_job(params.ranks, &job, &mut |_| {}) {
         outcome.map_err(|e| format!("{params}: {e}"))?;
     }
     let mut written = 0;

@@ -14,6 +14,7 @@
 //! Drive it like every machine in this crate: feed `handle_message` /
 //! `handle_timeout`, then drain `poll_transmit` and `poll_event`.
 
+mod rarity;
 mod registration;
 mod swarm;
 
@@ -21,10 +22,16 @@ use crate::stats::{MessageCounts, PeerStats};
 use crate::{FileId, Message, Rank, Received, Transmit};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use registration::{build_file_table, Registration};
+use crate::Registration;
+use registration::build_file_table;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 use swarm::FileSwarm;
+
+/// Owners in a swarm answer unless configured otherwise: as BitTorrent's
+/// trackers, a bounded random sample, so that answers stay small in a swarm
+/// of thousands; swarms of up to 51 ranks are still answered in full.
+pub const DEFAULT_SWARM_SAMPLE: usize = 50;
 
 /// How the tracker is set up.
 #[derive(Clone, Debug)]
@@ -41,12 +48,13 @@ pub struct TrackerConfig {
 }
 
 impl TrackerConfig {
-    /// A tracker for `ranks` ranks with no stall check, full swarm answers.
+    /// A tracker for `ranks` ranks with no stall check, swarm answers of at
+    /// most [`DEFAULT_SWARM_SAMPLE`] owners.
     pub fn new(ranks: u32) -> Self {
         TrackerConfig {
             ranks,
             stall_timeout: None,
-            swarm_sample: None,
+            swarm_sample: Some(DEFAULT_SWARM_SAMPLE),
             seed: 0,
         }
     }
@@ -103,6 +111,23 @@ pub struct RunData {
     pub tracker_sent: MessageCounts,
 }
 
+/// How far the swarm is, as the tracker knows it: from the PEER_UPDATEs
+/// (every 10 segments) and the completions, so it lags the peers by at most
+/// one update each. For a driver to show while the swarm runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Segments the peers reported downloading.
+    pub segments_done: u64,
+    /// Segments the peers must download in all: the segments of every
+    /// wanted file a peer did not own at the start. Known from the ACK on
+    /// (0 before).
+    pub segments_total: u64,
+    /// Peers that reported CLIENT_GOT_ALL_FILES.
+    pub peers_done: u32,
+    /// Peers in the job.
+    pub peers: u32,
+}
+
 /// The tracker state machine.
 #[derive(Debug)]
 pub struct Tracker {
@@ -120,6 +145,8 @@ pub struct Tracker {
     received: MessageCounts,
     sent: MessageCounts,
     acked_at: Duration,
+    /// Segments the peers had to download, as of the ACK (for [`Progress`]).
+    segments_wanted: u64,
     terminated_at: Duration,
     last_progress: Duration,
     transmits: VecDeque<Transmit>,
@@ -144,6 +171,7 @@ impl Tracker {
             received: MessageCounts::default(),
             sent: MessageCounts::default(),
             acked_at: now,
+            segments_wanted: 0,
             terminated_at: now,
             last_progress: now,
             transmits: VecDeque::new(),
@@ -160,6 +188,38 @@ impl Tracker {
         self.phase == Phase::Finished
     }
 
+    /// How far the swarm is. It walks every peer's pending files, so a
+    /// driver calls it now and then, not after every message.
+    pub fn progress(&self) -> Progress {
+        let missing = self.segments_to_download();
+        Progress {
+            segments_done: self.segments_wanted.saturating_sub(missing),
+            segments_total: self.segments_wanted,
+            peers_done: self.done,
+            peers: self.peer_count(),
+        }
+    }
+
+    /// Segments the peers still have to download: of each file a peer has
+    /// not completed, those it has not reported. (A completed file is done
+    /// for good, even if the peer leaves its swarm later; a wanted file
+    /// the peer owned from the start needs no download.)
+    fn segments_to_download(&self) -> u64 {
+        let mut missing = 0;
+        for (rank, peer) in self.peer_ranks().zip(&self.peers[1..]) {
+            for name in &peer.pending {
+                let Some(swarm) = self.by_name.get(name).map(|id| &self.files[id.index()]) else {
+                    continue;
+                };
+                if !swarm.initial_owners.contains(&rank) {
+                    let held = u64::from(swarm.held_by(rank));
+                    missing += (swarm.hashes.len() as u64).saturating_sub(held);
+                }
+            }
+        }
+        missing
+    }
+
     /// Feeds one message received from `from`.
     pub fn handle_message(&mut self, now: Duration, from: Rank, msg: Message) {
         if self.phase == Phase::Finished {
@@ -172,8 +232,8 @@ impl Tracker {
         self.received.add(msg.kind());
         match (self.phase, msg) {
             (_, Message::Abort { reason }) => self.abort(reason),
-            (Phase::Registering, Message::Register { owned, wanted }) => {
-                self.handle_register(now, from, owned, wanted)
+            (Phase::Registering, Message::Register(registration)) => {
+                self.handle_register(now, from, registration)
             }
             (Phase::Mediating, Message::SwarmRequest { name, hints }) => {
                 self.handle_swarm_request(from, &name, hints)
@@ -191,6 +251,11 @@ impl Tracker {
             }
             (Phase::Mediating, Message::AllFilesCompleted) => self.handle_all_completed(now, from),
             (Phase::Collecting, Message::Stats(stats)) => self.handle_stats(from, *stats),
+            // A peer may leave a swarm it finished, even after the last
+            // peer's CLIENT_GOT_ALL_FILES (its LEAVE follows its own).
+            (Phase::Mediating | Phase::Collecting, Message::Leave { file }) => {
+                self.handle_leave(from, file)
+            }
             (_, msg) => self.abort(format!(
                 "protocol error: rank {from} sent {} to the tracker, which it did not expect now",
                 msg.kind().name()
@@ -278,19 +343,12 @@ impl Tracker {
         self.transmits.push_back(Transmit { to, msg });
     }
 
-    fn handle_register(
-        &mut self,
-        now: Duration,
-        from: Rank,
-        owned: Vec<crate::FileListing>,
-        wanted: Vec<String>,
-    ) {
+    fn handle_register(&mut self, now: Duration, from: Rank, registration: Registration) {
         let peer = &mut self.peers[from.index()];
         if peer.registration.is_some() {
             return self.abort(format!("protocol error: rank {from} registered twice"));
         }
-        peer.pending = wanted.clone();
-        peer.registration = Some((owned, wanted));
+        peer.registration = Some(registration);
         self.registered += 1;
         if self.registered < self.peer_count() {
             return;
@@ -306,15 +364,19 @@ impl Tracker {
         };
         self.files = table.files;
         self.by_name = table.by_name;
-        for rank in self.peer_ranks() {
-            let (owned, _) = self.peers[rank.index()]
-                .registration
-                .take()
-                .expect("every peer registered");
-            let file_ids = owned.iter().map(|l| self.by_name[&l.name]).collect();
-            self.send(rank, Message::RegisterAck { file_ids });
+        for (rank, ack) in self.peer_ranks().zip(table.acks) {
+            let peer = &mut self.peers[rank.index()];
+            peer.registration = None;
+            peer.pending = ack.wanted.clone();
+            let msg = Message::RegisterAck {
+                file_ids: ack.file_ids,
+                candidate_ids: ack.candidate_ids,
+                wanted: ack.wanted,
+            };
+            self.send(rank, msg);
         }
         self.acked_at = now;
+        self.segments_wanted = self.segments_to_download();
         self.phase = Phase::Mediating;
         self.events.push_back(TrackerEvent::AllRegistered);
     }
@@ -327,9 +389,13 @@ impl Tracker {
         };
         let swarm = &mut self.files[file.index()];
         // A peer that asks for a swarm joins it as a peer.
-        swarm.join(from);
+        if !swarm.join(from) {
+            return self.abort(format!(
+                "protocol error: rank {from} asked for the swarm of '{name}' after leaving it"
+            ));
+        }
         let owners = swarm.owners_for(from, &self.load, self.config.swarm_sample, &mut self.rng);
-        let hints = swarm.rarest_hints(from, hints as usize, &self.load, &mut self.rng);
+        let hints = swarm.hints(from, hints, &self.load, &mut self.rng);
         let msg = Message::SwarmReply {
             file,
             hashes: swarm.hashes.clone(),
@@ -343,9 +409,9 @@ impl Tracker {
         if let Err(reason) = self.record_received(from, file, received) {
             return self.abort(reason);
         }
-        let swarm = &self.files[file.index()];
+        let swarm = &mut self.files[file.index()];
         let owners = swarm.owners_for(from, &self.load, self.config.swarm_sample, &mut self.rng);
-        let hints = swarm.rarest_hints(from, hints as usize, &self.load, &mut self.rng);
+        let hints = swarm.hints(from, hints, &self.load, &mut self.rng);
         self.send(
             from,
             Message::SwarmRefresh {
@@ -361,9 +427,30 @@ impl Tracker {
             return self.abort(reason);
         }
         let swarm = &mut self.files[file.index()];
-        swarm.complete(from);
+        if !swarm.complete(from) {
+            let reason = format!(
+                "protocol error: rank {from} completed '{}' after leaving it",
+                swarm.name
+            );
+            return self.abort(reason);
+        }
         let name = swarm.name.clone();
         self.peers[from.index()].pending.retain(|n| *n != name);
+    }
+
+    /// `from` leaves the swarm of `file` (it finished it and goes away).
+    fn handle_leave(&mut self, from: Rank, file: FileId) {
+        let Some(swarm) = self.files.get_mut(file.index()) else {
+            return self.abort(format!("protocol error: rank {from} left unknown {file}"));
+        };
+        if !swarm.leave(from) {
+            let reason = format!(
+                "rank {from} left '{}', but it was the file's last seed: nobody could \
+                 complete it any more",
+                swarm.name
+            );
+            self.abort(reason);
+        }
     }
 
     /// Records segments `from` received, and who served them (their load).

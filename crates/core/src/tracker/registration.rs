@@ -2,18 +2,31 @@
 //! the checks that must pass before any download starts.
 
 use super::swarm::FileSwarm;
-use crate::{FileId, FileListing, Rank};
-use std::collections::{BTreeMap, HashMap};
-
-/// One peer's registration: what it owns and what it wants.
-pub(super) type Registration = (Vec<FileListing>, Vec<String>);
+use crate::{FileId, FileListing, Rank, Registration};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The file table built from all registrations: files numbered in name
-/// order (so ids do not depend on which registration arrived first).
+/// order (so ids do not depend on which registration arrived first), and
+/// what to tell each peer in its ACK.
 pub(super) struct FileTable {
     pub files: Vec<FileSwarm>,
     pub by_name: HashMap<String, FileId>,
+    /// One per registration, in the order given.
+    pub acks: Vec<Ack>,
 }
+
+/// What one peer's REGISTER_ACK says.
+pub(super) struct Ack {
+    /// The id of each owned file, in the order registered.
+    pub file_ids: Vec<FileId>,
+    /// The id of each candidate that matched the owners' listing.
+    pub candidate_ids: Vec<Option<FileId>>,
+    /// The files to fetch (or, for a classic peer, to write), in order.
+    pub wanted: Vec<String>,
+}
+
+/// A file being collected: its listing, who listed it first, its owners.
+type Entry<'a> = (&'a [String], Rank, Vec<Rank>);
 
 /// Builds the table from `(rank, registration)` pairs, or says why the job
 /// cannot run: two ranks list the same file differently, or a peer wants a
@@ -21,9 +34,9 @@ pub(super) struct FileTable {
 pub(super) fn build_file_table<'a>(
     registrations: impl Iterator<Item = (Rank, &'a Registration)> + Clone,
 ) -> Result<FileTable, String> {
-    let mut table: BTreeMap<&str, (&[String], Rank, Vec<Rank>)> = BTreeMap::new();
-    for (rank, (owned, _)) in registrations.clone() {
-        for listing in owned {
+    let mut table: BTreeMap<&str, Entry> = BTreeMap::new();
+    for (rank, registration) in registrations.clone() {
+        for listing in &registration.owned {
             match table.get_mut(listing.name.as_str()) {
                 None => {
                     table.insert(&listing.name, (&listing.hashes, rank, vec![rank]));
@@ -37,14 +50,30 @@ pub(super) fn build_file_table<'a>(
             }
         }
     }
-    for (rank, (_, wanted)) in registrations {
-        if let Some(name) = wanted
+    // A candidate already at a peer's destination counts only if it is
+    // exactly what the owners list; then that peer owns it too.
+    let mut matched: Vec<Vec<bool>> = Vec::new();
+    for (rank, registration) in registrations.clone() {
+        let matches = registration
+            .candidates
             .iter()
-            .find(|name| !table.contains_key(name.as_str()))
-        {
-            return Err(format!(
-                "rank {rank} wants file '{name}', which no rank owns"
-            ));
+            .map(|candidate| match table.get_mut(candidate.name.as_str()) {
+                Some((hashes, _, owners)) if *hashes == candidate.hashes.as_slice() => {
+                    owners.push(rank);
+                    true
+                }
+                _ => false,
+            })
+            .collect();
+        matched.push(matches);
+    }
+    for (rank, registration) in registrations.clone() {
+        let unowned = registration
+            .wanted
+            .iter()
+            .find(|name| !table.contains_key(name.as_str()));
+        if let Some(name) = unowned {
+            return Err(format!("rank {rank} wants file '{name}', which no rank owns"));
         }
     }
     let mut by_name = HashMap::new();
@@ -53,7 +82,62 @@ pub(super) fn build_file_table<'a>(
         by_name.insert(name.to_string(), FileId(index as u32));
         files.push(FileSwarm::new(name.to_string(), hashes.to_vec(), owners));
     }
-    Ok(FileTable { files, by_name })
+    let acks = registrations
+        .zip(matched)
+        .map(|((_, registration), matches)| ack(registration, &matches, &files, &by_name))
+        .collect();
+    Ok(FileTable {
+        files,
+        by_name,
+        acks,
+    })
+}
+
+/// The ACK for one registration, once every file has its id.
+fn ack(
+    registration: &Registration,
+    matches: &[bool],
+    files: &[FileSwarm],
+    by_name: &HashMap<String, FileId>,
+) -> Ack {
+    let file_ids = registration
+        .owned
+        .iter()
+        .map(|listing| by_name[&listing.name])
+        .collect();
+    let candidate_ids: Vec<Option<FileId>> = registration
+        .candidates
+        .iter()
+        .zip(matches)
+        .map(|(candidate, &matched)| matched.then(|| by_name[&candidate.name]))
+        .collect();
+    let wanted = if registration.want_all {
+        let held: BTreeSet<&str> = registration
+            .owned
+            .iter()
+            .chain(
+                registration
+                    .candidates
+                    .iter()
+                    .zip(&candidate_ids)
+                    .filter(|(_, id)| id.is_some())
+                    .map(|(candidate, _)| candidate),
+            )
+            .map(|listing| listing.name.as_str())
+            .collect();
+        files
+            .iter()
+            .map(|file| file.name.clone())
+            .filter(|name| !held.contains(name.as_str()))
+            .collect()
+    } else {
+        registration.wanted.clone()
+    };
+    Ack {
+        file_ids,
+        candidate_ids,
+        wanted,
+    }
 }
 
 /// Why two registrations of the same file name disagree, if they do.

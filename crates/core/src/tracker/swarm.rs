@@ -1,16 +1,38 @@
 //! One file's swarm as the tracker sees it: who holds which segments, how
 //! to answer "who can serve this file?" (every holder, or a bounded random
-//! sample of them) and, for the rarest-first strategy, which segments are
-//! rarest and who holds them.
+//! sample of them) and, for the rarest-first and paced strategies, which
+//! segments are rarest and who holds them.
+//!
+//! For the paced strategy the swarm also counts, for every holder, the
+//! hints naming it that the requester has not reported back yet (uploads
+//! it owes), and names only holders owing fewer than [`PACED_HOLDER_CAP`].
+//!
+//! Every answer costs time independent of the swarm's size (apart from a
+//! full, unsampled owner list): the members holding something and the seeds
+//! are kept in lists as they change, so a sample is drawn from them
+//! directly rather than by walking every member. At 10,000 peers that
+//! refresh every 10 segments, a walk would be 10^10 steps.
 
+use super::rarity::RarityOrder;
+use crate::strategy::PACED_HINTS;
 use crate::{Hint, Owner, Rank, SegmentIdx};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 /// The most segments one rarest-first hint search looks at.
 pub(super) const HINT_SCAN_LIMIT: usize = 4096;
+
+/// The most paced hints naming one holder that may be outstanding (given,
+/// and not reported received yet). A hint stays outstanding for about four
+/// control latencies (to the requester, its request, the segment, its
+/// report), so a holder needs a few to stay busy; more only lengthen its
+/// queue.
+pub(super) const PACED_HOLDER_CAP: u32 = 8;
+
+/// The most segments one paced hint search looks at.
+const PACED_SCAN_LIMIT: usize = 512;
 
 /// How one rank stands in a file's swarm.
 #[derive(Clone, Debug)]
@@ -19,6 +41,10 @@ struct Member {
     /// Which segments the rank reported holding (all set for a seed).
     held: Vec<bool>,
     held_count: u32,
+    /// Its position in [`FileSwarm::active`], once it holds a segment.
+    active_slot: Option<usize>,
+    /// Paced hints it was given and has not reported back: (segment, holder).
+    hinted: Vec<Hint>,
 }
 
 impl Member {
@@ -27,6 +53,8 @@ impl Member {
             seed,
             held: vec![seed; segments],
             held_count: if seed { segments as u32 } else { 0 },
+            active_slot: None,
+            hinted: Vec::new(),
         }
     }
 }
@@ -39,65 +67,164 @@ pub(super) struct FileSwarm {
     /// The ranks that owned the file at registration.
     pub initial_owners: Vec<Rank>,
     members: BTreeMap<Rank, Member>,
-    /// For each segment, every rank known to hold it (seeds included).
+    /// Members holding at least one segment (the ones worth naming as
+    /// owners), in no particular order.
+    active: Vec<Rank>,
+    /// Members holding every segment.
+    seeds: Vec<Rank>,
+    /// For each segment, the ranks known to hold it (seeds included). Ranks
+    /// that left stay listed until enough of a list is stale to be worth
+    /// compacting; `stale` counts them and `departed` names them.
     holders: Vec<Vec<Rank>>,
+    stale: Vec<u32>,
+    departed: BTreeSet<Rank>,
+    /// The segments by how many ranks hold them now.
+    rarity: RarityOrder,
+    /// Per rank: paced hints naming it not reported back yet.
+    owed: Vec<u32>,
 }
 
 impl FileSwarm {
     pub fn new(name: String, hashes: Vec<String>, owners: Vec<Rank>) -> Self {
         let segments = hashes.len();
-        let members = owners
-            .iter()
-            .map(|&rank| (rank, Member::new(segments, true)))
-            .collect();
-        FileSwarm {
+        let mut swarm = FileSwarm {
             name,
             holders: vec![owners.clone(); segments],
+            stale: vec![0; segments],
+            rarity: RarityOrder::new(segments, 0),
+            owed: Vec::new(),
             hashes,
-            initial_owners: owners,
-            members,
+            initial_owners: owners.clone(),
+            members: BTreeMap::new(),
+            active: Vec::new(),
+            seeds: Vec::new(),
+            departed: BTreeSet::new(),
+        };
+        for rank in owners {
+            if swarm.members.contains_key(&rank) {
+                continue;
+            }
+            swarm.members.insert(rank, Member::new(segments, true));
+            swarm.seeds.push(rank);
+            for index in 0..segments as SegmentIdx {
+                swarm.rarity.add_holder(index);
+            }
+            if segments > 0 {
+                swarm.activate(rank);
+            }
         }
+        swarm
     }
 
     fn segments(&self) -> usize {
         self.hashes.len()
     }
 
-    /// Adds a rank that is fetching the file (a peer of the swarm).
-    pub fn join(&mut self, rank: Rank) {
+    /// Adds a rank that is fetching the file (a peer of the swarm); false
+    /// if the rank left this swarm before (it cannot come back).
+    pub fn join(&mut self, rank: Rank) -> bool {
+        if self.departed.contains(&rank) {
+            return false;
+        }
         let segments = self.segments();
         self.members
             .entry(rank)
             .or_insert_with(|| Member::new(segments, false));
+        true
+    }
+
+    /// Lists `rank` among the members holding something.
+    fn activate(&mut self, rank: Rank) {
+        let slot = self.active.len();
+        if let Some(member) = self.members.get_mut(&rank) {
+            if member.active_slot.is_none() {
+                member.active_slot = Some(slot);
+                self.active.push(rank);
+            }
+        }
     }
 
     /// Records that `rank` now holds `index`; false if the index is out of
-    /// range (a protocol error).
+    /// range or the rank left the swarm (a protocol error).
     pub fn record(&mut self, rank: Rank, index: SegmentIdx) -> bool {
-        let segments = self.segments();
-        let Some(slot) = self.holders.get_mut(index as usize) else {
+        if index as usize >= self.segments() || !self.join(rank) {
             return false;
-        };
-        let member = self
-            .members
-            .entry(rank)
-            .or_insert_with(|| Member::new(segments, false));
+        }
+        let member = self.members.get_mut(&rank).expect("joined above");
         if !member.held[index as usize] {
             member.held[index as usize] = true;
             member.held_count += 1;
-            slot.push(rank);
+            self.holders[index as usize].push(rank);
+            self.rarity.add_holder(index);
+            if let Some(at) = member.hinted.iter().position(|&(i, _)| i == index) {
+                let (_, holder) = member.hinted.swap_remove(at);
+                release(&mut self.owed, holder);
+            }
+            if member.held_count == 1 {
+                self.activate(rank);
+            }
         }
         true
     }
 
-    /// Makes `rank` a seed: it holds every segment.
-    pub fn complete(&mut self, rank: Rank) {
+    /// Makes `rank` a seed: it holds every segment. False if it left.
+    pub fn complete(&mut self, rank: Rank) -> bool {
         for index in 0..self.segments() as SegmentIdx {
-            self.record(rank, index);
+            if !self.record(rank, index) {
+                return false;
+            }
         }
-        if let Some(member) = self.members.get_mut(&rank) {
+        if !self.join(rank) {
+            return false;
+        }
+        let member = self.members.get_mut(&rank).expect("joined above");
+        for (_, holder) in std::mem::take(&mut member.hinted) {
+            release(&mut self.owed, holder);
+        }
+        if !member.seed {
             member.seed = true;
+            self.seeds.push(rank);
         }
+        true
+    }
+
+    /// Removes `rank` from the swarm: it holds nothing any more and is never
+    /// named again. Returns false if it would take the last seed with it
+    /// (the file could no longer be completed); then nothing changes.
+    pub fn leave(&mut self, rank: Rank) -> bool {
+        let Some(member) = self.members.get(&rank) else {
+            self.departed.insert(rank);
+            return true;
+        };
+        if member.seed && self.seeds.len() == 1 && self.segments() > 0 {
+            return false;
+        }
+        let member = self.members.remove(&rank).expect("checked above");
+        self.departed.insert(rank);
+        for &(_, holder) in &member.hinted {
+            release(&mut self.owed, holder);
+        }
+        if member.seed {
+            self.seeds.retain(|&r| r != rank);
+        }
+        if let Some(slot) = member.active_slot {
+            self.active.swap_remove(slot);
+            if let Some(&moved) = self.active.get(slot) {
+                let moved = self.members.get_mut(&moved).expect("active ranks are members");
+                moved.active_slot = Some(slot);
+            }
+        }
+        for (index, _) in member.held.iter().enumerate().filter(|(_, &h)| h) {
+            self.rarity.remove_holder(index as SegmentIdx);
+            self.stale[index] += 1;
+            let list = &mut self.holders[index];
+            if 2 * self.stale[index] as usize > list.len() {
+                let departed = &self.departed;
+                list.retain(|r| !departed.contains(r));
+                self.stale[index] = 0;
+            }
+        }
+        true
     }
 
     /// Segments `rank` reported holding.
@@ -105,10 +232,26 @@ impl FileSwarm {
         self.members.get(&rank).map_or(0, |m| m.held_count)
     }
 
+    /// How many ranks hold segment `index` now.
+    fn rarity(&self, index: usize) -> usize {
+        self.rarity.count(index as SegmentIdx) as usize
+    }
+
+    fn owner(&self, rank: Rank, load: &[u32]) -> Owner {
+        let member = &self.members[&rank];
+        Owner {
+            rank,
+            seed: member.seed,
+            held: member.held_count,
+            load: load.get(rank.index()).copied().unwrap_or(0),
+        }
+    }
+
     /// The owners `requester` may ask: every member but itself holding at
     /// least one segment, or with `sample` set and more of them than that,
     /// a random sample that always includes a seed (so every segment stays
     /// reachable). Peers holding nothing are left out: they could only NACK.
+    /// Sorted by rank. A sample costs O(sample), whatever the swarm's size.
     pub fn owners_for(
         &self,
         requester: Rank,
@@ -116,36 +259,63 @@ impl FileSwarm {
         sample: Option<usize>,
         rng: &mut ChaCha8Rng,
     ) -> Vec<Owner> {
-        let owner = |(&rank, member): (&Rank, &Member)| Owner {
-            rank,
-            seed: member.seed,
-            held: member.held_count,
-            load: load.get(rank.index()).copied().unwrap_or(0),
-        };
-        let mut owners: Vec<Owner> = self
+        let requester_active = self
             .members
-            .iter()
-            .filter(|(&rank, member)| rank != requester && member.held_count > 0)
-            .map(owner)
-            .collect();
-        let Some(sample) = sample.filter(|&s| owners.len() > s.max(1)) else {
-            return owners;
-        };
-        owners.shuffle(rng);
-        owners.truncate(sample.max(1));
-        if !owners.iter().any(|o| o.seed) {
-            let seeds: Vec<Owner> = self
-                .members
+            .get(&requester)
+            .is_some_and(|m| m.active_slot.is_some());
+        let eligible = self.active.len() - usize::from(requester_active);
+        let mut ranks: Vec<Rank> = match sample.filter(|&s| eligible > s.max(1)) {
+            None => self
+                .active
                 .iter()
-                .filter(|(&rank, member)| rank != requester && member.seed)
-                .map(owner)
-                .collect();
-            if let Some(&seed) = seeds.choose(rng) {
-                owners[0] = seed;
+                .copied()
+                .filter(|&r| r != requester)
+                .collect(),
+            Some(sample) => {
+                let size = sample.max(1);
+                // One more than needed, in case the requester is drawn.
+                let draw = (size + 1).min(self.active.len());
+                let mut ranks: Vec<Rank> =
+                    rand::seq::index::sample(rng, self.active.len(), draw)
+                        .into_iter()
+                        .map(|i| self.active[i])
+                        .filter(|&r| r != requester)
+                        .collect();
+                ranks.truncate(size);
+                let has_seed = ranks.iter().any(|r| self.members[r].seed);
+                if !has_seed {
+                    let seeds: Vec<Rank> = self
+                        .seeds
+                        .iter()
+                        .copied()
+                        .filter(|&r| r != requester)
+                        .collect();
+                    if let Some(&seed) = seeds.choose(rng) {
+                        ranks[0] = seed;
+                    }
+                }
+                ranks
             }
+        };
+        ranks.sort_unstable();
+        ranks.into_iter().map(|r| self.owner(r, load)).collect()
+    }
+
+    /// The hints a request asks for with `hints` (a count, with the
+    /// [`PACED_HINTS`] bit for the paced strategy).
+    pub fn hints(
+        &mut self,
+        requester: Rank,
+        hints: u32,
+        load: &[u32],
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<Hint> {
+        let count = (hints & !PACED_HINTS) as usize;
+        if hints & PACED_HINTS != 0 {
+            self.paced_hints(requester, count, rng)
+        } else {
+            self.rarest_hints(requester, count, load, rng)
         }
-        owners.sort_by_key(|o| o.rank);
-        owners
     }
 
     /// Up to `count` of the rarest segments `requester` has not reported,
@@ -176,7 +346,7 @@ impl FileSwarm {
             if held.is_some_and(|h| h[index]) {
                 continue;
             }
-            let entry = (self.holders[index].len(), step, index as SegmentIdx);
+            let entry = (self.rarity(index), step, index as SegmentIdx);
             if rarest.len() < count {
                 rarest.push(entry);
             } else if rarest.peek().is_some_and(|top| entry < *top) {
@@ -195,6 +365,59 @@ impl FileSwarm {
             .collect()
     }
 
+    /// Up to `count` hints for a paced requester: the rarest segments it has
+    /// neither reported nor been hinted, each from a holder that owes fewer
+    /// than [`PACED_HOLDER_CAP`] uploads (the least owing of a few random
+    /// ones). Each hint is counted as owed by its holder until the
+    /// requester reports the segment or the file. When every seed owes its
+    /// fill, the segments only seeds hold are skipped at once, so the
+    /// search stays short while thousands of peers wait for the seed.
+    fn paced_hints(&mut self, requester: Rank, count: usize, rng: &mut ChaCha8Rng) -> Vec<Hint> {
+        let FileSwarm {
+            members,
+            seeds,
+            holders,
+            departed,
+            rarity,
+            owed,
+            ..
+        } = self;
+        let Some(member) = members.get_mut(&requester) else {
+            return Vec::new();
+        };
+        let owes = |owed: &[u32], rank: Rank| owed.get(rank.index()).copied().unwrap_or(0);
+        let cap: u32 = std::env::var("MPT_CAP").ok().and_then(|v| v.parse().ok()).unwrap_or(PACED_HOLDER_CAP);
+        let seed_cap: u32 = std::env::var("MPT_SEED_CAP").ok().and_then(|v| v.parse().ok()).unwrap_or(cap);
+        let seeds_busy = seeds
+            .iter()
+            .all(|&s| s == requester || owes(owed, s) >= seed_cap);
+        let from = if seeds_busy { seeds.len() as u32 + 1 } else { 0 };
+        let mut hints = Vec::new();
+        for &index in rarity.from_rarity(from).iter().take(PACED_SCAN_LIMIT) {
+            if hints.len() == count {
+                break;
+            }
+            if member.held[index as usize] || member.hinted.iter().any(|&(i, _)| i == index) {
+                continue;
+            }
+            let candidates = &holders[index as usize];
+            let holder = (0..4)
+                .filter_map(|_| candidates.choose(rng).copied())
+                .filter(|&r| r != requester && !departed.contains(&r))
+                .filter(|&r| owes(owed, r) < if seeds.contains(&r) { seed_cap } else { cap })
+                .min_by_key(|&r| owes(owed, r));
+            if let Some(holder) = holder {
+                if owed.len() <= holder.index() {
+                    owed.resize(holder.index() + 1, 0);
+                }
+                owed[holder.index()] += 1;
+                member.hinted.push((index, holder));
+                hints.push((index, holder));
+            }
+        }
+        hints
+    }
+
     /// The least loaded of up to four random holders of `index`.
     fn pick_holder(
         &self,
@@ -207,8 +430,15 @@ impl FileSwarm {
         let load_of = |rank: Rank| load.get(rank.index()).copied().unwrap_or(0);
         (0..4)
             .filter_map(|_| holders.choose(rng).copied())
-            .filter(|&rank| rank != requester)
+            .filter(|&rank| rank != requester && !self.departed.contains(&rank))
             .min_by_key(|&rank| load_of(rank))
+    }
+}
+
+/// A paced hint naming `holder` was reported back.
+fn release(owed: &mut [u32], holder: Rank) {
+    if let Some(count) = owed.get_mut(holder.index()) {
+        *count = count.saturating_sub(1);
     }
 }
 
@@ -226,6 +456,10 @@ mod tests {
         ChaCha8Rng::seed_from_u64(1)
     }
 
+    fn ranks(owners: &[Owner]) -> Vec<u32> {
+        owners.iter().map(|o| o.rank.0).collect()
+    }
+
     #[test]
     fn owners_leave_out_the_requester_and_empty_members() {
         let mut s = swarm(4, &[1]);
@@ -234,8 +468,7 @@ mod tests {
         s.record(Rank(3), 2);
         let load = vec![0, 7, 0, 1];
         let owners = s.owners_for(Rank(2), &load, None, &mut rng());
-        let ranks: Vec<u32> = owners.iter().map(|o| o.rank.0).collect();
-        assert_eq!(ranks, vec![1, 3]);
+        assert_eq!(ranks(&owners), vec![1, 3]);
         assert_eq!(owners[0].load, 7);
         assert!(owners[0].seed && !owners[1].seed);
         assert_eq!(owners[1].held, 1);
@@ -252,8 +485,17 @@ mod tests {
             let owners = s.owners_for(Rank(50), &[], Some(5), &mut rng);
             assert_eq!(owners.len(), 5);
             assert!(owners.iter().any(|o| o.seed), "seed {seed}: {owners:?}");
+            let mut distinct = ranks(&owners);
+            distinct.dedup();
+            assert_eq!(distinct.len(), 5, "sorted and distinct: {owners:?}");
+            // A member asking is never in its own sample.
+            let owners = s.owners_for(Rank(7), &[], Some(5), &mut rng);
+            assert_eq!(owners.len(), 5);
+            assert!(owners.iter().all(|o| o.rank != Rank(7)), "{owners:?}");
         }
         assert_eq!(s.owners_for(Rank(50), &[], Some(100), &mut rng()).len(), 39);
+        // 39 active members, the requester among them: 38 fit in 38.
+        assert_eq!(s.owners_for(Rank(2), &[], Some(38), &mut rng()).len(), 38);
     }
 
     #[test]
@@ -282,10 +524,47 @@ mod tests {
         let mut s = swarm(3, &[1]);
         s.join(Rank(2));
         s.record(Rank(2), 1);
-        s.complete(Rank(2));
+        assert!(s.complete(Rank(2)));
         assert_eq!(s.held_by(Rank(2)), 3);
         let owners = s.owners_for(Rank(3), &[], None, &mut rng());
         assert!(owners.iter().all(|o| o.seed));
         assert!(!s.record(Rank(2), 3), "out of range");
+        // A sample of one from two seeds is still a seed.
+        let owners = s.owners_for(Rank(3), &[], Some(1), &mut rng());
+        assert!(owners.len() == 1 && owners[0].seed, "{owners:?}");
+    }
+
+    #[test]
+    fn a_rank_that_leaves_is_never_named_again() {
+        let mut s = swarm(4, &[1]);
+        for rank in 2..=5 {
+            s.complete(Rank(rank));
+        }
+        s.record(Rank(6), 0);
+        assert!(s.leave(Rank(3)));
+        assert!(s.leave(Rank(6)));
+        assert_eq!(s.held_by(Rank(3)), 0);
+        assert_eq!(ranks(&s.owners_for(Rank(9), &[], None, &mut rng())), [1, 2, 4, 5]);
+        for seed in 0..50 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let owners = s.owners_for(Rank(9), &[], Some(2), &mut rng);
+            assert!(owners.iter().all(|o| o.rank != Rank(3)), "{owners:?}");
+            for (_, holder) in s.rarest_hints(Rank(9), 4, &[], &mut rng) {
+                assert_ne!(holder, Rank(3));
+            }
+        }
+        // Rarity counts only the ranks still there: 4 seeds.
+        assert!((0..4).all(|i| s.rarity(i) == 4));
+        assert!(!s.record(Rank(3), 0), "a rank that left cannot come back");
+        assert!(!s.join(Rank(3)));
+    }
+
+    #[test]
+    fn the_last_seed_cannot_leave() {
+        let mut s = swarm(2, &[1]);
+        s.complete(Rank(2));
+        assert!(s.leave(Rank(1)), "rank 2 is a seed too");
+        assert!(!s.leave(Rank(2)), "the last seed");
+        assert_eq!(ranks(&s.owners_for(Rank(3), &[], None, &mut rng())), [2]);
     }
 }

@@ -1,7 +1,7 @@
 //! Unit tests of the tracker state machine, fed by hand.
 
 use super::*;
-use crate::{FileListing, Owner};
+use crate::{FileListing, Owner, Registration};
 
 const T0: Duration = Duration::ZERO;
 
@@ -14,7 +14,12 @@ fn listing(name: &str, hashes: &[&str]) -> FileListing {
 
 fn register(t: &mut Tracker, rank: u32, owned: Vec<FileListing>, wanted: &[&str]) {
     let wanted = wanted.iter().map(|w| w.to_string()).collect();
-    t.handle_message(T0, Rank(rank), Message::Register { owned, wanted });
+    let registration = Registration {
+        owned,
+        wanted,
+        ..Registration::default()
+    };
+    t.handle_message(T0, Rank(rank), Message::Register(registration));
 }
 
 fn drain(t: &mut Tracker) -> Vec<Transmit> {
@@ -57,7 +62,9 @@ fn acks_every_peer_with_ids_in_name_order() {
         Transmit {
             to: Rank(1),
             msg: Message::RegisterAck {
-                file_ids: vec![FileId(1), FileId(0)]
+                file_ids: vec![FileId(1), FileId(0)],
+                candidate_ids: vec![],
+                wanted: vec![],
             }
         }
     );
@@ -273,4 +280,86 @@ fn a_peer_that_never_registers_is_named() {
     register(&mut t, 1, vec![], &[]);
     t.handle_timeout(Duration::from_secs(61));
     assert!(abort_reason(&mut t).contains("rank 2 never registered"));
+}
+
+#[test]
+fn progress_counts_wanted_segments_from_the_ack_to_the_end() {
+    let mut t = tracker(3);
+    register(&mut t, 1, vec![listing("a", &["h1", "h2"])], &[]);
+    let nothing_known = Progress {
+        peers: 2,
+        ..Progress::default()
+    };
+    assert_eq!(t.progress(), nothing_known, "before every peer registered");
+    // Rank 2 wants "a" (owned by 1) and "c", which it owns itself: only
+    // "a"'s segments are to download.
+    register(&mut t, 2, vec![listing("c", &["x", "y", "z"])], &["a", "c"]);
+    drain(&mut t);
+    let at_ack = Progress {
+        segments_done: 0,
+        segments_total: 2,
+        peers_done: 0,
+        peers: 2,
+    };
+    assert_eq!(t.progress(), at_ack);
+    t.handle_message(T0, Rank(2), swarm_request("a"));
+    let update = Message::PeerUpdate {
+        file: FileId(0),
+        received: vec![(1, Rank(1))],
+        hints: 0,
+    };
+    t.handle_message(T0, Rank(2), update);
+    assert_eq!(t.progress().segments_done, 1);
+    t.handle_message(T0, Rank(1), Message::AllFilesCompleted);
+    assert_eq!(t.progress().peers_done, 1);
+    // The completion reports the rest; the total stays once nothing is
+    // pending any more.
+    let completed = Message::FileCompleted {
+        file: FileId(0),
+        received: vec![(0, Rank(1))],
+    };
+    t.handle_message(T0, Rank(2), completed);
+    t.handle_message(T0, Rank(2), Message::AllFilesCompleted);
+    let at_end = Progress {
+        segments_done: 2,
+        segments_total: 2,
+        peers_done: 2,
+        peers: 2,
+    };
+    assert_eq!(t.progress(), at_end);
+}
+
+#[test]
+fn want_all_gets_every_file_it_lacks_and_matching_candidates_count_as_held() {
+    let mut t = tracker(4);
+    register(&mut t, 1, vec![listing("a", &["1"]), listing("b", &["2"])], &[]);
+    register(&mut t, 2, vec![listing("c", &["3"])], &[]);
+    let rerun = Registration {
+        want_all: true,
+        // "a" is already there intact, "b" is stale, "z" is not shared.
+        candidates: vec![listing("a", &["1"]), listing("b", &["x"]), listing("z", &["9"])],
+        ..Registration::default()
+    };
+    t.handle_message(T0, Rank(3), Message::Register(rerun));
+    let acks = drain(&mut t);
+    match &acks[2].msg {
+        Message::RegisterAck {
+            candidate_ids,
+            wanted,
+            ..
+        } => {
+            assert_eq!(candidate_ids, &vec![Some(FileId(0)), None, None]);
+            assert_eq!(wanted, &vec!["b".to_string(), "c".to_string()]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Rank 3 now serves "a" as a seed.
+    t.handle_message(T0, Rank(2), swarm_request("a"));
+    match drain(&mut t).pop().unwrap().msg {
+        Message::SwarmReply { owners, .. } => {
+            let ranks: Vec<u32> = owners.iter().map(|o| o.rank.0).collect();
+            assert_eq!(ranks, vec![1, 3]);
+        }
+        other => panic!("{other:?}"),
+    }
 }

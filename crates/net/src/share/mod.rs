@@ -3,5 +3,7 @@
 //! back ([`storage`]). Whole files are never held in memory: one segment
 //! at a time is read, hashed, written or sent.
 
+pub mod content;
+pub mod job;
 pub mod scan;
 pub mod storage;

@@ -63,8 +63,9 @@ impl PartialFile {
     }
 
     /// Trims the file to its real size (the last segment is `last_len`
-    /// bytes), flushes it, and renames it to its final name.
-    pub fn finish(self, last_len: u64) -> io::Result<PathBuf> {
+    /// bytes), flushes it, and renames it to its final name. Readers that
+    /// hold this `PartialFile` keep reading the same (now final) file.
+    pub fn finish(&self, last_len: u64) -> io::Result<PathBuf> {
         let size = match self.segments {
             0 => 0,
             n => (n - 1) * self.segment_size + last_len,
@@ -76,7 +77,7 @@ impl PartialFile {
     }
 
     /// Removes the temporary file (after a failure).
-    pub fn discard(self) {
+    pub fn discard(&self) {
         let _ = fs::remove_file(&self.temp);
     }
 }

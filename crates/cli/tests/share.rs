@@ -1,0 +1,223 @@
+//! `mpitorrent share`: real files, every segment verified, written in place
+//! and renamed only when whole. In one process (`--local`) and under a real
+//! `mpirun`.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// A segment size small enough that test files span many segments.
+const SEGMENT: &str = "4KiB";
+
+/// Deterministic bytes: `len` of them, different for each `seed`.
+fn bytes(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// A folder of awkward files: empty, smaller than a segment, several
+/// segments with a short last one, a sub-folder, many small files.
+fn dataset(root: &Path) {
+    fs::create_dir_all(root.join("sub/deeper")).unwrap();
+    fs::write(root.join("empty"), b"").unwrap();
+    fs::write(root.join("tiny.txt"), b"hello").unwrap();
+    fs::write(root.join("big.bin"), bytes(5 * 4096 + 123, 1)).unwrap();
+    fs::write(root.join("sub/deeper/exact.bin"), bytes(2 * 4096, 2)).unwrap();
+    for i in 0..300 {
+        fs::write(root.join(format!("sub/small-{i:03}")), bytes(i * 7 + 1, i as u8)).unwrap();
+    }
+}
+
+/// Every regular file under `root`, relative, sorted.
+fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                found.push(path.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Asserts `copy` holds exactly the files of `original`, byte for byte.
+fn assert_same_tree(original: &Path, copy: &Path) {
+    let files = files_under(original);
+    assert_eq!(files_under(copy), files, "{} vs {}", copy.display(), original.display());
+    for file in files {
+        let same = fs::read(original.join(&file)).unwrap() == fs::read(copy.join(&file)).unwrap();
+        assert!(same, "{} differs in {}", file.display(), copy.display());
+    }
+}
+
+fn share(dir: &Path) -> assert_cmd::Command {
+    let mut cmd = mpitorrent();
+    cmd.current_dir(dir)
+        .args(["share", "--segment-size", SEGMENT]);
+    cmd
+}
+
+fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn one_seeder_to_every_rank_in_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(&dir.path().join("data"));
+    std::os::unix::fs::symlink("tiny.txt", dir.path().join("data/link")).unwrap();
+    let output = share(dir.path())
+        .args(["--from", "data", "--seeders", "1", "--to", "out/{rank}"])
+        .args(["--local", "5", "--report", "r.json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("skipping") && stderr.contains("link"), "{stderr}");
+    fs::remove_file(dir.path().join("data/link")).unwrap();
+    for rank in 2..5 {
+        assert_same_tree(&dir.path().join("data"), &dir.path().join(format!("out/{rank}")));
+    }
+    let report = report(&dir.path().join("r.json"));
+    let total: u64 = files_under(&dir.path().join("data"))
+        .iter()
+        .map(|f| fs::metadata(dir.path().join("data").join(f)).unwrap().len())
+        .sum();
+    assert_eq!(report["bytes_downloaded"], 3 * total);
+    assert_eq!(report["verification_failures"], 0);
+}
+
+#[test]
+fn every_rank_gathers_every_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    for rank in 1..5u8 {
+        let shard = dir.path().join(format!("shards/{rank}"));
+        fs::create_dir_all(&shard).unwrap();
+        fs::write(shard.join(format!("part-{rank}.bin")), bytes(9000 + rank as usize, rank)).unwrap();
+    }
+    share(dir.path())
+        .args(["--from", "shards/{rank}", "--to", "all/{rank}", "--local", "5"])
+        .assert()
+        .success();
+    for rank in 1..5 {
+        let all = dir.path().join(format!("all/{rank}"));
+        let names: Vec<String> = files_under(&all)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let others: Vec<String> = (1..5)
+            .filter(|&r| r != rank)
+            .map(|r| format!("part-{r}.bin"))
+            .collect();
+        assert_eq!(names, others, "rank {rank}");
+        for r in (1..5).filter(|&r| r != rank) {
+            let original = dir.path().join(format!("shards/{r}/part-{r}.bin"));
+            assert_eq!(fs::read(all.join(format!("part-{r}.bin"))).unwrap(), fs::read(original).unwrap());
+        }
+    }
+}
+
+#[test]
+fn corrupted_uploads_are_caught_and_fetched_again() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(&dir.path().join("data"));
+    // Ranks 1 and 2 both seed; rank 1 spoils every segment it sends.
+    let output = share(dir.path())
+        .env("MPITORRENT_FAULT", "corrupt-upload@1")
+        .args(["--from", "data", "--seeders", "1,2", "--to", "out/{rank}"])
+        .args(["--local", "5", "--report", "r.json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    for rank in 3..5 {
+        assert_same_tree(&dir.path().join("data"), &dir.path().join(format!("out/{rank}")));
+    }
+    let report = report(&dir.path().join("r.json"));
+    assert!(report["verification_failures"].as_u64().unwrap() > 0, "{report}");
+}
+
+#[test]
+fn a_swarm_whose_only_seeder_corrupts_fails_without_a_wrong_file() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("data")).unwrap();
+    fs::write(dir.path().join("data/f.bin"), bytes(20_000, 9)).unwrap();
+    let output = share(dir.path())
+        .env("MPITORRENT_FAULT", "corrupt-upload@1")
+        .args(["--from", "data", "--seeders", "1", "--to", "out/{rank}", "--local", "3"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("could not send segment"), "{stderr}");
+    assert!(!dir.path().join("out/2/f.bin").exists(), "no file under its final name");
+}
+
+#[test]
+fn a_rerun_fetches_only_what_is_missing_or_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(&dir.path().join("data"));
+    let run = |dir: &Path| {
+        share(dir)
+            .args(["--from", "data", "--seeders", "1", "--to", "out/{rank}"])
+            .args(["--local", "3", "--report", "r.json"])
+            .assert()
+            .success();
+        report(&dir.join("r.json"))
+    };
+    run(dir.path());
+    let out = dir.path().join("out/2");
+    fs::remove_file(out.join("tiny.txt")).unwrap();
+    let mut spoiled = fs::read(out.join("big.bin")).unwrap();
+    spoiled[5000] ^= 1;
+    fs::write(out.join("big.bin"), spoiled).unwrap();
+    let second = run(dir.path());
+    assert_same_tree(&dir.path().join("data"), &out);
+    // Only tiny.txt (5 bytes) and big.bin (5 × 4096 + 123) moved again.
+    assert_eq!(second["bytes_downloaded"], 5 + 5 * 4096 + 123);
+}
+
+#[test]
+fn one_seeder_to_every_rank_under_mpirun() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(&dir.path().join("data"));
+    let output = mpirun(4, dir.path())
+        .args(["share", "--segment-size", SEGMENT, "--from", "data", "--seeders", "1"])
+        .args(["--to", "out/{rank}"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    for rank in 2..4 {
+        assert_same_tree(&dir.path().join("data"), &dir.path().join(format!("out/{rank}")));
+    }
+}
+
+#[test]
+fn manifest_lists_real_files_like_classic_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("f.bin"), bytes(4096 + 10, 3)).unwrap();
+    let output = mpitorrent()
+        .current_dir(dir.path())
+        .args(["manifest", "--segment-size", SEGMENT, "f.bin"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "f.bin 2");
+    assert_eq!(lines.len(), 3);
+    assert!(lines[1..].iter().all(|h| h.len() == 64));
+    let missing = mpitorrent().args(["manifest", "nope"]).output().unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nope"));
+}

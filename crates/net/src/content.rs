@@ -1,0 +1,26 @@
+//! What a peer's segments are made of, seen from the drivers: in classic
+//! mode a segment is only its hash, and a finished file becomes a
+//! `client<R>_<name>` listing; in `share` mode a segment is real bytes,
+//! stored in place as it arrives and read back to serve others.
+
+use mpitorrent_core::holdings::HeldFile;
+use mpitorrent_core::{Rank, SegmentIdx};
+
+/// The peer drivers' view of file contents. Both peer threads use it at
+/// once (storing and finishing on the download thread, reading on the
+/// upload thread), hence `Sync`.
+pub trait Content: Sync {
+    /// Whether segments carry bytes that must be verified, stored and sent.
+    fn carries_bytes(&self) -> bool;
+
+    /// Stores a verified segment of a file being downloaded.
+    fn store(&self, file: &HeldFile, index: SegmentIdx, bytes: &[u8]) -> Result<(), String>;
+
+    /// The bytes of a segment this peer holds, for an upload (classic:
+    /// none).
+    fn read(&self, file: &HeldFile, index: SegmentIdx) -> Result<Vec<u8>, String>;
+
+    /// A wanted file is complete: write or finish it where the user wants
+    /// it.
+    fn complete(&self, rank: Rank, file: &HeldFile) -> Result<(), String>;
+}

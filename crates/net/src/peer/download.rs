@@ -1,0 +1,112 @@
+//! The download thread: runs the [`Downloader`], hands verified segment
+//! bytes to the [`Content`] to store, and finishes each completed file.
+
+use super::{feed, report_failure, PeerError, PeerOptions, POLL_INTERVAL};
+use crate::content::Content;
+use crate::{Counting, Endpoint, Fabric};
+use mpitorrent_core::downloader::{DownloadEvent, DownloadStats, Downloader, DownloaderConfig};
+use mpitorrent_core::holdings::Holdings;
+use mpitorrent_core::stats::MessageCounts;
+use mpitorrent_core::Channel;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the download thread hands back when it is done.
+pub(super) struct Downloaded {
+    pub files_written: usize,
+    pub bytes_stored: u64,
+    pub stats: DownloadStats,
+    pub sent: MessageCounts,
+}
+
+pub(super) fn download_thread<F: Fabric>(
+    fabric: &F,
+    holdings: &Arc<Holdings>,
+    wanted: Vec<String>,
+    content: &dyn Content,
+    options: &PeerOptions,
+    stop: &AtomicBool,
+    clock: Instant,
+) -> Result<Downloaded, PeerError> {
+    let endpoint = Counting::new(fabric.endpoint());
+    let rank = endpoint.rank();
+    let _span = tracing::info_span!("download", rank = rank.0).entered();
+    let config = DownloaderConfig {
+        rank,
+        wanted,
+        update_every: options.update_every,
+        window: options.window,
+        strategy: options.strategy,
+        seed: options.seed,
+        verify: content.carries_bytes(),
+    };
+    let mut downloader = Downloader::new(config, Arc::clone(holdings));
+    downloader.start(clock.elapsed());
+    let mut files_written = 0;
+    let mut bytes_stored = 0;
+    loop {
+        // Store segments and finish files before sending what the
+        // downloader queued with them, so the tracker never counts a peer as
+        // done (or as a seed) whose file could not be written.
+        let mut finished = false;
+        while let Some(event) = downloader.poll_event() {
+            let done = match event {
+                DownloadEvent::Received {
+                    file,
+                    index,
+                    payload,
+                } => content
+                    .store(&file, index, &payload)
+                    .map_err(|e| format!("rank {rank}: {e}"))
+                    .and_then(|()| {
+                        bytes_stored += payload.len() as u64;
+                        downloader
+                            .segment_stored(clock.elapsed(), file.id, index)
+                            .map_err(|e| e.to_string())
+                    }),
+                DownloadEvent::FileCompleted { file } => {
+                    tracing::info!("completed '{}'", file.name);
+                    files_written += 1;
+                    content.complete(rank, &file)
+                }
+                DownloadEvent::Finished => {
+                    tracing::info!("has all its files");
+                    finished = true;
+                    Ok(())
+                }
+            };
+            if let Err(reason) = done {
+                report_failure(&endpoint, reason.clone())?;
+                return Err(PeerError::Failed(reason));
+            }
+        }
+        while let Some(transmit) = downloader.poll_transmit() {
+            if transmit.to.is_tracker() {
+                tracing::debug!("to the tracker: {}", transmit.msg.kind().name());
+            }
+            endpoint.transmit(&transmit)?;
+        }
+        if finished {
+            return Ok(Downloaded {
+                files_written,
+                bytes_stored,
+                stats: downloader.stats().clone(),
+                sent: endpoint.sent(),
+            });
+        }
+        if stop.load(Ordering::Acquire) {
+            return Err(PeerError::Aborted("stopped by the tracker".into()));
+        }
+        let Some(envelope) = endpoint.recv(&[Channel::Download], POLL_INTERVAL)? else {
+            continue;
+        };
+        let handled = feed(rank, &envelope, |from, msg| {
+            downloader.handle_message(clock.elapsed(), from, msg)
+        });
+        if let Err(reason) = handled {
+            report_failure(&endpoint, reason.clone())?;
+            return Err(PeerError::Failed(reason));
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! [`ShareContent`]: real bytes. A rank serves its own files from where they
+//! are (under `--from`, or already intact under `--to`), writes each file
+//! it fetches in place under `--to` as verified segments arrive (serving
+//! them from there at once), and renames it to its final name when whole.
+
+use super::storage::{read_segment, PartialFile};
+use crate::content::Content;
+use mpitorrent_core::content::relative_path_problem;
+use mpitorrent_core::holdings::HeldFile;
+use mpitorrent_core::{FileId, Rank, SegmentIdx};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+/// A file being received, and the length of its last segment once known.
+#[derive(Debug)]
+struct Partial {
+    file: PartialFile,
+    last_len: AtomicU64,
+}
+
+/// Real file contents for one rank.
+#[derive(Debug)]
+pub struct ShareContent {
+    destination: PathBuf,
+    segment_size: u64,
+    /// Whole files on this rank, by swarm name.
+    complete: RwLock<HashMap<String, PathBuf>>,
+    /// Files being received, by id.
+    partial: Mutex<HashMap<FileId, Arc<Partial>>>,
+}
+
+impl ShareContent {
+    /// Contents that write under `destination`, knowing the whole files
+    /// this rank already has (name → path).
+    pub fn new(
+        destination: PathBuf,
+        segment_size: u64,
+        complete: HashMap<String, PathBuf>,
+    ) -> Self {
+        ShareContent {
+            destination,
+            segment_size,
+            complete: RwLock::new(complete),
+            partial: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn partial(&self, file: &HeldFile) -> Result<Arc<Partial>, String> {
+        let mut partial = self.partial.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(existing) = partial.get(&file.id) {
+            return Ok(Arc::clone(existing));
+        }
+        // The name came from another rank: it must stay under --to.
+        if let Some(problem) = relative_path_problem(&file.name) {
+            return Err(format!("refusing to write a file named {problem}"));
+        }
+        let created = PartialFile::create(
+            &self.destination,
+            &file.name,
+            file.segment_count() as u64,
+            self.segment_size,
+        )
+        .map_err(|e| {
+            format!(
+                "cannot create {}: {e}",
+                self.destination.join(&file.name).display()
+            )
+        })?;
+        let created = Arc::new(Partial {
+            file: created,
+            last_len: AtomicU64::new(0),
+        });
+        partial.insert(file.id, Arc::clone(&created));
+        Ok(created)
+    }
+
+    fn whole_file(&self, name: &str) -> Option<PathBuf> {
+        let complete = self.complete.read().unwrap_or_else(PoisonError::into_inner);
+        complete.get(name).cloned()
+    }
+}
+
+impl Content for ShareContent {
+    fn carries_bytes(&self) -> bool {
+        true
+    }
+
+    fn store(&self, file: &HeldFile, index: SegmentIdx, bytes: &[u8]) -> Result<(), String> {
+        let last = index + 1 == file.segment_count();
+        if bytes.len() as u64 > self.segment_size
+            || (!last && bytes.len() as u64 != self.segment_size)
+        {
+            return Err(format!(
+                "segment {index} of '{}' has {} bytes, but segments here are {} bytes \
+                 (do all ranks use the same --segment-size?)",
+                file.name,
+                bytes.len(),
+                self.segment_size
+            ));
+        }
+        let partial = self.partial(file)?;
+        partial
+            .file
+            .write_segment(index as u64, bytes)
+            .map_err(|e| format!("cannot write '{}': {e}", file.name))?;
+        if last {
+            partial
+                .last_len
+                .store(bytes.len() as u64, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    fn read(&self, file: &HeldFile, index: SegmentIdx) -> Result<Vec<u8>, String> {
+        // A file being received is read from its partial copy (a stale
+        // file of the same name may still sit under its final name).
+        let partial = {
+            let partial = self.partial.lock().unwrap_or_else(PoisonError::into_inner);
+            partial.get(&file.id).cloned()
+        };
+        let read = match (partial, self.whole_file(&file.name)) {
+            (Some(partial), _) => {
+                let last = index + 1 == file.segment_count();
+                let len = if last {
+                    partial.last_len.load(Ordering::Acquire)
+                } else {
+                    self.segment_size
+                };
+                partial.file.read_segment(index as u64, len as usize)
+            }
+            (None, Some(path)) => read_segment(&path, index as u64, self.segment_size),
+            (None, None) => return Err(format!("has no copy of '{}' to read", file.name)),
+        };
+        read.map_err(|e| format!("cannot read segment {index} of '{}': {e}", file.name))
+    }
+
+    fn complete(&self, rank: Rank, file: &HeldFile) -> Result<(), String> {
+        let partial = self
+            .partial
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&file.id)
+            .cloned();
+        // An empty file never had a segment to store: create it now.
+        let partial = match partial {
+            Some(partial) => partial,
+            None => self
+                .partial(file)
+                .map_err(|e| format!("rank {rank}: {e}"))?,
+        };
+        let path = partial
+            .file
+            .finish(partial.last_len.load(Ordering::Acquire))
+            .map_err(|e| format!("rank {rank}: cannot finish '{}': {e}", file.name))?;
+        self.complete
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(file.name.clone(), path);
+        self.partial
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&file.id);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mpitorrent_core::content::hash_segment;
+    use mpitorrent_core::holdings::Holdings;
+    use std::fs;
+
+    fn held(holdings: &Holdings, id: u32, name: &str, segments: &[&[u8]]) -> Arc<HeldFile> {
+        let hashes = segments.iter().map(|s| hash_segment(s)).collect();
+        holdings.add_empty(FileId(id), name.into(), hashes)
+    }
+
+    #[test]
+    fn receives_serves_and_finishes_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let content = ShareContent::new(dir.path().into(), 4, HashMap::new());
+        let holdings = Holdings::new();
+        let file = held(&holdings, 0, "sub/f", &[b"abcd", b"ef"]);
+        content.store(&file, 1, b"ef").unwrap();
+        assert_eq!(content.read(&file, 1).unwrap(), b"ef");
+        content.store(&file, 0, b"abcd").unwrap();
+        content.complete(Rank(1), &file).unwrap();
+        assert_eq!(fs::read(dir.path().join("sub/f")).unwrap(), b"abcdef");
+        assert_eq!(
+            content.read(&file, 0).unwrap(),
+            b"abcd",
+            "served from the final file"
+        );
+    }
+
+    #[test]
+    fn refuses_names_that_leave_the_destination_and_wrong_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let content = ShareContent::new(dir.path().into(), 4, HashMap::new());
+        let holdings = Holdings::new();
+        let escape = held(&holdings, 0, "../evil", &[b"abcd"]);
+        assert!(content
+            .store(&escape, 0, b"abcd")
+            .unwrap_err()
+            .contains("refusing"));
+        let file = held(&holdings, 1, "f", &[b"abcd", b"ef"]);
+        assert!(content
+            .store(&file, 0, b"abc")
+            .unwrap_err()
+            .contains("--segment-size"));
+    }
+
+    #[test]
+    fn empty_files_are_created_on_completion() {
+        let dir = tempfile::tempdir().unwrap();
+        let content = ShareContent::new(dir.path().into(), 4, HashMap::new());
+        let holdings = Holdings::new();
+        let empty = held(&holdings, 0, "empty", &[]);
+        content.complete(Rank(2), &empty).unwrap();
+        assert_eq!(fs::read(dir.path().join("empty")).unwrap(), b"");
+    }
+}

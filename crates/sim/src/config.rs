@@ -1,0 +1,146 @@
+//! How a simulation runs: the protocol's settings (strategy, window,
+//! sample), the network model (latency) and the peers' heterogeneity (slow,
+//! late and leaving peers), all drawn from one seed.
+
+use mpitorrent_core::strategy::Strategy;
+use mpitorrent_core::tracker::DEFAULT_SWARM_SAMPLE;
+use serde::Serialize;
+
+/// A fraction of the peers whose uplink starts a segment only every
+/// `every` ticks instead of every tick.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct SlowPeers {
+    pub fraction: f64,
+    pub every: u64,
+}
+
+/// A fraction of the peers whose download side starts `by` ticks after
+/// the registration ACK (their upload side serves from the ACK on, but
+/// they hold nothing to serve until they download).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct LatePeers {
+    pub fraction: f64,
+    pub by: u64,
+}
+
+/// Everything a run depends on besides the scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimConfig {
+    pub strategy: Strategy,
+    /// Segment requests a downloader keeps outstanding.
+    pub window: u32,
+    /// PEER_UPDATE after this many segments (the classic 10).
+    pub update_every: u32,
+    /// The tracker's bound on owners per swarm answer (`None`: all).
+    pub swarm_sample: Option<usize>,
+    /// Ticks a control message (anything but a segment) takes to arrive.
+    pub latency: u64,
+    /// Seeds the tracker, the downloaders and the choice of slow, late and
+    /// leaving peers (and the generated scenario, where there is one).
+    pub seed: u64,
+    pub slow: Option<SlowPeers>,
+    pub late: Option<LatePeers>,
+    /// The fraction of downloading peers that leave the swarms of the files
+    /// they downloaded as soon as they have all their files.
+    pub leave_fraction: f64,
+    /// Give up (with a report of who waits for what) past this tick.
+    pub max_ticks: u64,
+}
+
+/// The tick past which a run gives up unless told otherwise.
+pub const DEFAULT_MAX_TICKS: u64 = 1_000_000;
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            strategy: Strategy::RarestFirst,
+            window: 8,
+            update_every: 10,
+            swarm_sample: Some(DEFAULT_SWARM_SAMPLE),
+            latency: 1,
+            seed: 0,
+            slow: None,
+            late: None,
+            leave_fraction: 0.0,
+            max_ticks: DEFAULT_MAX_TICKS,
+        }
+    }
+}
+
+impl SimConfig {
+    /// Says what is wrong with the settings, if anything.
+    pub fn validate(&self) -> Result<(), String> {
+        let fraction = |name: &str, f: f64| {
+            if (0.0..=1.0).contains(&f) {
+                Ok(())
+            } else {
+                Err(format!("{name} must be between 0 and 1, not {f}"))
+            }
+        };
+        if self.latency == 0 {
+            return Err("the latency must be at least 1 tick (a segment received in a tick \
+                 can be passed on in the next one, not the same)"
+                .into());
+        }
+        if self.window == 0 || self.update_every == 0 {
+            return Err("the window and the update interval must be at least 1".into());
+        }
+        if self.swarm_sample == Some(0) {
+            return Err("a swarm sample must name at least 1 owner".into());
+        }
+        if let Some(slow) = self.slow {
+            fraction("the slow fraction", slow.fraction)?;
+            if slow.every == 0 {
+                return Err("slow peers upload every k ticks with k >= 1".into());
+            }
+        }
+        if let Some(late) = self.late {
+            fraction("the late fraction", late.fraction)?;
+        }
+        fraction("the leaving fraction", self.leave_fraction)
+    }
+
+    /// Whether every peer is alike: no slow, late or leaving peers.
+    pub fn is_uniform(&self) -> bool {
+        let none = |f: f64| f == 0.0;
+        self.slow.map_or(true, |s| none(s.fraction) || s.every == 1)
+            && self.late.map_or(true, |l| none(l.fraction) || l.by == 0)
+            && none(self.leave_fraction)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_uniform() {
+        let config = SimConfig::default();
+        assert_eq!(config.validate(), Ok(()));
+        assert!(config.is_uniform());
+    }
+
+    #[test]
+    fn bad_settings_say_what_is_wrong() {
+        let bad = |config: SimConfig| config.validate().unwrap_err();
+        assert!(bad(SimConfig {
+            latency: 0,
+            ..SimConfig::default()
+        })
+        .contains("latency"));
+        let slow = SlowPeers {
+            fraction: 1.5,
+            every: 2,
+        };
+        assert!(bad(SimConfig {
+            slow: Some(slow),
+            ..SimConfig::default()
+        })
+        .contains("slow fraction"));
+        let leaving = SimConfig {
+            leave_fraction: 0.5,
+            ..SimConfig::default()
+        };
+        assert!(!leaving.is_uniform());
+    }
+}

@@ -1,0 +1,93 @@
+//! A deterministic simulator of mpitorrent: the real protocol at thousands
+//! of peers, in virtual time, in one thread.
+//!
+//! It runs the same [`Tracker`](mpitorrent_core::tracker::Tracker),
+//! [`Downloader`](mpitorrent_core::downloader::Downloader) and
+//! [`Uploader`](mpitorrent_core::uploader::Uploader) as `mpirun` does, and
+//! every message goes through the same wire codec; only the transport is a
+//! model. A run is a pure function of the scenario, the [`SimConfig`] and
+//! its seed: the same inputs give the same [`SimReport`], bit for bit.
+//!
+//! # The model
+//!
+//! - Time is counted in ticks; the machines see tick `t` as
+//!   `Duration::from_millis(t)`, so every time in the run report (a file's
+//!   `completed_ms`, a peer's progress) reads as ticks.
+//! - In one tick every rank can send at most one segment and receive at
+//!   most one ([`links`]): an ACK (which carries the segment) waits in the
+//!   sender's uplink queue, then in the receiver's downlink queue, and is
+//!   delivered the tick after it was taken in. A slow peer's uplink starts
+//!   a segment only every `k` ticks.
+//! - Every other message (the tracker's, requests, NACKs) is a control
+//!   message: it arrives `latency` ticks after it was sent, and uses no
+//!   capacity.
+//! - Every peer sends REGISTER at tick 0. A late peer's download side
+//!   starts `by` ticks after its ACK; a leaving peer, once it has all its
+//!   files, tells the tracker LEAVE for each file it downloaded and drops
+//!   its segments (its upload side answers NACK for them from then on).
+//! - The makespan is the tick the last peer completed its last downloaded
+//!   file. For one file it is measured against the lower bound of
+//!   [`bound`]: `S + ceil(log2(P + 1)) - 1` for one seed.
+//!
+//! # The run loop
+//!
+//! ```text
+//!   every peer: send REGISTER at tick 0
+//!   while let Some((tick, event)) = calendar.pop():    // by (tick, order)
+//!     Deliver(bytes) -> machine.handle_message(tick, from, wire::decode(bytes)?)
+//!                       then drain its transmits (check, encode, schedule)
+//!                       and its events (check outputs, LEAVE, STATS)
+//!     Uplink(rank)   -> the next queued segment leaves, through the downlink
+//!     StartDownloads -> a late peer's downloader starts
+//! ```
+//!
+//! A run fails (a [`SimError`]) on anything a user or the protocol would
+//! call wrong: a machine's protocol error, a rank sending to itself or to a
+//! rank after its TERMINATE, an ACK for a segment the sender does not
+//! hold, a file completed with the wrong hashes or not at all, an abort, a
+//! stall, or more than `max_ticks` ticks.
+
+pub mod bound;
+mod calendar;
+mod config;
+mod input;
+mod links;
+mod peer;
+mod report;
+mod world;
+
+pub use config::{LatePeers, SimConfig, SlowPeers, DEFAULT_MAX_TICKS};
+pub use input::{broadcast, scenario_from_dir};
+pub use report::{Fairness, SimReport, SimSettings};
+
+use mpitorrent_core::scenario::Scenario;
+
+/// Why a simulation did not finish well.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    #[error("{0}")]
+    Config(String),
+    /// A machine or the run broke the protocol (a bug to fix).
+    #[error("tick {tick}: {message}")]
+    Protocol { tick: u64, message: String },
+    /// The tracker aborted the job.
+    #[error("tick {tick}: the job was aborted: {reason}")]
+    Aborted { tick: u64, reason: String },
+    /// Nothing is in flight, but the job is not over.
+    #[error("tick {tick}: the swarm stalled with no message in flight; {waiting}")]
+    Stalled { tick: u64, waiting: String },
+    #[error("the swarm was still running at tick {max_ticks} (--max-ticks); {waiting}")]
+    TooLong { max_ticks: u64, waiting: String },
+}
+
+/// Runs `scenario` under `config` to its end.
+pub fn run(scenario: &Scenario, config: &SimConfig) -> Result<SimReport, SimError> {
+    config.validate().map_err(SimError::Config)?;
+    let finished = world::World::new(scenario, config).run()?;
+    Ok(SimReport::build(
+        finished,
+        config,
+        bound::lower_bound(scenario),
+    ))
+}

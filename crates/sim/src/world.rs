@@ -1,0 +1,556 @@
+//! The simulated job: the tracker and every peer, the event queue and the
+//! links, and the checks a run must pass.
+//!
+//! Every message a machine wants sent is checked (never to itself, never to
+//! a rank after its TERMINATE, an ACK only from a rank holding the
+//! segment), encoded with the wire codec, and either scheduled `latency`
+//! ticks ahead (control messages) or queued on the sender's uplink (ACKs,
+//! which carry a segment; see [`crate::links`]). Delivery decodes it and
+//! feeds the machine it is for, whose transmits and events are drained at
+//! once, as the threads of a real peer do.
+
+use crate::calendar::Calendar;
+use crate::config::SimConfig;
+use crate::links::{Links, Segment};
+use crate::peer::{SimPeer, Stage, Traits};
+use crate::SimError;
+use mpitorrent_core::downloader::{DownloadEvent, DownloaderConfig};
+use mpitorrent_core::scenario::Scenario;
+use mpitorrent_core::tracker::{RunData, Tracker, TrackerConfig, TrackerEvent};
+use mpitorrent_core::uploader::UploadEvent;
+use mpitorrent_core::{wire, Channel, FileId, Message, MessageKind, Rank, Transmit, TRACKER};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Something that happens at a tick.
+#[derive(Debug)]
+enum Event {
+    /// A message arrives (a control message after its latency, a segment
+    /// after its downlink took it in).
+    Deliver {
+        from: Rank,
+        to: Rank,
+        channel: Channel,
+        bytes: Vec<u8>,
+    },
+    /// A rank's uplink may start its next segment.
+    Uplink(Rank),
+    /// A late peer's download side starts.
+    StartDownloads(Rank),
+}
+
+/// What a finished run hands to the report.
+pub(crate) struct Finished {
+    pub run: RunData,
+    /// The tick the last downloaded file completed (0 if none was).
+    pub makespan: u64,
+    /// The tick the tracker had every peer's statistics.
+    pub terminated_at: u64,
+    /// Segments each rank's uplink sent.
+    pub uploads: Vec<u64>,
+    /// Per peer: how it differed from the others.
+    pub traits: Vec<Traits>,
+}
+
+/// The whole job.
+pub(crate) struct World<'a> {
+    config: &'a SimConfig,
+    ranks: u32,
+    calendar: Calendar<Event>,
+    links: Links,
+    tracker: Tracker,
+    /// `peers[r - 1]` is rank `r`.
+    peers: Vec<SimPeer>,
+    /// Every file's hashes, as its owners list them.
+    expected: BTreeMap<&'a str, &'a [String]>,
+    /// (rank, file name) of every output not produced yet.
+    missing: BTreeSet<(Rank, &'a str)>,
+    /// Ranks the tracker sent TERMINATE to.
+    terminate_sent: Vec<bool>,
+    /// Files each peer owned at the start (never left).
+    owned: Vec<Vec<FileId>>,
+    makespan: u64,
+    terminated_at: Option<u64>,
+    run_data: Option<RunData>,
+    /// Reused buffer of transmits being sent.
+    outbox: Vec<Transmit>,
+}
+
+fn now_of(tick: u64) -> Duration {
+    Duration::from_millis(tick)
+}
+
+impl<'a> World<'a> {
+    pub fn new(scenario: &'a Scenario, config: &'a SimConfig) -> Self {
+        let ranks = scenario.ranks();
+        let traits = draw_traits(scenario.inputs.len(), config);
+        let mut every = vec![1];
+        every.extend(traits.iter().map(|t| t.upload_every));
+        let tracker = Tracker::new(
+            TrackerConfig {
+                swarm_sample: config.swarm_sample,
+                seed: config.seed,
+                ..TrackerConfig::new(ranks)
+            },
+            Duration::ZERO,
+        );
+        let mut expected = BTreeMap::new();
+        for input in &scenario.inputs {
+            for file in &input.owned {
+                expected.entry(file.name.as_str()).or_insert(&file.hashes[..]);
+            }
+        }
+        let missing = scenario
+            .peers()
+            .flat_map(|(rank, input)| input.wanted.iter().map(move |w| (rank, w.as_str())))
+            .collect();
+        let peers = scenario
+            .peers()
+            .zip(&traits)
+            .map(|((rank, input), &traits)| SimPeer::new(rank, input, traits))
+            .collect();
+        World {
+            config,
+            ranks,
+            calendar: Calendar::new(),
+            links: Links::new(&every),
+            tracker,
+            peers,
+            expected,
+            missing,
+            terminate_sent: vec![false; ranks as usize],
+            owned: vec![Vec::new(); ranks as usize],
+            makespan: 0,
+            terminated_at: None,
+            run_data: None,
+            outbox: Vec::new(),
+        }
+    }
+
+    fn fail(&self, what: impl Into<String>) -> SimError {
+        SimError::Protocol {
+            tick: self.calendar.now(),
+            message: what.into(),
+        }
+    }
+
+    fn peer(&mut self, rank: Rank) -> &mut SimPeer {
+        &mut self.peers[rank.index() - 1]
+    }
+
+    /// Runs the job to its end: every peer registers at tick 0, then
+    /// events are handled in order until none is left.
+    pub fn run(mut self) -> Result<Finished, SimError> {
+        for index in 0..self.peers.len() {
+            let peer = &self.peers[index];
+            let msg = Message::Register(peer.registration.clone());
+            let rank = peer.rank;
+            self.send(0, rank, Transmit { to: TRACKER, msg })?;
+        }
+        while let Some((tick, event)) = self.calendar.pop() {
+            if tick > self.config.max_ticks {
+                return Err(SimError::TooLong {
+                    max_ticks: self.config.max_ticks,
+                    waiting: self.describe_waiting(),
+                });
+            }
+            match event {
+                Event::Deliver {
+                    from,
+                    to,
+                    channel,
+                    bytes,
+                } => self.deliver(tick, from, to, channel, &bytes)?,
+                Event::Uplink(rank) => self.wake_uplink(tick, rank),
+                Event::StartDownloads(rank) => self.start_downloads(tick, rank)?,
+            }
+        }
+        let Some(run) = self.run_data.take() else {
+            return Err(SimError::Stalled {
+                tick: self.calendar.now(),
+                waiting: self.describe_waiting(),
+            });
+        };
+        if let Some(&(rank, name)) = self.missing.iter().next() {
+            return Err(self.fail(format!(
+                "the job ended but rank {rank} never completed '{name}'"
+            )));
+        }
+        Ok(Finished {
+            run,
+            makespan: self.makespan,
+            terminated_at: self.terminated_at.unwrap_or(0),
+            uploads: self.links.sent(),
+            traits: self.peers.iter().map(|p| p.traits).collect(),
+        })
+    }
+
+    /// Checks, counts, encodes and schedules one message from `from`.
+    fn send(&mut self, tick: u64, from: Rank, transmit: Transmit) -> Result<(), SimError> {
+        let channel = transmit.channel();
+        let Transmit { to, msg } = transmit;
+        let kind = msg.kind();
+        if to == from {
+            return Err(self.fail(format!("rank {from} sent {} to itself", kind.name())));
+        }
+        if to.0 >= self.ranks {
+            return Err(self.fail(format!(
+                "rank {from} sent {} to rank {to}, which does not exist",
+                kind.name()
+            )));
+        }
+        if self.terminate_sent[to.index()] {
+            return Err(self.fail(format!(
+                "rank {from} sent {} to rank {to} after its TERMINATE",
+                kind.name()
+            )));
+        }
+        if kind == MessageKind::Terminate {
+            self.terminate_sent[to.index()] = true;
+        }
+        if !from.is_tracker() {
+            let peer = self.peer(from);
+            peer.sent.add(kind);
+            if let Message::SegmentAck { file, index, .. } = msg {
+                if !peer.holdings.has(file, index) {
+                    return Err(self.fail(format!(
+                        "rank {from} sent ACK for segment {index} of {file}, which it does not hold"
+                    )));
+                }
+            }
+        }
+        let bytes = wire::encode(&msg);
+        if kind == MessageKind::SegmentAck {
+            if let Some(at) = self.links.push(tick, Segment { from, to, bytes }) {
+                if at == tick {
+                    self.wake_uplink(tick, from);
+                } else {
+                    self.calendar.schedule(at, Event::Uplink(from));
+                }
+            }
+        } else {
+            let at = tick + self.config.latency;
+            let event = Event::Deliver {
+                from,
+                to,
+                channel,
+                bytes,
+            };
+            self.calendar.schedule(at, event);
+        }
+        Ok(())
+    }
+
+    /// Starts the next segment on `rank`'s uplink.
+    fn wake_uplink(&mut self, tick: u64, rank: Rank) {
+        let (sent, next) = self.links.wake(tick, rank);
+        if let Some((at, Segment { from, to, bytes })) = sent {
+            let event = Event::Deliver {
+                from,
+                to,
+                channel: Channel::Download,
+                bytes,
+            };
+            self.calendar.schedule(at, event);
+        }
+        if let Some(next) = next {
+            self.calendar.schedule(next, Event::Uplink(rank));
+        }
+    }
+
+    /// Decodes a message and feeds it to the machine it is for.
+    fn deliver(
+        &mut self,
+        tick: u64,
+        from: Rank,
+        to: Rank,
+        channel: Channel,
+        bytes: &[u8],
+    ) -> Result<(), SimError> {
+        let msg = wire::decode(bytes)
+            .map_err(|e| self.fail(format!("rank {to} cannot decode what rank {from} sent: {e}")))?;
+        let now = now_of(tick);
+        if to.is_tracker() {
+            self.tracker.handle_message(now, from, msg);
+            return self.drain_tracker(tick);
+        }
+        let stage = self.peer(to).stage;
+        if stage == Stage::Terminated {
+            return Err(self.fail(format!(
+                "rank {to} received {} from rank {from} after its TERMINATE",
+                msg.kind().name()
+            )));
+        }
+        let handled = match (channel, msg) {
+            (Channel::Control, Message::RegisterAck { file_ids, wanted, .. })
+                if stage == Stage::Registering =>
+            {
+                return self.acked(tick, to, file_ids, wanted);
+            }
+            (Channel::Control, Message::Abort { reason }) => {
+                return Err(SimError::Aborted { tick, reason })
+            }
+            (_, msg) if stage == Stage::Registering => {
+                return Err(self.fail(format!(
+                    "rank {to} got {} from rank {from} before its REGISTER_ACK",
+                    msg.kind().name()
+                )))
+            }
+            (Channel::Download, msg) => match self.peer(to).downloader.as_mut() {
+                Some(downloader) if stage == Stage::Running => {
+                    downloader.handle_message(now, from, msg)
+                }
+                _ => {
+                    return Err(self.fail(format!(
+                        "rank {to} got {} from rank {from} before its download side started",
+                        msg.kind().name()
+                    )))
+                }
+            },
+            (Channel::Upload, msg) => self.peer(to).uploader.handle_message(now, from, msg),
+            (channel, msg) => {
+                return Err(self.fail(format!(
+                    "rank {to} got {} from rank {from} on its {channel:?} channel",
+                    msg.kind().name()
+                )))
+            }
+        };
+        handled.map_err(|e| self.fail(e.to_string()))?;
+        self.drain_peer(tick, to)
+    }
+
+    /// The registration ACK reached `rank`: build its download side and
+    /// start it now, or later for a late peer.
+    fn acked(
+        &mut self,
+        tick: u64,
+        rank: Rank,
+        file_ids: Vec<FileId>,
+        wanted: Vec<String>,
+    ) -> Result<(), SimError> {
+        let config = DownloaderConfig {
+            window: self.config.window,
+            update_every: self.config.update_every,
+            strategy: self.config.strategy,
+            seed: self.config.seed,
+            ..DownloaderConfig::classic(rank, wanted)
+        };
+        self.owned[rank.index()] = file_ids.clone();
+        let owned = self.peer(rank).registration.owned.len();
+        if file_ids.len() != owned {
+            return Err(self.fail(format!(
+                "rank {rank}: REGISTER_ACK with {} ids for {owned} owned files",
+                file_ids.len(),
+            )));
+        }
+        let peer = self.peer(rank);
+        peer.acked(file_ids, config);
+        match peer.traits.start_delay {
+            0 => self.start_downloads(tick, rank),
+            delay => {
+                self.calendar
+                    .schedule(tick + delay, Event::StartDownloads(rank));
+                Ok(())
+            }
+        }
+    }
+
+    fn start_downloads(&mut self, tick: u64, rank: Rank) -> Result<(), SimError> {
+        let peer = self.peer(rank);
+        peer.stage = Stage::Running;
+        if let Some(downloader) = peer.downloader.as_mut() {
+            downloader.start(now_of(tick));
+        }
+        self.drain_peer(tick, rank)
+    }
+
+    /// Sends what the tracker wants sent; notes how it ended.
+    fn drain_tracker(&mut self, tick: u64) -> Result<(), SimError> {
+        let mut outbox = std::mem::take(&mut self.outbox);
+        outbox.extend(std::iter::from_fn(|| self.tracker.poll_transmit()));
+        for transmit in outbox.drain(..) {
+            self.send(tick, TRACKER, transmit)?;
+        }
+        self.outbox = outbox;
+        while let Some(event) = self.tracker.poll_event() {
+            match event {
+                TrackerEvent::AllRegistered => {}
+                TrackerEvent::Terminated => {
+                    self.terminated_at = Some(tick);
+                    self.run_data = self.tracker.take_run_data();
+                }
+                TrackerEvent::Aborted { reason } => return Err(SimError::Aborted { tick, reason }),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends what `rank`'s machines want sent, then handles their events.
+    fn drain_peer(&mut self, tick: u64, rank: Rank) -> Result<(), SimError> {
+        let mut outbox = std::mem::take(&mut self.outbox);
+        let (mut downloads, mut uploads) = (Vec::new(), Vec::new());
+        let peer = self.peer(rank);
+        if let Some(downloader) = peer.downloader.as_mut() {
+            outbox.extend(std::iter::from_fn(|| downloader.poll_transmit()));
+            downloads.extend(std::iter::from_fn(|| downloader.poll_event()));
+        }
+        outbox.extend(std::iter::from_fn(|| peer.uploader.poll_transmit()));
+        uploads.extend(std::iter::from_fn(|| peer.uploader.poll_event()));
+        for transmit in outbox.drain(..) {
+            self.send(tick, rank, transmit)?;
+        }
+        self.outbox = outbox;
+        for event in downloads {
+            self.download_event(tick, rank, event)?;
+        }
+        for event in uploads {
+            self.upload_event(tick, rank, event)?;
+        }
+        Ok(())
+    }
+
+    fn download_event(
+        &mut self,
+        tick: u64,
+        rank: Rank,
+        event: DownloadEvent,
+    ) -> Result<(), SimError> {
+        match event {
+            DownloadEvent::FileCompleted { file } => {
+                let expected = self.expected.get_key_value(file.name.as_str());
+                let name = match expected {
+                    Some((&name, &hashes)) if file.is_complete() && hashes == &file.hashes[..] => {
+                        name
+                    }
+                    _ => {
+                        return Err(self.fail(format!(
+                            "rank {rank} completed '{}' with the wrong contents",
+                            file.name
+                        )))
+                    }
+                };
+                if !self.missing.remove(&(rank, name)) {
+                    return Err(self.fail(format!(
+                        "rank {rank} completed '{}', which it did not want or completed before",
+                        file.name
+                    )));
+                }
+                if !self.owned[rank.index()].contains(&file.id) {
+                    self.makespan = self.makespan.max(tick);
+                    self.peer(rank).downloaded.push(file.id);
+                }
+                Ok(())
+            }
+            DownloadEvent::Finished => {
+                let peer = self.peer(rank);
+                peer.finished_at = Some(tick);
+                if !peer.traits.leaves {
+                    return Ok(());
+                }
+                for file in peer.downloaded.clone() {
+                    self.peer(rank).holdings.remove(file);
+                    let msg = Message::Leave { file };
+                    self.send(tick, rank, Transmit { to: TRACKER, msg })?;
+                }
+                Ok(())
+            }
+            DownloadEvent::Received { .. } => Err(self.fail(format!(
+                "rank {rank}: a segment to store, but simulated segments carry no bytes"
+            ))),
+        }
+    }
+
+    fn upload_event(&mut self, tick: u64, rank: Rank, event: UploadEvent) -> Result<(), SimError> {
+        match event {
+            UploadEvent::Terminated => {
+                let peer = self.peer(rank);
+                peer.stage = Stage::Terminated;
+                let stats = peer.stats();
+                let msg = Message::Stats(Box::new(stats));
+                self.send(tick, rank, Transmit { to: TRACKER, msg })
+            }
+            UploadEvent::Aborted { reason } => Err(SimError::Aborted { tick, reason }),
+        }
+    }
+
+    /// Who the job waits for, for a stall or a run past `max_ticks`: the
+    /// first few peers that are not done, and what they lack.
+    fn describe_waiting(&self) -> String {
+        const SHOWN: usize = 5;
+        let mut waiting = Vec::new();
+        for peer in &self.peers {
+            let rank = peer.rank;
+            let what = match peer.stage {
+                Stage::Registering => format!("rank {rank} has no REGISTER_ACK"),
+                Stage::Waiting => format!("rank {rank} has not started downloading"),
+                Stage::Running if peer.finished_at.is_some() => {
+                    format!("rank {rank} has all its files and waits for TERMINATE")
+                }
+                Stage::Running => {
+                    let files: Vec<String> = self
+                        .missing
+                        .range((rank, "")..)
+                        .take_while(|(r, _)| *r == rank)
+                        .map(|&(_, name)| match peer.holdings.find_by_name(name) {
+                            Some(file) => format!(
+                                "'{name}' ({} of {} segments)",
+                                file.held_count(),
+                                file.segment_count()
+                            ),
+                            None => format!("'{name}' (no swarm answer yet)"),
+                        })
+                        .collect();
+                    format!("rank {rank} waits for {}", files.join(", "))
+                }
+                Stage::Terminated => continue,
+            };
+            waiting.push(what);
+        }
+        let more = waiting.len().saturating_sub(SHOWN);
+        waiting.truncate(SHOWN);
+        let mut text = if waiting.is_empty() {
+            "every peer was terminated; the tracker waits for statistics".to_string()
+        } else {
+            waiting.join("; ")
+        };
+        if more > 0 {
+            text += &format!("; and {more} more peer(s)");
+        }
+        text
+    }
+}
+
+/// Which peers are slow, late and leaving: exact shares of the peers,
+/// drawn from the run's seed (its own stream, apart from the machines').
+fn draw_traits(peers: usize, config: &SimConfig) -> Vec<Traits> {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    rng.set_stream(0x5117);
+    let mut pick = |fraction: f64| {
+        let count = ((fraction * peers as f64).round() as usize).min(peers);
+        let mut chosen = vec![false; peers];
+        for index in rand::seq::index::sample(&mut rng, peers, count) {
+            chosen[index] = true;
+        }
+        chosen
+    };
+    let slow = pick(config.slow.map_or(0.0, |s| s.fraction));
+    let late = pick(config.late.map_or(0.0, |l| l.fraction));
+    let leaves = pick(config.leave_fraction);
+    (0..peers)
+        .map(|i| Traits {
+            upload_every: if slow[i] {
+                config.slow.map_or(1, |s| s.every)
+            } else {
+                1
+            },
+            start_delay: if late[i] {
+                config.late.map_or(0, |l| l.by)
+            } else {
+                0
+            },
+            leaves: leaves[i],
+        })
+        .collect()
+}
