@@ -37,6 +37,12 @@ pub enum Command {
     /// Simulate a swarm in virtual time, at any scale, with the real
     /// protocol: `mpitorrent sim --peers 10000 --segments 1000`.
     Sim(crate::sim::SimArgs),
+    /// Share real files between the ranks of an MPI job, every segment
+    /// verified: `mpirun -np N mpitorrent share --from DIR --to DIR`.
+    Share(ShareArgs),
+    /// Print real files the classic way: `<name> <segment count>`, then the
+    /// BLAKE3 hash of each segment.
+    Manifest(ManifestArgs),
 }
 
 /// The request window used unless `--window` says otherwise.
@@ -44,15 +50,29 @@ pub const DEFAULT_WINDOW: u32 = 8;
 /// The strategy used unless `--strategy` says otherwise.
 pub const DEFAULT_STRATEGY: Strategy = Strategy::RarestFirst;
 
-/// Options shared by every way of running a swarm.
+/// Where a classic swarm's files are.
 #[derive(Debug, Clone, Args)]
-pub struct SwarmArgs {
+pub struct ClassicArgs {
     /// Folder holding in1.txt .. in<N-1>.txt.
     #[arg(long, default_value = ".")]
     pub input_dir: PathBuf,
     /// Folder the client<R>_<file> outputs are written to.
     #[arg(long, default_value = ".")]
     pub output_dir: PathBuf,
+}
+
+impl Default for ClassicArgs {
+    fn default() -> Self {
+        ClassicArgs {
+            input_dir: ".".into(),
+            output_dir: ".".into(),
+        }
+    }
+}
+
+/// Options shared by every way of running a swarm.
+#[derive(Debug, Clone, Args)]
+pub struct SwarmArgs {
     /// Abort the job if the swarm makes no progress for this many seconds
     /// (0 turns the check off).
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
@@ -108,8 +128,6 @@ fn parse_interval(text: &str) -> Result<f64, String> {
 impl Default for SwarmArgs {
     fn default() -> Self {
         SwarmArgs {
-            input_dir: ".".into(),
-            output_dir: ".".into(),
             stall_timeout: 60,
             window: DEFAULT_WINDOW,
             strategy: DEFAULT_STRATEGY,
@@ -126,6 +144,8 @@ impl Default for SwarmArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
+    pub files: ClassicArgs,
+    #[command(flatten)]
     pub swarm: SwarmArgs,
 }
 
@@ -135,7 +155,49 @@ pub struct LocalArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(2..))]
     pub ranks: u32,
     #[command(flatten)]
+    pub files: ClassicArgs,
+    #[command(flatten)]
     pub swarm: SwarmArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ShareArgs {
+    /// The folder of files to share, on the ranks that have it; `{rank}`
+    /// becomes the rank (e.g. /scratch/out/{rank}).
+    #[arg(long, value_name = "DIR")]
+    pub from: String,
+    /// Where each peer rank writes every shared file it lacks, at the same
+    /// relative path; `{rank}` becomes the rank (e.g. /local/{rank}/data).
+    #[arg(long, value_name = "DIR")]
+    pub to: String,
+    /// The ranks that read --from, comma-separated (default: every peer
+    /// rank on which the folder exists).
+    #[arg(long, value_name = "RANKS", value_delimiter = ',')]
+    pub seeders: Option<Vec<u32>>,
+    /// Segment size, with a unit if you like: 1MiB, 4MiB, 512KiB.
+    #[arg(long, default_value = "1MiB", value_parser = parse_size)]
+    pub segment_size: u64,
+    /// Run the whole job in this process with this many ranks (tracker
+    /// included) instead of under mpirun.
+    #[arg(long, value_name = "RANKS", value_parser = clap::value_parser!(u32).range(2..))]
+    pub local: Option<u32>,
+    #[command(flatten)]
+    pub swarm: SwarmArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ManifestArgs {
+    /// Segment size, as for `share`.
+    #[arg(long, default_value = "1MiB", value_parser = parse_size)]
+    pub segment_size: u64,
+    /// The files to list.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// A size such as 1048576, 512KiB or 4MiB.
+fn parse_size(text: &str) -> Result<u64, String> {
+    mpitorrent_core::content::parse_size(text)
 }
 
 #[derive(Debug, Args)]

@@ -1,10 +1,10 @@
 //! What each subcommand does: turn arguments into library calls and the
 //! outcome into an exit status and one message.
 
-use crate::cli::{Cli, Command, GenArgs, RunArgs, SwarmArgs};
+use crate::cli::{ClassicArgs, Cli, Command, GenArgs, SwarmArgs};
 use crate::logging;
 use crate::report_cmd;
-use crate::swarm::{run_local, run_mpi};
+use crate::swarm::{run_local, run_mpi, Workload};
 use anyhow::{Context, Result};
 use mpitorrent_core::scenario::{Scenario, ScenarioParams};
 use mpitorrent_core::shapes;
@@ -13,11 +13,19 @@ use std::process::ExitCode;
 pub fn run(cli: Cli) -> Result<ExitCode> {
     logging::init(cli.verbose);
     match cli.command {
-        None => run_mpi(RunArgs {
-            swarm: SwarmArgs::default(),
-        }),
-        Some(Command::Run(args)) => run_mpi(args),
-        Some(Command::Local(args)) => run_local(args),
+        None => run_mpi(
+            &SwarmArgs::default(),
+            &Workload::Classic(ClassicArgs::default()),
+        ),
+        Some(Command::Run(args)) => run_mpi(&args.swarm, &Workload::Classic(args.files)),
+        Some(Command::Local(args)) => {
+            run_local(args.ranks, &args.swarm, &Workload::Classic(args.files))
+        }
+        Some(Command::Share(args)) => match args.local {
+            Some(ranks) => run_local(ranks, &args.swarm, &Workload::share(&args)),
+            None => run_mpi(&args.swarm, &Workload::share(&args)),
+        },
+        Some(Command::Manifest(args)) => crate::manifest::run(args),
         Some(Command::Gen(args)) => generate(args),
         Some(Command::Report(args)) => report_cmd::run(args),
         Some(Command::Sim(args)) => crate::sim::run(args),

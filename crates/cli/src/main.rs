@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod logging;
+mod manifest;
 mod progress;
 mod report_cmd;
 mod sim;

@@ -3,7 +3,7 @@
 //! one error line from the rank that should say it, or the end-of-run
 //! summary, the `--report` file and the `--timeline` picture.
 
-use crate::cli::{LocalArgs, RunArgs, SwarmArgs};
+use crate::cli::{ClassicArgs, ShareArgs, SwarmArgs};
 use crate::progress::ProgressDisplay;
 use crate::timeline;
 use anyhow::{Context, Result};
@@ -11,6 +11,7 @@ use mpitorrent_core::report::{RunReport, RunSettings};
 use mpitorrent_net::fault::{FaultPlan, FAULT_ENV};
 use mpitorrent_net::job::{run_local_job, JobConfig, JobError, RankOutcome};
 use mpitorrent_net::peer::PeerOptions;
+use mpitorrent_net::share::job::ShareSpec;
 use mpitorrent_net::resources::process_resources;
 use std::path::Path;
 use std::process::ExitCode;
@@ -19,16 +20,38 @@ use std::time::Duration;
 /// Exit status for a command line that cannot work (as clap uses).
 pub const USAGE: u8 = 2;
 
-fn job_config(args: &SwarmArgs, own_process: bool) -> Result<JobConfig> {
+/// What a job moves: classic hash listings, or real files.
+pub enum Workload {
+    Classic(ClassicArgs),
+    Share(ShareSpec),
+}
+
+impl Workload {
+    /// The real files `share` asks for.
+    pub fn share(args: &ShareArgs) -> Workload {
+        Workload::Share(ShareSpec {
+            from: args.from.clone(),
+            to: args.to.clone(),
+            seeders: args.seeders.clone(),
+            segment_size: args.segment_size,
+        })
+    }
+}
+
+fn job_config(args: &SwarmArgs, workload: &Workload, own_process: bool) -> Result<JobConfig> {
     // Tests inject faults through the environment, so that the binary they
     // run is exactly the one users run.
     let fault = match std::env::var(FAULT_ENV) {
         Ok(plan) => Some(plan.parse::<FaultPlan>().map_err(anyhow::Error::msg)?),
         Err(_) => None,
     };
+    let (classic, share) = match workload {
+        Workload::Classic(folders) => (folders.clone(), None),
+        Workload::Share(spec) => (ClassicArgs::default(), Some(spec.clone())),
+    };
     Ok(JobConfig {
-        input_dir: args.input_dir.clone(),
-        output_dir: args.output_dir.clone(),
+        input_dir: classic.input_dir,
+        output_dir: classic.output_dir,
         peer: PeerOptions {
             window: args.window,
             strategy: args.strategy,
@@ -39,7 +62,7 @@ fn job_config(args: &SwarmArgs, own_process: bool) -> Result<JobConfig> {
         },
         stall_timeout: (args.stall_timeout > 0).then(|| Duration::from_secs(args.stall_timeout)),
         swarm_sample: args.swarm_sample.map(|s| s as usize),
-        share: None,
+        share,
     })
 }
 
@@ -107,11 +130,11 @@ fn write_report(path: &Path, report: &RunReport) -> Result<()> {
 }
 
 #[cfg(feature = "mpi")]
-pub fn run_mpi(args: RunArgs) -> Result<ExitCode> {
+pub fn run_mpi(swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
     use mpitorrent_net::mpi::{abort, initialize, MpiFabric};
     use mpitorrent_net::{Endpoint, Fabric};
 
-    let job = job_config(&args.swarm, true)?;
+    let job = job_config(swarm, workload, true)?;
     let universe = initialize().context("starting MPI")?;
     let fabric = MpiFabric::new();
     let size = fabric.endpoint().size();
@@ -127,7 +150,7 @@ pub fn run_mpi(args: RunArgs) -> Result<ExitCode> {
     }
     // Only rank 0 sees the progress; every other rank stays quiet.
     let mut display = if fabric.endpoint().rank().is_tracker() {
-        progress_display(&args.swarm)
+        progress_display(swarm)
     } else {
         ProgressDisplay::hidden()
     };
@@ -139,13 +162,13 @@ pub fn run_mpi(args: RunArgs) -> Result<ExitCode> {
         eprintln!("mpitorrent: error: {err}");
         abort(1);
     }
-    let code = finish(outcome, &args.swarm, "mpi");
+    let code = finish(outcome, swarm, "mpi");
     drop(universe);
     Ok(code)
 }
 
 #[cfg(not(feature = "mpi"))]
-pub fn run_mpi(_args: RunArgs) -> Result<ExitCode> {
+pub fn run_mpi(_swarm: &SwarmArgs, _workload: &Workload) -> Result<ExitCode> {
     eprintln!(
         "mpitorrent: this build has no MPI support (built without the `mpi` feature);\n\
          run a whole swarm in one process with `mpitorrent local --ranks N`."
@@ -153,14 +176,14 @@ pub fn run_mpi(_args: RunArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(USAGE))
 }
 
-pub fn run_local(args: LocalArgs) -> Result<ExitCode> {
-    let job = job_config(&args.swarm, false)?;
-    let mut display = progress_display(&args.swarm);
-    let outcomes = run_local_job(args.ranks, &job, &mut |p| display.observe(p));
+pub fn run_local(ranks: u32, swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
+    let job = job_config(swarm, workload, false)?;
+    let mut display = progress_display(swarm);
+    let outcomes = run_local_job(ranks, &job, &mut |p| display.observe(p));
     display.finish();
     let mut code = ExitCode::SUCCESS;
     for outcome in outcomes {
-        if finish(outcome, &args.swarm, "local") != ExitCode::SUCCESS {
+        if finish(outcome, swarm, "local") != ExitCode::SUCCESS {
             code = ExitCode::FAILURE;
         }
     }

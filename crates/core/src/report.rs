@@ -34,9 +34,11 @@ pub struct RunReport {
     pub wall_seconds: f64,
     pub segments_downloaded: u64,
     /// Bytes of real segments moved (`share`; 0 in classic mode).
+    #[serde(default)]
     pub bytes_downloaded: u64,
     /// Segments whose bytes did not match their hash, thrown away and
     /// fetched again (`share`).
+    #[serde(default)]
     pub verification_failures: u64,
     pub messages: MessageReport,
     /// The tracker's process (the whole job's, in local mode).
@@ -72,7 +74,9 @@ pub struct PeerReport {
     /// Segments sent to each rank.
     pub uploaded_to: BTreeMap<u32, u64>,
     pub nacks_received: u64,
+    #[serde(default)]
     pub bytes_downloaded: u64,
+    #[serde(default)]
     pub verification_failures: u64,
     /// Each downloaded file and when it completed (ms after the ACK).
     pub files: Vec<FileTime>,
