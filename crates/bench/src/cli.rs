@@ -1,6 +1,8 @@
 //! The command line of `mpitorrent-bench`, as clap derive types (doc
 //! comments are the help text), and the choices it resolves to.
 
+use crate::runner::Settings;
+use crate::share::{self, ShareKind};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use mpitorrent_core::shapes::{self, Shape};
@@ -19,6 +21,11 @@ use std::path::{Path, PathBuf};
 /// same ranks, with the same threads and window, over mpitorrent's MPI
 /// transport and nothing else). It prints a table of medians and writes
 /// every number as JSON.
+///
+/// The real-data scenarios (share-one-to-all, share-all-gather) run
+/// `mpitorrent share` on generated files instead, each run next to
+/// `mpi-bcast` (a plain MPI_Bcast of the same files to the same ranks), and
+/// check every output of both byte for byte; they have their own table.
 #[derive(Debug, Parser)]
 #[command(name = "mpitorrent-bench", version, about, long_about)]
 pub struct Cli {
@@ -27,11 +34,14 @@ pub struct Cli {
     pub runs: u32,
     /// A scenario to run; repeat for several. Default: all of them:
     /// two-and-one, five-trade-seven, owning-nothing,
-    /// two-seeds-four-leechers, wanting-nothing, large, fan-out, all-to-all.
-    #[arg(long = "scenario", value_name = "NAME", value_parser = parse_shape)]
-    pub scenarios: Vec<Shape>,
+    /// two-seeds-four-leechers, wanting-nothing, large, fan-out, all-to-all,
+    /// and the real-data ones, share-one-to-all and share-all-gather
+    /// (about a minute per run each, at the default --share-size).
+    #[arg(long = "scenario", value_name = "NAME", value_parser = parse_scenario)]
+    pub scenarios: Vec<Scenario>,
     /// A download strategy to run; repeat for several. Default: all three
-    /// (round-robin, least-loaded, rarest-first).
+    /// (round-robin, least-loaded, rarest-first), and mpitorrent's default
+    /// for the real-data scenarios.
     #[arg(long = "strategy", value_name = "S")]
     pub strategies: Vec<Strategy>,
     /// A request window to run; repeat to compare (e.g. --window 1
@@ -49,9 +59,31 @@ pub struct Cli {
     /// in a short one the rank's CPU is mostly its MPI start-up.
     #[arg(long, value_name = "NAME", default_value = "all-to-all", value_parser = parse_shape)]
     pub idle_shape: Shape,
+    /// The bytes the real-data scenarios share: the one file of
+    /// share-one-to-all, and the 8 shards of share-all-gather together.
+    #[arg(long, value_name = "SIZE", default_value = share::DEFAULT_SIZE,
+          value_parser = mpitorrent_core::content::parse_size)]
+    pub share_size: u64,
     /// Kill a job (and count it as failed) after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub timeout: u64,
+}
+
+/// A scenario of either kind.
+#[derive(Clone, Debug)]
+pub enum Scenario {
+    Swarm(Shape),
+    Share(ShareKind),
+}
+
+fn parse_scenario(name: &str) -> Result<Scenario, String> {
+    match ShareKind::by_name(name) {
+        Some(kind) => Ok(Scenario::Share(kind)),
+        None => parse_shape(name).map(Scenario::Swarm).map_err(|err| {
+            let shares: Vec<&str> = ShareKind::ALL.iter().map(|k| k.name()).collect();
+            format!("{err}, {}", shares.join(", "))
+        }),
+    }
 }
 
 fn parse_shape(name: &str) -> Result<Shape, String> {
@@ -69,11 +101,16 @@ pub struct Plan {
     pub strategies: Vec<Strategy>,
     /// `None` runs mpitorrent without `--window` (its default).
     pub windows: Vec<Option<u32>>,
+    pub shares: Vec<ShareKind>,
+    /// Strategies (as asked, else mpitorrent's default) by windows.
+    pub share_settings: Vec<Settings>,
+    pub share_size: u64,
     pub idle_shape: Shape,
     pub json: PathBuf,
     pub binary: PathBuf,
     pub floor: PathBuf,
     pub message_floor: PathBuf,
+    pub bcast: PathBuf,
     pub timeout_seconds: u64,
 }
 
@@ -85,11 +122,12 @@ impl Plan {
         let binary = cli.binary.unwrap_or_else(|| dir.join("mpitorrent"));
         let floor = dir.join("mpi-floor");
         let message_floor = dir.join("mpi-message-floor");
+        let bcast = dir.join("mpi-bcast");
         require(
             &binary,
             "build it with `cargo build --release -p mpitorrent` or pass --binary PATH",
         )?;
-        for program in [&floor, &message_floor] {
+        for program in [&floor, &message_floor, &bcast] {
             require(
                 program,
                 "build it with `cargo build --release -p mpitorrent-bench`",
@@ -97,31 +135,48 @@ impl Plan {
         }
         // Every job runs in its scenario's folder: a relative path would miss.
         let binary = std::path::absolute(&binary)?;
-        let shapes = if cli.scenarios.is_empty() {
-            shapes::all()
+        let (shapes, shares) = if cli.scenarios.is_empty() {
+            (shapes::all(), ShareKind::ALL.to_vec())
         } else {
-            cli.scenarios
-        };
-        let strategies = if cli.strategies.is_empty() {
-            Strategy::ALL.to_vec()
-        } else {
-            cli.strategies
+            split_scenarios(cli.scenarios)
         };
         let windows = if cli.windows.is_empty() {
             vec![None]
         } else {
             cli.windows.into_iter().map(Some).collect()
         };
+        let share_strategies = if cli.strategies.is_empty() {
+            vec![None]
+        } else {
+            cli.strategies.iter().copied().map(Some).collect()
+        };
+        let share_settings = share_strategies
+            .into_iter()
+            .flat_map(|strategy| {
+                windows
+                    .iter()
+                    .map(move |&window| Settings { strategy, window })
+            })
+            .collect();
+        let strategies = if cli.strategies.is_empty() {
+            Strategy::ALL.to_vec()
+        } else {
+            cli.strategies
+        };
         Ok(Plan {
             runs: cli.runs,
             shapes,
             strategies,
             windows,
+            shares,
+            share_settings,
+            share_size: cli.share_size,
             idle_shape: cli.idle_shape,
             json: cli.json,
             binary,
             floor,
             message_floor,
+            bcast,
             timeout_seconds: cli.timeout,
         })
     }
@@ -130,16 +185,32 @@ impl Plan {
     pub fn record(&self) -> PlanRecord {
         PlanRecord {
             runs: self.runs,
-            scenarios: self.shapes.iter().map(|s| s.name.to_string()).collect(),
+            scenarios: (self.shapes.iter().map(|s| s.name.to_string()))
+                .chain(self.shares.iter().map(|k| k.name().to_string()))
+                .collect(),
             strategies: self.strategies.iter().map(|s| s.to_string()).collect(),
             windows: self.windows.clone(),
             idle_shape: self.idle_shape.name.to_string(),
             binary: self.binary.clone(),
             floor: self.floor.clone(),
             message_floor: self.message_floor.clone(),
+            bcast: self.bcast.clone(),
+            share_size: self.share_size,
             timeout_seconds: self.timeout_seconds,
         }
     }
+}
+
+/// The swarm shapes and the real-data scenarios among `scenarios`.
+fn split_scenarios(scenarios: Vec<Scenario>) -> (Vec<Shape>, Vec<ShareKind>) {
+    let (mut shapes, mut shares) = (Vec::new(), Vec::new());
+    for scenario in scenarios {
+        match scenario {
+            Scenario::Swarm(shape) => shapes.push(shape),
+            Scenario::Share(kind) => shares.push(kind),
+        }
+    }
+    (shapes, shares)
 }
 
 fn require(program: &Path, hint: &str) -> Result<()> {
@@ -161,5 +232,8 @@ pub struct PlanRecord {
     pub binary: PathBuf,
     pub floor: PathBuf,
     pub message_floor: PathBuf,
+    pub bcast: PathBuf,
+    /// Bytes the real-data scenarios share.
+    pub share_size: u64,
     pub timeout_seconds: u64,
 }

@@ -4,10 +4,14 @@
 //! the message floor (`mpi-message-floor`: the same run's segment round
 //! trips and nothing else, on mpitorrent's MPI transport); prints a table
 //! of medians and an idle-CPU check, and writes every number as JSON.
-//! Any failed run or wrong output makes the exit status non-zero.
+//! The real-data scenarios (`share`) run `mpitorrent share` on generated
+//! files next to `mpi-bcast`, a plain MPI_Bcast of the same bytes, in a
+//! table of their own. Any failed run or wrong output makes the exit
+//! status non-zero.
 //!
 //! `bash scripts/bench.sh [OPTIONS]` builds everything and runs this.
 
+mod bcast_report;
 mod cli;
 mod idle;
 mod launch;
@@ -15,6 +19,7 @@ mod machine;
 mod results;
 mod runner;
 mod sample;
+mod share;
 mod stats;
 mod swarm_dir;
 mod table;
@@ -43,42 +48,75 @@ fn try_main() -> Result<bool> {
     let plan = Plan::from_cli(Cli::parse())?;
     let machine = Machine::detect();
     let runner = Runner::new(&plan);
-    let total = plan.shapes.len() * plan.strategies.len() * plan.windows.len();
+    let mut progress = Progress {
+        done: 0,
+        total: plan.shapes.len() * plan.strategies.len() * plan.windows.len()
+            + plan.shares.len() * plan.share_settings.len(),
+        runs: plan.runs,
+    };
     let mut cases = Vec::new();
     for shape in &plan.shapes {
         for &strategy in &plan.strategies {
             for &window in &plan.windows {
                 let case = runner.case(shape, strategy, window);
-                eprintln!(
-                    "bench: [{}/{total}] {} -np {} {strategy} window {}: {}/{} runs ok, median wall {}",
-                    cases.len() + 1,
-                    shape.name,
-                    case.ranks,
-                    window_label(window),
+                progress.case(
+                    &format!(
+                        "{} -np {} {strategy} window {}",
+                        shape.name,
+                        case.ranks,
+                        window_label(window)
+                    ),
                     case.runs.len(),
-                    plan.runs,
-                    case.median
-                        .as_ref()
-                        .map_or_else(|| "-".to_string(), |m| format!("{:.3} s", m.wall_seconds)),
+                    case.median.as_ref().map(|m| m.wall_seconds),
                 );
                 cases.push(case);
             }
         }
     }
+    let mut share_cases = Vec::new();
+    for &kind in &plan.shares {
+        share_cases.extend(share::case::run_kind(
+            &runner,
+            kind,
+            plan.share_size,
+            &plan.share_settings,
+            |label, case| {
+                let wall = case.median.as_ref().map(|m| m.wall_seconds);
+                progress.case(label, case.runs.len(), wall);
+            },
+        ));
+    }
     let idle = idle::run(&runner, &plan.idle_shape, plan.runs);
-    let results = Results::new(machine, plan.record(), cases, idle);
+    let results = Results::new(machine, plan.record(), cases, share_cases, idle);
 
     println!("{}", results.machine.header());
-    println!(
-        "medians of {} runs; wall = whole mpirun; floor = mpi-floor (launch: init, barrier, \
-         finalize) at the same np; ratio = wall / floor",
-        plan.runs
-    );
-    println!(
-        "msg floor = mpi-message-floor: the run's segment request/reply round trips alone, same \
-         ranks, threads and window, on mpitorrent's MPI transport; vs msg floor = wall / msg floor"
-    );
-    print!("{}", table::render(&results.cases));
+    if !results.cases.is_empty() {
+        println!(
+            "medians of {} runs; wall = whole mpirun; floor = mpi-floor (launch: init, barrier, \
+             finalize) at the same np; ratio = wall / floor",
+            plan.runs
+        );
+        println!(
+            "msg floor = mpi-message-floor: the run's segment request/reply round trips alone, \
+             same ranks, threads and window, on mpitorrent's MPI transport; vs msg floor = wall / \
+             msg floor"
+        );
+        print!("{}", table::swarm(&results.cases));
+    }
+    if !results.share_cases.is_empty() {
+        println!(
+            "real data: mpitorrent share, medians of {} runs; wall = whole mpirun; bcast = \
+             mpi-bcast (the seeder reads, MPI_Bcast in 4 MiB chunks over ranks 1..N-1, every \
+             receiver writes; no verification), run right after it on the same files; ratio = \
+             wall / bcast; MiB/s = bytes moved / wall; peak MiB = largest peak RSS of any rank in \
+             any run; every output of both checked byte for byte",
+            plan.runs
+        );
+        print!("{}", share::table::render_cases(&results.share_cases));
+        for line in share::table::targets(&results.share_cases) {
+            println!("{line}");
+        }
+    }
     println!("{}", results.idle.summary());
     results.write(&plan.json)?;
     println!("JSON: {}", plan.json.display());
@@ -92,4 +130,22 @@ fn try_main() -> Result<bool> {
         }
     }
     Ok(results.failed_runs == 0)
+}
+
+/// The line on stderr after each case.
+struct Progress {
+    done: usize,
+    total: usize,
+    runs: u32,
+}
+
+impl Progress {
+    fn case(&mut self, what: &str, ok: usize, median_wall: Option<f64>) {
+        self.done += 1;
+        let wall = median_wall.map_or_else(|| "-".to_string(), |w| format!("{w:.3} s"));
+        eprintln!(
+            "bench: [{}/{}] {what}: {ok}/{} runs ok, median wall {wall}",
+            self.done, self.total, self.runs
+        );
+    }
 }

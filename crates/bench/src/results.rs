@@ -1,11 +1,12 @@
 //! Everything a benchmark measured, as one JSON document: the machine, the
-//! options, every case with every run's raw numbers and the medians, and
-//! the idle-CPU check.
+//! options, every case (swarm and real-data) with every run's raw numbers
+//! and the medians, and the idle-CPU check.
 
 use crate::cli::PlanRecord;
 use crate::idle::IdleResult;
 use crate::machine::Machine;
 use crate::runner::CaseResult;
+use crate::share::case::ShareCaseResult;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::Path;
@@ -15,6 +16,8 @@ pub struct Results {
     pub machine: Machine,
     pub options: PlanRecord,
     pub cases: Vec<CaseResult>,
+    /// The real-data cases (`mpitorrent share` against `mpi-bcast`).
+    pub share_cases: Vec<ShareCaseResult>,
     pub idle: IdleResult,
     /// Failed runs (including wrong outputs) over every case and the check.
     pub failed_runs: usize,
@@ -26,23 +29,27 @@ impl Results {
         machine: Machine,
         options: PlanRecord,
         cases: Vec<CaseResult>,
+        share_cases: Vec<ShareCaseResult>,
         idle: IdleResult,
     ) -> Results {
-        let failed_runs =
-            cases.iter().map(|c| c.failures.len()).sum::<usize>() + idle.failures.len();
-        Results {
+        let mut results = Results {
             machine,
             options,
             cases,
+            share_cases,
             idle,
-            failed_runs,
-        }
+            failed_runs: 0,
+        };
+        results.failed_runs = results.failures().count();
+        results
     }
 
-    /// Every failure line, of the cases and then of the idle check.
+    /// Every failure line: of the swarm cases, the real-data cases, and
+    /// the idle check.
     pub fn failures(&self) -> impl Iterator<Item = &String> {
         let cases = self.cases.iter().flat_map(|c| &c.failures);
-        cases.chain(&self.idle.failures)
+        let shares = self.share_cases.iter().flat_map(|c| &c.failures);
+        cases.chain(shares).chain(&self.idle.failures)
     }
 
     /// Writes the JSON to `path`, creating its folder.

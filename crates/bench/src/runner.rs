@@ -27,6 +27,43 @@ pub struct Settings {
     pub window: Option<u32>,
 }
 
+impl Settings {
+    /// mpitorrent's options for these settings, a report at `report` and
+    /// no progress display (after `run` or `share` and its own options).
+    pub fn args(&self, report: &Path) -> Vec<OsString> {
+        let mut args: Vec<OsString> = Vec::new();
+        if let Some(strategy) = self.strategy {
+            args.extend(["--strategy".into(), strategy.name().into()]);
+        }
+        if let Some(window) = self.window {
+            args.extend(["--window".into(), window.to_string().into()]);
+        }
+        args.extend(["--report".into(), report.into(), "--quiet".into()]);
+        args
+    }
+
+    /// "<strategy> window <window>", "default" for what mpitorrent chooses.
+    pub fn label(&self) -> String {
+        let strategy = self
+            .strategy
+            .map_or_else(|| "default".to_string(), |s| s.to_string());
+        format!("{strategy} window {}", window_label(self.window))
+    }
+}
+
+/// A run report written by mpitorrent.
+pub fn read_report(path: &Path) -> Result<RunReport> {
+    let json = std::fs::read_to_string(path)
+        .with_context(|| format!("no report at {}", path.display()))?;
+    serde_json::from_str(&json).context("cannot parse the run report")
+}
+
+/// "N file(s): the first few problems".
+pub fn problem_list(problems: &[String]) -> String {
+    let shown = problems[..problems.len().min(PROBLEMS_SHOWN)].join("; ");
+    format!("{} file(s): {shown}", problems.len())
+}
+
 /// One case of the benchmark and what its runs measured.
 #[derive(Debug, Serialize)]
 pub struct CaseResult {
@@ -54,27 +91,34 @@ impl<'a> Runner<'a> {
         Runner { plan }
     }
 
-    fn job<'j>(
+    /// The plan this runner follows.
+    pub fn plan(&self) -> &'a Plan {
+        self.plan
+    }
+
+    /// `program` at `-np np` with `args`, run in `dir`, its output in
+    /// `dir/<program>.log`, within the plan's time limit.
+    pub fn job<'j>(
         &'j self,
         program: &'j Path,
         np: u32,
         args: Vec<OsString>,
-        dir: &'j SwarmDir,
+        dir: &'j Path,
     ) -> Job<'j> {
         let name = program.file_name().unwrap_or_default().to_string_lossy();
         Job {
             np,
             program,
             args,
-            dir: dir.path(),
-            log: dir.log_path(&name),
+            dir,
+            log: dir.join(format!("{name}.log")),
             timeout: Duration::from_secs(self.plan.timeout_seconds),
         }
     }
 
     /// One run of `mpi-floor` at `-np np`; its wall time.
     pub fn floor(&self, dir: &SwarmDir, np: u32) -> Result<Duration> {
-        self.job(&self.plan.floor, np, Vec::new(), dir)
+        self.job(&self.plan.floor, np, Vec::new(), dir.path())
             .run()
             .context("mpi-floor")
     }
@@ -86,7 +130,7 @@ impl<'a> Runner<'a> {
             &self.plan.message_floor,
             report.ranks,
             fetch_args(report),
-            dir,
+            dir.path(),
         )
         .run()
         .context("mpi-message-floor")
@@ -103,38 +147,24 @@ impl<'a> Runner<'a> {
         dir.clean()?;
         let report_path = dir.report_path();
         let mut args: Vec<OsString> = vec!["run".into()];
-        if let Some(strategy) = settings.strategy {
-            args.extend(["--strategy".into(), strategy.name().into()]);
-        }
-        if let Some(window) = settings.window {
-            args.extend(["--window".into(), window.to_string().into()]);
-        }
-        args.extend([
-            "--report".into(),
-            report_path.clone().into(),
-            "--quiet".into(),
-        ]);
-        let wall = self.job(&self.plan.binary, np, args, dir).run()?;
+        args.extend(settings.args(&report_path));
+        let wall = self.job(&self.plan.binary, np, args, dir.path()).run()?;
         let problems = dir.check_outputs()?;
         if !problems.is_empty() {
-            let shown = problems[..problems.len().min(PROBLEMS_SHOWN)].join("; ");
-            bail!("WRONG OUTPUT in {} file(s): {shown}", problems.len());
+            bail!("WRONG OUTPUT in {}", problem_list(&problems));
         }
-        let json = std::fs::read_to_string(&report_path)
-            .with_context(|| format!("no report at {}", report_path.display()))?;
-        let report = serde_json::from_str(&json).context("cannot parse the run report")?;
-        Ok((wall, report))
+        Ok((wall, read_report(&report_path)?))
     }
 
     /// Every run of one case: a launch-floor run at the same `-np`, the
     /// swarm, and a message-floor run of the swarm's own traffic.
     pub fn case(&self, shape: &Shape, strategy: Strategy, window: Option<u32>) -> CaseResult {
         let np = shape.scenario.ranks();
-        let label = format!("{} {strategy} window {}", shape.name, window_label(window));
         let settings = Settings {
             strategy: Some(strategy),
             window,
         };
+        let label = format!("{} {}", shape.name, settings.label());
         let (runs, failures, window_used) = match SwarmDir::create(&shape.scenario) {
             Ok(dir) => {
                 let mut window_used = None;
@@ -202,7 +232,7 @@ pub fn repeat<T>(
 }
 
 /// Prints a failure so that it cannot be missed; returns it as one line.
-fn loud(label: &str, run: Option<(u32, u32)>, err: &anyhow::Error) -> String {
+pub fn loud(label: &str, run: Option<(u32, u32)>, err: &anyhow::Error) -> String {
     let at = run.map_or_else(String::new, |(run, runs)| format!(" run {run}/{runs}"));
     let line = format!("{label}{at}: {err:#}");
     eprintln!("bench: FAILED: {line}");

@@ -4,6 +4,7 @@
 
 use crate::stats::median;
 use mpitorrent_core::report::RunReport;
+use mpitorrent_core::stats::ResourceUse;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -39,8 +40,6 @@ impl RunSample {
         message_floor: Duration,
         report: &RunReport,
     ) -> RunSample {
-        let peers = report.peers.iter().map(|p| p.resources);
-        let all = peers.chain([report.tracker_resources]);
         RunSample {
             wall_seconds: wall.as_secs_f64(),
             floor_seconds: floor.as_secs_f64(),
@@ -54,10 +53,26 @@ impl RunSample {
                 .iter()
                 .filter_map(|f| f.fairness)
                 .min_by(f64::total_cmp),
-            cpu_seconds: all.clone().map(|r| r.cpu_seconds).sum(),
-            peak_mib: all.map(|r| r.peak_rss_kib).max().unwrap_or(0) as f64 / 1024.0,
+            cpu_seconds: cpu_seconds(report),
+            peak_mib: peak_mib(report),
         }
     }
+}
+
+/// Every rank's process in a report: the tracker's and each peer's.
+fn resources(report: &RunReport) -> impl Iterator<Item = ResourceUse> + '_ {
+    let peers = report.peers.iter().map(|p| p.resources);
+    peers.chain([report.tracker_resources])
+}
+
+/// The CPU time of every rank's process, the tracker's included.
+pub fn cpu_seconds(report: &RunReport) -> f64 {
+    resources(report).map(|r| r.cpu_seconds).sum()
+}
+
+/// The largest peak resident memory of any rank, in MiB.
+pub fn peak_mib(report: &RunReport) -> f64 {
+    resources(report).map(|r| r.peak_rss_kib).max().unwrap_or(0) as f64 / 1024.0
 }
 
 /// The median of each number over a case's successful runs.

@@ -51,11 +51,6 @@ impl SwarmDir {
         self.path().join("report.json")
     }
 
-    /// Where a job's output goes.
-    pub fn log_path(&self, program: &str) -> PathBuf {
-        self.path().join(format!("{program}.log"))
-    }
-
     /// Deletes every output and the report of the previous run.
     pub fn clean(&self) -> Result<()> {
         for name in self.outputs_present()? {

@@ -1,9 +1,14 @@
-//! The results as an aligned text table, one row per case.
+//! Aligned text tables: the renderer, and the table of the swarm cases
+//! (one row per case; the real-data cases have their own columns, in
+//! `share::table`).
 
 use crate::runner::{window_label, CaseResult};
 
-/// The columns: title, and whether the cells line up on the right.
-const COLUMNS: [(&str, bool); 16] = [
+/// A column: its title, and whether its cells line up on the right.
+pub type Column = (&'static str, bool);
+
+/// The columns of the swarm table.
+const COLUMNS: [Column; 16] = [
     ("scenario", false),
     ("np", true),
     ("strategy", false),
@@ -22,21 +27,27 @@ const COLUMNS: [(&str, bool); 16] = [
     ("runs ok", true),
 ];
 
-/// The table of every case's medians.
-pub fn render(cases: &[CaseResult]) -> String {
-    let titles: Vec<String> = COLUMNS.iter().map(|(t, _)| t.to_string()).collect();
+/// The table of every swarm case's medians.
+pub fn swarm(cases: &[CaseResult]) -> String {
     let rows: Vec<Vec<String>> = cases.iter().map(row).collect();
-    let widths: Vec<usize> = (0..COLUMNS.len())
+    render(&COLUMNS, &rows)
+}
+
+/// `rows` under the titles of `columns`, each column as wide as its widest
+/// cell, two spaces apart.
+pub fn render(columns: &[Column], rows: &[Vec<String>]) -> String {
+    let titles: Vec<String> = columns.iter().map(|(t, _)| t.to_string()).collect();
+    let widths: Vec<usize> = (0..columns.len())
         .map(|i| {
             let cells = rows.iter().map(|r| r[i].len());
             cells.chain([titles[i].len()]).max().unwrap_or(0)
         })
         .collect();
     let mut out = String::new();
-    for cells in [&titles].into_iter().chain(&rows) {
+    for cells in [&titles].into_iter().chain(rows) {
         let mut line = String::new();
         for (i, cell) in cells.iter().enumerate() {
-            let (w, right) = (widths[i], COLUMNS[i].1);
+            let (w, right) = (widths[i], columns[i].1);
             if i > 0 {
                 line += "  ";
             }

@@ -82,6 +82,8 @@ pub(super) struct FileSwarm {
     rarity: RarityOrder,
     /// Per rank: paced hints naming it not reported back yet.
     owed: Vec<u32>,
+    /// Per rank: whether it is one of `seeds`.
+    seed_ranks: Vec<bool>,
 }
 
 impl FileSwarm {
@@ -93,6 +95,7 @@ impl FileSwarm {
             stale: vec![0; segments],
             rarity: RarityOrder::new(segments, 0),
             owed: Vec::new(),
+            seed_ranks: Vec::new(),
             hashes,
             initial_owners: owners.clone(),
             members: BTreeMap::new(),
@@ -105,7 +108,7 @@ impl FileSwarm {
                 continue;
             }
             swarm.members.insert(rank, Member::new(segments, true));
-            swarm.seeds.push(rank);
+            swarm.add_seed(rank);
             for index in 0..segments as SegmentIdx {
                 swarm.rarity.add_holder(index);
             }
@@ -155,10 +158,13 @@ impl FileSwarm {
             member.held[index as usize] = true;
             member.held_count += 1;
             self.holders[index as usize].push(rank);
-            self.rarity.add_holder(index);
-            if let Some(at) = member.hinted.iter().position(|&(i, _)| i == index) {
-                let (_, holder) = member.hinted.swap_remove(at);
-                release(&mut self.owed, holder);
+            // A hinted segment counted as held from the hint on.
+            match member.hinted.iter().position(|&(i, _)| i == index) {
+                Some(at) => {
+                    let (_, holder) = member.hinted.swap_remove(at);
+                    release(&mut self.owed, holder);
+                }
+                None => self.rarity.add_holder(index),
             }
             if member.held_count == 1 {
                 self.activate(rank);
@@ -177,15 +183,22 @@ impl FileSwarm {
         if !self.join(rank) {
             return false;
         }
+        // Recording every segment settled every hint it was given.
         let member = self.members.get_mut(&rank).expect("joined above");
-        for (_, holder) in std::mem::take(&mut member.hinted) {
-            release(&mut self.owed, holder);
-        }
+        debug_assert!(member.hinted.is_empty());
         if !member.seed {
             member.seed = true;
-            self.seeds.push(rank);
+            self.add_seed(rank);
         }
         true
+    }
+
+    fn add_seed(&mut self, rank: Rank) {
+        self.seeds.push(rank);
+        if self.seed_ranks.len() <= rank.index() {
+            self.seed_ranks.resize(rank.index() + 1, false);
+        }
+        self.seed_ranks[rank.index()] = true;
     }
 
     /// Removes `rank` from the swarm: it holds nothing any more and is never
@@ -201,11 +214,13 @@ impl FileSwarm {
         }
         let member = self.members.remove(&rank).expect("checked above");
         self.departed.insert(rank);
-        for &(_, holder) in &member.hinted {
+        for &(index, holder) in &member.hinted {
             release(&mut self.owed, holder);
+            self.rarity.remove_holder(index);
         }
         if member.seed {
             self.seeds.retain(|&r| r != rank);
+            self.seed_ranks[rank.index()] = false;
         }
         if let Some(slot) = member.active_slot {
             self.active.swap_remove(slot);
@@ -232,7 +247,8 @@ impl FileSwarm {
         self.members.get(&rank).map_or(0, |m| m.held_count)
     }
 
-    /// How many ranks hold segment `index` now.
+    /// How many ranks hold segment `index` now, or will soon: the holders
+    /// reported, and the paced requesters hinted it.
     fn rarity(&self, index: usize) -> usize {
         self.rarity.count(index as SegmentIdx) as usize
     }
@@ -380,6 +396,7 @@ impl FileSwarm {
             departed,
             rarity,
             owed,
+            seed_ranks,
             ..
         } = self;
         let Some(member) = members.get_mut(&requester) else {
@@ -392,7 +409,12 @@ impl FileSwarm {
             .iter()
             .all(|&s| s == requester || owes(owed, s) >= seed_cap);
         let from = if seeds_busy { seeds.len() as u32 + 1 } else { 0 };
-        let mut hints = Vec::new();
+        // Segments nobody but the seeds holds (or was hinted) are the ones
+        // only seeds can give; while there are any, seeds give only those.
+        let fresh_left = rarity.from_rarity(0).len() > rarity.from_rarity(seeds.len() as u32 + 1).len();
+        let is_seed = |r: Rank| seed_ranks.get(r.index()).copied().unwrap_or(false);
+        let per_holder: usize = std::env::var("MPT_PER").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+        let mut hints: Vec<Hint> = Vec::new();
         for &index in rarity.from_rarity(from).iter().take(PACED_SCAN_LIMIT) {
             if hints.len() == count {
                 break;
@@ -400,12 +422,23 @@ impl FileSwarm {
             if member.held[index as usize] || member.hinted.iter().any(|&(i, _)| i == index) {
                 continue;
             }
+            let fresh = rarity.count(index) <= seeds.len() as u32;
+            let usable = |&r: &Rank| {
+                r != requester
+                    && hints.iter().filter(|&&(_, h)| h == r).count() < per_holder
+                    && !departed.contains(&r)
+                    && owes(owed, r) < if is_seed(r) { seed_cap } else { cap }
+                    && (fresh || !fresh_left || !is_seed(r))
+            };
             let candidates = &holders[index as usize];
-            let holder = (0..4)
-                .filter_map(|_| candidates.choose(rng).copied())
-                .filter(|&r| r != requester && !departed.contains(&r))
-                .filter(|&r| owes(owed, r) < if seeds.contains(&r) { seed_cap } else { cap })
-                .min_by_key(|&r| owes(owed, r));
+            let holder = if candidates.len() <= 8 {
+                candidates.iter().copied().filter(usable).min_by_key(|&r| owes(owed, r))
+            } else {
+                (0..4)
+                    .filter_map(|_| candidates.choose(rng).copied())
+                    .filter(usable)
+                    .min_by_key(|&r| owes(owed, r))
+            };
             if let Some(holder) = holder {
                 if owed.len() <= holder.index() {
                     owed.resize(holder.index() + 1, 0);
@@ -414,6 +447,11 @@ impl FileSwarm {
                 member.hinted.push((index, holder));
                 hints.push((index, holder));
             }
+        }
+        // Each segment hinted counts as held from now on, so that the next
+        // requester is sent for another segment rather than the same one.
+        for &(index, _) in &hints {
+            rarity.add_holder(index);
         }
         hints
     }

@@ -1,0 +1,238 @@
+//! Running a real-data case (a scenario with one strategy and window): each
+//! run is `mpitorrent share`, then `mpi-bcast` moving the same bytes, both
+//! timed as whole `mpirun`s from a clean destination and flushed disk, and
+//! both trees checked byte for byte afterwards. A wrong output of either
+//! fails the run: a wrong baseline is a bug too.
+
+use super::data::{ShareDir, Tree};
+use super::{disk, ShareKind, RANKS};
+use crate::bcast_report::BcastReport;
+use crate::runner::{loud, problem_list, read_report, repeat, Runner, Settings};
+use crate::sample::{cpu_seconds, peak_mib};
+use crate::stats::median;
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+const MIB: f64 = (1u64 << 20) as f64;
+
+/// One run: mpitorrent's job and the baseline's right after it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ShareSample {
+    /// The whole `mpirun` of `mpitorrent share`, launch included.
+    pub wall_seconds: f64,
+    /// The whole `mpirun` of `mpi-bcast` moving the same files.
+    pub bcast_seconds: f64,
+    /// From the tracker's ACK to its TERMINATE (the report's own wall).
+    pub swarm_seconds: f64,
+    /// Bytes mpitorrent moved (its report's `bytes_downloaded`).
+    pub bytes: u64,
+    /// Bytes `mpi-bcast` wrote over all ranks.
+    pub bcast_bytes: u64,
+    /// Segments mpitorrent received with the wrong bytes and fetched again.
+    pub verification_failures: u64,
+    /// CPU time of every rank's process, the tracker's included.
+    pub cpu_seconds: f64,
+    /// The largest peak resident memory of any rank of mpitorrent.
+    pub peak_mib: f64,
+    /// The same for `mpi-bcast`.
+    pub bcast_peak_mib: f64,
+}
+
+/// Medians over a case's successful runs, and the worst of the targets.
+#[derive(Clone, Debug, Serialize)]
+pub struct ShareMedians {
+    pub wall_seconds: f64,
+    pub bcast_seconds: f64,
+    /// Median wall over median `mpi-bcast` wall.
+    pub ratio: f64,
+    /// Median bytes moved over median wall.
+    pub mib_per_second: f64,
+    pub bcast_mib_per_second: f64,
+    pub swarm_seconds: f64,
+    pub cpu_seconds: f64,
+    /// The largest of any rank in any run (not a median: it is a bound).
+    pub peak_mib: f64,
+    pub bcast_peak_mib: f64,
+    /// Summed over the runs.
+    pub verification_failures: u64,
+}
+
+impl ShareMedians {
+    /// `None` if no run succeeded.
+    pub fn of(runs: &[ShareSample]) -> Option<ShareMedians> {
+        let of = |field: fn(&ShareSample) -> f64| median(runs.iter().map(field));
+        let max = |field: fn(&ShareSample) -> f64| runs.iter().map(field).fold(0.0, f64::max);
+        let wall_seconds = of(|r| r.wall_seconds)?;
+        let bcast_seconds = of(|r| r.bcast_seconds)?;
+        Some(ShareMedians {
+            wall_seconds,
+            bcast_seconds,
+            ratio: wall_seconds / bcast_seconds,
+            mib_per_second: of(|r| r.bytes as f64)? / MIB / wall_seconds,
+            bcast_mib_per_second: of(|r| r.bcast_bytes as f64)? / MIB / bcast_seconds,
+            swarm_seconds: of(|r| r.swarm_seconds)?,
+            cpu_seconds: of(|r| r.cpu_seconds)?,
+            peak_mib: max(|r| r.peak_mib),
+            bcast_peak_mib: max(|r| r.bcast_peak_mib),
+            verification_failures: runs.iter().map(|r| r.verification_failures).sum(),
+        })
+    }
+}
+
+/// One real-data case and what its runs measured.
+#[derive(Debug, Serialize)]
+pub struct ShareCaseResult {
+    pub scenario: String,
+    pub ranks: u32,
+    /// Bytes a correct run writes over all ranks.
+    pub bytes: u64,
+    /// As asked (`null`: mpitorrent's default) and as the reports say.
+    pub strategy_requested: Option<String>,
+    pub strategy: Option<String>,
+    pub window_requested: Option<u32>,
+    pub window: Option<u32>,
+    pub runs: Vec<ShareSample>,
+    /// One line per failed run: a job failed, timed out or wrote a wrong output.
+    pub failures: Vec<String>,
+    /// `null` if no run succeeded.
+    pub median: Option<ShareMedians>,
+}
+
+impl ShareCaseResult {
+    fn new(kind: ShareKind, settings: Settings) -> ShareCaseResult {
+        ShareCaseResult {
+            scenario: kind.name().to_string(),
+            ranks: RANKS,
+            bytes: 0,
+            strategy_requested: settings.strategy.map(|s| s.to_string()),
+            strategy: None,
+            window_requested: settings.window,
+            window: None,
+            runs: Vec::new(),
+            failures: Vec::new(),
+            median: None,
+        }
+    }
+}
+
+/// Every case of `kind`, one per entry of `settings`, on inputs of `size`
+/// bytes written once for all of them; `done` sees each case as it ends,
+/// with a label that names it.
+pub fn run_kind(
+    runner: &Runner,
+    kind: ShareKind,
+    size: u64,
+    settings: &[Settings],
+    mut done: impl FnMut(&str, &ShareCaseResult),
+) -> Vec<ShareCaseResult> {
+    eprintln!("bench: {}: writing its input files", kind.name());
+    let dir = ShareDir::create(kind, size).and_then(|dir| Ok((dir.bytes()?, dir)));
+    let mut cases = Vec::new();
+    for &settings in settings {
+        let label = format!("{} -np {RANKS} {}", kind.name(), settings.label());
+        let mut case = ShareCaseResult::new(kind, settings);
+        match &dir {
+            Ok((bytes, dir)) => {
+                case.bytes = *bytes;
+                (case.runs, case.failures) = repeat(&label, runner.plan().runs, || {
+                    let (sample, used) = once(runner, dir, settings)?;
+                    (case.strategy, case.window) = (Some(used.0), Some(used.1));
+                    Ok(sample)
+                });
+                case.median = ShareMedians::of(&case.runs);
+            }
+            Err(err) => case.failures.push(loud(&label, None, err)),
+        }
+        done(&label, &case);
+        cases.push(case);
+    }
+    cases
+}
+
+/// One run: mpitorrent, then the baseline, each checked. The sample, and
+/// the strategy and window mpitorrent's report says it used.
+fn once(
+    runner: &Runner,
+    dir: &ShareDir,
+    settings: Settings,
+) -> Result<(ShareSample, (String, u32))> {
+    let plan = runner.plan();
+    dir.clean()?;
+    disk::sync()?;
+    let mut args = dir.share_args();
+    args.extend(settings.args(&dir.share_report()));
+    let wall = runner
+        .job(&plan.binary, RANKS, args, dir.path())
+        .run()
+        .context("mpitorrent share")?;
+    let problems = dir.check(Tree::Share)?;
+    if !problems.is_empty() {
+        bail!(
+            "WRONG OUTPUT of mpitorrent share in {}",
+            problem_list(&problems)
+        );
+    }
+    let report = read_report(&dir.share_report())?;
+
+    dir.clean()?;
+    disk::sync()?;
+    let bcast = runner
+        .job(&plan.bcast, RANKS, dir.bcast_args(), dir.path())
+        .run()
+        .context("mpi-bcast")?;
+    let problems = dir.check(Tree::Bcast)?;
+    if !problems.is_empty() {
+        bail!("WRONG OUTPUT of mpi-bcast in {}", problem_list(&problems));
+    }
+    let bcast_report = BcastReport::read(&dir.bcast_report())?;
+    dir.clean()?;
+
+    let sample = ShareSample {
+        wall_seconds: wall.as_secs_f64(),
+        bcast_seconds: bcast.as_secs_f64(),
+        swarm_seconds: report.wall_seconds,
+        bytes: report.bytes_downloaded,
+        bcast_bytes: bcast_report.total_bytes(),
+        verification_failures: report.verification_failures,
+        cpu_seconds: cpu_seconds(&report),
+        peak_mib: peak_mib(&report),
+        bcast_peak_mib: bcast_report.peak_mib(),
+    };
+    let used = (report.settings.strategy, report.settings.window);
+    Ok((sample, used))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(wall: f64, bcast: f64, peak: f64) -> ShareSample {
+        ShareSample {
+            wall_seconds: wall,
+            bcast_seconds: bcast,
+            swarm_seconds: wall - 1.0,
+            bytes: 1 << 30,
+            bcast_bytes: 1 << 30,
+            verification_failures: 1,
+            cpu_seconds: 2.0,
+            peak_mib: peak,
+            bcast_peak_mib: peak / 2.0,
+        }
+    }
+
+    #[test]
+    fn medians_ratio_rate_and_worst_peak() {
+        assert!(ShareMedians::of(&[]).is_none());
+        let runs = [
+            sample(4.0, 2.0, 30.0),
+            sample(8.0, 4.0, 50.0),
+            sample(2.0, 1.0, 40.0),
+        ];
+        let m = ShareMedians::of(&runs).unwrap();
+        assert_eq!((m.wall_seconds, m.bcast_seconds, m.ratio), (4.0, 2.0, 2.0));
+        assert_eq!(m.mib_per_second, 256.0);
+        assert_eq!(m.bcast_mib_per_second, 512.0);
+        assert_eq!((m.peak_mib, m.bcast_peak_mib), (50.0, 25.0));
+        assert_eq!(m.verification_failures, 3);
+    }
+}

@@ -1,0 +1,98 @@
+//! The real-data cases as a table (one row per case) and one line per case
+//! measuring it against the issue's targets.
+
+use super::case::ShareCaseResult;
+use super::{ShareKind, PEAK_TARGET_MIB};
+use crate::runner::window_label;
+use crate::table::{render, Column};
+
+const COLUMNS: [Column; 15] = [
+    ("scenario", false),
+    ("np", true),
+    ("strategy", false),
+    ("window", true),
+    ("GiB moved", true),
+    ("wall s", true),
+    ("bcast s", true),
+    ("ratio", true),
+    ("MiB/s", true),
+    ("bcast MiB/s", true),
+    ("CPU s", true),
+    ("peak MiB", true),
+    ("bcast peak MiB", true),
+    ("verify fails", true),
+    ("runs ok", true),
+];
+
+/// The table of every real-data case.
+pub fn render_cases(cases: &[ShareCaseResult]) -> String {
+    let rows: Vec<Vec<String>> = cases.iter().map(row).collect();
+    render(&COLUMNS, &rows)
+}
+
+/// One case's cells, in the order of [`COLUMNS`].
+fn row(case: &ShareCaseResult) -> Vec<String> {
+    let strategy = (case.strategy.clone())
+        .or_else(|| case.strategy_requested.clone())
+        .unwrap_or_else(|| "default".to_string());
+    let window = case
+        .window
+        .map_or_else(|| window_label(case.window_requested), |w| w.to_string());
+    let mut cells = vec![
+        case.scenario.clone(),
+        case.ranks.to_string(),
+        strategy,
+        window,
+        format!("{:.2}", case.bytes as f64 / f64::from(1u32 << 30)),
+    ];
+    match &case.median {
+        Some(m) => cells.extend([
+            format!("{:.3}", m.wall_seconds),
+            format!("{:.3}", m.bcast_seconds),
+            format!("{:.2}", m.ratio),
+            format!("{:.0}", m.mib_per_second),
+            format!("{:.0}", m.bcast_mib_per_second),
+            format!("{:.2}", m.cpu_seconds),
+            format!("{:.1}", m.peak_mib),
+            format!("{:.1}", m.bcast_peak_mib),
+            m.verification_failures.to_string(),
+        ]),
+        None => cells.extend(vec!["-".to_string(); COLUMNS.len() - cells.len() - 1]),
+    }
+    let total = case.runs.len() + case.failures.len();
+    cells.push(format!("{}/{total}", case.runs.len()));
+    cells
+}
+
+/// Per case: the ratio and the peak memory against their targets, and
+/// the wrong outputs (runs that failed their check are not in the medians).
+pub fn targets(cases: &[ShareCaseResult]) -> Vec<String> {
+    cases.iter().filter_map(target_line).collect()
+}
+
+fn target_line(case: &ShareCaseResult) -> Option<String> {
+    let m = case.median.as_ref()?;
+    let kind = ShareKind::by_name(&case.scenario)?;
+    let verdict = |ok: bool| if ok { "OK" } else { "ABOVE TARGET" };
+    let ratio = match kind.ratio_target() {
+        Some(target) => format!(
+            "wall {:.2} x mpi-bcast ({}; target <= {target})",
+            m.ratio,
+            verdict(m.ratio <= target)
+        ),
+        None => format!("wall {:.2} x mpi-bcast (no target)", m.ratio),
+    };
+    let wrong = case
+        .failures
+        .iter()
+        .filter(|f| f.contains("WRONG OUTPUT"))
+        .count();
+    Some(format!(
+        "{}: {ratio}; peak {:.1} MiB ({}; target <= {PEAK_TARGET_MIB} MiB per rank); \
+         {} segment(s) failed verification; {wrong} run(s) with a wrong output",
+        case.scenario,
+        m.peak_mib,
+        verdict(m.peak_mib <= PEAK_TARGET_MIB),
+        m.verification_failures,
+    ))
+}
