@@ -5,6 +5,10 @@
 # a barrier, finalise at the same -np) and the message floor
 # (mpi-message-floor: the swarm run's own segment request/reply round trips,
 # same ranks, threads and window, on mpitorrent's MPI transport, nothing else).
+# The real-data scenarios (share-one-to-all: a 1 GiB file from rank 1 to 7
+# peers; share-all-gather: 8 shards of 128 MiB) run `mpitorrent share` next
+# to mpi-bcast (a plain MPI_Bcast of the same files, 4 MiB chunks), every
+# output of both checked byte for byte; they need ~9 GiB free under $TMPDIR.
 # Prints a table of medians and an idle-CPU check, writes every number as
 # JSON (target/bench/results.json unless --json says otherwise), and exits
 # non-zero if any run failed or wrote a wrong output.
@@ -12,6 +16,7 @@
 #   bash scripts/bench.sh                          everything, 5 runs each
 #   bash scripts/bench.sh --runs 1 --scenario large --strategy rarest-first
 #   bash scripts/bench.sh --window 1 --window 8    compare request windows
+#   bash scripts/bench.sh --runs 3 --scenario share-one-to-all --scenario share-all-gather
 #   bash scripts/bench.sh --help                   every option
 set -euo pipefail
 
@@ -19,4 +24,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
 
 cargo build --release -p mpitorrent -p mpitorrent-bench
-exec target/release/mpitorrent-bench "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/mpitorrent-bench" "$@"

@@ -36,7 +36,7 @@ pub struct Cli {
     /// two-and-one, five-trade-seven, owning-nothing,
     /// two-seeds-four-leechers, wanting-nothing, large, fan-out, all-to-all,
     /// and the real-data ones, share-one-to-all and share-all-gather
-    /// (about a minute per run each, at the default --share-size).
+    /// (tens of seconds per run each at the default --share-size).
     #[arg(long = "scenario", value_name = "NAME", value_parser = parse_scenario)]
     pub scenarios: Vec<Scenario>,
     /// A download strategy to run; repeat for several. Default: all three

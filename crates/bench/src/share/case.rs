@@ -5,7 +5,7 @@
 //! fails the run: a wrong baseline is a bug too.
 
 use super::data::{ShareDir, Tree};
-use super::{disk, ShareKind, RANKS};
+use super::{disk, ShareKind, PEAK_TARGET_MIB, RANKS};
 use crate::bcast_report::BcastReport;
 use crate::runner::{loud, problem_list, read_report, repeat, Runner, Settings};
 use crate::sample::{cpu_seconds, peak_mib};
@@ -96,6 +96,10 @@ pub struct ShareCaseResult {
     pub failures: Vec<String>,
     /// `null` if no run succeeded.
     pub median: Option<ShareMedians>,
+    /// The bounds: on `median.ratio` (`null`: none for this
+    /// scenario) and on `median.peak_mib`.
+    pub ratio_target: Option<f64>,
+    pub peak_target_mib: f64,
 }
 
 impl ShareCaseResult {
@@ -111,6 +115,8 @@ impl ShareCaseResult {
             runs: Vec::new(),
             failures: Vec::new(),
             median: None,
+            ratio_target: kind.ratio_target(),
+            peak_target_mib: PEAK_TARGET_MIB,
         }
     }
 }

@@ -262,6 +262,17 @@ mod tests {
     }
 
     #[test]
+    fn refuses_to_start_without_room() {
+        let err = ShareDir::create(ShareKind::OneToAll, 1 << 50)
+            .err()
+            .unwrap();
+        assert!(
+            format!("{err:#}").contains("share-one-to-all needs 8388609.0 GiB"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
     fn one_to_all_expects_nothing_on_the_seeder() {
         let dir = ShareDir::create(ShareKind::OneToAll, 5000).unwrap();
         assert_eq!(dir.bytes().unwrap(), 7 * 5000);

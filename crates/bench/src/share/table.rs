@@ -2,7 +2,6 @@
 //! measuring it against the issue's targets.
 
 use super::case::ShareCaseResult;
-use super::{ShareKind, PEAK_TARGET_MIB};
 use crate::runner::window_label;
 use crate::table::{render, Column};
 
@@ -72,9 +71,8 @@ pub fn targets(cases: &[ShareCaseResult]) -> Vec<String> {
 
 fn target_line(case: &ShareCaseResult) -> Option<String> {
     let m = case.median.as_ref()?;
-    let kind = ShareKind::by_name(&case.scenario)?;
     let verdict = |ok: bool| if ok { "OK" } else { "ABOVE TARGET" };
-    let ratio = match kind.ratio_target() {
+    let ratio = match case.ratio_target {
         Some(target) => format!(
             "wall {:.2} x mpi-bcast ({}; target <= {target})",
             m.ratio,
@@ -88,11 +86,12 @@ fn target_line(case: &ShareCaseResult) -> Option<String> {
         .filter(|f| f.contains("WRONG OUTPUT"))
         .count();
     Some(format!(
-        "{}: {ratio}; peak {:.1} MiB ({}; target <= {PEAK_TARGET_MIB} MiB per rank); \
+        "{}: {ratio}; peak {:.1} MiB ({}; target <= {} MiB per rank); \
          {} segment(s) failed verification; {wrong} run(s) with a wrong output",
         case.scenario,
         m.peak_mib,
-        verdict(m.peak_mib <= PEAK_TARGET_MIB),
+        verdict(m.peak_mib <= case.peak_target_mib),
+        case.peak_target_mib,
         m.verification_failures,
     ))
 }
