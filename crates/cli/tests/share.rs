@@ -27,7 +27,11 @@ fn dataset(root: &Path) {
     fs::write(root.join("big.bin"), bytes(5 * 4096 + 123, 1)).unwrap();
     fs::write(root.join("sub/deeper/exact.bin"), bytes(2 * 4096, 2)).unwrap();
     for i in 0..300 {
-        fs::write(root.join(format!("sub/small-{i:03}")), bytes(i * 7 + 1, i as u8)).unwrap();
+        fs::write(
+            root.join(format!("sub/small-{i:03}")),
+            bytes(i * 7 + 1, i as u8),
+        )
+        .unwrap();
     }
 }
 
@@ -52,7 +56,13 @@ fn files_under(root: &Path) -> Vec<PathBuf> {
 /// Asserts `copy` holds exactly the files of `original`, byte for byte.
 fn assert_same_tree(original: &Path, copy: &Path) {
     let files = files_under(original);
-    assert_eq!(files_under(copy), files, "{} vs {}", copy.display(), original.display());
+    assert_eq!(
+        files_under(copy),
+        files,
+        "{} vs {}",
+        copy.display(),
+        original.display()
+    );
     for file in files {
         let same = fs::read(original.join(&file)).unwrap() == fs::read(copy.join(&file)).unwrap();
         assert!(same, "{} differs in {}", file.display(), copy.display());
@@ -82,10 +92,16 @@ fn one_seeder_to_every_rank_in_one_process() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("skipping") && stderr.contains("link"), "{stderr}");
+    assert!(
+        stderr.contains("skipping") && stderr.contains("link"),
+        "{stderr}"
+    );
     fs::remove_file(dir.path().join("data/link")).unwrap();
     for rank in 2..5 {
-        assert_same_tree(&dir.path().join("data"), &dir.path().join(format!("out/{rank}")));
+        assert_same_tree(
+            &dir.path().join("data"),
+            &dir.path().join(format!("out/{rank}")),
+        );
     }
     let report = report(&dir.path().join("r.json"));
     let total: u64 = files_under(&dir.path().join("data"))
@@ -102,10 +118,21 @@ fn every_rank_gathers_every_shard() {
     for rank in 1..5u8 {
         let shard = dir.path().join(format!("shards/{rank}"));
         fs::create_dir_all(&shard).unwrap();
-        fs::write(shard.join(format!("part-{rank}.bin")), bytes(9000 + rank as usize, rank)).unwrap();
+        fs::write(
+            shard.join(format!("part-{rank}.bin")),
+            bytes(9000 + rank as usize, rank),
+        )
+        .unwrap();
     }
     share(dir.path())
-        .args(["--from", "shards/{rank}", "--to", "all/{rank}", "--local", "5"])
+        .args([
+            "--from",
+            "shards/{rank}",
+            "--to",
+            "all/{rank}",
+            "--local",
+            "5",
+        ])
         .assert()
         .success();
     for rank in 1..5 {
@@ -121,7 +148,10 @@ fn every_rank_gathers_every_shard() {
         assert_eq!(names, others, "rank {rank}");
         for r in (1..5).filter(|&r| r != rank) {
             let original = dir.path().join(format!("shards/{r}/part-{r}.bin"));
-            assert_eq!(fs::read(all.join(format!("part-{r}.bin"))).unwrap(), fs::read(original).unwrap());
+            assert_eq!(
+                fs::read(all.join(format!("part-{r}.bin"))).unwrap(),
+                fs::read(original).unwrap()
+            );
         }
     }
 }
@@ -140,10 +170,16 @@ fn corrupted_uploads_are_caught_and_fetched_again() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     for rank in 3..5 {
-        assert_same_tree(&dir.path().join("data"), &dir.path().join(format!("out/{rank}")));
+        assert_same_tree(
+            &dir.path().join("data"),
+            &dir.path().join(format!("out/{rank}")),
+        );
     }
     let report = report(&dir.path().join("r.json"));
-    assert!(report["verification_failures"].as_u64().unwrap() > 0, "{report}");
+    assert!(
+        report["verification_failures"].as_u64().unwrap() > 0,
+        "{report}"
+    );
 }
 
 #[test]
@@ -153,7 +189,16 @@ fn a_swarm_whose_only_seeder_corrupts_fails_without_a_wrong_file() {
     fs::write(dir.path().join("data/f.bin"), bytes(20_000, 9)).unwrap();
     let output = share(dir.path())
         .env("MPITORRENT_FAULT", "corrupt-upload@1")
-        .args(["--from", "data", "--seeders", "1", "--to", "out/{rank}", "--local", "3"])
+        .args([
+            "--from",
+            "data",
+            "--seeders",
+            "1",
+            "--to",
+            "out/{rank}",
+            "--local",
+            "3",
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -162,7 +207,10 @@ fn a_swarm_whose_only_seeder_corrupts_fails_without_a_wrong_file() {
         stderr.contains("no owner of 'f.bin' could send segment"),
         "{stderr}"
     );
-    assert!(!dir.path().join("out/2/f.bin").exists(), "no file under its final name");
+    assert!(
+        !dir.path().join("out/2/f.bin").exists(),
+        "no file under its final name"
+    );
 }
 
 #[test]
@@ -194,14 +242,25 @@ fn one_seeder_to_every_rank_under_mpirun() {
     let dir = tempfile::tempdir().unwrap();
     dataset(&dir.path().join("data"));
     let output = mpirun(4, dir.path())
-        .args(["share", "--segment-size", SEGMENT, "--from", "data", "--seeders", "1"])
+        .args([
+            "share",
+            "--segment-size",
+            SEGMENT,
+            "--from",
+            "data",
+            "--seeders",
+            "1",
+        ])
         .args(["--to", "out/{rank}"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     for rank in 2..4 {
-        assert_same_tree(&dir.path().join("data"), &dir.path().join(format!("out/{rank}")));
+        assert_same_tree(
+            &dir.path().join("data"),
+            &dir.path().join(format!("out/{rank}")),
+        );
     }
 }
 
@@ -223,4 +282,39 @@ fn manifest_lists_real_files_like_classic_ones() {
     let missing = mpitorrent().args(["manifest", "nope"]).output().unwrap();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nope"));
+}
+
+#[test]
+fn every_rank_gathers_every_shard_under_mpirun() {
+    let dir = tempfile::tempdir().unwrap();
+    for rank in 1..4u8 {
+        let shard = dir.path().join(format!("shards/{rank}/sub"));
+        fs::create_dir_all(&shard).unwrap();
+        fs::write(
+            shard.join(format!("part-{rank}")),
+            bytes(20_000 + rank as usize, rank),
+        )
+        .unwrap();
+    }
+    let output = mpirun(4, dir.path())
+        .args([
+            "share",
+            "--segment-size",
+            SEGMENT,
+            "--from",
+            "shards/{rank}",
+        ])
+        .args(["--to", "all/{rank}"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    for rank in 1..4 {
+        for other in (1..4).filter(|&r| r != rank) {
+            let name = format!("sub/part-{other}");
+            let got = fs::read(dir.path().join(format!("all/{rank}/{name}"))).unwrap();
+            let want = fs::read(dir.path().join(format!("shards/{other}/{name}"))).unwrap();
+            assert!(got == want, "rank {rank}: {name} differs");
+        }
+    }
 }
