@@ -18,7 +18,13 @@ pub fn run(args: ManifestArgs) -> Result<ExitCode> {
         }
         let (_, hashes) = hash_file(path, args.segment_size)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        write!(out, "{} {}\n{}", path.display(), hashes.len(), render_output(&hashes))?;
+        write!(
+            out,
+            "{} {}\n{}",
+            path.display(),
+            hashes.len(),
+            render_output(&hashes)
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -208,7 +208,11 @@ impl Downloader {
                 // A refresh for a file finished since it was asked is stale.
                 let paced = self.config.strategy == Strategy::Paced;
                 if let Some(active) = self.active.as_mut().filter(|a| a.file.id == file) {
-                    active.owners = usable_owners(owners, me);
+                    // A paced peer's refreshes name no owners: it keeps those
+                    // of its swarm reply, to retry after a NACK.
+                    if !(paced && owners.is_empty()) {
+                        active.owners = usable_owners(owners, me);
+                    }
                     active.sent.clear();
                     if paced {
                         // Every hint is kept: the tracker counts it as owed.

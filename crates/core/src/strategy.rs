@@ -76,9 +76,7 @@ impl FromStr for Strategy {
             .into_iter()
             .find(|strategy| strategy.name() == s)
             .ok_or_else(|| {
-                format!(
-                    "unknown strategy '{s}' (round-robin, least-loaded, rarest-first or paced)"
-                )
+                format!("unknown strategy '{s}' (round-robin, least-loaded, rarest-first or paced)")
             })
     }
 }

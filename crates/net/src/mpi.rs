@@ -451,8 +451,13 @@ mod tests {
     #[test]
     fn less_than_thread_multiple_is_a_clear_error() {
         assert!(require_multiple(Threading::Multiple).is_ok());
-        let err = require_multiple(Threading::Serialized).unwrap_err().to_string();
-        assert!(err.contains("provides thread level MPI_THREAD_SERIALIZED"), "{err}");
+        let err = require_multiple(Threading::Serialized)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("provides thread level MPI_THREAD_SERIALIZED"),
+            "{err}"
+        );
         assert!(err.contains("needs MPI_THREAD_MULTIPLE"), "{err}");
     }
 

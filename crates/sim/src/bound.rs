@@ -37,9 +37,8 @@ pub fn lower_bound(scenario: &Scenario) -> Option<u64> {
         return None;
     }
     let segments = scenario.hashes_of(name)?.len() as u64;
-    let owns = |input: &mpitorrent_core::classic::PeerInput| {
-        input.owned.iter().any(|f| f.name == name)
-    };
+    let owns =
+        |input: &mpitorrent_core::classic::PeerInput| input.owned.iter().any(|f| f.name == name);
     let seeds = scenario.inputs.iter().filter(|i| owns(i)).count() as u64;
     let wanters = scenario
         .inputs

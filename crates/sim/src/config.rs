@@ -78,9 +78,11 @@ impl SimConfig {
             }
         };
         if self.latency == 0 {
-            return Err("the latency must be at least 1 tick (a segment received in a tick \
+            return Err(
+                "the latency must be at least 1 tick (a segment received in a tick \
                  can be passed on in the next one, not the same)"
-                .into());
+                    .into(),
+            );
         }
         if self.window == 0 || self.update_every == 0 {
             return Err("the window and the update interval must be at least 1".into());
@@ -103,8 +105,8 @@ impl SimConfig {
     /// Whether every peer is alike: no slow, late or leaving peers.
     pub fn is_uniform(&self) -> bool {
         let none = |f: f64| f == 0.0;
-        self.slow.map_or(true, |s| none(s.fraction) || s.every == 1)
-            && self.late.map_or(true, |l| none(l.fraction) || l.by == 0)
+        self.slow.is_none_or(|s| none(s.fraction) || s.every == 1)
+            && self.late.is_none_or(|l| none(l.fraction) || l.by == 0)
             && none(self.leave_fraction)
     }
 }

@@ -8,8 +8,34 @@ use mpitorrent_core::downloader::{Downloader, DownloaderConfig};
 use mpitorrent_core::holdings::Holdings;
 use mpitorrent_core::stats::{MessageCounts, PeerStats};
 use mpitorrent_core::uploader::Uploader;
-use mpitorrent_core::{FileId, FileListing, Rank, Registration};
+use mpitorrent_core::{FileId, FileListing, MessageKind, Rank, Registration};
 use std::sync::Arc;
+
+/// Messages a rank sent, by kind: a flat array rather than
+/// [`MessageCounts`]' map, whose insert per message shows at 10^7 messages.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SentCounts {
+    counts: [u64; 32],
+    kinds: [Option<MessageKind>; 32],
+}
+
+impl SentCounts {
+    pub fn add(&mut self, kind: MessageKind) {
+        let slot = kind as usize;
+        self.counts[slot] += 1;
+        self.kinds[slot] = Some(kind);
+    }
+
+    pub fn to_counts(&self) -> MessageCounts {
+        let mut counts = MessageCounts::default();
+        for (kind, &count) in self.kinds.iter().zip(&self.counts) {
+            if let Some(kind) = kind {
+                counts.0.insert(*kind, count);
+            }
+        }
+        counts
+    }
+}
 
 /// How one peer differs from the others.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,7 +73,7 @@ pub(crate) struct SimPeer {
     /// Built at the ACK (the ACK says which files to fetch).
     pub downloader: Option<Downloader>,
     /// Messages this rank sent, by kind.
-    pub sent: MessageCounts,
+    pub sent: SentCounts,
     /// Files it downloaded (not owned from the start), for leaving.
     pub downloaded: Vec<FileId>,
     /// The tick its download side finished.
@@ -77,7 +103,7 @@ impl SimPeer {
             uploader: Uploader::new(rank, Arc::clone(&holdings)),
             holdings,
             downloader: None,
-            sent: MessageCounts::default(),
+            sent: SentCounts::default(),
             downloaded: Vec::new(),
             finished_at: None,
         }
@@ -99,8 +125,8 @@ impl SimPeer {
     pub fn stats(&mut self) -> PeerStats {
         let download = self.downloader.as_ref().map(|d| d.stats());
         let upload = self.uploader.stats();
-        let mut sent = self.sent.clone();
-        sent.add(mpitorrent_core::MessageKind::Stats);
+        let mut sent = self.sent.to_counts();
+        sent.add(MessageKind::Stats);
         PeerStats {
             downloads: download.map(|d| d.received.to_list()).unwrap_or_default(),
             uploads: upload.sent.to_list(),

@@ -116,7 +116,11 @@ impl SimReport {
                 median: fairness[fairness.len() / 2],
                 files: fairness.len(),
             }),
-            slow_peers: finished.traits.iter().filter(|t| t.upload_every > 1).count(),
+            slow_peers: finished
+                .traits
+                .iter()
+                .filter(|t| t.upload_every > 1)
+                .count(),
             late_peers: finished.traits.iter().filter(|t| t.start_delay > 0).count(),
             leaving_peers: finished.traits.iter().filter(|t| t.leaves).count(),
             run,

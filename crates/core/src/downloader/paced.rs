@@ -20,9 +20,10 @@ impl Downloader {
     /// being stored or a hint waiting to be used.
     pub(super) fn free_slots(&self) -> u32 {
         let window = self.config.window.max(1) as usize;
-        let taken = self.active.as_ref().map_or(0, |a| {
-            a.in_flight.len() + a.storing.len() + a.hints.len()
-        });
+        let taken = self
+            .active
+            .as_ref()
+            .map_or(0, |a| a.in_flight.len() + a.storing.len() + a.hints.len());
         window.saturating_sub(taken) as u32
     }
 
@@ -33,7 +34,7 @@ impl Downloader {
             return;
         }
         let free = self.free_slots();
-        let half = std::env::var("MPT_HALF").ok().and_then(|v| v.parse().ok()).unwrap_or(self.config.window.max(2) / 2);
+        let half = self.config.window.max(2) / 2;
         let Some(active) = self.active.as_mut() else {
             return;
         };
@@ -41,13 +42,40 @@ impl Downloader {
             return;
         }
         active.refresh_pending = true;
+        // Progress is sampled every `update_every` segments, as with the
+        // other strategies, though paced updates come more often.
+        let held = active.file.held_count();
+        let every = self.config.update_every.max(1);
+        let before = held.saturating_sub(active.since_update.len() as u32);
+        let sample = held / every != before / every;
         let msg = Message::PeerUpdate {
             file: active.file.id,
             received: std::mem::take(&mut active.since_update),
             hints: PACED_HINTS | free,
         };
         self.transmits.push_back(Transmit { to: TRACKER, msg });
-        let total = self.stats.received.total();
-        self.stats.progress.push((millis(now), total));
+        if sample {
+            let total = self.downloaded_so_far();
+            self.stats.progress.push((millis(now), total));
+        }
+    }
+
+    /// Segments downloaded so far: those of the files completed, and of
+    /// the active one. (What `stats.received.total()` says, without a walk
+    /// over every sender, which at thousands of senders and an update every
+    /// few segments would dominate the run.)
+    fn downloaded_so_far(&self) -> u64 {
+        let completed: u64 = self
+            .stats
+            .completed
+            .iter()
+            .filter_map(|&(id, _)| self.holdings.get(id))
+            .map(|file| u64::from(file.segment_count()))
+            .sum();
+        completed
+            + self
+                .active
+                .as_ref()
+                .map_or(0, |a| u64::from(a.file.held_count()))
     }
 }

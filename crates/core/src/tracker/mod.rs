@@ -16,13 +16,15 @@
 
 mod rarity;
 mod registration;
+mod segments;
 mod swarm;
 
 use crate::stats::{MessageCounts, PeerStats};
+use crate::strategy::PACED_HINTS;
+use crate::Registration;
 use crate::{FileId, Message, Rank, Received, Transmit};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use crate::Registration;
 use registration::build_file_table;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -410,7 +412,14 @@ impl Tracker {
             return self.abort(reason);
         }
         let swarm = &mut self.files[file.index()];
-        let owners = swarm.owners_for(from, &self.load, self.config.swarm_sample, &mut self.rng);
+        // A paced peer fetches what the hints say; it keeps the owners of
+        // its swarm reply only to retry after a NACK, so its many refreshes
+        // carry none.
+        let owners = if hints & PACED_HINTS != 0 {
+            Vec::new()
+        } else {
+            swarm.owners_for(from, &self.load, self.config.swarm_sample, &mut self.rng)
+        };
         let hints = swarm.hints(from, hints, &self.load, &mut self.rng);
         self.send(
             from,

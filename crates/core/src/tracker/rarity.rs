@@ -42,7 +42,7 @@ impl RarityOrder {
 
     /// The segments, rarest first, from the first one held by at least
     /// `holders` ranks.
-    pub fn from_rarity(&self, holders: u32) -> &[SegmentIdx] {
+    pub fn held_by_at_least(&self, holders: u32) -> &[SegmentIdx] {
         let from = self
             .start
             .get(holders as usize)
@@ -90,17 +90,17 @@ mod tests {
 
     fn check(order: &RarityOrder) {
         let counts: Vec<u32> = order
-            .from_rarity(0)
+            .held_by_at_least(0)
             .iter()
             .map(|&i| order.count(i))
             .collect();
         assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
         for holders in 0..8 {
             assert!(order
-                .from_rarity(holders)
+                .held_by_at_least(holders)
                 .iter()
                 .all(|&i| order.count(i) >= holders));
-            let below = order.order.len() - order.from_rarity(holders).len();
+            let below = order.order.len() - order.held_by_at_least(holders).len();
             assert!(order.order[..below]
                 .iter()
                 .all(|&i| order.count(i) < holders));
@@ -129,10 +129,10 @@ mod tests {
         order.add_holder(2);
         order.add_holder(0);
         assert_eq!(order.count(2), 3);
-        let rarest: Vec<u32> = order.from_rarity(0).to_vec();
+        let rarest: Vec<u32> = order.held_by_at_least(0).to_vec();
         assert_eq!(&rarest[..2], &[3, 1]);
-        assert_eq!(order.from_rarity(2), &[0, 2]);
-        assert_eq!(order.from_rarity(3), &[2]);
-        assert!(order.from_rarity(9).is_empty());
+        assert_eq!(order.held_by_at_least(2), &[0, 2]);
+        assert_eq!(order.held_by_at_least(3), &[2]);
+        assert!(order.held_by_at_least(9).is_empty());
     }
 }

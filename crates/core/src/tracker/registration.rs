@@ -73,7 +73,9 @@ pub(super) fn build_file_table<'a>(
             .iter()
             .find(|name| !table.contains_key(name.as_str()));
         if let Some(name) = unowned {
-            return Err(format!("rank {rank} wants file '{name}', which no rank owns"));
+            return Err(format!(
+                "rank {rank} wants file '{name}', which no rank owns"
+            ));
         }
     }
     let mut by_name = HashMap::new();

@@ -1,11 +1,8 @@
 //! One file's swarm as the tracker sees it: who holds which segments, how
 //! to answer "who can serve this file?" (every holder, or a bounded random
 //! sample of them) and, for the rarest-first and paced strategies, which
-//! segments are rarest and who holds them.
-//!
-//! For the paced strategy the swarm also counts, for every holder, the
-//! hints naming it that the requester has not reported back yet (uploads
-//! it owes), and names only holders owing fewer than [`PACED_HOLDER_CAP`].
+//! segments are rarest and who holds them (the paced strategy's own
+//! bookkeeping is in [`paced`]).
 //!
 //! Every answer costs time independent of the swarm's size (apart from a
 //! full, unsampled owner list): the members holding something and the seeds
@@ -13,49 +10,72 @@
 //! directly rather than by walking every member. At 10,000 peers that
 //! refresh every 10 segments, a walk would be 10^10 steps.
 
+mod paced;
+
 use super::rarity::RarityOrder;
+use super::segments::SegmentSet;
 use crate::strategy::PACED_HINTS;
 use crate::{Hint, Owner, Rank, SegmentIdx};
+use paced::Pacing;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeSet, BinaryHeap};
 
 /// The most segments one rarest-first hint search looks at.
 pub(super) const HINT_SCAN_LIMIT: usize = 4096;
-
-/// The most paced hints naming one holder that may be outstanding (given,
-/// and not reported received yet). A hint stays outstanding for about four
-/// control latencies (to the requester, its request, the segment, its
-/// report), so a holder needs a few to stay busy; more only lengthen its
-/// queue.
-pub(super) const PACED_HOLDER_CAP: u32 = 8;
-
-/// The most segments one paced hint search looks at.
-const PACED_SCAN_LIMIT: usize = 512;
 
 /// How one rank stands in a file's swarm.
 #[derive(Clone, Debug)]
 struct Member {
     seed: bool,
-    /// Which segments the rank reported holding (all set for a seed).
-    held: Vec<bool>,
+    /// Which segments the rank reported holding (all of them for a seed).
+    held: SegmentSet,
     held_count: u32,
     /// Its position in [`FileSwarm::active`], once it holds a segment.
     active_slot: Option<usize>,
-    /// Paced hints it was given and has not reported back: (segment, holder).
+    /// (Paced.) Hints it was given and has not reported back.
     hinted: Vec<Hint>,
+    /// (Paced.) Its window: the hints its first request asked for.
+    window: u32,
 }
 
 impl Member {
     fn new(segments: usize, seed: bool) -> Self {
         Member {
             seed,
-            held: vec![seed; segments],
+            held: SegmentSet::new(segments, seed),
             held_count: if seed { segments as u32 } else { 0 },
             active_slot: None,
             hinted: Vec::new(),
+            window: 0,
         }
+    }
+}
+
+/// The members of a swarm, indexed by rank: ranks are small and dense,
+/// and a lookup per owner named or segment reported must be cheap.
+#[derive(Debug, Default)]
+struct Members(Vec<Option<Member>>);
+
+impl Members {
+    fn get(&self, rank: Rank) -> Option<&Member> {
+        self.0.get(rank.index())?.as_ref()
+    }
+
+    fn get_mut(&mut self, rank: Rank) -> Option<&mut Member> {
+        self.0.get_mut(rank.index())?.as_mut()
+    }
+
+    fn insert(&mut self, rank: Rank, member: Member) {
+        if self.0.len() <= rank.index() {
+            self.0.resize_with(rank.index() + 1, || None);
+        }
+        self.0[rank.index()] = Some(member);
+    }
+
+    fn remove(&mut self, rank: Rank) -> Option<Member> {
+        self.0.get_mut(rank.index())?.take()
     }
 }
 
@@ -66,7 +86,7 @@ pub(super) struct FileSwarm {
     pub hashes: Vec<String>,
     /// The ranks that owned the file at registration.
     pub initial_owners: Vec<Rank>,
-    members: BTreeMap<Rank, Member>,
+    members: Members,
     /// Members holding at least one segment (the ones worth naming as
     /// owners), in no particular order.
     active: Vec<Rank>,
@@ -78,12 +98,9 @@ pub(super) struct FileSwarm {
     holders: Vec<Vec<Rank>>,
     stale: Vec<u32>,
     departed: BTreeSet<Rank>,
-    /// The segments by how many ranks hold them now.
+    /// The segments by how many ranks hold them, or were hinted them.
     rarity: RarityOrder,
-    /// Per rank: paced hints naming it not reported back yet.
-    owed: Vec<u32>,
-    /// Per rank: whether it is one of `seeds`.
-    seed_ranks: Vec<bool>,
+    pacing: Pacing,
 }
 
 impl FileSwarm {
@@ -94,21 +111,20 @@ impl FileSwarm {
             holders: vec![owners.clone(); segments],
             stale: vec![0; segments],
             rarity: RarityOrder::new(segments, 0),
-            owed: Vec::new(),
-            seed_ranks: Vec::new(),
+            pacing: Pacing::default(),
             hashes,
             initial_owners: owners.clone(),
-            members: BTreeMap::new(),
+            members: Members::default(),
             active: Vec::new(),
             seeds: Vec::new(),
             departed: BTreeSet::new(),
         };
         for rank in owners {
-            if swarm.members.contains_key(&rank) {
+            if swarm.members.get(rank).is_some() {
                 continue;
             }
             swarm.members.insert(rank, Member::new(segments, true));
-            swarm.add_seed(rank);
+            swarm.seeds.push(rank);
             for index in 0..segments as SegmentIdx {
                 swarm.rarity.add_holder(index);
             }
@@ -129,20 +145,21 @@ impl FileSwarm {
         if self.departed.contains(&rank) {
             return false;
         }
-        let segments = self.segments();
-        self.members
-            .entry(rank)
-            .or_insert_with(|| Member::new(segments, false));
+        if self.members.get(rank).is_none() {
+            let segments = self.segments();
+            self.members.insert(rank, Member::new(segments, false));
+        }
         true
     }
 
     /// Lists `rank` among the members holding something.
     fn activate(&mut self, rank: Rank) {
         let slot = self.active.len();
-        if let Some(member) = self.members.get_mut(&rank) {
+        if let Some(member) = self.members.get_mut(rank) {
             if member.active_slot.is_none() {
                 member.active_slot = Some(slot);
                 self.active.push(rank);
+                self.pacing.may_owe(rank);
             }
         }
     }
@@ -153,22 +170,23 @@ impl FileSwarm {
         if index as usize >= self.segments() || !self.join(rank) {
             return false;
         }
-        let member = self.members.get_mut(&rank).expect("joined above");
-        if !member.held[index as usize] {
-            member.held[index as usize] = true;
-            member.held_count += 1;
-            self.holders[index as usize].push(rank);
-            // A hinted segment counted as held from the hint on.
-            match member.hinted.iter().position(|&(i, _)| i == index) {
-                Some(at) => {
-                    let (_, holder) = member.hinted.swap_remove(at);
-                    release(&mut self.owed, holder);
-                }
-                None => self.rarity.add_holder(index),
+        let member = self.members.get_mut(rank).expect("joined above");
+        if !member.held.insert(index) {
+            return true;
+        }
+        member.held_count += 1;
+        let first = member.held_count == 1;
+        self.holders[index as usize].push(rank);
+        // A hinted segment counts as held from the hint on.
+        match member.hinted.iter().position(|&(i, _)| i == index) {
+            Some(at) => {
+                let (_, holder) = member.hinted.swap_remove(at);
+                self.pacing.settle(holder);
             }
-            if member.held_count == 1 {
-                self.activate(rank);
-            }
+            None => self.rarity.add_holder(index),
+        }
+        if first {
+            self.activate(rank);
         }
         true
     }
@@ -184,53 +202,48 @@ impl FileSwarm {
             return false;
         }
         // Recording every segment settled every hint it was given.
-        let member = self.members.get_mut(&rank).expect("joined above");
-        debug_assert!(member.hinted.is_empty());
+        let member = self.members.get_mut(rank).expect("joined above");
         if !member.seed {
             member.seed = true;
-            self.add_seed(rank);
+            self.seeds.push(rank);
         }
         true
-    }
-
-    fn add_seed(&mut self, rank: Rank) {
-        self.seeds.push(rank);
-        if self.seed_ranks.len() <= rank.index() {
-            self.seed_ranks.resize(rank.index() + 1, false);
-        }
-        self.seed_ranks[rank.index()] = true;
     }
 
     /// Removes `rank` from the swarm: it holds nothing any more and is never
     /// named again. Returns false if it would take the last seed with it
     /// (the file could no longer be completed); then nothing changes.
     pub fn leave(&mut self, rank: Rank) -> bool {
-        let Some(member) = self.members.get(&rank) else {
+        let Some(member) = self.members.get(rank) else {
             self.departed.insert(rank);
             return true;
         };
         if member.seed && self.seeds.len() == 1 && self.segments() > 0 {
             return false;
         }
-        let member = self.members.remove(&rank).expect("checked above");
+        let member = self.members.remove(rank).expect("checked above");
         self.departed.insert(rank);
+        self.pacing.never_owe(rank);
         for &(index, holder) in &member.hinted {
-            release(&mut self.owed, holder);
+            self.pacing.settle(holder);
             self.rarity.remove_holder(index);
         }
         if member.seed {
             self.seeds.retain(|&r| r != rank);
-            self.seed_ranks[rank.index()] = false;
         }
         if let Some(slot) = member.active_slot {
             self.active.swap_remove(slot);
             if let Some(&moved) = self.active.get(slot) {
-                let moved = self.members.get_mut(&moved).expect("active ranks are members");
+                let moved = self
+                    .members
+                    .get_mut(moved)
+                    .expect("active ranks are members");
                 moved.active_slot = Some(slot);
             }
         }
-        for (index, _) in member.held.iter().enumerate().filter(|(_, &h)| h) {
-            self.rarity.remove_holder(index as SegmentIdx);
+        for index in member.held.iter() {
+            self.rarity.remove_holder(index);
+            let index = index as usize;
             self.stale[index] += 1;
             let list = &mut self.holders[index];
             if 2 * self.stale[index] as usize > list.len() {
@@ -244,17 +257,11 @@ impl FileSwarm {
 
     /// Segments `rank` reported holding.
     pub fn held_by(&self, rank: Rank) -> u32 {
-        self.members.get(&rank).map_or(0, |m| m.held_count)
-    }
-
-    /// How many ranks hold segment `index` now, or will soon: the holders
-    /// reported, and the paced requesters hinted it.
-    fn rarity(&self, index: usize) -> usize {
-        self.rarity.count(index as SegmentIdx) as usize
+        self.members.get(rank).map_or(0, |m| m.held_count)
     }
 
     fn owner(&self, rank: Rank, load: &[u32]) -> Owner {
-        let member = &self.members[&rank];
+        let member = self.members.get(rank).expect("owners are members");
         Owner {
             rank,
             seed: member.seed,
@@ -277,7 +284,7 @@ impl FileSwarm {
     ) -> Vec<Owner> {
         let requester_active = self
             .members
-            .get(&requester)
+            .get(requester)
             .is_some_and(|m| m.active_slot.is_some());
         let eligible = self.active.len() - usize::from(requester_active);
         let mut ranks: Vec<Rank> = match sample.filter(|&s| eligible > s.max(1)) {
@@ -291,22 +298,19 @@ impl FileSwarm {
                 let size = sample.max(1);
                 // One more than needed, in case the requester is drawn.
                 let draw = (size + 1).min(self.active.len());
-                let mut ranks: Vec<Rank> =
-                    rand::seq::index::sample(rng, self.active.len(), draw)
-                        .into_iter()
-                        .map(|i| self.active[i])
-                        .filter(|&r| r != requester)
-                        .collect();
+                let mut ranks: Vec<Rank> = rand::seq::index::sample(rng, self.active.len(), draw)
+                    .into_iter()
+                    .map(|i| self.active[i])
+                    .filter(|&r| r != requester)
+                    .collect();
                 ranks.truncate(size);
-                let has_seed = ranks.iter().any(|r| self.members[r].seed);
-                if !has_seed {
-                    let seeds: Vec<Rank> = self
-                        .seeds
-                        .iter()
-                        .copied()
-                        .filter(|&r| r != requester)
-                        .collect();
-                    if let Some(&seed) = seeds.choose(rng) {
+                if !ranks.iter().any(|&r| self.is_seed(r)) {
+                    // A random seed; the requester is at most one of them.
+                    let seed = (0..2)
+                        .filter_map(|_| self.seeds.choose(rng).copied())
+                        .chain(self.seeds.iter().copied())
+                        .find(|&r| r != requester);
+                    if let Some(seed) = seed {
                         ranks[0] = seed;
                     }
                 }
@@ -315,6 +319,10 @@ impl FileSwarm {
         };
         ranks.sort_unstable();
         ranks.into_iter().map(|r| self.owner(r, load)).collect()
+    }
+
+    fn is_seed(&self, rank: Rank) -> bool {
+        self.members.get(rank).is_some_and(|m| m.seed)
     }
 
     /// The hints a request asks for with `hints` (a count, with the
@@ -352,17 +360,17 @@ impl FileSwarm {
         if count == 0 || segments == 0 {
             return Vec::new();
         }
-        let held = self.members.get(&requester).map(|m| &m.held);
+        let held = self.members.get(requester).map(|m| &m.held);
         let start = rng.gen_range(0..segments);
         let scan = segments.min(HINT_SCAN_LIMIT);
         // A max-heap of (rarity, scan position) keeps the `count` rarest.
-        let mut rarest: BinaryHeap<(usize, usize, SegmentIdx)> = BinaryHeap::new();
+        let mut rarest: BinaryHeap<(u32, usize, SegmentIdx)> = BinaryHeap::new();
         for step in 0..scan {
-            let index = (start + step) % segments;
-            if held.is_some_and(|h| h[index]) {
+            let index = ((start + step) % segments) as SegmentIdx;
+            if held.is_some_and(|h| h.contains(index)) {
                 continue;
             }
-            let entry = (self.rarity(index), step, index as SegmentIdx);
+            let entry = (self.rarity.count(index), step, index);
             if rarest.len() < count {
                 rarest.push(entry);
             } else if rarest.peek().is_some_and(|top| entry < *top) {
@@ -370,7 +378,7 @@ impl FileSwarm {
                 rarest.push(entry);
             }
         }
-        let mut hints: Vec<(usize, usize, SegmentIdx)> = rarest.into_vec();
+        let mut hints: Vec<(u32, usize, SegmentIdx)> = rarest.into_vec();
         hints.sort_unstable();
         hints
             .into_iter()
@@ -379,81 +387,6 @@ impl FileSwarm {
                 Some((index, holder))
             })
             .collect()
-    }
-
-    /// Up to `count` hints for a paced requester: the rarest segments it has
-    /// neither reported nor been hinted, each from a holder that owes fewer
-    /// than [`PACED_HOLDER_CAP`] uploads (the least owing of a few random
-    /// ones). Each hint is counted as owed by its holder until the
-    /// requester reports the segment or the file. When every seed owes its
-    /// fill, the segments only seeds hold are skipped at once, so the
-    /// search stays short while thousands of peers wait for the seed.
-    fn paced_hints(&mut self, requester: Rank, count: usize, rng: &mut ChaCha8Rng) -> Vec<Hint> {
-        let FileSwarm {
-            members,
-            seeds,
-            holders,
-            departed,
-            rarity,
-            owed,
-            seed_ranks,
-            ..
-        } = self;
-        let Some(member) = members.get_mut(&requester) else {
-            return Vec::new();
-        };
-        let owes = |owed: &[u32], rank: Rank| owed.get(rank.index()).copied().unwrap_or(0);
-        let cap: u32 = std::env::var("MPT_CAP").ok().and_then(|v| v.parse().ok()).unwrap_or(PACED_HOLDER_CAP);
-        let seed_cap: u32 = std::env::var("MPT_SEED_CAP").ok().and_then(|v| v.parse().ok()).unwrap_or(cap);
-        let seeds_busy = seeds
-            .iter()
-            .all(|&s| s == requester || owes(owed, s) >= seed_cap);
-        let from = if seeds_busy { seeds.len() as u32 + 1 } else { 0 };
-        // Segments nobody but the seeds holds (or was hinted) are the ones
-        // only seeds can give; while there are any, seeds give only those.
-        let fresh_left = rarity.from_rarity(0).len() > rarity.from_rarity(seeds.len() as u32 + 1).len();
-        let is_seed = |r: Rank| seed_ranks.get(r.index()).copied().unwrap_or(false);
-        let per_holder: usize = std::env::var("MPT_PER").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
-        let mut hints: Vec<Hint> = Vec::new();
-        for &index in rarity.from_rarity(from).iter().take(PACED_SCAN_LIMIT) {
-            if hints.len() == count {
-                break;
-            }
-            if member.held[index as usize] || member.hinted.iter().any(|&(i, _)| i == index) {
-                continue;
-            }
-            let fresh = rarity.count(index) <= seeds.len() as u32;
-            let usable = |&r: &Rank| {
-                r != requester
-                    && hints.iter().filter(|&&(_, h)| h == r).count() < per_holder
-                    && !departed.contains(&r)
-                    && owes(owed, r) < if is_seed(r) { seed_cap } else { cap }
-                    && (fresh || !fresh_left || !is_seed(r))
-            };
-            let candidates = &holders[index as usize];
-            let holder = if candidates.len() <= 8 {
-                candidates.iter().copied().filter(usable).min_by_key(|&r| owes(owed, r))
-            } else {
-                (0..4)
-                    .filter_map(|_| candidates.choose(rng).copied())
-                    .filter(usable)
-                    .min_by_key(|&r| owes(owed, r))
-            };
-            if let Some(holder) = holder {
-                if owed.len() <= holder.index() {
-                    owed.resize(holder.index() + 1, 0);
-                }
-                owed[holder.index()] += 1;
-                member.hinted.push((index, holder));
-                hints.push((index, holder));
-            }
-        }
-        // Each segment hinted counts as held from now on, so that the next
-        // requester is sent for another segment rather than the same one.
-        for &(index, _) in &hints {
-            rarity.add_holder(index);
-        }
-        hints
     }
 
     /// The least loaded of up to four random holders of `index`.
@@ -470,13 +403,6 @@ impl FileSwarm {
             .filter_map(|_| holders.choose(rng).copied())
             .filter(|&rank| rank != requester && !self.departed.contains(&rank))
             .min_by_key(|&rank| load_of(rank))
-    }
-}
-
-/// A paced hint naming `holder` was reported back.
-fn release(owed: &mut [u32], holder: Rank) {
-    if let Some(count) = owed.get_mut(holder.index()) {
-        *count = count.saturating_sub(1);
     }
 }
 
@@ -582,7 +508,10 @@ mod tests {
         assert!(s.leave(Rank(3)));
         assert!(s.leave(Rank(6)));
         assert_eq!(s.held_by(Rank(3)), 0);
-        assert_eq!(ranks(&s.owners_for(Rank(9), &[], None, &mut rng())), [1, 2, 4, 5]);
+        assert_eq!(
+            ranks(&s.owners_for(Rank(9), &[], None, &mut rng())),
+            [1, 2, 4, 5]
+        );
         for seed in 0..50 {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let owners = s.owners_for(Rank(9), &[], Some(2), &mut rng);
@@ -592,7 +521,7 @@ mod tests {
             }
         }
         // Rarity counts only the ranks still there: 4 seeds.
-        assert!((0..4).all(|i| s.rarity(i) == 4));
+        assert!((0..4).all(|i| s.rarity.count(i) == 4));
         assert!(!s.record(Rank(3), 0), "a rank that left cannot come back");
         assert!(!s.join(Rank(3)));
     }

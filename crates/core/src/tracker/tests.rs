@@ -332,12 +332,21 @@ fn progress_counts_wanted_segments_from_the_ack_to_the_end() {
 #[test]
 fn want_all_gets_every_file_it_lacks_and_matching_candidates_count_as_held() {
     let mut t = tracker(4);
-    register(&mut t, 1, vec![listing("a", &["1"]), listing("b", &["2"])], &[]);
+    register(
+        &mut t,
+        1,
+        vec![listing("a", &["1"]), listing("b", &["2"])],
+        &[],
+    );
     register(&mut t, 2, vec![listing("c", &["3"])], &[]);
     let rerun = Registration {
         want_all: true,
         // "a" is already there intact, "b" is stale, "z" is not shared.
-        candidates: vec![listing("a", &["1"]), listing("b", &["x"]), listing("z", &["9"])],
+        candidates: vec![
+            listing("a", &["1"]),
+            listing("b", &["x"]),
+            listing("z", &["9"]),
+        ],
         ..Registration::default()
     };
     t.handle_message(T0, Rank(3), Message::Register(rerun));

@@ -1,0 +1,100 @@
+//! A set of a file's segments, as bits: what one rank holds.
+
+use crate::SegmentIdx;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct SegmentSet {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl SegmentSet {
+    /// A set of segments `0..len`: all of them, or none.
+    pub fn new(len: usize, full: bool) -> Self {
+        let mut words = vec![if full { u64::MAX } else { 0 }; len.div_ceil(64)];
+        if full && !len.is_multiple_of(64) {
+            if let Some(last) = words.last_mut() {
+                *last = (1 << (len % 64)) - 1;
+            }
+        }
+        SegmentSet { words, len }
+    }
+
+    pub fn contains(&self, index: SegmentIdx) -> bool {
+        let index = index as usize;
+        index < self.len && self.words[index / 64] & (1 << (index % 64)) != 0
+    }
+
+    /// Adds `index`; false if it was there already.
+    pub fn insert(&mut self, index: SegmentIdx) -> bool {
+        let index = index as usize;
+        let (word, bit) = (index / 64, 1 << (index % 64));
+        let new = self.words[word] & bit == 0;
+        self.words[word] |= bit;
+        new
+    }
+
+    /// The segments in the set, in order.
+    pub fn iter(&self) -> impl Iterator<Item = SegmentIdx> + '_ {
+        static NONE: SegmentSet = SegmentSet {
+            words: Vec::new(),
+            len: 0,
+        };
+        self.difference(&NONE, 0)
+    }
+
+    /// The segments in this set and not in `other`, starting at the word
+    /// of segment `from` and going round (so that callers starting at
+    /// different places see different segments first).
+    pub fn difference<'a>(
+        &'a self,
+        other: &'a SegmentSet,
+        from: usize,
+    ) -> impl Iterator<Item = SegmentIdx> + 'a {
+        let words = self.words.len();
+        let first = if words == 0 { 0 } else { (from / 64) % words };
+        (0..words).flat_map(move |step| {
+            let word = (first + step) % words;
+            let mut bits = self.words[word] & !other.words.get(word).copied().unwrap_or(0);
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let bit = bits.trailing_zeros();
+                bits &= bits - 1;
+                Some((word * 64) as SegmentIdx + bit)
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_and_empty_sets() {
+        let full = SegmentSet::new(70, true);
+        assert_eq!(full.iter().count(), 70);
+        assert!(full.contains(69) && !full.contains(70));
+        let empty = SegmentSet::new(70, false);
+        assert_eq!(empty.iter().count(), 0);
+        assert_eq!(SegmentSet::new(0, true).iter().count(), 0);
+    }
+
+    #[test]
+    fn difference_goes_round_from_a_word() {
+        let mut a = SegmentSet::new(200, false);
+        let mut b = SegmentSet::new(200, false);
+        for i in [1, 5, 70, 130, 199] {
+            assert!(a.insert(i));
+        }
+        assert!(!a.insert(5));
+        b.insert(5);
+        let all: Vec<u32> = a.difference(&b, 0).collect();
+        assert_eq!(all, vec![1, 70, 130, 199]);
+        let from_third: Vec<u32> = a.difference(&b, 150).collect();
+        assert_eq!(from_third, vec![130, 199, 1, 70]);
+        assert_eq!(a.iter().collect::<Vec<_>>(), vec![1, 5, 70, 130, 199]);
+    }
+}
