@@ -65,6 +65,25 @@ pub struct Registration {
     pub candidates: Vec<FileListing>,
 }
 
+impl Registration {
+    /// A classic peer's registration: its owned files with their hashes,
+    /// and the names it wants.
+    pub fn classic(input: &crate::classic::PeerInput) -> Self {
+        Registration {
+            owned: input
+                .owned
+                .iter()
+                .map(|f| FileListing {
+                    name: f.name.clone(),
+                    hashes: f.hashes.clone(),
+                })
+                .collect(),
+            wanted: input.wanted.clone(),
+            ..Registration::default()
+        }
+    }
+}
+
 /// A rank that can serve segments of a file, as the tracker last knew it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Owner {

@@ -28,9 +28,7 @@ use mpitorrent_core::scenario::{Scenario, ScenarioParams};
 use mpitorrent_core::strategy::Strategy;
 use mpitorrent_core::tracker::{Tracker, TrackerConfig, TrackerEvent};
 use mpitorrent_core::uploader::{UploadEvent, Uploader};
-use mpitorrent_core::{
-    wire, Channel, FileListing, Message, MessageKind, Rank, Registration, Transmit, TRACKER,
-};
+use mpitorrent_core::{wire, Channel, Message, MessageKind, Rank, Registration, Transmit, TRACKER};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -165,18 +163,7 @@ impl Swarm {
         // A peer's start-up: send its listing to the tracker, then wait for
         // the ACK (see `deliver_control`).
         for (rank, input) in scenario.peers() {
-            let msg = Message::Register(Registration {
-                owned: input
-                    .owned
-                    .iter()
-                    .map(|f| FileListing {
-                        name: f.name.clone(),
-                        hashes: f.hashes.clone(),
-                    })
-                    .collect(),
-                wanted: input.wanted.clone(),
-                ..Registration::default()
-            });
+            let msg = Message::Register(Registration::classic(input));
             swarm.send(rank, Transmit { to: TRACKER, msg });
         }
         swarm

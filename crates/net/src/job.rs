@@ -5,13 +5,13 @@
 
 use crate::local::LocalNetwork;
 use crate::output::OutputDir;
-use crate::peer::{classic_registration, run_peer, PeerError, PeerOptions, PeerReport, PeerSetup};
+use crate::peer::{run_peer, PeerError, PeerOptions, PeerReport, PeerSetup};
 use crate::share::job::{share_peer, ShareSpec};
 use crate::tracker_loop::{run_tracker, TrackerError};
 use crate::{Endpoint, Fabric, TransportError};
 use mpitorrent_core::classic::{input_file_name, parse_peer_input, PeerInput};
 use mpitorrent_core::tracker::{Progress, RunData, TrackerConfig};
-use mpitorrent_core::Rank;
+use mpitorrent_core::{Rank, Registration};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -108,7 +108,7 @@ fn peer_setup(rank: Rank, job: &JobConfig) -> Result<PeerSetup, String> {
         None => {
             let input = load_peer_input(rank, job)?;
             Ok(PeerSetup {
-                registration: classic_registration(&input),
+                registration: Registration::classic(&input),
                 content: Box::new(OutputDir::new(&job.output_dir)),
             })
         }

@@ -8,7 +8,7 @@ use mpitorrent_core::downloader::{Downloader, DownloaderConfig};
 use mpitorrent_core::holdings::Holdings;
 use mpitorrent_core::stats::{MessageCounts, PeerStats};
 use mpitorrent_core::uploader::Uploader;
-use mpitorrent_core::{FileId, FileListing, MessageKind, Rank, Registration};
+use mpitorrent_core::{FileId, MessageKind, Rank, Registration};
 use std::sync::Arc;
 
 /// Messages a rank sent, by kind: a flat array rather than
@@ -83,18 +83,7 @@ pub(crate) struct SimPeer {
 impl SimPeer {
     pub fn new(rank: Rank, input: &PeerInput, traits: Traits) -> Self {
         let holdings = Arc::new(Holdings::new());
-        let registration = Registration {
-            owned: input
-                .owned
-                .iter()
-                .map(|f| FileListing {
-                    name: f.name.clone(),
-                    hashes: f.hashes.clone(),
-                })
-                .collect(),
-            wanted: input.wanted.clone(),
-            ..Registration::default()
-        };
+        let registration = Registration::classic(input);
         SimPeer {
             rank,
             traits,

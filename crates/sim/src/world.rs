@@ -556,3 +556,102 @@ fn draw_traits(peers: usize, config: &SimConfig) -> Vec<Traits> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn world_of(scenario: &Scenario, config: &SimConfig) -> Result<(), SimError> {
+        World::new(scenario, config).run().map(|_| ())
+    }
+
+    fn two_peers() -> Scenario {
+        crate::broadcast(2, 3, 1, 1).unwrap()
+    }
+
+    #[test]
+    fn a_message_to_itself_or_after_terminate_fails_the_run() {
+        let scenario = two_peers();
+        let config = SimConfig::default();
+        let mut world = World::new(&scenario, &config);
+        let msg = || Message::AllFilesCompleted;
+        let err = world
+            .send(
+                0,
+                Rank(1),
+                Transmit {
+                    to: Rank(1),
+                    msg: msg(),
+                },
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("rank 1 sent CLIENT_GOT_ALL_FILES to itself"),
+            "{err}"
+        );
+        let err = world
+            .send(
+                0,
+                Rank(1),
+                Transmit {
+                    to: Rank(7),
+                    msg: msg(),
+                },
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("which does not exist"), "{err}");
+        let terminate = Transmit {
+            to: Rank(2),
+            msg: Message::Terminate,
+        };
+        world.send(0, TRACKER, terminate).unwrap();
+        let request = Message::SegmentRequest {
+            file: FileId(0),
+            index: 0,
+        };
+        let err = world
+            .send(
+                0,
+                Rank(1),
+                Transmit {
+                    to: Rank(2),
+                    msg: request,
+                },
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("after its TERMINATE"), "{err}");
+    }
+
+    #[test]
+    fn running_past_max_ticks_says_who_waits() {
+        let scenario = two_peers();
+        let config = SimConfig {
+            max_ticks: 4,
+            ..SimConfig::default()
+        };
+        let err = world_of(&scenario, &config).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("still running at tick 4"), "{text}");
+        assert!(text.contains("waits for 'file1'"), "{text}");
+    }
+
+    #[test]
+    fn traits_are_exact_shares_drawn_from_the_seed() {
+        let config = SimConfig {
+            slow: Some(crate::SlowPeers {
+                fraction: 0.25,
+                every: 3,
+            }),
+            leave_fraction: 0.5,
+            ..SimConfig::default()
+        };
+        let traits = draw_traits(8, &config);
+        assert_eq!(traits.iter().filter(|t| t.upload_every == 3).count(), 2);
+        assert_eq!(traits.iter().filter(|t| t.leaves).count(), 4);
+        assert!(traits.iter().all(|t| t.start_delay == 0));
+        assert_eq!(traits, draw_traits(8, &config));
+        let other = SimConfig { seed: 1, ..config };
+        assert_ne!(traits, draw_traits(8, &other), "another seed, other peers");
+    }
+}

@@ -18,13 +18,11 @@ use crate::fault::FaultPlan;
 use crate::resources::process_resources;
 use crate::{Counting, Endpoint, Envelope, Fabric, TransportError};
 use download::{download_thread, Downloaded};
-use mpitorrent_core::classic::PeerInput;
 use mpitorrent_core::holdings::Holdings;
 use mpitorrent_core::stats::{PeerStats, ResourceUse};
 use mpitorrent_core::strategy::Strategy;
 use mpitorrent_core::{
-    Channel, FileListing, Message, MessageKind, ProtocolError, Rank, Registration, Transmit,
-    TRACKER,
+    Channel, Message, MessageKind, ProtocolError, Rank, Registration, Transmit, TRACKER,
 };
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -83,22 +81,6 @@ pub enum PeerError {
 
 /// The longest a thread sleeps in one receive before checking for a stop.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
-
-/// The registration of a classic peer: its owned listings and wanted names.
-pub fn classic_registration(input: &PeerInput) -> Registration {
-    Registration {
-        owned: input
-            .owned
-            .iter()
-            .map(|f| FileListing {
-                name: f.name.clone(),
-                hashes: f.hashes.clone(),
-            })
-            .collect(),
-        wanted: input.wanted.clone(),
-        ..Registration::default()
-    }
-}
 
 /// What a peer starts from: what it tells the tracker, and what its
 /// segments are made of.

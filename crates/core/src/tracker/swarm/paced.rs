@@ -215,3 +215,99 @@ impl FileSwarm {
         hints.push((index, holder));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn swarm(segments: usize) -> FileSwarm {
+        let hashes = (0..segments).map(|i| format!("h{i}")).collect();
+        let mut swarm = FileSwarm::new("f".into(), hashes, vec![Rank(1)]);
+        for rank in 2..=6 {
+            swarm.join(Rank(rank));
+        }
+        swarm
+    }
+
+    fn ask(swarm: &mut FileSwarm, rank: u32, count: usize) -> Vec<Hint> {
+        let mut rng = ChaCha8Rng::seed_from_u64(u64::from(rank));
+        swarm.paced_hints(Rank(rank), count, &mut rng)
+    }
+
+    #[test]
+    fn the_seed_gives_distinct_fresh_segments_up_to_the_window() {
+        let mut s = swarm(10);
+        let first = ask(&mut s, 2, 4);
+        assert_eq!(first.len(), PER_HOLDER, "{first:?}");
+        assert!(first.iter().all(|h| h.1 == Rank(1)));
+        let second = ask(&mut s, 3, 4);
+        assert_eq!(second.len(), PER_HOLDER);
+        let mut all: Vec<u32> = first.iter().chain(&second).map(|h| h.0).collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 4, "each hinted segment counts as held: {all:?}");
+        // The seed owes 4 uploads, a full window (the first request's 4):
+        // nobody else holds anything, so rank 4 gets nothing now...
+        assert_eq!(s.pacing.owes(Rank(1)), 4);
+        assert!(ask(&mut s, 4, 4).is_empty());
+        // ...until rank 2 reports one: then the seed gives one more fresh
+        // segment, and rank 2 the one it reported.
+        assert!(s.record(Rank(2), first[0].0));
+        assert_eq!(s.pacing.owes(Rank(1)), 3);
+        let mut third = ask(&mut s, 4, 4);
+        third.sort_by_key(|h| h.1);
+        assert_eq!(third.len(), 2, "{third:?}");
+        assert!(
+            third[0].1 == Rank(1) && !all.contains(&third[0].0),
+            "{third:?}"
+        );
+        assert_eq!(third[1], (first[0].0, Rank(2)));
+    }
+
+    #[test]
+    fn peers_give_what_they_hold_and_the_requester_lacks() {
+        let mut s = swarm(6);
+        ask(&mut s, 2, 2);
+        for index in 0..6 {
+            s.record(Rank(2), index);
+        }
+        s.record(Rank(3), 0);
+        // Every segment is out, so the seed is a holder like the others;
+        // rank 3 never gets segment 0 (held) or one hinted twice, and each
+        // holder gives it at most two (it may get fewer than it asked: the
+        // holders it drew were used up).
+        let hints = ask(&mut s, 3, 4);
+        assert!(hints.len() >= 3, "{hints:?}");
+        for holder in [Rank(1), Rank(2)] {
+            assert!(hints.iter().filter(|h| h.1 == holder).count() <= PER_HOLDER);
+        }
+        let mut segments: Vec<u32> = hints.iter().map(|h| h.0).collect();
+        segments.sort();
+        segments.dedup();
+        assert_eq!(segments.len(), hints.len());
+        assert!(!segments.contains(&0));
+        assert!(hints.iter().all(|h| h.1 != Rank(3)));
+        let again = ask(&mut s, 3, 4);
+        assert!(again.iter().all(|h| !segments.contains(&h.0) && h.0 != 0));
+    }
+
+    #[test]
+    fn completing_or_leaving_settles_what_was_owed() {
+        let mut s = swarm(8);
+        assert_eq!(ask(&mut s, 2, 2).len(), 2);
+        assert_eq!(s.pacing.owes(Rank(1)), 2);
+        assert!(s.complete(Rank(2)));
+        assert_eq!(s.pacing.owes(Rank(1)), 0);
+        assert_eq!(ask(&mut s, 3, 2).len(), 2);
+        let owed = |s: &FileSwarm| s.pacing.owes(Rank(1)) + s.pacing.owes(Rank(2));
+        assert_eq!(owed(&s), 2);
+        assert!(s.leave(Rank(3)));
+        assert_eq!(owed(&s), 0);
+        // Rank 2 left nothing owed, and is named no more once gone.
+        assert!(s.leave(Rank(2)));
+        for _ in 0..4 {
+            assert!(ask(&mut s, 4, 2).iter().all(|h| h.1 == Rank(1)));
+        }
+    }
+}

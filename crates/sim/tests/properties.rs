@@ -1,0 +1,231 @@
+//! Property tests of the simulator over many generated scenarios.
+//!
+//! Every seed draws a swarm (2 to 12 ranks, 1 to 6 files of 0 to 60
+//! segments, 1 to 3 seeds and 0 to 5 wanters per file) and a setting
+//! (every strategy, windows 1 to 8, latencies 1 to 3, sampled swarms,
+//! slow, late and leaving peers), runs it twice, and checks what the issue
+//! asks: every peer completes every wanted file with exact contents, the
+//! tracker terminates everyone, no rank requests from itself, nothing is
+//! sent to a rank after its TERMINATE (the simulator fails the run on any
+//! of these; see `mpitorrent_sim::SimError`), the message counts add up,
+//! and the second run is identical to the first.
+//!
+//! A failure names its seed; replay it alone with
+//! `SIM_SEED=<seed> cargo test -p mpitorrent-sim --test properties`, and
+//! run more with `SIM_SEEDS=<n>`.
+
+use mpitorrent_core::scenario::{Scenario, ScenarioParams};
+use mpitorrent_core::strategy::Strategy;
+use mpitorrent_sim::{LatePeers, SimConfig, SimReport, SlowPeers};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Seeds to run: 0..300, or `SIM_SEED` alone, or 0..`SIM_SEEDS`.
+fn seeds() -> Vec<u64> {
+    let var = |name: &str| {
+        std::env::var(name).ok().map(|v| {
+            v.parse::<u64>()
+                .unwrap_or_else(|_| panic!("{name} is not a number: {v}"))
+        })
+    };
+    match (var("SIM_SEED"), var("SIM_SEEDS")) {
+        (Some(seed), _) => vec![seed],
+        (None, Some(count)) => (0..count).collect(),
+        (None, None) => (0..300).collect(),
+    }
+}
+
+/// The scenario and setting of one seed, drawn on their own streams.
+fn draw(seed: u64) -> (ScenarioParams, SimConfig) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(3);
+    let params = ScenarioParams {
+        ranks: rng.gen_range(2..=12),
+        files: rng.gen_range(1..=6),
+        segments: rng.gen_range(0..=60),
+        seeds_per_file: rng.gen_range(1..=3),
+        wanters_per_file: rng.gen_range(0..=5),
+        seed,
+    };
+    let fraction = |rng: &mut ChaCha8Rng| {
+        if rng.gen_bool(0.5) {
+            0.0
+        } else {
+            rng.gen_range(0.0..=1.0)
+        }
+    };
+    let config = SimConfig {
+        strategy: Strategy::ALL[rng.gen_range(0..Strategy::ALL.len())],
+        window: rng.gen_range(1..=8),
+        update_every: rng.gen_range(1..=10),
+        swarm_sample: rng.gen_bool(0.5).then(|| rng.gen_range(1..=4)),
+        latency: rng.gen_range(1..=3),
+        seed,
+        slow: Some(SlowPeers {
+            fraction: fraction(&mut rng),
+            every: rng.gen_range(1..=5),
+        }),
+        late: Some(LatePeers {
+            fraction: fraction(&mut rng),
+            by: rng.gen_range(0..=40),
+        }),
+        leave_fraction: fraction(&mut rng),
+        ..SimConfig::default()
+    };
+    (params, config)
+}
+
+/// Downloads the scenario implies: (peer, file) pairs wanted and not
+/// owned, and their segments.
+fn downloads(scenario: &Scenario) -> Vec<(u32, u64)> {
+    let mut out = Vec::new();
+    for (rank, input) in scenario.peers() {
+        for name in &input.wanted {
+            if input.owned.iter().all(|f| &f.name != name) {
+                let segments = scenario.hashes_of(name).map_or(0, |h| h.len() as u64);
+                out.push((rank.0, segments));
+            }
+        }
+    }
+    out
+}
+
+/// What the counts of a finished run must add up to.
+fn check_counts(scenario: &Scenario, report: &SimReport) -> Result<(), String> {
+    let by_kind = &report.messages.by_kind;
+    let count = |name: &str| by_kind.get(name).copied().unwrap_or(0);
+    let peers = scenario.inputs.len() as u64;
+    let downloads = downloads(scenario);
+    let segments: u64 = downloads.iter().map(|d| d.1).sum();
+    let expected = [
+        ("REGISTER", peers),
+        ("REGISTER_ACK", peers),
+        ("TERMINATE", peers),
+        ("STATS", peers),
+        ("CLIENT_GOT_ALL_FILES", peers),
+        ("SWARM_REQUEST", downloads.len() as u64),
+        ("SWARM_REPLY", downloads.len() as u64),
+        ("SINGLE_FILE_DOWNLOAD_COMPLETED", downloads.len() as u64),
+        ("ACK", segments),
+        ("SEGMENT_REQUEST", count("ACK") + count("NACK")),
+        ("SWARM_REFRESH", count("PEER_UPDATE")),
+        ("ABORT", 0),
+    ];
+    for (name, want) in expected {
+        if count(name) != want {
+            return Err(format!("{} {name} where {want} were expected", count(name)));
+        }
+    }
+    if report.segments_downloaded != segments {
+        return Err(format!(
+            "{} segments downloaded where {segments} were expected",
+            report.segments_downloaded
+        ));
+    }
+    // The tracker collected every peer's statistics: each lists exactly
+    // the files it downloaded.
+    if report.run.peers.len() as u64 != peers {
+        return Err(format!("statistics of {} peers", report.run.peers.len()));
+    }
+    for peer in &report.run.peers {
+        let want = downloads.iter().filter(|d| d.0 == peer.rank).count();
+        if peer.files.len() != want {
+            return Err(format!(
+                "rank {} completed {} files where it downloads {want}",
+                peer.rank,
+                peer.files.len()
+            ));
+        }
+    }
+    if report.leaving_peers == 0 && count("LEAVE") != 0 {
+        return Err("LEAVE from a peer that does not leave".into());
+    }
+    Ok(())
+}
+
+#[test]
+fn generated_swarms_complete_correctly_and_repeat_exactly() {
+    let mut strategies = [0; 4];
+    let (mut slow, mut late, mut leaving, mut nacks) = (0, 0, 0, 0);
+    for seed in seeds() {
+        let (params, config) = draw(seed);
+        let scenario = Scenario::generate(&params).expect("valid parameters");
+        let context = format!(
+            "seed {seed}: {params}; {config:?}\n  replay: SIM_SEED={seed} cargo test -p \
+             mpitorrent-sim --test properties"
+        );
+        let first =
+            mpitorrent_sim::run(&scenario, &config).unwrap_or_else(|e| panic!("{context}\n  {e}"));
+        check_counts(&scenario, &first).unwrap_or_else(|e| panic!("{context}\n  {e}"));
+        let again = mpitorrent_sim::run(&scenario, &config).unwrap();
+        assert!(first == again, "{context}\n  the second run differs");
+        let position = Strategy::ALL.iter().position(|&s| s == config.strategy);
+        strategies[position.unwrap()] += 1;
+        slow += first.slow_peers;
+        late += first.late_peers;
+        leaving += first.messages.by_kind.get("LEAVE").copied().unwrap_or(0);
+        nacks += first.messages.nacks;
+    }
+    if std::env::var("SIM_SEED").is_err() {
+        assert!(strategies.iter().all(|&n| n > 0), "{strategies:?}");
+        assert!(slow > 0 && late > 0 && leaving > 0 && nacks > 0);
+    }
+}
+
+/// The one-seed broadcast the lower bound is about, at a scale a debug
+/// test can afford: the paced strategy stays within the issue's 1.25 of
+/// the bound, with and without slow, late and leaving peers (the bound
+/// still holds for those; it is just further away). Its makespan is the
+/// bound plus a few dozen ticks (start-up, and about four latencies per
+/// doubling where the bound counts one), so files of a few hundred
+/// segments are the smallest it can show the ratio on.
+#[test]
+fn the_paced_strategy_is_near_the_bound() {
+    let scenario = mpitorrent_sim::broadcast(100, 300, 1, 5).unwrap();
+    let config = SimConfig {
+        strategy: Strategy::Paced,
+        seed: 5,
+        ..SimConfig::default()
+    };
+    let report = mpitorrent_sim::run(&scenario, &config).unwrap();
+    let bound = report.lower_bound_ticks.unwrap();
+    assert_eq!(bound, 300 + 7 - 1, "S + ceil(log2(100)) - 1");
+    let ratio = report.ratio_to_bound.unwrap();
+    assert!(ratio <= 1.25, "{}", report.summary());
+    assert!(report.makespan_ticks >= bound);
+    let mixed = SimConfig {
+        slow: Some(SlowPeers {
+            fraction: 0.2,
+            every: 3,
+        }),
+        late: Some(LatePeers {
+            fraction: 0.1,
+            by: 20,
+        }),
+        leave_fraction: 0.3,
+        ..config
+    };
+    let report = mpitorrent_sim::run(&scenario, &mixed).unwrap();
+    assert!(report.makespan_ticks >= bound);
+    assert!(report.ratio_to_bound.unwrap() < 2.0, "{}", report.summary());
+}
+
+/// The other strategies at the same scale: correct, and above the bound.
+#[test]
+fn every_strategy_finishes_a_broadcast_above_the_bound() {
+    let scenario = mpitorrent_sim::broadcast(60, 50, 1, 2).unwrap();
+    for strategy in Strategy::ALL {
+        let config = SimConfig {
+            strategy,
+            seed: 2,
+            ..SimConfig::default()
+        };
+        let report = mpitorrent_sim::run(&scenario, &config).unwrap();
+        check_counts(&scenario, &report).unwrap();
+        assert!(
+            report.makespan_ticks >= report.lower_bound_ticks.unwrap(),
+            "{}",
+            report.summary()
+        );
+    }
+}
