@@ -50,6 +50,7 @@
 pub mod bound;
 mod calendar;
 mod config;
+mod encoded;
 mod input;
 mod links;
 mod peer;

@@ -9,6 +9,7 @@
 //! in at tick `r` is delivered (held, and can be passed on) at tick `r + 1`.
 //! Control messages do not pass through here: they only cost latency.
 
+use crate::encoded::Encoded;
 use mpitorrent_core::Rank;
 use std::collections::VecDeque;
 
@@ -17,7 +18,7 @@ use std::collections::VecDeque;
 pub(crate) struct Segment {
     pub from: Rank,
     pub to: Rank,
-    pub bytes: Vec<u8>,
+    pub bytes: Encoded,
 }
 
 #[derive(Debug)]
@@ -111,7 +112,7 @@ mod tests {
         Segment {
             from: Rank(from),
             to: Rank(to),
-            bytes: vec![from as u8, to as u8],
+            bytes: Encoded::new(vec![from as u8, to as u8]),
         }
     }
 

@@ -11,6 +11,7 @@
 
 use crate::calendar::Calendar;
 use crate::config::SimConfig;
+use crate::encoded::Encoded;
 use crate::links::{Links, Segment};
 use crate::peer::{SimPeer, Stage, Traits};
 use crate::SimError;
@@ -33,7 +34,7 @@ enum Event {
         from: Rank,
         to: Rank,
         channel: Channel,
-        bytes: Vec<u8>,
+        bytes: Encoded,
     },
     /// A rank's uplink may start its next segment.
     Uplink(Rank),
@@ -164,7 +165,7 @@ impl<'a> World<'a> {
                     to,
                     channel,
                     bytes,
-                } => self.deliver(tick, from, to, channel, &bytes)?,
+                } => self.deliver(tick, from, to, channel, bytes.as_slice())?,
                 Event::Uplink(rank) => self.wake_uplink(tick, rank),
                 Event::StartDownloads(rank) => self.start_downloads(tick, rank)?,
             }
@@ -217,7 +218,7 @@ impl<'a> World<'a> {
         if !from.is_tracker() {
             self.peer(from).sent.add(kind);
         }
-        let bytes = wire::encode(&msg);
+        let bytes = Encoded::new(wire::encode(&msg));
         if kind == MessageKind::SegmentAck {
             if let Some(at) = self.links.push(tick, Segment { from, to, bytes }) {
                 if at == tick {
