@@ -40,8 +40,9 @@ pub struct SimConfig {
     pub seed: u64,
     pub slow: Option<SlowPeers>,
     pub late: Option<LatePeers>,
-    /// The fraction of downloading peers that leave the swarms of the files
-    /// they downloaded as soon as they have all their files.
+    /// The fraction of the peers that leave the swarms of the files they
+    /// downloaded as soon as they have all their files (drawn among all
+    /// peers: one that downloads nothing has nothing to leave).
     pub leave_fraction: f64,
     /// Give up (with a report of who waits for what) past this tick.
     pub max_ticks: u64,

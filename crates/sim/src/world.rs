@@ -13,15 +13,13 @@ use crate::calendar::Calendar;
 use crate::config::SimConfig;
 use crate::encoded::Encoded;
 use crate::links::{Links, Segment};
-use crate::peer::{SimPeer, Stage, Traits};
+use crate::peer::{draw_traits, SimPeer, Stage, Traits};
 use crate::SimError;
 use mpitorrent_core::downloader::{DownloadEvent, DownloaderConfig};
 use mpitorrent_core::scenario::Scenario;
 use mpitorrent_core::tracker::{RunData, Tracker, TrackerConfig, TrackerEvent};
 use mpitorrent_core::uploader::UploadEvent;
 use mpitorrent_core::{wire, Channel, FileId, Message, MessageKind, Rank, Transmit, TRACKER};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -525,39 +523,6 @@ impl<'a> World<'a> {
     }
 }
 
-/// Which peers are slow, late and leaving: exact shares of the peers,
-/// drawn from the run's seed (its own stream, apart from the machines').
-fn draw_traits(peers: usize, config: &SimConfig) -> Vec<Traits> {
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    rng.set_stream(0x5117);
-    let mut pick = |fraction: f64| {
-        let count = ((fraction * peers as f64).round() as usize).min(peers);
-        let mut chosen = vec![false; peers];
-        for index in rand::seq::index::sample(&mut rng, peers, count) {
-            chosen[index] = true;
-        }
-        chosen
-    };
-    let slow = pick(config.slow.map_or(0.0, |s| s.fraction));
-    let late = pick(config.late.map_or(0.0, |l| l.fraction));
-    let leaves = pick(config.leave_fraction);
-    (0..peers)
-        .map(|i| Traits {
-            upload_every: if slow[i] {
-                config.slow.map_or(1, |s| s.every)
-            } else {
-                1
-            },
-            start_delay: if late[i] {
-                config.late.map_or(0, |l| l.by)
-            } else {
-                0
-            },
-            leaves: leaves[i],
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -635,24 +600,5 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("still running at tick 4"), "{text}");
         assert!(text.contains("waits for 'file1'"), "{text}");
-    }
-
-    #[test]
-    fn traits_are_exact_shares_drawn_from_the_seed() {
-        let config = SimConfig {
-            slow: Some(crate::SlowPeers {
-                fraction: 0.25,
-                every: 3,
-            }),
-            leave_fraction: 0.5,
-            ..SimConfig::default()
-        };
-        let traits = draw_traits(8, &config);
-        assert_eq!(traits.iter().filter(|t| t.upload_every == 3).count(), 2);
-        assert_eq!(traits.iter().filter(|t| t.leaves).count(), 4);
-        assert!(traits.iter().all(|t| t.start_delay == 0));
-        assert_eq!(traits, draw_traits(8, &config));
-        let other = SimConfig { seed: 1, ..config };
-        assert_ne!(traits, draw_traits(8, &other), "another seed, other peers");
     }
 }

@@ -372,3 +372,34 @@ fn want_all_gets_every_file_it_lacks_and_matching_candidates_count_as_held() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_peer_that_leaves_is_named_no_more_but_the_last_seed_cannot_leave() {
+    let mut t = tracker(4);
+    register(&mut t, 1, vec![listing("a", &["h1"])], &[]);
+    register(&mut t, 2, vec![], &["a"]);
+    register(&mut t, 3, vec![], &["a"]);
+    drain(&mut t);
+    let completed = Message::FileCompleted {
+        file: FileId(0),
+        received: vec![(0, Rank(1))],
+    };
+    t.handle_message(T0, Rank(2), swarm_request("a"));
+    t.handle_message(T0, Rank(2), completed);
+    t.handle_message(T0, Rank(2), Message::Leave { file: FileId(0) });
+    drain(&mut t);
+    t.handle_message(T0, Rank(3), swarm_request("a"));
+    match drain(&mut t).pop().unwrap().msg {
+        Message::SwarmReply { owners, .. } => {
+            let ranks: Vec<u32> = owners.iter().map(|o| o.rank.0).collect();
+            assert_eq!(ranks, vec![1], "rank 2 left with its segments");
+        }
+        other => panic!("{other:?}"),
+    }
+    t.handle_message(T0, Rank(1), Message::Leave { file: FileId(0) });
+    let reason = abort_reason(&mut t);
+    assert!(
+        reason.contains("rank 1 left 'a', but it was the file's last seed"),
+        "{reason}"
+    );
+}

@@ -15,6 +15,10 @@
 //! they hold that the requester lacks. A hinted segment counts as held by
 //! the requester from the hint on, so the next requester is sent for
 //! another one.
+//!
+//! What a holder owes is counted per file: a rank serving several files
+//! may be named up to a window in each (one download at a time per peer
+//! keeps that rare, and it only lengthens a queue).
 
 use super::FileSwarm;
 use crate::{Hint, Rank, SegmentIdx};
