@@ -177,6 +177,12 @@ pub struct ShareArgs {
     /// Segment size, with a unit if you like: 1MiB, 4MiB, 512KiB.
     #[arg(long, default_value = "1MiB", value_parser = parse_size)]
     pub segment_size: u64,
+    /// Flush each received file to disk (fsync) before giving it its final
+    /// name, so that it survives a power loss as soon as the job ends. Off
+    /// by default, as for cp, rsync and sbcast: the data then reaches the
+    /// disk in the background, and a rerun checks every file it finds.
+    #[arg(long)]
+    pub fsync: bool,
     /// Run the whole job in this process with this many ranks (tracker
     /// included) instead of under mpirun.
     #[arg(long, value_name = "RANKS", value_parser = clap::value_parser!(u32).range(2..))]

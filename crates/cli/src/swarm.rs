@@ -34,6 +34,7 @@ impl Workload {
             to: args.to.clone(),
             seeders: args.seeders.clone(),
             segment_size: args.segment_size,
+            fsync: args.fsync,
         })
     }
 }

@@ -250,6 +250,7 @@ fn one_seeder_to_every_rank_under_mpirun() {
             "data",
             "--seeders",
             "1",
+            "--fsync",
         ])
         .args(["--to", "out/{rank}"])
         .output()

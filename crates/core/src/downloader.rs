@@ -18,7 +18,8 @@ use crate::holdings::{HeldFile, Holdings};
 use crate::stats::{millis, TransferCounts};
 use crate::strategy::{pick_owner, Strategy, PACED_HINTS};
 use crate::{
-    FileId, Hint, Message, Owner, ProtocolError, Rank, Received, SegmentIdx, Transmit, TRACKER,
+    FileId, Hint, Message, Owner, Payload, ProtocolError, Rank, Received, SegmentIdx, Transmit,
+    TRACKER,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -75,7 +76,7 @@ pub enum DownloadEvent {
     Received {
         file: Arc<HeldFile>,
         index: SegmentIdx,
-        payload: Vec<u8>,
+        payload: Payload,
     },
 }
 
@@ -300,7 +301,7 @@ impl Downloader {
         from: Rank,
         file: FileId,
         index: SegmentIdx,
-        payload: Vec<u8>,
+        payload: Payload,
     ) -> Result<(), ProtocolError> {
         let verify = self.config.verify;
         let active = self.expect_in_flight(from, file, index)?;

@@ -23,6 +23,7 @@ pub mod downloader;
 pub mod holdings;
 mod ids;
 mod message;
+mod payload;
 pub mod report;
 pub mod scenario;
 pub mod shapes;
@@ -36,6 +37,7 @@ pub use ids::{FileId, Rank, SegmentIdx, TRACKER};
 pub use message::{
     Channel, FileListing, Hint, Message, MessageKind, Owner, Received, Registration, Transmit,
 };
+pub use payload::Payload;
 
 /// Another rank broke the protocol: an unexpected or inconsistent message.
 /// The job must abort; this says why, naming the ranks involved.

@@ -6,6 +6,7 @@
 //! can keep their traffic apart (MPI tags, separate queues) and no thread
 //! ever receives another thread's message.
 
+use crate::payload::Payload;
 use crate::stats::PeerStats;
 use crate::{FileId, Rank, SegmentIdx};
 use serde::{Deserialize, Serialize};
@@ -158,9 +159,10 @@ pub enum Message {
     SegmentAck {
         file: FileId,
         index: SegmentIdx,
-        /// Sent as one byte string, not byte by byte.
-        #[serde(with = "serde_bytes")]
-        payload: Vec<u8>,
+        /// Not in the serde header: the wire codec sends it raw after the
+        /// header, so it is never copied into or out of a message.
+        #[serde(skip)]
+        payload: Payload,
     },
     /// Upload thread → download thread: I do not hold that segment (NACK).
     SegmentNack { file: FileId, index: SegmentIdx },

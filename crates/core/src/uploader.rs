@@ -4,7 +4,7 @@
 
 use crate::holdings::Holdings;
 use crate::stats::TransferCounts;
-use crate::{Message, ProtocolError, Rank, Transmit, TRACKER};
+use crate::{Message, Payload, ProtocolError, Rank, Transmit, TRACKER};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,7 +83,7 @@ impl Uploader {
                     Message::SegmentAck {
                         file,
                         index,
-                        payload: Vec::new(),
+                        payload: Payload::default(),
                     }
                 } else {
                     self.stats.nacks += 1;

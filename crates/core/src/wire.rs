@@ -1,14 +1,28 @@
 //! The one wire codec every transport uses: a version byte, then the
-//! message in `postcard` (compact, varint-encoded serde).
+//! message in `postcard` (compact, varint-encoded serde), then, for a
+//! segment ACK, the payload's length (a postcard varint) and its bytes, raw,
+//! which end the message.
+//!
+//! ```text
+//!   [WIRE_VERSION] [postcard(Message) header] [ACK only: varint length] [ACK only: payload]
+//! ```
+//!
+//! The payload goes after the header rather than inside it so that real
+//! data is never copied by the codec: [`encode_segment_ack`] lets the
+//! sender read a segment straight into the message, and [`decode_owned`]
+//! hands the received buffer to the [`Payload`] whole (the header stays in
+//! front of it, unread). [`encode`] and [`decode`] are the same format for
+//! callers that hold a message or borrow bytes.
 //!
 //! Decoding never panics and never trusts a length it has not seen bytes
 //! for: bad input from another rank (a bug, or a different build of the
 //! binary) is a [`WireError`], which the caller reports and aborts on.
 
-use crate::Message;
+use crate::{FileId, Message, Payload, SegmentIdx};
 
 /// Bumped whenever the meaning or layout of a message changes.
-pub const WIRE_VERSION: u8 = 1;
+/// 2: REGISTER carries candidates, LEAVE, and the ACK payload after the header.
+pub const WIRE_VERSION: u8 = 2;
 
 /// A message that could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -27,25 +41,102 @@ pub enum WireError {
 
 /// Encodes a message for sending.
 pub fn encode(msg: &Message) -> Vec<u8> {
+    match msg {
+        Message::SegmentAck {
+            file,
+            index,
+            payload,
+        } => encode_segment_ack(*file, *index, payload.len(), |bytes| {
+            bytes.copy_from_slice(payload);
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .unwrap_or_else(|never| match never {}),
+        _ => header(msg),
+    }
+}
+
+/// Encodes a segment ACK whose `len` payload bytes `fill` writes straight
+/// into the message (for instance by reading them from disk), so they are
+/// not copied again. `fill`'s error is returned as is.
+pub fn encode_segment_ack<E>(
+    file: FileId,
+    index: SegmentIdx,
+    len: usize,
+    fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
+) -> Result<Vec<u8>, E> {
+    let ack = Message::SegmentAck {
+        file,
+        index,
+        payload: Payload::default(),
+    };
+    let mut out = header(&ack);
+    postcard::to_io(&(len as u64), &mut out).expect("postcard serializes a length");
+    let start = out.len();
+    out.resize(start + len, 0);
+    fill(&mut out[start..])?;
+    Ok(out)
+}
+
+/// The version byte and the postcard header of `msg`.
+fn header(msg: &Message) -> Vec<u8> {
     let mut out = vec![WIRE_VERSION];
     // Serializing to a Vec cannot fail for these plain data types.
     postcard::to_io(msg, &mut out).expect("postcard serializes every Message");
     out
 }
 
-/// Decodes bytes received from another rank.
+/// Decodes bytes received from another rank, copying an ACK's payload.
 pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
+    let (msg, start) = decode_header(bytes)?;
+    attach_payload(msg, start, bytes.len(), || bytes[start..].to_vec().into())
+}
+
+/// Decodes a received buffer, keeping it as an ACK's payload (no copy).
+pub fn decode_owned(bytes: Vec<u8>) -> Result<Message, WireError> {
+    let (msg, start) = decode_header(&bytes)?;
+    let end = bytes.len();
+    attach_payload(msg, start, end, || Payload::tail_of(bytes, start))
+}
+
+/// The message's header (with an ACK's payload length read), and where the
+/// bytes after it start.
+fn decode_header(bytes: &[u8]) -> Result<(Message, usize), WireError> {
     let (&version, body) = bytes.split_first().ok_or(WireError::Empty)?;
     if version != WIRE_VERSION {
         return Err(WireError::Version { found: version });
     }
-    let (msg, rest) =
-        postcard::take_from_bytes(body).map_err(|e| WireError::Malformed(e.to_string()))?;
-    if !rest.is_empty() {
-        return Err(WireError::Malformed(format!(
-            "{} unexpected byte(s) after the message",
-            rest.len()
-        )));
+    let malformed = |e: postcard::Error| WireError::Malformed(e.to_string());
+    let (msg, mut rest) = postcard::take_from_bytes::<Message>(body).map_err(malformed)?;
+    if let Message::SegmentAck { .. } = msg {
+        let (len, payload) = postcard::take_from_bytes::<u64>(rest).map_err(malformed)?;
+        if len != payload.len() as u64 {
+            return Err(WireError::Malformed(format!(
+                "a segment ACK announces {len} payload byte(s) but carries {}",
+                payload.len()
+            )));
+        }
+        rest = payload;
+    }
+    Ok((msg, bytes.len() - rest.len()))
+}
+
+/// Gives an ACK the bytes after its header (their length is checked); any
+/// other message must end with its header.
+fn attach_payload(
+    mut msg: Message,
+    start: usize,
+    end: usize,
+    tail: impl FnOnce() -> Payload,
+) -> Result<Message, WireError> {
+    match &mut msg {
+        Message::SegmentAck { payload, .. } => *payload = tail(),
+        _ if start < end => {
+            return Err(WireError::Malformed(format!(
+                "{} unexpected byte(s) after the message",
+                end - start
+            )))
+        }
+        _ => {}
     }
     Ok(msg)
 }
@@ -112,7 +203,7 @@ mod tests {
             Message::SegmentAck {
                 file: FileId(2),
                 index: 4,
-                payload: vec![1, 2, 3],
+                payload: vec![1, 2, 3].into(),
             },
             Message::SegmentNack {
                 file: FileId(2),
@@ -132,7 +223,36 @@ mod tests {
     fn every_message_round_trips() {
         for msg in samples() {
             assert_eq!(decode(&encode(&msg)).unwrap(), msg);
+            assert_eq!(decode_owned(encode(&msg)).unwrap(), msg);
         }
+    }
+
+    #[test]
+    fn an_ack_filled_in_place_is_the_same_message() {
+        let filled = encode_segment_ack(FileId(3), 9, 4, |bytes| {
+            bytes.copy_from_slice(b"data");
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        let ack = Message::SegmentAck {
+            file: FileId(3),
+            index: 9,
+            payload: b"data".to_vec().into(),
+        };
+        assert_eq!(filled, encode(&ack));
+        assert_eq!(decode_owned(filled).unwrap(), ack);
+        let failed = encode_segment_ack(FileId(3), 9, 4, |_| Err("disk gone"));
+        assert_eq!(failed, Err("disk gone"));
+    }
+
+    #[test]
+    fn an_empty_ack_payload_round_trips() {
+        let ack = Message::SegmentAck {
+            file: FileId(1),
+            index: 0,
+            payload: Payload::default(),
+        };
+        assert_eq!(decode_owned(encode(&ack)).unwrap(), ack);
     }
 
     #[test]
@@ -147,6 +267,7 @@ mod tests {
         let mut bytes = encode(&Message::Terminate);
         bytes.push(0);
         assert!(matches!(decode(&bytes), Err(WireError::Malformed(_))));
+        assert!(matches!(decode_owned(bytes), Err(WireError::Malformed(_))));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! stored in place as it arrives and read back to serve others.
 
 use mpitorrent_core::holdings::HeldFile;
-use mpitorrent_core::{Rank, SegmentIdx};
+use mpitorrent_core::{wire, Message, Payload, Rank, SegmentIdx};
 
 /// The peer drivers' view of file contents. Both peer threads use it at
 /// once (storing and finishing on the download thread, reading on the
@@ -16,9 +16,17 @@ pub trait Content: Sync {
     /// Stores a verified segment of a file being downloaded.
     fn store(&self, file: &HeldFile, index: SegmentIdx, bytes: &[u8]) -> Result<(), String>;
 
-    /// The bytes of a segment this peer holds, for an upload (classic:
-    /// none).
-    fn read(&self, file: &HeldFile, index: SegmentIdx) -> Result<Vec<u8>, String>;
+    /// The encoded ACK that uploads segment `index` of a file this peer
+    /// holds. Real bytes are read straight into the message
+    /// ([`wire::encode_segment_ack`]), never copied again; the classic
+    /// default carries none.
+    fn encode_ack(&self, file: &HeldFile, index: SegmentIdx) -> Result<Vec<u8>, String> {
+        Ok(wire::encode(&Message::SegmentAck {
+            file: file.id,
+            index,
+            payload: Payload::default(),
+        }))
+    }
 
     /// A wanted file is complete: write or finish it where the user wants
     /// it.

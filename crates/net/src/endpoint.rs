@@ -31,12 +31,11 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// Decodes the message, naming the sender if it is malformed.
-    pub fn decode(&self) -> Result<Message, TransportError> {
-        wire::decode(&self.bytes).map_err(|source| TransportError::Wire {
-            from: self.from,
-            source,
-        })
+    /// Decodes the message, naming the sender if it is malformed. A
+    /// segment's payload keeps the received buffer (no copy).
+    pub fn decode(self) -> Result<Message, TransportError> {
+        let from = self.from;
+        wire::decode_owned(self.bytes).map_err(|source| TransportError::Wire { from, source })
     }
 }
 
@@ -63,7 +62,13 @@ pub trait Endpoint {
 
     /// Encodes and sends what a state machine asked for.
     fn transmit(&self, transmit: &Transmit) -> Result<(), TransportError> {
-        self.send(transmit.to, transmit.channel(), wire::encode(&transmit.msg))
+        self.transmit_encoded(transmit, wire::encode(&transmit.msg))
+    }
+
+    /// Sends what a state machine asked for, already encoded as `bytes`
+    /// (an upload builds its ACK around the segment read from disk).
+    fn transmit_encoded(&self, transmit: &Transmit, bytes: Vec<u8>) -> Result<(), TransportError> {
+        self.send(transmit.to, transmit.channel(), bytes)
     }
 }
 
@@ -117,8 +122,8 @@ impl<E: Endpoint> Endpoint for Counting<E> {
         self.inner.recv(channels, timeout)
     }
 
-    fn transmit(&self, transmit: &Transmit) -> Result<(), TransportError> {
+    fn transmit_encoded(&self, transmit: &Transmit, bytes: Vec<u8>) -> Result<(), TransportError> {
         self.sent.borrow_mut().add(transmit.msg.kind());
-        self.inner.transmit(transmit)
+        self.inner.transmit_encoded(transmit, bytes)
     }
 }

@@ -70,10 +70,6 @@ impl Content for OutputDir {
         ))
     }
 
-    fn read(&self, _: &HeldFile, _: SegmentIdx) -> Result<Vec<u8>, String> {
-        Ok(Vec::new())
-    }
-
     fn complete(&self, rank: Rank, file: &HeldFile) -> Result<(), String> {
         self.write(rank, file)
             .map(|_| ())

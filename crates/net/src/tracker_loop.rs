@@ -50,16 +50,15 @@ pub fn run_tracker<E: Endpoint>(
             at.saturating_sub(now).min(POLL_INTERVAL)
         });
         match endpoint.recv(&[Channel::Tracker], wait)? {
-            Some(envelope) => match envelope.decode() {
-                Ok(msg) => {
-                    let from = envelope.from;
+            Some(envelope) => match (envelope.from, envelope.decode()) {
+                (from, Ok(msg)) => {
                     debug!("received {} from rank {from}", msg.kind().name());
                     if matches!(msg, Message::AllFilesCompleted) {
                         info!("rank {from} has all its files");
                     }
                     tracker.handle_message(start.elapsed(), from, msg)
                 }
-                Err(err) => tracker.abort(format!("protocol error: {err}")),
+                (_, Err(err)) => tracker.abort(format!("protocol error: {err}")),
             },
             None => tracker.handle_timeout(start.elapsed()),
         }

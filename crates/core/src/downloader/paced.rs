@@ -139,7 +139,7 @@ mod tests {
         let msg = Message::SegmentAck {
             file: FileId(0),
             index,
-            payload: vec![],
+            payload: crate::Payload::default(),
         };
         d.handle_message(T0, Rank(from), msg).unwrap();
     }

@@ -50,7 +50,7 @@ fn ack(d: &mut Downloader, from: u32, file: u32, index: u32) -> Result<(), Proto
     let msg = Message::SegmentAck {
         file: FileId(file),
         index,
-        payload: vec![],
+        payload: Payload::default(),
     };
     d.handle_message(T0, Rank(from), msg)
 }
@@ -305,7 +305,7 @@ fn ack_with(d: &mut Downloader, from: u32, index: u32, payload: &[u8]) {
     let msg = Message::SegmentAck {
         file: FileId(0),
         index,
-        payload: payload.to_vec(),
+        payload: payload.to_vec().into(),
     };
     d.handle_message(T0, Rank(from), msg).unwrap();
 }
@@ -327,7 +327,7 @@ fn bad_bytes_are_thrown_away_and_asked_of_the_next_owner() {
             payload,
             file,
         }) => {
-            assert_eq!((index, payload), (0, segments[0].clone()));
+            assert_eq!((index, payload), (0, segments[0].clone().into()));
             assert!(!file.has(0), "held only once stored");
         }
         other => panic!("{other:?}"),

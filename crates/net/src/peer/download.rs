@@ -101,7 +101,7 @@ pub(super) fn download_thread<F: Fabric>(
         let Some(envelope) = endpoint.recv(&[Channel::Download], POLL_INTERVAL)? else {
             continue;
         };
-        let handled = feed(rank, &envelope, |from, msg| {
+        let handled = feed(rank, envelope, |from, msg| {
             downloader.handle_message(clock.elapsed(), from, msg)
         });
         if let Err(reason) = handled {

@@ -235,11 +235,12 @@ fn register<E: Endpoint>(
 /// comes back as the one line the user will read, naming this rank.
 fn feed(
     rank: Rank,
-    envelope: &Envelope,
+    envelope: Envelope,
     handle: impl FnOnce(Rank, Message) -> Result<(), ProtocolError>,
 ) -> Result<(), String> {
+    let from = envelope.from;
     let msg = envelope.decode().map_err(|e| format!("rank {rank}: {e}"))?;
-    handle(envelope.from, msg).map_err(|e| e.to_string())
+    handle(from, msg).map_err(|e| e.to_string())
 }
 
 /// Asks the tracker to abort the job for `reason`.

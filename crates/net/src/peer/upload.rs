@@ -10,7 +10,7 @@ use crate::{Counting, Endpoint, Envelope, Fabric, TransportError};
 use mpitorrent_core::holdings::Holdings;
 use mpitorrent_core::stats::MessageCounts;
 use mpitorrent_core::uploader::{UploadEvent, UploadStats, Uploader};
-use mpitorrent_core::{Channel, Message, Transmit};
+use mpitorrent_core::{wire, Channel, Message, Transmit};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -42,7 +42,7 @@ pub(super) fn upload_thread<F: Fabric>(
         if envelope.channel == Channel::Upload && inject(fault, &endpoint, &envelope)? {
             continue;
         }
-        let handled = feed(rank, &envelope, |from, msg| {
+        let handled = feed(rank, envelope, |from, msg| {
             uploader.handle_message(clock.elapsed(), from, msg)
         });
         // On a bad message, tell the tracker and keep going: its abort is
@@ -50,13 +50,11 @@ pub(super) fn upload_thread<F: Fabric>(
         if let Err(reason) = handled {
             report_failure(&endpoint, reason)?;
         }
-        while let Some(mut transmit) = uploader.poll_transmit() {
-            if let Err(reason) = attach_bytes(&mut transmit, holdings, content, fault) {
-                let reason = format!("rank {rank}: {reason}");
-                report_failure(&endpoint, reason)?;
-                continue;
+        while let Some(transmit) = uploader.poll_transmit() {
+            match encode(&transmit, holdings, content, fault) {
+                Ok(bytes) => endpoint.transmit_encoded(&transmit, bytes)?,
+                Err(reason) => report_failure(&endpoint, format!("rank {rank}: {reason}"))?,
             }
-            endpoint.transmit(&transmit)?;
         }
         match uploader.poll_event() {
             Some(UploadEvent::Terminated) => {
@@ -75,36 +73,29 @@ pub(super) fn upload_thread<F: Fabric>(
     result
 }
 
-/// Puts the segment's bytes into an ACK, when segments carry bytes (and
-/// spoils them if this rank is to corrupt its uploads).
-fn attach_bytes(
-    transmit: &mut Transmit,
+/// Encodes what the uploader sends: an ACK through the [`Content`], which
+/// reads the segment's bytes straight into it (and spoils them if this rank
+/// is to corrupt its uploads), anything else as it is.
+fn encode(
+    transmit: &Transmit,
     holdings: &Holdings,
     content: &dyn Content,
     fault: Option<Fault>,
-) -> Result<(), String> {
-    let Message::SegmentAck {
-        file,
-        index,
-        payload,
-    } = &mut transmit.msg
-    else {
-        return Ok(());
+) -> Result<Vec<u8>, String> {
+    let Message::SegmentAck { file, index, .. } = transmit.msg else {
+        return Ok(wire::encode(&transmit.msg));
     };
-    if !content.carries_bytes() {
-        return Ok(());
-    }
     let held = holdings
-        .get(*file)
+        .get(file)
         .ok_or_else(|| format!("asked for {file}, which it acknowledged but does not know"))?;
-    *payload = content.read(&held, *index)?;
-    if fault == Some(Fault::CorruptUpload) {
-        match payload.first_mut() {
-            Some(byte) => *byte ^= 0xff,
-            None => payload.push(0),
+    let mut bytes = content.encode_ack(&held, index)?;
+    if fault == Some(Fault::CorruptUpload) && content.carries_bytes() {
+        // The payload ends the message (and a real segment is never empty).
+        if let Some(last) = bytes.last_mut() {
+            *last ^= 0xff;
         }
     }
-    Ok(())
+    Ok(bytes)
 }
 
 /// Applies an injected fault to a received upload request; true if the

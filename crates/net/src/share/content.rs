@@ -3,11 +3,11 @@
 //! it fetches in place under `--to` as verified segments arrive (serving
 //! them from there at once), and renames it to its final name when whole.
 
-use super::storage::{read_segment, PartialFile};
+use super::storage::{PartialFile, WholeFile};
 use crate::content::Content;
 use mpitorrent_core::content::relative_path_problem;
 use mpitorrent_core::holdings::HeldFile;
-use mpitorrent_core::{FileId, Rank, SegmentIdx};
+use mpitorrent_core::{wire, FileId, Rank, SegmentIdx};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +25,8 @@ struct Partial {
 pub struct ShareContent {
     destination: PathBuf,
     segment_size: u64,
+    /// Flush each received file to disk before renaming it.
+    fsync: bool,
     /// Whole files on this rank, by swarm name.
     complete: RwLock<HashMap<String, PathBuf>>,
     /// Files being received, by id.
@@ -32,16 +34,19 @@ pub struct ShareContent {
 }
 
 impl ShareContent {
-    /// Contents that write under `destination`, knowing the whole files
-    /// this rank already has (name → path).
+    /// Contents that write under `destination` (flushing each finished
+    /// file to disk first if `fsync`), knowing the whole files this rank
+    /// already has (name → path).
     pub fn new(
         destination: PathBuf,
         segment_size: u64,
+        fsync: bool,
         complete: HashMap<String, PathBuf>,
     ) -> Self {
         ShareContent {
             destination,
             segment_size,
+            fsync,
             complete: RwLock::new(complete),
             partial: Mutex::new(HashMap::new()),
         }
@@ -113,14 +118,17 @@ impl Content for ShareContent {
         Ok(())
     }
 
-    fn read(&self, file: &HeldFile, index: SegmentIdx) -> Result<Vec<u8>, String> {
+    fn encode_ack(&self, file: &HeldFile, index: SegmentIdx) -> Result<Vec<u8>, String> {
         // A file being received is read from its partial copy (a stale
         // file of the same name may still sit under its final name).
         let partial = {
             let partial = self.partial.lock().unwrap_or_else(PoisonError::into_inner);
             partial.get(&file.id).cloned()
         };
-        let read = match (partial, self.whole_file(&file.name)) {
+        let cannot_read =
+            |e: std::io::Error| format!("cannot read segment {index} of '{}': {e}", file.name);
+        let segment = index as u64;
+        let encoded = match (partial, self.whole_file(&file.name)) {
             (Some(partial), _) => {
                 let last = index + 1 == file.segment_count();
                 let len = if last {
@@ -128,12 +136,20 @@ impl Content for ShareContent {
                 } else {
                     self.segment_size
                 };
-                partial.file.read_segment(index as u64, len as usize)
+                wire::encode_segment_ack(file.id, index, len as usize, |into| {
+                    partial.file.read_segment_into(segment, into)
+                })
             }
-            (None, Some(path)) => read_segment(&path, index as u64, self.segment_size),
+            (None, Some(path)) => {
+                let whole = WholeFile::open(&path, self.segment_size).map_err(cannot_read)?;
+                let len = whole.segment_len(segment);
+                wire::encode_segment_ack(file.id, index, len, |into| {
+                    whole.read_segment_into(segment, into)
+                })
+            }
             (None, None) => return Err(format!("has no copy of '{}' to read", file.name)),
         };
-        read.map_err(|e| format!("cannot read segment {index} of '{}': {e}", file.name))
+        encoded.map_err(cannot_read)
     }
 
     fn complete(&self, rank: Rank, file: &HeldFile) -> Result<(), String> {
@@ -152,7 +168,7 @@ impl Content for ShareContent {
         };
         let path = partial
             .file
-            .finish(partial.last_len.load(Ordering::Acquire))
+            .finish(partial.last_len.load(Ordering::Acquire), self.fsync)
             .map_err(|e| format!("rank {rank}: cannot finish '{}': {e}", file.name))?;
         self.complete
             .write()
@@ -171,6 +187,7 @@ mod tests {
     use super::*;
     use mpitorrent_core::content::hash_segment;
     use mpitorrent_core::holdings::Holdings;
+    use mpitorrent_core::Message;
     use std::fs;
 
     fn held(holdings: &Holdings, id: u32, name: &str, segments: &[&[u8]]) -> Arc<HeldFile> {
@@ -178,19 +195,27 @@ mod tests {
         holdings.add_empty(FileId(id), name.into(), hashes)
     }
 
+    /// The payload of the ACK this content sends for a segment.
+    fn served(content: &ShareContent, file: &HeldFile, index: SegmentIdx) -> Vec<u8> {
+        match wire::decode_owned(content.encode_ack(file, index).unwrap()).unwrap() {
+            Message::SegmentAck { payload, .. } => payload.into_vec(),
+            other => panic!("expected an ACK, got {other:?}"),
+        }
+    }
+
     #[test]
     fn receives_serves_and_finishes_a_file() {
         let dir = tempfile::tempdir().unwrap();
-        let content = ShareContent::new(dir.path().into(), 4, HashMap::new());
+        let content = ShareContent::new(dir.path().into(), 4, false, HashMap::new());
         let holdings = Holdings::new();
         let file = held(&holdings, 0, "sub/f", &[b"abcd", b"ef"]);
         content.store(&file, 1, b"ef").unwrap();
-        assert_eq!(content.read(&file, 1).unwrap(), b"ef");
+        assert_eq!(served(&content, &file, 1), b"ef");
         content.store(&file, 0, b"abcd").unwrap();
         content.complete(Rank(1), &file).unwrap();
         assert_eq!(fs::read(dir.path().join("sub/f")).unwrap(), b"abcdef");
         assert_eq!(
-            content.read(&file, 0).unwrap(),
+            served(&content, &file, 0),
             b"abcd",
             "served from the final file"
         );
@@ -199,7 +224,7 @@ mod tests {
     #[test]
     fn refuses_names_that_leave_the_destination_and_wrong_sizes() {
         let dir = tempfile::tempdir().unwrap();
-        let content = ShareContent::new(dir.path().into(), 4, HashMap::new());
+        let content = ShareContent::new(dir.path().into(), 4, false, HashMap::new());
         let holdings = Holdings::new();
         let escape = held(&holdings, 0, "../evil", &[b"abcd"]);
         assert!(content
@@ -216,7 +241,7 @@ mod tests {
     #[test]
     fn empty_files_are_created_on_completion() {
         let dir = tempfile::tempdir().unwrap();
-        let content = ShareContent::new(dir.path().into(), 4, HashMap::new());
+        let content = ShareContent::new(dir.path().into(), 4, false, HashMap::new());
         let holdings = Holdings::new();
         let empty = held(&holdings, 0, "empty", &[]);
         content.complete(Rank(2), &empty).unwrap();

@@ -18,6 +18,9 @@ pub struct ShareSpec {
     /// The ranks that read `from` (default: every peer rank where it exists).
     pub seeders: Option<Vec<u32>>,
     pub segment_size: u64,
+    /// Flush each received file to disk before renaming it (see
+    /// [`crate::share::storage::PartialFile::finish`]).
+    pub fsync: bool,
 }
 
 /// `template` with `{rank}` replaced by the rank.
@@ -68,7 +71,7 @@ pub fn share_peer(
     };
     Ok((
         registration,
-        ShareContent::new(to, spec.segment_size, complete),
+        ShareContent::new(to, spec.segment_size, spec.fsync, complete),
     ))
 }
 
@@ -119,6 +122,7 @@ mod tests {
             to: format!("{root}/dst/{{rank}}"),
             seeders: None,
             segment_size: 2,
+            fsync: false,
         };
         let (seeder, _) = share_peer(Rank(1), &spec, &mut |_| {}).unwrap();
         assert_eq!(seeder.owned[0].name, "sub/a");
