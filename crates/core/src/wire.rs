@@ -19,6 +19,7 @@
 //! binary) is a [`WireError`], which the caller reports and aborts on.
 
 use crate::{FileId, Message, Payload, SegmentIdx};
+use std::io;
 
 /// Bumped whenever the meaning or layout of a message changes.
 /// 2: REGISTER carries candidates, LEAVE, and the ACK payload after the header.
@@ -46,24 +47,26 @@ pub fn encode(msg: &Message) -> Vec<u8> {
             file,
             index,
             payload,
-        } => encode_segment_ack(*file, *index, payload.len(), |bytes| {
-            bytes.copy_from_slice(payload);
-            Ok::<(), std::convert::Infallible>(())
+        } => encode_segment_ack(*file, *index, payload.len(), |out| {
+            out.extend_from_slice(payload);
+            Ok(())
         })
-        .unwrap_or_else(|never| match never {}),
+        .expect("appending exactly the payload's bytes cannot fail"),
         _ => header(msg),
     }
 }
 
-/// Encodes a segment ACK whose `len` payload bytes `fill` writes straight
-/// into the message (for instance by reading them from disk), so they are
-/// not copied again. `fill`'s error is returned as is.
-pub fn encode_segment_ack<E>(
+/// Encodes a segment ACK whose `len` payload bytes `fill` appends to the
+/// message (for instance by reading them from disk straight into its spare
+/// room, which is reserved), so they are never copied again. `fill`'s error
+/// is returned as is; appending any other number of bytes than `len` is an
+/// `UnexpectedEof` error (a file that shrank under us).
+pub fn encode_segment_ack(
     file: FileId,
     index: SegmentIdx,
     len: usize,
-    fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
-) -> Result<Vec<u8>, E> {
+    fill: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
+) -> io::Result<Vec<u8>> {
     let ack = Message::SegmentAck {
         file,
         index,
@@ -71,9 +74,16 @@ pub fn encode_segment_ack<E>(
     };
     let mut out = header(&ack);
     postcard::to_io(&(len as u64), &mut out).expect("postcard serializes a length");
+    out.reserve_exact(len);
     let start = out.len();
-    out.resize(start + len, 0);
-    fill(&mut out[start..])?;
+    fill(&mut out)?;
+    let appended = out.len() - start;
+    if appended != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("read {appended} byte(s) of a {len}-byte segment"),
+        ));
+    }
     Ok(out)
 }
 
@@ -229,9 +239,9 @@ mod tests {
 
     #[test]
     fn an_ack_filled_in_place_is_the_same_message() {
-        let filled = encode_segment_ack(FileId(3), 9, 4, |bytes| {
-            bytes.copy_from_slice(b"data");
-            Ok::<(), ()>(())
+        let filled = encode_segment_ack(FileId(3), 9, 4, |out| {
+            out.extend_from_slice(b"data");
+            Ok(())
         })
         .unwrap();
         let ack = Message::SegmentAck {
@@ -241,8 +251,13 @@ mod tests {
         };
         assert_eq!(filled, encode(&ack));
         assert_eq!(decode_owned(filled).unwrap(), ack);
-        let failed = encode_segment_ack(FileId(3), 9, 4, |_| Err("disk gone"));
-        assert_eq!(failed, Err("disk gone"));
+        let failed = encode_segment_ack(FileId(3), 9, 4, |_| Err(io::Error::other("disk gone")));
+        assert_eq!(failed.unwrap_err().to_string(), "disk gone");
+        let short = encode_segment_ack(FileId(3), 9, 4, |out| {
+            out.push(1);
+            Ok(())
+        });
+        assert_eq!(short.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
     }
 
     #[test]

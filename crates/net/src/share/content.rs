@@ -136,15 +136,15 @@ impl Content for ShareContent {
                 } else {
                     self.segment_size
                 };
-                wire::encode_segment_ack(file.id, index, len as usize, |into| {
-                    partial.file.read_segment_into(segment, into)
+                wire::encode_segment_ack(file.id, index, len as usize, |out| {
+                    partial.file.append_segment(segment, len as usize, out)
                 })
             }
             (None, Some(path)) => {
-                let whole = WholeFile::open(&path, self.segment_size).map_err(cannot_read)?;
+                let mut whole = WholeFile::open(&path, self.segment_size).map_err(cannot_read)?;
                 let len = whole.segment_len(segment);
-                wire::encode_segment_ack(file.id, index, len, |into| {
-                    whole.read_segment_into(segment, into)
+                wire::encode_segment_ack(file.id, index, len, |out| {
+                    whole.append_segment(segment, out)
                 })
             }
             (None, None) => return Err(format!("has no copy of '{}' to read", file.name)),
