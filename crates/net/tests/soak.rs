@@ -38,7 +38,7 @@ fn run_one(seed: u64) -> Result<(), String> {
         output_dir: dir.path().into(),
         peer: PeerOptions {
             window: 1 + (seed % 5) as u32,
-            strategy: Strategy::ALL[seed as usize % 3],
+            strategy: Strategy::ALL[seed as usize % Strategy::ALL.len()],
             ..PeerOptions::default()
         },
         stall_timeout: Some(Duration::from_secs(30)),
