@@ -132,7 +132,7 @@ fn write_report(path: &Path, report: &RunReport) -> Result<()> {
 
 #[cfg(feature = "mpi")]
 pub fn run_mpi(swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
-    use mpitorrent_net::mpi::{abort, initialize, MpiFabric};
+    use mpitorrent_net::mpi::{abort, finalize_within, initialize, MpiFabric, ABORT_GRACE};
     use mpitorrent_net::{Endpoint, Fabric};
 
     let job = job_config(swarm, workload, true)?;
@@ -163,8 +163,15 @@ pub fn run_mpi(swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
         eprintln!("mpitorrent: error: {err}");
         abort(1);
     }
+    let aborted = matches!(outcome, Err(JobError::Aborted { .. }));
     let code = finish(outcome, swarm, "mpi");
-    drop(universe);
+    if aborted {
+        // MPI_Finalize waits for every rank, and after an abort one can be
+        // stuck handing a segment to a rank that stopped: wait a little.
+        finalize_within(universe, ABORT_GRACE, 1);
+    } else {
+        drop(universe);
+    }
     Ok(code)
 }
 

@@ -252,6 +252,88 @@ fn a_full_disk_is_an_error_and_leaves_no_partial_file() {
     assert!(stderr.contains("No space left on device"), "{stderr}");
 }
 
+/// `share` into a folder too small for the file, under mpirun and in one
+/// process. A rank's download thread fails mid-transfer while owners are
+/// still sending it segments of 256 KiB (above MPI's eager limit, so such a
+/// send waits for a receiver that is gone): the job must still end at once,
+/// with one message, and leave neither the file nor its `.part` behind.
+/// Repeated, because whether a send is caught in flight depends on timing.
+#[test]
+fn a_full_disk_while_sharing_ends_the_job_and_leaves_nothing() {
+    let source = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..16u32 << 20).map(|i| (i % 251) as u8).collect();
+    fs::write(source.path().join("f.bin"), data).unwrap();
+    let mount = Mount::tmpfs("size=3m");
+    for attempt in 0..6 {
+        let to = mount.0.path().join(attempt.to_string());
+        let to = format!("{}/{{rank}}", to.display());
+        let args = [
+            "share",
+            "--from",
+            ".",
+            "--seeders",
+            "1",
+            "--segment-size",
+            "256KiB",
+            "--to",
+            &to,
+        ];
+        let output = if attempt % 2 == 0 {
+            mpirun(5, source.path()).args(args).output().unwrap()
+        } else {
+            mpitorrent()
+                .current_dir(source.path())
+                .args(args)
+                .args(["--local", "5"])
+                .output()
+                .unwrap()
+        };
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "attempt {attempt}: {stderr}");
+        assert!(
+            output.status.code().is_some(),
+            "attempt {attempt}: killed (a hang?): {stderr}"
+        );
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("mpitorrent: error"))
+            .collect();
+        assert_eq!(errors.len(), 1, "attempt {attempt}: {stderr}");
+        assert!(
+            errors[0].contains("No space left on device") && errors[0].contains("rank "),
+            "attempt {attempt}: {stderr}"
+        );
+        // No rank may leave the file under its name. The failing rank and,
+        // in one process, every rank remove their half-written `.part`; under
+        // mpirun a rank that is killed while stuck sending to the failed one
+        // may leave its own (`.f.bin.part-<pid>`, never taken for the file).
+        let failing = errors[0]
+            .split("rank ")
+            .nth(1)
+            .and_then(|rest| rest.split(':').next())
+            .unwrap()
+            .to_string();
+        let root = mount.0.path().join(attempt.to_string());
+        for rank in 2..5 {
+            let folder = root.join(rank.to_string());
+            let left: Vec<String> = fs::read_dir(&folder)
+                .map(|entries| {
+                    entries
+                        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let must_be_empty = attempt % 2 == 1 || rank.to_string() == failing;
+            assert!(
+                !left.iter().any(|name| name == "f.bin") && (left.is_empty() || !must_be_empty),
+                "attempt {attempt}: rank {rank} left {left:?} in {}",
+                folder.display()
+            );
+        }
+        fs::remove_dir_all(root).ok();
+    }
+}
+
 #[test]
 fn an_unwritable_output_folder_is_an_error() {
     let mount = Mount::tmpfs("ro,size=16k");

@@ -31,4 +31,8 @@ pub trait Content: Sync {
     /// A wanted file is complete: write or finish it where the user wants
     /// it.
     fn complete(&self, rank: Rank, file: &HeldFile) -> Result<(), String>;
+
+    /// The job failed: remove whatever was half written (files already
+    /// complete stay). Nothing by default.
+    fn abandon(&self) {}
 }

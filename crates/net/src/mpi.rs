@@ -65,8 +65,12 @@
 //! large messages (segment data, swarm replies) go to download threads, a
 //! download thread only ever sends small ones (keep them under 4 KiB), and
 //! it receives every reply it asked for before it stops. A download thread
-//! that quits on an error breaks the last rule; if a rank then cannot
-//! finish, [`abort`] ends the job.
+//! that quits on an error breaks the last rule: an owner can then be stuck
+//! sending it an ACK. Two things keep that from hanging the job: a failed
+//! download thread keeps receiving (and dropping) what arrives for it until
+//! the tracker's abort reaches its rank, and the ranks of an aborted job
+//! give `MPI_Finalize` a few seconds only ([`finalize_within`]), after
+//! which they exit and `mpirun` ends whatever is still stuck.
 
 use crate::{Endpoint, Envelope, Fabric, TransportError};
 use mpi::environment::Universe;
@@ -125,6 +129,34 @@ pub fn abort(code: i32) -> ! {
         SimpleCommunicator::world().abort(code)
     }
     std::process::exit(code)
+}
+
+/// How long a rank of an aborted job waits in `MPI_Finalize` before it
+/// gives up on the others (see [`finalize_within`]). Ranks that are not
+/// stuck learn of the abort within a poll interval (100 ms), clean up and
+/// reach `MPI_Finalize` well within this.
+pub const ABORT_GRACE: Duration = Duration::from_secs(3);
+
+/// Calls `MPI_Finalize` (by dropping `universe`), but if it has not
+/// returned after `grace`, ends the process with `code` without it.
+///
+/// For the ranks of an aborted job. `MPI_Finalize` waits for every rank
+/// (Open MPI fences), and after an abort a rank can be stuck for good: an
+/// owner's upload thread handing a large ACK to a download thread that
+/// failed and stopped receiving (see the module docs). Exiting non-zero
+/// lets `mpirun` end whatever is left of the job instead of waiting on it.
+pub fn finalize_within(universe: Universe, grace: Duration, code: i32) {
+    std::thread::spawn(move || {
+        std::thread::sleep(grace);
+        use std::io::Write;
+        let _ = std::io::stderr().flush();
+        let _ = std::io::stdout().flush();
+        // SAFETY: `_exit` ends the process at once; no Rust state is
+        // touched afterwards. `exit` is avoided because it would run
+        // MPI's exit handlers while the main thread is inside MPI.
+        unsafe { libc::_exit(code) }
+    });
+    drop(universe);
 }
 
 /// Makes [`MpiEndpoint`]s for the threads of this rank. Create it after

@@ -3,7 +3,7 @@
 
 use super::{feed, report_failure, PeerError, PeerOptions, POLL_INTERVAL};
 use crate::content::Content;
-use crate::{Counting, Endpoint, Fabric};
+use crate::{Counting, Endpoint, Fabric, TransportError};
 use mpitorrent_core::downloader::{DownloadEvent, DownloadStats, Downloader, DownloaderConfig};
 use mpitorrent_core::holdings::Holdings;
 use mpitorrent_core::stats::MessageCounts;
@@ -77,8 +77,7 @@ pub(super) fn download_thread<F: Fabric>(
                 }
             };
             if let Err(reason) = done {
-                report_failure(&endpoint, reason.clone())?;
-                return Err(PeerError::Failed(reason));
+                return Err(fail(&endpoint, content, reason, stop)?);
             }
         }
         while let Some(transmit) = downloader.poll_transmit() {
@@ -105,8 +104,27 @@ pub(super) fn download_thread<F: Fabric>(
             downloader.handle_message(clock.elapsed(), from, msg)
         });
         if let Err(reason) = handled {
-            report_failure(&endpoint, reason.clone())?;
-            return Err(PeerError::Failed(reason));
+            return Err(fail(&endpoint, content, reason, stop)?);
         }
     }
+}
+
+/// This thread failed for `reason`: removes what was half written, asks the
+/// tracker to abort the job, and keeps receiving (and dropping) whatever
+/// still arrives for this thread until the abort reaches this rank (the
+/// upload thread sets `stop`). Owners may be sending it segments right now,
+/// and under MPI a large send waits for its receiver: if this thread just
+/// left, an owner could wait forever and never see the abort.
+fn fail<E: Endpoint>(
+    endpoint: &E,
+    content: &dyn Content,
+    reason: String,
+    stop: &AtomicBool,
+) -> Result<PeerError, TransportError> {
+    content.abandon();
+    report_failure(endpoint, reason.clone())?;
+    while !stop.load(Ordering::Acquire) {
+        endpoint.recv(&[Channel::Download], POLL_INTERVAL)?;
+    }
+    Ok(PeerError::Failed(reason))
 }

@@ -138,6 +138,9 @@ pub fn run_peer<F: Fabric>(
             upload.join().expect("the upload thread does not panic"),
         )
     });
+    if downloaded.is_err() || uploaded.is_err() {
+        content.abandon();
+    }
     // If the tracker aborted the job (the upload thread saw it), the
     // tracker prints the reason; otherwise a download failure is this
     // rank's to print.

@@ -152,6 +152,13 @@ impl Content for ShareContent {
         encoded.map_err(cannot_read)
     }
 
+    fn abandon(&self) {
+        let partial = self.partial.lock().unwrap_or_else(PoisonError::into_inner);
+        for file in partial.values() {
+            file.file.discard();
+        }
+    }
+
     fn complete(&self, rank: Rank, file: &HeldFile) -> Result<(), String> {
         let partial = self
             .partial
@@ -236,6 +243,22 @@ mod tests {
             .store(&file, 0, b"abc")
             .unwrap_err()
             .contains("--segment-size"));
+    }
+
+    #[test]
+    fn abandoning_removes_half_written_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let content = ShareContent::new(dir.path().into(), 4, false, HashMap::new());
+        let holdings = Holdings::new();
+        let done = held(&holdings, 0, "done", &[b"abcd"]);
+        content.store(&done, 0, b"abcd").unwrap();
+        content.complete(Rank(1), &done).unwrap();
+        let half = held(&holdings, 1, "sub/half", &[b"abcd", b"ef"]);
+        content.store(&half, 0, b"abcd").unwrap();
+        content.abandon();
+        assert_eq!(fs::read(dir.path().join("done")).unwrap(), b"abcd");
+        let left: Vec<_> = fs::read_dir(dir.path().join("sub")).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]
