@@ -11,7 +11,9 @@ use crate::runner::{loud, problem_list, read_report, repeat, Runner, Settings};
 use crate::sample::{cpu_seconds, peak_mib};
 use crate::stats::median;
 use anyhow::{bail, Context, Result};
+use mpitorrent_core::report::RunReport;
 use serde::Serialize;
+use std::time::Duration;
 
 const MIB: f64 = (1u64 << 20) as f64;
 
@@ -140,8 +142,10 @@ pub fn run_kind(
         match &dir {
             Ok((bytes, dir)) => {
                 case.bytes = *bytes;
+                let mut run = 0;
                 (case.runs, case.failures) = repeat(&label, runner.plan().runs, || {
-                    let (sample, used) = once(runner, dir, settings)?;
+                    run += 1;
+                    let (sample, used) = once(runner, dir, settings, run % 2 == 0)?;
                     (case.strategy, case.window) = (Some(used.0), Some(used.1));
                     Ok(sample)
                 });
@@ -155,13 +159,45 @@ pub fn run_kind(
     cases
 }
 
-/// One run: mpitorrent, then the baseline, each checked. The sample, and
-/// the strategy and window mpitorrent's report says it used.
+/// One run of mpitorrent and one of the baseline, each checked: the
+/// sample, and the strategy and window mpitorrent's report says it used.
+///
+/// Runs alternate which of the two goes first (`bcast_first`): on a
+/// virtual machine the first job to write gigabytes into freshly freed
+/// memory pays more for its pages than the one after it, and always
+/// letting one side go first made the ratio swing by 50% between runs.
 fn once(
     runner: &Runner,
     dir: &ShareDir,
     settings: Settings,
+    bcast_first: bool,
 ) -> Result<(ShareSample, (String, u32))> {
+    let (bcast, (wall, report)) = if bcast_first {
+        let bcast = run_bcast(runner, dir)?;
+        (bcast, run_share(runner, dir, settings)?)
+    } else {
+        let share = run_share(runner, dir, settings)?;
+        (run_bcast(runner, dir)?, share)
+    };
+    let (bcast, bcast_report) = bcast;
+    let sample = ShareSample {
+        wall_seconds: wall.as_secs_f64(),
+        bcast_seconds: bcast.as_secs_f64(),
+        swarm_seconds: report.wall_seconds,
+        bytes: report.bytes_downloaded,
+        bcast_bytes: bcast_report.total_bytes(),
+        verification_failures: report.verification_failures,
+        cpu_seconds: cpu_seconds(&report),
+        peak_mib: peak_mib(&report),
+        bcast_peak_mib: bcast_report.peak_mib(),
+    };
+    let used = (report.settings.strategy, report.settings.window);
+    Ok((sample, used))
+}
+
+/// `mpitorrent share` from a clean destination and a synced disk, its
+/// outputs checked and removed: its wall time and its report.
+fn run_share(runner: &Runner, dir: &ShareDir, settings: Settings) -> Result<(Duration, RunReport)> {
     let plan = runner.plan();
     dir.clean()?;
     disk::sync()?;
@@ -179,7 +215,13 @@ fn once(
         );
     }
     let report = read_report(&dir.share_report())?;
+    dir.clean()?;
+    Ok((wall, report))
+}
 
+/// `mpi-bcast` the same way: its wall time and its report.
+fn run_bcast(runner: &Runner, dir: &ShareDir) -> Result<(Duration, BcastReport)> {
+    let plan = runner.plan();
     dir.clean()?;
     disk::sync()?;
     let bcast = runner
@@ -190,22 +232,9 @@ fn once(
     if !problems.is_empty() {
         bail!("WRONG OUTPUT of mpi-bcast in {}", problem_list(&problems));
     }
-    let bcast_report = BcastReport::read(&dir.bcast_report())?;
+    let report = BcastReport::read(&dir.bcast_report())?;
     dir.clean()?;
-
-    let sample = ShareSample {
-        wall_seconds: wall.as_secs_f64(),
-        bcast_seconds: bcast.as_secs_f64(),
-        swarm_seconds: report.wall_seconds,
-        bytes: report.bytes_downloaded,
-        bcast_bytes: bcast_report.total_bytes(),
-        verification_failures: report.verification_failures,
-        cpu_seconds: cpu_seconds(&report),
-        peak_mib: peak_mib(&report),
-        bcast_peak_mib: bcast_report.peak_mib(),
-    };
-    let used = (report.settings.strategy, report.settings.window);
-    Ok((sample, used))
+    Ok((bcast, report))
 }
 
 #[cfg(test)]
