@@ -89,10 +89,10 @@ pub struct SimArgs {
 /// again (`exec`, same process) with glibc told to (unless `GLIBC_TUNABLES`
 /// already says whether to: `glibc.malloc.hugetlb=0` turns this off).
 ///
-/// At 10,000 peers the simulated machines hold millions of small heap
-/// objects (per-peer maps of who sent what) touched in random order, and
-/// with 4 KiB pages a quarter of the run goes to TLB misses: measured here,
-/// 10,000 peers x 1,000 segments take 55 s without and 43 s with. Only
+/// At 10,000 peers the simulated machines' state (about 600 MiB) is
+/// touched in random order, and with 4 KiB pages every access is also a
+/// TLB miss: measured on the 2-core development VM, 10,000 peers x 1,000
+/// segments (`--strategy paced`) take 27-28 s without and 22 s with. Only
 /// glibc on Linux has the tunable (2.35 and later; older ones ignore it).
 fn use_huge_pages() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

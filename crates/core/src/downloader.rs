@@ -15,12 +15,14 @@
 
 use crate::content::verify_segment;
 use crate::holdings::{HeldFile, Holdings};
+use crate::prefetch::{self, Depth};
 use crate::stats::{millis, TransferCounts};
 use crate::strategy::{pick_owner, Strategy, PACED_HINTS};
 use crate::{
     FileId, Hint, Message, Owner, Payload, ProtocolError, Rank, Received, SegmentIdx, Transmit,
     TRACKER,
 };
+use lookup::{OwnerList, SegmentMap};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{HashMap, VecDeque};
@@ -109,7 +111,7 @@ struct InFlight {
 #[derive(Debug)]
 struct Active {
     file: Arc<HeldFile>,
-    owners: Vec<Owner>,
+    owners: OwnerList,
     /// The round-robin position.
     cursor: usize,
     /// Segments are scanned from `start` round the file; `scanned` counts
@@ -118,10 +120,11 @@ struct Active {
     scanned: SegmentIdx,
     /// The tracker's rare-segment hints not yet used (rarest-first).
     hints: VecDeque<Hint>,
-    in_flight: HashMap<SegmentIdx, InFlight>,
+    in_flight: SegmentMap<InFlight>,
     /// Verified segments the driver is storing, with their senders.
-    storing: HashMap<SegmentIdx, Rank>,
-    /// Requests sent to each rank since the owner list was refreshed.
+    storing: SegmentMap<Rank>,
+    /// (Least-loaded, the only strategy that looks at it.) Requests sent
+    /// to each rank since the owner list was refreshed.
     sent: HashMap<Rank, u32>,
     since_update: Vec<Received>,
     /// (Paced.) A PEER_UPDATE asked for hints and its refresh is not back.
@@ -133,7 +136,10 @@ struct Active {
 pub struct Downloader {
     config: DownloaderConfig,
     holdings: Arc<Holdings>,
-    rng: ChaCha8Rng,
+    /// Boxed: 320 bytes that only the rarest-first and least-loaded
+    /// strategies touch, and then once per file or request, kept out of
+    /// the cache lines that every message reads.
+    rng: Box<ChaCha8Rng>,
     queue: VecDeque<String>,
     awaiting_swarm: Option<String>,
     active: Option<Active>,
@@ -146,7 +152,9 @@ pub struct Downloader {
 impl Downloader {
     pub fn new(config: DownloaderConfig, holdings: Arc<Holdings>) -> Self {
         let queue = config.wanted.iter().cloned().collect();
-        let rng = ChaCha8Rng::seed_from_u64(config.seed ^ (config.rank.0 as u64).rotate_left(32));
+        let rng = Box::new(ChaCha8Rng::seed_from_u64(
+            config.seed ^ (config.rank.0 as u64).rotate_left(32),
+        ));
         Downloader {
             config,
             holdings,
@@ -174,6 +182,21 @@ impl Downloader {
     /// What was counted so far.
     pub fn stats(&self) -> &DownloadStats {
         &self.stats
+    }
+
+    /// Prefetch hint (see [`crate::prefetch`]): starts loading what the
+    /// next segment ACK or swarm refresh will touch, `depth` steps from
+    /// this machine's own fields (which `Depth::Fields` loads).
+    pub fn prefetch(&self, depth: Depth) {
+        match (depth, &self.active) {
+            (Depth::Fields, _) => prefetch::lines(self, usize::MAX),
+            (Depth::Pointees, Some(active)) => {
+                active.prefetch();
+                self.stats.received.prefetch();
+            }
+            (Depth::Beyond, Some(active)) => active.file.prefetch(Depth::Pointees),
+            (_, None) => {}
+        }
     }
 
     /// The next message to send.
@@ -212,7 +235,7 @@ impl Downloader {
                     // A paced peer's refreshes name no owners: it keeps those
                     // of its swarm reply, to retry after a NACK.
                     if !(paced && owners.is_empty()) {
-                        active.owners = usable_owners(owners, me);
+                        active.owners = OwnerList::new(owners, me);
                     }
                     active.sent.clear();
                     if paced {
@@ -265,7 +288,7 @@ impl Downloader {
                 self.config.rank
             )));
         };
-        let owners = usable_owners(owners, self.config.rank);
+        let owners = OwnerList::new(owners, self.config.rank);
         let held = self.holdings.add_empty(file, name, hashes);
         let segments = held.segment_count();
         // Start each peer at a different owner so that peers asking for the
@@ -283,8 +306,8 @@ impl Downloader {
             start,
             scanned: 0,
             hints: hints.into(),
-            in_flight: HashMap::new(),
-            storing: HashMap::new(),
+            in_flight: SegmentMap::default(),
+            storing: SegmentMap::default(),
             sent: HashMap::new(),
             since_update: Vec::new(),
             refresh_pending: false,
@@ -306,14 +329,14 @@ impl Downloader {
         let verify = self.config.verify;
         let active = self.expect_in_flight(from, file, index)?;
         if !verify {
-            active.in_flight.remove(&index);
+            active.in_flight.remove(index);
             return self.accept(now, from, file, index);
         }
         if !verify_segment(&payload, &active.file.hashes[index as usize]) {
             self.stats.corrupt_received += 1;
             return self.ask_next_owner(from, file, index);
         }
-        active.in_flight.remove(&index);
+        active.in_flight.remove(index);
         active.storing.insert(index, from);
         let file = Arc::clone(&active.file);
         self.events.push_back(DownloadEvent::Received {
@@ -336,7 +359,7 @@ impl Downloader {
             .active
             .as_mut()
             .filter(|a| a.file.id == file)
-            .and_then(|a| a.storing.remove(&index))
+            .and_then(|a| a.storing.remove(index))
             .ok_or_else(|| {
                 ProtocolError(format!(
                     "rank {}: segment {index} of {file} was stored but never received",
@@ -400,9 +423,9 @@ impl Downloader {
         file: FileId,
         index: SegmentIdx,
     ) -> Result<(), ProtocolError> {
-        let rank = self.config.rank;
+        let (rank, strategy) = (self.config.rank, self.config.strategy);
         let active = self.expect_in_flight(from, file, index)?;
-        let request = active.in_flight.get_mut(&index).expect("checked in flight");
+        let request = active.in_flight.get_mut(index).expect("checked in flight");
         request.nacks += 1;
         // Every owner list holds a seed, and seeds never leave and always
         // ACK, so a segment that went round every owner twice means the
@@ -418,7 +441,7 @@ impl Downloader {
         let position = (request.first_owner + request.nacks) % active.owners.len();
         let owner = active.owners[position].rank;
         request.owner = owner;
-        *active.sent.entry(owner).or_default() += 1;
+        active.count_request(strategy, owner);
         self.transmits.push_back(Transmit {
             to: owner,
             msg: Message::SegmentRequest { file, index },
@@ -438,10 +461,7 @@ impl Downloader {
         match self.active.as_mut() {
             Some(active)
                 if active.file.id == file
-                    && active
-                        .in_flight
-                        .get(&index)
-                        .is_some_and(|r| r.owner == from) =>
+                    && active.in_flight.get(index).is_some_and(|r| r.owner == from) =>
             {
                 Ok(active)
             }
@@ -471,8 +491,7 @@ impl Downloader {
                     active.file.name
                 )));
             }
-            let hinted_position =
-                hinted.and_then(|holder| active.owners.iter().position(|o| o.rank == holder));
+            let hinted_position = hinted.and_then(|holder| active.owners.position_of(holder));
             let position = match hinted_position {
                 Some(position) => position,
                 None => pick_owner(
@@ -494,7 +513,7 @@ impl Downloader {
                     nacks: 0,
                 },
             );
-            *active.sent.entry(owner).or_default() += 1;
+            active.count_request(strategy, owner);
             self.transmits.push_back(Transmit {
                 to: owner,
                 msg: Message::SegmentRequest {
@@ -569,8 +588,8 @@ impl Downloader {
 fn next_segment(active: &mut Active, scan: bool) -> Option<(SegmentIdx, Option<Rank>)> {
     let wanted = |active: &Active, index: SegmentIdx| {
         !active.file.has(index)
-            && !active.in_flight.contains_key(&index)
-            && !active.storing.contains_key(&index)
+            && !active.in_flight.contains_key(index)
+            && !active.storing.contains_key(index)
     };
     while let Some((index, holder)) = active.hints.pop_front() {
         if index < active.file.segment_count() && wanted(active, index) {
@@ -588,11 +607,28 @@ fn next_segment(active: &mut Active, scan: bool) -> Option<(SegmentIdx, Option<R
     None
 }
 
-/// The owners this peer may ask: everyone the tracker named but itself.
-fn usable_owners(owners: Vec<Owner>, me: Rank) -> Vec<Owner> {
-    owners.into_iter().filter(|o| o.rank != me).collect()
+impl Active {
+    /// Prefetch hint: the file's entry and the tables and queues an ACK
+    /// reads or appends to.
+    fn prefetch(&self) {
+        self.file.prefetch(Depth::Fields);
+        self.in_flight.prefetch();
+        self.owners.prefetch();
+        prefetch::lines(self.hints.as_slices().0, 1);
+        prefetch::line(self.since_update.as_ptr_range().end);
+    }
+
+    /// Notes a request sent to `owner`, for a strategy that weighs owners
+    /// by it (counting it for every request would cost a hash map update
+    /// per segment that nothing reads).
+    fn count_request(&mut self, strategy: Strategy, owner: Rank) {
+        if strategy == Strategy::LeastLoaded {
+            *self.sent.entry(owner).or_default() += 1;
+        }
+    }
 }
 
+mod lookup;
 mod paced;
 #[cfg(test)]
 mod tests;

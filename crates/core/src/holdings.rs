@@ -2,25 +2,56 @@
 //! segments it has. The download side writes it, the upload side reads it
 //! to answer ACK or NACK; on a real peer they are two threads, so the
 //! per-segment bits are atomics and the file table sits behind a lock that
-//! is only written when a file is first added.
+//! is only written when a file is first added (or forgotten).
+//!
+//! The upload side asks [`Holdings::has`] once per segment request, of a
+//! peer it has not seen for a while (in a large swarm the working set is
+//! far bigger than the caches, and every memory access on that path is a
+//! cache miss waiting on the one before). So the answer takes two reads:
+//! the table, whose first entry sits inline beside the lock (a peer knows
+//! one file or a few), and the segment bits it points to, shared with the
+//! [`HeldFile`]. A hash map of `Arc<HeldFile>`s took four or five.
+//!
+//! A process that runs many peers (the simulator) can also have their
+//! holdings keep each file's segment hashes once ([`SharedHashes`]): a
+//! million-segment swarm's worth of strings per peer is most of what
+//! 10,000 simulated peers would otherwise hold.
 
+use crate::prefetch::{self, Depth};
 use crate::{FileId, SegmentIdx};
-use std::collections::HashMap;
+use std::collections::hash_map::{self, HashMap};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// One file on one peer: its hashes and which segments are held.
 #[derive(Debug)]
 pub struct HeldFile {
     pub id: FileId,
     pub name: String,
-    pub hashes: Vec<String>,
-    bits: Vec<AtomicU64>,
+    /// Shared with other peers' entries of the same file when their
+    /// holdings share a [`SharedHashes`].
+    pub hashes: Arc<[String]>,
+    bits: SegmentBits,
     held: AtomicU32,
 }
 
+/// Which segments of a file are held, a bit each. Bits past the file's
+/// last segment are never set, so they read as not held.
+type SegmentBits = Arc<[AtomicU64]>;
+
+/// Lines of segment bits a prefetch hint loads (all of them for files of
+/// up to ~1,500 segments).
+const BITS_PREFETCHED: usize = 3;
+
+/// Whether `bits` has segment `index` (false past the end).
+fn bit_is_set(bits: &[AtomicU64], index: SegmentIdx) -> bool {
+    let (word, bit) = (index as usize / 64, index % 64);
+    bits.get(word)
+        .is_some_and(|w| w.load(Ordering::Acquire) & (1 << bit) != 0)
+}
+
 impl HeldFile {
-    fn new(id: FileId, name: String, hashes: Vec<String>, complete: bool) -> Self {
+    fn new(id: FileId, name: String, hashes: Arc<[String]>, complete: bool) -> Self {
         let words = hashes.len().div_ceil(64);
         let bits = (0..words).map(|_| AtomicU64::new(0)).collect();
         let file = HeldFile {
@@ -55,13 +86,17 @@ impl HeldFile {
 
     /// Whether segment `index` is held (false for an index past the end).
     pub fn has(&self, index: SegmentIdx) -> bool {
-        if index >= self.segment_count() {
-            return false;
+        index < self.segment_count() && bit_is_set(&self.bits, index)
+    }
+
+    /// Prefetch hint (see [`crate::prefetch`]): `Fields` loads this entry,
+    /// `Pointees` its segment bits (up to a few lines of them).
+    pub fn prefetch(&self, depth: Depth) {
+        match depth {
+            Depth::Fields => prefetch::lines(self, 2),
+            Depth::Pointees => prefetch::lines(&self.bits[..], BITS_PREFETCHED),
+            Depth::Beyond => {}
         }
-        let (word, bit) = (index as usize / 64, index % 64);
-        self.bits
-            .get(word)
-            .is_some_and(|w| w.load(Ordering::Acquire) & (1 << bit) != 0)
     }
 
     /// Marks segment `index` held; returns false if it already was (or is
@@ -90,10 +125,109 @@ impl PartialEq for HeldFile {
 }
 impl Eq for HeldFile {}
 
+/// A file in the table: its id and segment bits beside it, so that
+/// [`Holdings::has`] reads neither the [`HeldFile`] nor any other entry.
+#[derive(Debug)]
+struct Entry {
+    id: FileId,
+    bits: SegmentBits,
+    file: Arc<HeldFile>,
+}
+
+impl Entry {
+    fn new(file: Arc<HeldFile>) -> Self {
+        Entry {
+            id: file.id,
+            bits: Arc::clone(&file.bits),
+            file,
+        }
+    }
+}
+
+/// Every file a peer knows, by id: the lowest id inline, the others in a
+/// vector sorted by id. `first` is `None` only when `rest` is empty.
+#[derive(Debug, Default)]
+struct FileTable {
+    first: Option<Entry>,
+    rest: Vec<Entry>,
+}
+
+impl FileTable {
+    fn get(&self, id: FileId) -> Option<&Entry> {
+        match &self.first {
+            Some(first) if first.id == id => Some(first),
+            _ => {
+                let at = self.rest.binary_search_by_key(&id, |e| e.id).ok()?;
+                Some(&self.rest[at])
+            }
+        }
+    }
+
+    /// Adds `entry`, replacing any with its id.
+    fn insert(&mut self, entry: Entry) {
+        let first = match self.first.take() {
+            None => entry,
+            Some(first) if entry.id <= first.id => {
+                if entry.id < first.id {
+                    self.rest.insert(0, first);
+                }
+                entry
+            }
+            Some(first) => {
+                match self.rest.binary_search_by_key(&entry.id, |e| e.id) {
+                    Ok(at) => self.rest[at] = entry,
+                    Err(at) => self.rest.insert(at, entry),
+                }
+                first
+            }
+        };
+        self.first = Some(first);
+    }
+
+    fn remove(&mut self, id: FileId) -> Option<Entry> {
+        if self.first.as_ref().is_some_and(|first| first.id == id) {
+            let next = (!self.rest.is_empty()).then(|| self.rest.remove(0));
+            return std::mem::replace(&mut self.first, next);
+        }
+        let at = self.rest.binary_search_by_key(&id, |e| e.id).ok()?;
+        Some(self.rest.remove(at))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.first.iter().chain(&self.rest)
+    }
+}
+
+/// Segment hashes kept once for many [`Holdings`] in one process (the
+/// simulator's 10,000 peers of one file would otherwise keep 10,000 copies
+/// of the same list: 10^7 strings, most of its memory). A list is shared
+/// only with an equal one, so what each peer holds is exactly what it was
+/// told either way.
+#[derive(Debug, Default)]
+pub struct SharedHashes {
+    files: Mutex<HashMap<FileId, Arc<[String]>>>,
+}
+
+impl SharedHashes {
+    /// The shared list of file `id`, if it equals `hashes`; else `hashes`
+    /// (kept as the shared one if it is the first list of `id`).
+    fn share(&self, id: FileId, hashes: Vec<String>) -> Arc<[String]> {
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        match files.entry(id) {
+            hash_map::Entry::Occupied(known) if known.get()[..] == hashes[..] => {
+                Arc::clone(known.get())
+            }
+            hash_map::Entry::Occupied(_) => hashes.into(),
+            hash_map::Entry::Vacant(slot) => Arc::clone(slot.insert(hashes.into())),
+        }
+    }
+}
+
 /// Every file a peer knows, by id. Shared by its download and upload sides.
 #[derive(Debug, Default)]
 pub struct Holdings {
-    files: RwLock<HashMap<FileId, Arc<HeldFile>>>,
+    files: RwLock<FileTable>,
+    shared: Option<Arc<SharedHashes>>,
 }
 
 impl Holdings {
@@ -101,8 +235,18 @@ impl Holdings {
         Self::default()
     }
 
+    /// Holdings that keep each file's hashes in `shared`, once for every
+    /// holdings sharing it (when the lists are equal).
+    pub fn sharing(shared: Arc<SharedHashes>) -> Self {
+        Holdings {
+            shared: Some(shared),
+            ..Self::default()
+        }
+    }
+
     /// Adds a file this peer holds in full (owned from the start).
     pub fn add_complete(&self, id: FileId, name: String, hashes: Vec<String>) -> Arc<HeldFile> {
+        let hashes = self.keep(id, hashes);
         self.add(HeldFile::new(id, name, hashes, true))
     }
 
@@ -112,44 +256,78 @@ impl Holdings {
         if let Some(file) = self.get(id) {
             return file;
         }
+        let hashes = self.keep(id, hashes);
         self.add(HeldFile::new(id, name, hashes, false))
     }
 
+    /// The hashes of file `id` as this peer keeps them: shared if they can.
+    fn keep(&self, id: FileId, hashes: Vec<String>) -> Arc<[String]> {
+        match &self.shared {
+            Some(shared) => shared.share(id, hashes),
+            None => hashes.into(),
+        }
+    }
+
+    /// Adds `file`, replacing any entry with its id.
     fn add(&self, file: HeldFile) -> Arc<HeldFile> {
         let file = Arc::new(file);
-        self.write().insert(file.id, Arc::clone(&file));
+        self.write().insert(Entry::new(Arc::clone(&file)));
         file
     }
 
     /// Forgets file `id`: the peer left its swarm and its segments went with
     /// it, so the upload side answers NACK for them from now on.
     pub fn remove(&self, id: FileId) -> Option<Arc<HeldFile>> {
-        self.write().remove(&id)
+        self.write().remove(id).map(|entry| entry.file)
     }
 
     /// The file with this id, if the peer knows it.
     pub fn get(&self, id: FileId) -> Option<Arc<HeldFile>> {
-        self.read().get(&id).cloned()
+        self.read().get(id).map(|entry| Arc::clone(&entry.file))
     }
 
     /// The file with this name, if the peer knows it.
     pub fn find_by_name(&self, name: &str) -> Option<Arc<HeldFile>> {
-        self.read().values().find(|f| f.name == name).cloned()
+        let files = self.read();
+        let entry = files.iter().find(|entry| entry.file.name == name)?;
+        Some(Arc::clone(&entry.file))
     }
 
     /// Whether the peer holds segment `index` of file `id` (the upload
     /// side's ACK/NACK question).
     pub fn has(&self, id: FileId, index: SegmentIdx) -> bool {
-        self.read().get(&id).is_some_and(|f| f.has(index))
+        self.read()
+            .get(id)
+            .is_some_and(|entry| bit_is_set(&entry.bits, index))
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<FileId, Arc<HeldFile>>> {
+    /// Prefetch hint (see [`crate::prefetch`]) for [`Holdings::has`]:
+    /// `Fields` loads the lock and the inline table entry, `Pointees` the
+    /// segment bits of that entry (up to a few lines of them: which segment
+    /// is asked for is not known yet).
+    pub fn prefetch(&self, depth: Depth) {
+        match depth {
+            Depth::Fields => prefetch::lines(self, 2),
+            Depth::Pointees => {
+                // Uncontended in a driver of many machines in one thread;
+                // a hint never waits for a lock.
+                if let Ok(files) = self.files.try_read() {
+                    if let Some(first) = &files.first {
+                        prefetch::lines(&first.bits[..], BITS_PREFETCHED);
+                    }
+                }
+            }
+            Depth::Beyond => {}
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, FileTable> {
         // A poisoned lock means another thread panicked mid-insert of an
-        // Arc; the map itself is still consistent, so keep going.
+        // Arc; the table itself is still consistent, so keep going.
         self.files.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<FileId, Arc<HeldFile>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, FileTable> {
         self.files.write().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -196,5 +374,60 @@ mod tests {
         assert!(holdings
             .add_empty(FileId(0), "e".into(), vec![])
             .is_complete());
+    }
+
+    #[test]
+    fn the_table_keeps_any_number_of_files_in_any_order() {
+        let holdings = Holdings::new();
+        for id in [5, 2, 9, 2, 7, 1] {
+            let file = holdings.add_complete(FileId(id), format!("f{id}"), hashes(id as usize + 1));
+            assert_eq!(file.id, FileId(id));
+        }
+        let ids = |h: &Holdings| -> Vec<u32> { h.read().iter().map(|e| e.id.0).collect() };
+        assert_eq!(ids(&holdings), [1, 2, 5, 7, 9]);
+        for id in [1, 2, 5, 7, 9] {
+            assert!(holdings.has(FileId(id), id), "the last segment of {id}");
+            assert!(!holdings.has(FileId(id), id + 1), "past the end of {id}");
+            assert!(
+                !holdings.has(FileId(id), 64 * 9),
+                "far past the end of {id}"
+            );
+        }
+        assert!(!holdings.has(FileId(3), 0));
+        assert_eq!(holdings.remove(FileId(1)).map(|f| f.id), Some(FileId(1)));
+        assert_eq!(holdings.remove(FileId(7)).map(|f| f.id), Some(FileId(7)));
+        assert!(holdings.remove(FileId(7)).is_none());
+        assert_eq!(ids(&holdings), [2, 5, 9]);
+        assert_eq!(holdings.find_by_name("f9").map(|f| f.id), Some(FileId(9)));
+        for id in [2, 5, 9] {
+            holdings.remove(FileId(id));
+        }
+        assert!(ids(&holdings).is_empty());
+        holdings.add_empty(FileId(4), "g".into(), hashes(2));
+        assert_eq!(ids(&holdings), [4]);
+    }
+
+    #[test]
+    fn equal_hashes_are_kept_once_for_sharing_holdings() {
+        let shared = Arc::new(SharedHashes::default());
+        let (a, b) = (
+            Holdings::sharing(Arc::clone(&shared)),
+            Holdings::sharing(Arc::clone(&shared)),
+        );
+        let first = a.add_complete(FileId(0), "f".into(), hashes(3));
+        let same = b.add_empty(FileId(0), "f".into(), hashes(3));
+        assert!(Arc::ptr_eq(&first.hashes, &same.hashes));
+        let mut other = hashes(3);
+        other[1] = "x".into();
+        let different = b.add_empty(FileId(1), "g".into(), other.clone());
+        let lied = a.add_empty(FileId(1), "g".into(), hashes(3));
+        assert_eq!(
+            &different.hashes[..],
+            &other[..],
+            "each keeps what it was told"
+        );
+        assert_eq!(&lied.hashes[..], &hashes(3)[..]);
+        let unshared = Holdings::new().add_empty(FileId(0), "f".into(), hashes(3));
+        assert!(!Arc::ptr_eq(&first.hashes, &unshared.hashes));
     }
 }

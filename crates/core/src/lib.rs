@@ -24,6 +24,7 @@ pub mod holdings;
 mod ids;
 mod message;
 mod payload;
+pub mod prefetch;
 pub mod report;
 pub mod scenario;
 pub mod shapes;

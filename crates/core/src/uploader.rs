@@ -3,6 +3,7 @@
 //! the tracker says TERMINATE (or the job aborts).
 
 use crate::holdings::Holdings;
+use crate::prefetch::{self, Depth};
 use crate::stats::TransferCounts;
 use crate::{Message, Payload, ProtocolError, Rank, Transmit, TRACKER};
 use std::collections::VecDeque;
@@ -57,6 +58,20 @@ impl Uploader {
     /// What this side has answered so far.
     pub fn stats(&self) -> &UploadStats {
         &self.stats
+    }
+
+    /// Prefetch hint (see [`crate::prefetch`]): starts loading what the
+    /// next segment request will touch, `depth` steps from this machine's
+    /// own fields (which `Depth::Fields` loads).
+    pub fn prefetch(&self, depth: Depth) {
+        match depth {
+            Depth::Fields => prefetch::lines(self, usize::MAX),
+            Depth::Pointees => {
+                self.holdings.prefetch(Depth::Fields);
+                self.stats.sent.prefetch();
+            }
+            Depth::Beyond => self.holdings.prefetch(Depth::Pointees),
+        }
     }
 
     /// The next message to send.

@@ -41,6 +41,12 @@
 //!     StartDownloads -> a late peer's downloader starts
 //! ```
 //!
+//! At 10,000 peers the machines' state is far bigger than the caches, so
+//! the loop also asks, a few events ahead, for the memory each coming event
+//! will touch to be loaded ([`mpitorrent_core::prefetch`]); and the peers'
+//! holdings keep each file's segment hashes once for all of them. Neither
+//! changes what any machine does.
+//!
 //! A run fails (a [`SimError`]) on anything a user or the protocol would
 //! call wrong: a machine's protocol error, a rank sending to itself or to a
 //! rank after its TERMINATE, an ACK for a segment the sender does not

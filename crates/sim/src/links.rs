@@ -10,6 +10,7 @@
 //! Control messages do not pass through here: they only cost latency.
 
 use crate::encoded::Encoded;
+use mpitorrent_core::prefetch::{self, Depth};
 use mpitorrent_core::Rank;
 use std::collections::VecDeque;
 
@@ -96,6 +97,34 @@ impl Links {
         let taken_in = now.max(*down);
         *down = taken_in + 1;
         (Some((taken_in + 1, segment)), next)
+    }
+
+    /// Prefetch hint (see [`mpitorrent_core::prefetch`]) for a wake-up of
+    /// `rank`'s uplink: its state, then the front of its queue.
+    pub fn prefetch_wake(&self, rank: Rank, depth: Depth) {
+        if let Some(up) = self.up.get(rank.index()) {
+            match depth {
+                Depth::Fields => prefetch::line(up),
+                Depth::Pointees => prefetch::lines(up.queue.as_slices().0, 1),
+                Depth::Beyond => {}
+            }
+        }
+    }
+
+    /// Prefetch hint for a segment pushed onto `rank`'s uplink: its state,
+    /// then the slot past the back of its queue.
+    pub fn prefetch_push(&self, rank: Rank, depth: Depth) {
+        if let Some(up) = self.up.get(rank.index()) {
+            match depth {
+                Depth::Fields => prefetch::line(up),
+                Depth::Pointees => {
+                    let (front, back) = up.queue.as_slices();
+                    let last = if back.is_empty() { front } else { back };
+                    prefetch::line(last.as_ptr_range().end);
+                }
+                Depth::Beyond => {}
+            }
+        }
     }
 
     /// Segments each rank's uplink sent, rank 0 first.

@@ -6,10 +6,11 @@
 use crate::config::SimConfig;
 use mpitorrent_core::classic::PeerInput;
 use mpitorrent_core::downloader::{Downloader, DownloaderConfig};
-use mpitorrent_core::holdings::Holdings;
+use mpitorrent_core::holdings::{Holdings, SharedHashes};
+use mpitorrent_core::prefetch::{self, Depth};
 use mpitorrent_core::stats::{MessageCounts, PeerStats};
 use mpitorrent_core::uploader::Uploader;
-use mpitorrent_core::{FileId, MessageKind, Rank, Registration};
+use mpitorrent_core::{Channel, FileId, MessageKind, Rank, Registration};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
@@ -19,14 +20,23 @@ use std::sync::Arc;
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SentCounts {
     counts: [u64; 32],
+    /// The kind of each slot, written at its first message only (so that
+    /// counting touches one cache line).
     kinds: [Option<MessageKind>; 32],
 }
 
 impl SentCounts {
     pub fn add(&mut self, kind: MessageKind) {
         let slot = kind as usize;
+        if self.counts[slot] == 0 {
+            self.kinds[slot] = Some(kind);
+        }
         self.counts[slot] += 1;
-        self.kinds[slot] = Some(kind);
+    }
+
+    /// Prefetch hint: what [`SentCounts::add`] of `kind` writes.
+    pub fn prefetch(&self, kind: MessageKind) {
+        prefetch::line(&self.counts[kind as usize]);
     }
 
     pub fn to_counts(&self) -> MessageCounts {
@@ -84,8 +94,10 @@ pub(crate) struct SimPeer {
 }
 
 impl SimPeer {
-    pub fn new(rank: Rank, input: &PeerInput, traits: Traits) -> Self {
-        let holdings = Arc::new(Holdings::new());
+    /// Rank `rank` of `input`; its holdings keep file hashes in `shared`
+    /// (one copy for every peer, where a real peer has its own).
+    pub fn new(rank: Rank, input: &PeerInput, traits: Traits, shared: &Arc<SharedHashes>) -> Self {
+        let holdings = Arc::new(Holdings::sharing(Arc::clone(shared)));
         let registration = Registration::classic(input);
         SimPeer {
             rank,
@@ -110,6 +122,37 @@ impl SimPeer {
         }
         self.downloader = Some(Downloader::new(config, Arc::clone(&self.holdings)));
         self.stage = Stage::Waiting;
+    }
+
+    /// Prefetch hint (see [`mpitorrent_core::prefetch`]) for a message on
+    /// `channel`: the stage and counts, and the machine it is for.
+    pub fn prefetch(&self, depth: Depth, channel: Channel) {
+        if depth == Depth::Fields {
+            prefetch::line(&self.stage);
+            // What it most likely answers with.
+            let answers: &[MessageKind] = match channel {
+                Channel::Upload => &[MessageKind::SegmentAck],
+                _ => &[MessageKind::SegmentRequest, MessageKind::PeerUpdate],
+            };
+            for &kind in answers {
+                self.sent.prefetch(kind);
+            }
+        }
+        match channel {
+            Channel::Upload => self.uploader.prefetch(depth),
+            // Whether there is a downloader yet (it is built at the ACK)
+            // is in this peer's memory, which `Fields` is loading: so
+            // `Fields` loads all of it in place, and the next depths ask it.
+            Channel::Download if depth == Depth::Fields => {
+                prefetch::lines(&self.downloader, usize::MAX)
+            }
+            Channel::Download => {
+                if let Some(downloader) = &self.downloader {
+                    downloader.prefetch(depth);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// What this peer reports to the tracker after TERMINATE, as a real

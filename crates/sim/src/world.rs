@@ -16,11 +16,14 @@ use crate::links::{Links, Segment};
 use crate::peer::{draw_traits, SimPeer, Stage, Traits};
 use crate::SimError;
 use mpitorrent_core::downloader::{DownloadEvent, DownloaderConfig};
+use mpitorrent_core::holdings::SharedHashes;
+use mpitorrent_core::prefetch::Depth;
 use mpitorrent_core::scenario::Scenario;
 use mpitorrent_core::tracker::{RunData, Tracker, TrackerConfig, TrackerEvent};
 use mpitorrent_core::uploader::UploadEvent;
 use mpitorrent_core::{wire, Channel, FileId, Message, MessageKind, Rank, Transmit, TRACKER};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Something that happens at a tick.
@@ -77,6 +80,12 @@ pub(crate) struct World<'a> {
     outbox: Vec<Transmit>,
 }
 
+/// Events between two prefetch stages of one event (see
+/// [`World::prefetch_ahead`]): far enough for a cache miss to be served
+/// meanwhile, near enough for the line to still be in the L1 cache. At
+/// 10,000 peers, 2 to 8 all do about as well.
+const PREFETCH_EVERY: usize = 4;
+
 fn now_of(tick: u64) -> Duration {
     Duration::from_millis(tick)
 }
@@ -107,10 +116,11 @@ impl<'a> World<'a> {
             .peers()
             .flat_map(|(rank, input)| input.wanted.iter().map(move |w| (rank, w.as_str())))
             .collect();
+        let shared = Arc::new(SharedHashes::default());
         let peers = scenario
             .peers()
             .zip(&traits)
-            .map(|((rank, input), &traits)| SimPeer::new(rank, input, traits))
+            .map(|((rank, input), &traits)| SimPeer::new(rank, input, traits, &shared))
             .collect();
         World {
             config,
@@ -157,6 +167,7 @@ impl<'a> World<'a> {
                     waiting: self.describe_waiting(),
                 });
             }
+            self.prefetch_ahead();
             match event {
                 Event::Deliver {
                     from,
@@ -186,6 +197,43 @@ impl<'a> World<'a> {
             uploads: self.links.sent(),
             traits: self.peers.iter().map(|p| p.traits).collect(),
         })
+    }
+
+    /// Asks for the memory the next events will touch to be loaded, in
+    /// stages (see [`mpitorrent_core::prefetch`]). At 10,000 peers the
+    /// machines' state is far bigger than the caches, and handling a
+    /// message is a chain of cache misses; with these hints, the run takes
+    /// about half the time. The event [`PREFETCH_EVERY`] places ahead gets
+    /// its deepest prefetch, the one twice as far the next shallower, and
+    /// so on; further still, the event's own slot in the calendar is
+    /// loaded, so that reading it for the first stage does not wait.
+    fn prefetch_ahead(&self) {
+        for (stage, &depth) in Depth::ALL.iter().rev().enumerate() {
+            if let Some(event) = self.calendar.peek((stage + 1) * PREFETCH_EVERY - 1) {
+                self.prefetch_event(event, depth);
+            }
+        }
+        self.calendar
+            .prefetch((Depth::ALL.len() + 1) * PREFETCH_EVERY - 1);
+    }
+
+    /// Loads what handling `event` will touch, `depth` steps from the
+    /// machine it is for.
+    fn prefetch_event(&self, event: &Event, depth: Depth) {
+        match *event {
+            Event::Deliver { from, to, .. } if to.is_tracker() => {
+                self.tracker.prefetch(from, depth)
+            }
+            Event::Deliver { to, channel, .. } => {
+                self.peers[to.index() - 1].prefetch(depth, channel);
+                if channel == Channel::Upload {
+                    // Most likely a request: its ACK goes onto the uplink.
+                    self.links.prefetch_push(to, depth);
+                }
+            }
+            Event::Uplink(rank) => self.links.prefetch_wake(rank, depth),
+            Event::StartDownloads(_) => {}
+        }
     }
 
     /// Checks, counts, encodes and schedules one message from `from`.

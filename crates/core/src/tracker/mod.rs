@@ -19,6 +19,7 @@ mod registration;
 mod segments;
 mod swarm;
 
+use crate::prefetch::Depth;
 use crate::stats::{MessageCounts, PeerStats};
 use crate::strategy::PACED_HINTS;
 use crate::Registration;
@@ -283,6 +284,16 @@ impl Tracker {
                 self.describe_waiting()
             );
             self.abort(reason)
+        }
+    }
+
+    /// Prefetch hint (see [`crate::prefetch`]): starts loading what a
+    /// swarm update from `from` will touch in the swarms of the first few
+    /// files, `depth` steps from the tracker's own fields.
+    pub fn prefetch(&self, from: Rank, depth: Depth) {
+        const FILES: usize = 4;
+        for swarm in self.files.iter().take(FILES) {
+            swarm.prefetch(from, depth);
         }
     }
 

@@ -34,6 +34,12 @@ impl SegmentSet {
         new
     }
 
+    /// Prefetch hint (see [`crate::prefetch`]): the first few lines of
+    /// the set.
+    pub fn prefetch(&self) {
+        crate::prefetch::lines(&self.words[..], 3);
+    }
+
     /// The segments in the set, in order.
     pub fn iter(&self) -> impl Iterator<Item = SegmentIdx> + '_ {
         static NONE: SegmentSet = SegmentSet {

@@ -14,6 +14,7 @@ mod paced;
 
 use super::rarity::RarityOrder;
 use super::segments::SegmentSet;
+use crate::prefetch::{self, Depth};
 use crate::strategy::PACED_HINTS;
 use crate::{Hint, Owner, Rank, SegmentIdx};
 use paced::Pacing;
@@ -253,6 +254,25 @@ impl FileSwarm {
             }
         }
         true
+    }
+
+    /// Prefetch hint (see [`crate::prefetch`]) for an update from `rank`:
+    /// its member entry, then the segments it holds and the hints it owes.
+    pub fn prefetch(&self, rank: Rank, depth: Depth) {
+        match depth {
+            Depth::Fields => {
+                if let Some(slot) = self.members.0.get(rank.index()) {
+                    prefetch::lines(slot, 2);
+                }
+            }
+            Depth::Pointees => {
+                if let Some(member) = self.members.get(rank) {
+                    member.held.prefetch();
+                    prefetch::lines(&member.hinted[..], 1);
+                }
+            }
+            Depth::Beyond => {}
+        }
     }
 
     /// Segments `rank` reported holding.
