@@ -172,14 +172,13 @@ fn once(
     settings: Settings,
     bcast_first: bool,
 ) -> Result<(ShareSample, (String, u32))> {
-    let (bcast, (wall, report)) = if bcast_first {
+    let ((wall, report), (bcast, bcast_report)) = if bcast_first {
         let bcast = run_bcast(runner, dir)?;
-        (bcast, run_share(runner, dir, settings)?)
+        (run_share(runner, dir, settings)?, bcast)
     } else {
         let share = run_share(runner, dir, settings)?;
-        (run_bcast(runner, dir)?, share)
+        (share, run_bcast(runner, dir)?)
     };
-    let (bcast, bcast_report) = bcast;
     let sample = ShareSample {
         wall_seconds: wall.as_secs_f64(),
         bcast_seconds: bcast.as_secs_f64(),

@@ -138,6 +138,8 @@ pub fn run_peer<F: Fabric>(
             upload.join().expect("the upload thread does not panic"),
         )
     });
+    // A failed download thread already cleaned up before it reported; a
+    // rank told of someone else's failure cleans up here (it is idempotent).
     if downloaded.is_err() || uploaded.is_err() {
         content.abandon();
     }

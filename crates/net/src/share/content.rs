@@ -202,6 +202,14 @@ mod tests {
         holdings.add_empty(FileId(id), name.into(), hashes)
     }
 
+    /// A content writing into a fresh folder (4-byte segments, no fsync),
+    /// and the holdings its files are added to.
+    fn fixture() -> (tempfile::TempDir, ShareContent, Holdings) {
+        let dir = tempfile::tempdir().unwrap();
+        let content = ShareContent::new(dir.path().into(), 4, false, HashMap::new());
+        (dir, content, Holdings::new())
+    }
+
     /// The payload of the ACK this content sends for a segment.
     fn served(content: &ShareContent, file: &HeldFile, index: SegmentIdx) -> Vec<u8> {
         match wire::decode_owned(content.encode_ack(file, index).unwrap()).unwrap() {
@@ -212,9 +220,7 @@ mod tests {
 
     #[test]
     fn receives_serves_and_finishes_a_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let content = ShareContent::new(dir.path().into(), 4, false, HashMap::new());
-        let holdings = Holdings::new();
+        let (dir, content, holdings) = fixture();
         let file = held(&holdings, 0, "sub/f", &[b"abcd", b"ef"]);
         content.store(&file, 1, b"ef").unwrap();
         assert_eq!(served(&content, &file, 1), b"ef");
@@ -230,9 +236,7 @@ mod tests {
 
     #[test]
     fn refuses_names_that_leave_the_destination_and_wrong_sizes() {
-        let dir = tempfile::tempdir().unwrap();
-        let content = ShareContent::new(dir.path().into(), 4, false, HashMap::new());
-        let holdings = Holdings::new();
+        let (_dir, content, holdings) = fixture();
         let escape = held(&holdings, 0, "../evil", &[b"abcd"]);
         assert!(content
             .store(&escape, 0, b"abcd")
@@ -247,9 +251,7 @@ mod tests {
 
     #[test]
     fn abandoning_removes_half_written_files_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let content = ShareContent::new(dir.path().into(), 4, false, HashMap::new());
-        let holdings = Holdings::new();
+        let (dir, content, holdings) = fixture();
         let done = held(&holdings, 0, "done", &[b"abcd"]);
         content.store(&done, 0, b"abcd").unwrap();
         content.complete(Rank(1), &done).unwrap();
@@ -263,9 +265,7 @@ mod tests {
 
     #[test]
     fn empty_files_are_created_on_completion() {
-        let dir = tempfile::tempdir().unwrap();
-        let content = ShareContent::new(dir.path().into(), 4, false, HashMap::new());
-        let holdings = Holdings::new();
+        let (dir, content, holdings) = fixture();
         let empty = held(&holdings, 0, "empty", &[]);
         content.complete(Rank(2), &empty).unwrap();
         assert_eq!(fs::read(dir.path().join("empty")).unwrap(), b"");
