@@ -59,6 +59,10 @@ pub struct Cli {
     /// in a short one the rank's CPU is mostly its MPI start-up.
     #[arg(long, value_name = "NAME", default_value = "all-to-all", value_parser = parse_shape)]
     pub idle_shape: Shape,
+    /// How the real-data scenarios write (repeat for both): `page-cache`
+    /// (mpitorrent's default) or `direct` (`share --direct`). Default: both.
+    #[arg(long = "share-write", value_name = "MODE", value_parser = parse_write)]
+    pub share_writes: Vec<bool>,
     /// The bytes the real-data scenarios share: the one file of
     /// share-one-to-all, and the 8 shards of share-all-gather together.
     #[arg(long, value_name = "SIZE", default_value = share::DEFAULT_SIZE,
@@ -86,6 +90,17 @@ fn parse_scenario(name: &str) -> Result<Scenario, String> {
     }
 }
 
+/// `true` for direct writes.
+fn parse_write(mode: &str) -> Result<bool, String> {
+    match mode {
+        "page-cache" => Ok(false),
+        "direct" => Ok(true),
+        _ => Err(format!(
+            "no write mode '{mode}' (known: page-cache, direct)"
+        )),
+    }
+}
+
 fn parse_shape(name: &str) -> Result<Shape, String> {
     shapes::by_name(name).ok_or_else(|| {
         let names: Vec<&str> = shapes::all().iter().map(|s| s.name).collect();
@@ -102,7 +117,8 @@ pub struct Plan {
     /// `None` runs mpitorrent without `--window` (its default).
     pub windows: Vec<Option<u32>>,
     pub shares: Vec<ShareKind>,
-    /// Strategies (as asked, else mpitorrent's default) by windows.
+    /// Strategies (as asked, else mpitorrent's default) by windows by
+    /// write modes.
     pub share_settings: Vec<Settings>,
     pub share_size: u64,
     pub idle_shape: Shape,
@@ -150,14 +166,23 @@ impl Plan {
         } else {
             cli.strategies.iter().copied().map(Some).collect()
         };
-        let share_settings = share_strategies
-            .into_iter()
-            .flat_map(|strategy| {
-                windows
-                    .iter()
-                    .map(move |&window| Settings { strategy, window })
-            })
-            .collect();
+        let share_writes = if cli.share_writes.is_empty() {
+            vec![false, true]
+        } else {
+            cli.share_writes
+        };
+        let mut share_settings = Vec::new();
+        for &strategy in &share_strategies {
+            for &window in &windows {
+                for &direct in &share_writes {
+                    share_settings.push(Settings {
+                        strategy,
+                        window,
+                        direct,
+                    });
+                }
+            }
+        }
         let strategies = if cli.strategies.is_empty() {
             Strategy::ALL.to_vec()
         } else {

@@ -105,11 +105,13 @@ fn try_main() -> Result<bool> {
     }
     if !results.share_cases.is_empty() {
         println!(
-            "real data: mpitorrent share, medians of {} runs; wall = whole mpirun; bcast = \
-             mpi-bcast (the seeder reads, MPI_Bcast in 4 MiB chunks over ranks 1..N-1, every \
-             receiver writes; no verification), run right after it on the same files; ratio = \
-             wall / bcast; MiB/s = bytes moved / wall; peak MiB = largest peak RSS of any rank in \
-             any run; every output of both checked byte for byte",
+            "real data: mpitorrent share (writes: page cache = default, direct = --direct), \
+             medians of {} runs; wall = whole mpirun; bcast = mpi-bcast (the seeder reads, \
+             MPI_Bcast in 4 MiB chunks over ranks 1..N-1, every receiver writes through the page \
+             cache; no verification: the issue's baseline), run beside it on the same files; \
+             ratio = wall / bcast; bcast direct = mpi-bcast --direct (receivers write with \
+             O_DIRECT), ratio direct = wall / bcast direct; MiB/s = bytes moved / wall; peak MiB \
+             = largest peak RSS of any rank in any run; every output checked byte for byte",
             plan.runs
         );
         print!("{}", share::table::render_cases(&results.share_cases));

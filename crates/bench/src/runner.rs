@@ -25,6 +25,8 @@ pub struct Settings {
     /// `None`: mpitorrent's default.
     pub strategy: Option<Strategy>,
     pub window: Option<u32>,
+    /// `share --direct` (real-data cases only).
+    pub direct: bool,
 }
 
 impl Settings {
@@ -38,16 +40,21 @@ impl Settings {
         if let Some(window) = self.window {
             args.extend(["--window".into(), window.to_string().into()]);
         }
+        if self.direct {
+            args.push("--direct".into());
+        }
         args.extend(["--report".into(), report.into(), "--quiet".into()]);
         args
     }
 
-    /// "<strategy> window <window>", "default" for what mpitorrent chooses.
+    /// "<strategy> window <window>", "default" for what mpitorrent
+    /// chooses, and "direct" for `--direct`.
     pub fn label(&self) -> String {
         let strategy = self
             .strategy
             .map_or_else(|| "default".to_string(), |s| s.to_string());
-        format!("{strategy} window {}", window_label(self.window))
+        let direct = if self.direct { " direct" } else { "" };
+        format!("{strategy} window {}{direct}", window_label(self.window))
     }
 }
 
@@ -163,6 +170,7 @@ impl<'a> Runner<'a> {
         let settings = Settings {
             strategy: Some(strategy),
             window,
+            direct: false,
         };
         let label = format!("{} {}", shape.name, settings.label());
         let (runs, failures, window_used) = match SwarmDir::create(&shape.scenario) {

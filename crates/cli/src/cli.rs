@@ -1,6 +1,6 @@
 //! The command line, as clap derive types. Doc comments are the help text.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use mpitorrent_core::strategy::Strategy;
 use mpitorrent_core::tracker::DEFAULT_SWARM_SAMPLE;
 use std::path::PathBuf;
@@ -183,12 +183,35 @@ pub struct ShareArgs {
     /// disk in the background, and a rerun checks every file it finds.
     #[arg(long)]
     pub fsync: bool,
+    /// Write received files around the page cache (O_DIRECT), and read them
+    /// back that way to serve them, where the filesystem allows. Far less
+    /// CPU for large files where the page cache is slow to fill (see the
+    /// README), but the files are then not in memory for whoever reads
+    /// them next. Needs a segment size that is a multiple of 4KiB.
+    #[arg(long)]
+    pub direct: bool,
     /// Run the whole job in this process with this many ranks (tracker
     /// included) instead of under mpirun.
     #[arg(long, value_name = "RANKS", value_parser = clap::value_parser!(u32).range(2..))]
     pub local: Option<u32>,
     #[command(flatten)]
     pub swarm: SwarmArgs,
+}
+
+impl ShareArgs {
+    /// The checks clap cannot express: `--direct` needs aligned segments.
+    pub fn validate(&self) -> Result<(), clap::Error> {
+        if self.direct && !mpitorrent_net::share::direct::segment_size_fits(self.segment_size) {
+            return Err(Cli::command().error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!(
+                    "--direct needs a --segment-size that is a multiple of 4KiB, not {} bytes",
+                    self.segment_size
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Args)]

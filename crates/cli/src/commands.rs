@@ -21,10 +21,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Local(args)) => {
             run_local(args.ranks, &args.swarm, &Workload::Classic(args.files))
         }
-        Some(Command::Share(args)) => match args.local {
-            Some(ranks) => run_local(ranks, &args.swarm, &Workload::share(&args)),
-            None => run_mpi(&args.swarm, &Workload::share(&args)),
-        },
+        Some(Command::Share(args)) => {
+            if let Err(usage) = args.validate() {
+                usage.exit()
+            }
+            match args.local {
+                Some(ranks) => run_local(ranks, &args.swarm, &Workload::share(&args)),
+                None => run_mpi(&args.swarm, &Workload::share(&args)),
+            }
+        }
         Some(Command::Manifest(args)) => crate::manifest::run(args),
         Some(Command::Gen(args)) => generate(args),
         Some(Command::Report(args)) => report_cmd::run(args),

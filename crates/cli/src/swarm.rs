@@ -12,6 +12,7 @@ use mpitorrent_net::fault::{FaultPlan, FAULT_ENV};
 use mpitorrent_net::job::{run_local_job, JobConfig, JobError, RankOutcome};
 use mpitorrent_net::peer::PeerOptions;
 use mpitorrent_net::resources::process_resources;
+use mpitorrent_net::share::content::WriteOptions;
 use mpitorrent_net::share::job::ShareSpec;
 use std::path::Path;
 use std::process::ExitCode;
@@ -34,7 +35,10 @@ impl Workload {
             to: args.to.clone(),
             seeders: args.seeders.clone(),
             segment_size: args.segment_size,
-            fsync: args.fsync,
+            write: WriteOptions {
+                fsync: args.fsync,
+                direct: args.direct,
+            },
         })
     }
 }

@@ -319,3 +319,48 @@ fn every_rank_gathers_every_shard_under_mpirun() {
         }
     }
 }
+
+#[test]
+fn direct_writes_are_exact_even_with_a_corrupting_seeder_under_mpirun() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(&dir.path().join("data"));
+    // Ranks 1 and 2 both seed; rank 1 spoils every segment it sends.
+    let output = mpirun(5, dir.path())
+        .env("MPITORRENT_FAULT", "corrupt-upload@1")
+        .args(["share", "--segment-size", SEGMENT, "--direct"])
+        .args(["--from", "data", "--seeders", "1,2", "--to", "out/{rank}"])
+        .args(["--report", "r.json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    for rank in 3..5 {
+        assert_same_tree(
+            &dir.path().join("data"),
+            &dir.path().join(format!("out/{rank}")),
+        );
+    }
+    let report = report(&dir.path().join("r.json"));
+    assert!(
+        report["verification_failures"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+}
+
+#[test]
+fn direct_needs_segments_in_whole_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = mpitorrent()
+        .current_dir(dir.path())
+        .args(["share", "--from", "data", "--to", "out", "--local", "2"])
+        .args(["--direct", "--segment-size", "1000"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--direct needs a --segment-size that is a multiple of 4KiB"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("out").exists(), "nothing was started");
+}

@@ -22,6 +22,9 @@
 //! the whole file. Any I/O error aborts the whole job (`MPI_Abort`), so a
 //! failure is a non-zero exit rather than a hang.
 //!
+//! With `--direct`, receivers write with `O_DIRECT` (where the filesystem
+//! allows), as `mpitorrent share --direct` does: the baseline for that mode.
+//!
 //! With `--report FILE`, rank 0 writes the bytes each rank wrote and each
 //! rank's peak resident memory as JSON (see `bcast_report`).
 
@@ -33,8 +36,10 @@ use bcast_report::BcastReport;
 use clap::Parser;
 use mpi::collective::Root;
 use mpi::topology::{Color, Communicator, SimpleCommunicator};
-use std::fs::File;
+use mpitorrent_net::share::direct::{self, AlignedBuf};
+use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -68,6 +73,9 @@ struct Cli {
     /// Rank 0 writes every rank's bytes written and peak memory here (JSON).
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Write around the page cache (O_DIRECT) where the filesystem allows.
+    #[arg(long)]
+    direct: bool,
 }
 
 fn parse_chunk(text: &str) -> Result<usize, String> {
@@ -130,20 +138,22 @@ fn main() -> ExitCode {
 
 /// This rank's part of every broadcast; the bytes it wrote.
 fn run(cli: &Cli, rank: i32, peers: &SimpleCommunicator) -> Result<u64> {
-    let mut buffer = vec![0u8; cli.chunk];
+    // Aligned, for --direct.
+    let mut aligned = AlignedBuf::default();
+    let buffer = &mut aligned.slice_mut(cli.chunk)[..];
     match (&cli.file, &cli.shards) {
         (Some(file), _) => {
             let root = cli.root.unwrap_or_default();
             if !(1..=peers.size()).contains(&root) {
                 bail!("--root {root} is not a peer rank (1..{})", peers.size());
             }
-            broadcast(peers, rank, root, file, &cli.to, &mut buffer)
+            broadcast(peers, rank, root, file, cli, buffer)
         }
         (None, Some(shards)) => {
             let mut written = 0;
             for root in 1..=peers.size() {
                 let file = with_rank(shards, root);
-                written += broadcast(peers, rank, root, &file, &cli.to, &mut buffer)?;
+                written += broadcast(peers, rank, root, &file, cli, buffer)?;
             }
             Ok(written)
         }
@@ -158,9 +168,10 @@ fn broadcast(
     rank: i32,
     root: i32,
     file: &Path,
-    to: &str,
+    cli: &Cli,
     buffer: &mut [u8],
 ) -> Result<u64> {
+    let chunk_size = cli.chunk;
     let sender = peers.process_at_rank(root - 1);
     let mut source = if rank == root {
         Some(File::open(file).with_context(|| format!("cannot open {}", file.display()))?)
@@ -175,32 +186,77 @@ fn broadcast(
     let mut sink = match source {
         Some(_) => None,
         None => {
-            let dir = with_rank(to, rank);
+            let dir = with_rank(&cli.to, rank);
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             let name = file.file_name().context("the file has no name")?;
             let path = dir.join(name);
-            let out =
-                File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+            let out = create(&path, cli.direct)
+                .with_context(|| format!("cannot create {}", path.display()))?;
             Some((out, path))
         }
     };
-    let mut left = size;
-    let full = buffer.len() as u64;
-    while left > 0 {
-        let chunk = &mut buffer[..left.min(full) as usize];
+    let mut done = 0;
+    while done < size {
+        let len = (size - done).min(chunk_size as u64) as usize;
+        let chunk = &mut buffer[..len];
         if let Some(f) = &mut source {
             f.read_exact(chunk)
                 .with_context(|| format!("cannot read {}", file.display()))?;
         }
         sender.broadcast_into(&mut *chunk);
         if let Some((out, path)) = &mut sink {
-            out.write_all(chunk)
+            out.write(buffer, len, done)
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
-        left -= chunk.len() as u64;
+        done += len as u64;
+    }
+    if let Some((out, path)) = &sink {
+        out.finish(size)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(if sink.is_some() { size } else { 0 })
+}
+
+/// An output file, written through the page cache or around it.
+enum Sink {
+    Buffered(File),
+    Direct(File),
+}
+
+/// Creates `path`, with `O_DIRECT` if `direct` and its filesystem allows.
+fn create(path: &Path, direct: bool) -> std::io::Result<Sink> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    if direct {
+        if let Some(file) = direct::open(&options, path)? {
+            return Ok(Sink::Direct(file));
+        }
+    }
+    Ok(Sink::Buffered(options.open(path)?))
+}
+
+impl Sink {
+    /// Writes the first `len` bytes of `buffer` at `offset`: directly, the
+    /// aligned buffer padded to a block (the padding is cut by `finish`).
+    fn write(&mut self, buffer: &mut [u8], len: usize, offset: u64) -> std::io::Result<()> {
+        match self {
+            Sink::Buffered(file) => file.write_all(&buffer[..len]),
+            Sink::Direct(file) => {
+                let padded = direct::round_up(len);
+                buffer[len..padded].fill(0);
+                file.write_all_at(&buffer[..padded], offset)
+            }
+        }
+    }
+
+    /// Cuts the padding of the last direct write.
+    fn finish(&self, size: u64) -> std::io::Result<()> {
+        match self {
+            Sink::Buffered(_) => Ok(()),
+            Sink::Direct(file) => file.set_len(size),
+        }
+    }
 }
 
 /// This process's peak resident memory (`VmHWM` of /proc/self/status), in

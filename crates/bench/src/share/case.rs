@@ -1,8 +1,10 @@
-//! Running a real-data case (a scenario with one strategy and window): each
-//! run is `mpitorrent share`, then `mpi-bcast` moving the same bytes, both
-//! timed as whole `mpirun`s from a clean destination and flushed disk, and
-//! both trees checked byte for byte afterwards. A wrong output of either
-//! fails the run: a wrong baseline is a bug too.
+//! Running a real-data case (a scenario with one strategy, window and write
+//! mode): each run is `mpitorrent share`, `mpi-bcast` moving the same bytes
+//! (the baseline, through the page cache) and `mpi-bcast --direct`
+//! (the baseline of `share --direct`), all timed as whole `mpirun`s from a
+//! clean destination and flushed disk, and every tree checked byte for byte
+//! afterwards. A wrong output of any fails the run: a wrong baseline is a
+//! bug too.
 
 use super::data::{ShareDir, Tree};
 use super::{disk, ShareKind, PEAK_TARGET_MIB, RANKS};
@@ -24,6 +26,8 @@ pub struct ShareSample {
     pub wall_seconds: f64,
     /// The whole `mpirun` of `mpi-bcast` moving the same files.
     pub bcast_seconds: f64,
+    /// The same with `mpi-bcast --direct`.
+    pub bcast_direct_seconds: f64,
     /// From the tracker's ACK to its TERMINATE (the report's own wall).
     pub swarm_seconds: f64,
     /// Bytes mpitorrent moved (its report's `bytes_downloaded`).
@@ -45,8 +49,11 @@ pub struct ShareSample {
 pub struct ShareMedians {
     pub wall_seconds: f64,
     pub bcast_seconds: f64,
-    /// Median wall over median `mpi-bcast` wall.
+    pub bcast_direct_seconds: f64,
+    /// Median wall over median `mpi-bcast` wall (the target).
     pub ratio: f64,
+    /// Median wall over median `mpi-bcast --direct` wall.
+    pub direct_ratio: f64,
     /// Median bytes moved over median wall.
     pub mib_per_second: f64,
     pub bcast_mib_per_second: f64,
@@ -66,10 +73,13 @@ impl ShareMedians {
         let max = |field: fn(&ShareSample) -> f64| runs.iter().map(field).fold(0.0, f64::max);
         let wall_seconds = of(|r| r.wall_seconds)?;
         let bcast_seconds = of(|r| r.bcast_seconds)?;
+        let bcast_direct_seconds = of(|r| r.bcast_direct_seconds)?;
         Some(ShareMedians {
             wall_seconds,
             bcast_seconds,
+            bcast_direct_seconds,
             ratio: wall_seconds / bcast_seconds,
+            direct_ratio: wall_seconds / bcast_direct_seconds,
             mib_per_second: of(|r| r.bytes as f64)? / MIB / wall_seconds,
             bcast_mib_per_second: of(|r| r.bcast_bytes as f64)? / MIB / bcast_seconds,
             swarm_seconds: of(|r| r.swarm_seconds)?,
@@ -93,6 +103,8 @@ pub struct ShareCaseResult {
     pub strategy: Option<String>,
     pub window_requested: Option<u32>,
     pub window: Option<u32>,
+    /// `share --direct`.
+    pub direct: bool,
     pub runs: Vec<ShareSample>,
     /// One line per failed run: a job failed, timed out or wrote a wrong output.
     pub failures: Vec<String>,
@@ -114,6 +126,7 @@ impl ShareCaseResult {
             strategy: None,
             window_requested: settings.window,
             window: None,
+            direct: settings.direct,
             runs: Vec::new(),
             failures: Vec::new(),
             median: None,
@@ -159,13 +172,15 @@ pub fn run_kind(
     cases
 }
 
-/// One run of mpitorrent and one of the baseline, each checked: the
+/// One run of mpitorrent and one of each baseline, each checked: the
 /// sample, and the strategy and window mpitorrent's report says it used.
 ///
-/// Runs alternate which of the two goes first (`bcast_first`): on a
-/// virtual machine the first job to write gigabytes into freshly freed
-/// memory pays more for its pages than the one after it, and always
-/// letting one side go first made the ratio swing by 50% between runs.
+/// Runs alternate which of mpitorrent and the page-cache baseline goes
+/// first (`bcast_first`): on a virtual machine the first job to write
+/// gigabytes into freshly freed memory pays more for its pages than the one
+/// after it, and always letting one side go first made the ratio swing by
+/// 50% between runs. The direct baseline, which fills no page cache, goes
+/// last.
 fn once(
     runner: &Runner,
     dir: &ShareDir,
@@ -173,15 +188,17 @@ fn once(
     bcast_first: bool,
 ) -> Result<(ShareSample, (String, u32))> {
     let ((wall, report), (bcast, bcast_report)) = if bcast_first {
-        let bcast = run_bcast(runner, dir)?;
+        let bcast = run_bcast(runner, dir, false)?;
         (run_share(runner, dir, settings)?, bcast)
     } else {
         let share = run_share(runner, dir, settings)?;
-        (share, run_bcast(runner, dir)?)
+        (share, run_bcast(runner, dir, false)?)
     };
+    let (bcast_direct, _) = run_bcast(runner, dir, true)?;
     let sample = ShareSample {
         wall_seconds: wall.as_secs_f64(),
         bcast_seconds: bcast.as_secs_f64(),
+        bcast_direct_seconds: bcast_direct.as_secs_f64(),
         swarm_seconds: report.wall_seconds,
         bytes: report.bytes_downloaded,
         bcast_bytes: bcast_report.total_bytes(),
@@ -218,13 +235,14 @@ fn run_share(runner: &Runner, dir: &ShareDir, settings: Settings) -> Result<(Dur
     Ok((wall, report))
 }
 
-/// `mpi-bcast` the same way: its wall time and its report.
-fn run_bcast(runner: &Runner, dir: &ShareDir) -> Result<(Duration, BcastReport)> {
+/// `mpi-bcast` (with `--direct` if `direct`) the same way: its wall time
+/// and its report.
+fn run_bcast(runner: &Runner, dir: &ShareDir, direct: bool) -> Result<(Duration, BcastReport)> {
     let plan = runner.plan();
     dir.clean()?;
     disk::sync()?;
     let bcast = runner
-        .job(&plan.bcast, RANKS, dir.bcast_args(), dir.path())
+        .job(&plan.bcast, RANKS, dir.bcast_args(direct), dir.path())
         .run()
         .context("mpi-bcast")?;
     let problems = dir.check(Tree::Bcast)?;
@@ -244,6 +262,7 @@ mod tests {
         ShareSample {
             wall_seconds: wall,
             bcast_seconds: bcast,
+            bcast_direct_seconds: bcast / 2.0,
             swarm_seconds: wall - 1.0,
             bytes: 1 << 30,
             bcast_bytes: 1 << 30,
@@ -264,6 +283,7 @@ mod tests {
         ];
         let m = ShareMedians::of(&runs).unwrap();
         assert_eq!((m.wall_seconds, m.bcast_seconds, m.ratio), (4.0, 2.0, 2.0));
+        assert_eq!((m.bcast_direct_seconds, m.direct_ratio), (1.0, 4.0));
         assert_eq!(m.mib_per_second, 256.0);
         assert_eq!(m.bcast_mib_per_second, 512.0);
         assert_eq!((m.peak_mib, m.bcast_peak_mib), (50.0, 25.0));

@@ -174,8 +174,9 @@ impl ShareDir {
         args
     }
 
-    /// The options of `mpi-bcast` for this scenario.
-    pub fn bcast_args(&self) -> Vec<OsString> {
+    /// The options of `mpi-bcast` for this scenario (with `--direct` if
+    /// `direct`).
+    pub fn bcast_args(&self, direct: bool) -> Vec<OsString> {
         let mut args: Vec<OsString> = match self.kind {
             ShareKind::OneToAll => vec![
                 "--file".into(),
@@ -187,6 +188,9 @@ impl ShareDir {
         };
         args.extend(["--to".into(), Tree::Bcast.template().into()]);
         args.extend(["--report".into(), self.bcast_report().into()]);
+        if direct {
+            args.push("--direct".into());
+        }
         args
     }
 

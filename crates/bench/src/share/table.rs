@@ -5,15 +5,18 @@ use super::case::ShareCaseResult;
 use crate::runner::window_label;
 use crate::table::{render, Column};
 
-const COLUMNS: [Column; 15] = [
+const COLUMNS: [Column; 18] = [
     ("scenario", false),
     ("np", true),
     ("strategy", false),
     ("window", true),
+    ("writes", false),
     ("GiB moved", true),
     ("wall s", true),
     ("bcast s", true),
     ("ratio", true),
+    ("bcast direct s", true),
+    ("ratio direct", true),
     ("MiB/s", true),
     ("bcast MiB/s", true),
     ("CPU s", true),
@@ -42,6 +45,7 @@ fn row(case: &ShareCaseResult) -> Vec<String> {
         case.ranks.to_string(),
         strategy,
         window,
+        if case.direct { "direct" } else { "page cache" }.to_string(),
         format!("{:.2}", case.bytes as f64 / f64::from(1u32 << 30)),
     ];
     match &case.median {
@@ -49,6 +53,8 @@ fn row(case: &ShareCaseResult) -> Vec<String> {
             format!("{:.3}", m.wall_seconds),
             format!("{:.3}", m.bcast_seconds),
             format!("{:.2}", m.ratio),
+            format!("{:.3}", m.bcast_direct_seconds),
+            format!("{:.2}", m.direct_ratio),
             format!("{:.0}", m.mib_per_second),
             format!("{:.0}", m.bcast_mib_per_second),
             format!("{:.2}", m.cpu_seconds),
@@ -80,15 +86,17 @@ fn target_line(case: &ShareCaseResult) -> Option<String> {
         ),
         None => format!("wall {:.2} x mpi-bcast (no target)", m.ratio),
     };
+    let writes = if case.direct { " --direct" } else { "" };
     let wrong = case
         .failures
         .iter()
         .filter(|f| f.contains("WRONG OUTPUT"))
         .count();
     Some(format!(
-        "{}: {ratio}; peak {:.1} MiB ({}; target <= {} MiB per rank); \
-         {} segment(s) failed verification; {wrong} run(s) with a wrong output",
+        "{}{writes}: {ratio}, {:.2} x mpi-bcast --direct; peak {:.1} MiB ({}; target <= {} \
+         MiB per rank); {} segment(s) failed verification; {wrong} run(s) with a wrong output",
         case.scenario,
+        m.direct_ratio,
         m.peak_mib,
         verdict(m.peak_mib <= case.peak_target_mib),
         case.peak_target_mib,

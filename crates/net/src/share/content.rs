@@ -3,6 +3,7 @@
 //! it fetches in place under `--to` as verified segments arrive (serving
 //! them from there at once), and renames it to its final name when whole.
 
+use super::direct::AlignedBuf;
 use super::storage::{PartialFile, WholeFile};
 use crate::content::Content;
 use mpitorrent_core::content::relative_path_problem;
@@ -20,35 +21,71 @@ struct Partial {
     last_len: AtomicU64,
 }
 
+/// How received files are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Flush each received file to disk before renaming it (`--fsync`; see
+    /// [`PartialFile::finish`]).
+    pub fsync: bool,
+    /// Write and read back received files around the page cache
+    /// (`--direct`; see [`super::direct`]).
+    pub direct: bool,
+}
+
+/// A whole file on this rank.
+#[derive(Debug, Clone)]
+struct Whole {
+    path: PathBuf,
+    /// Written by this run with `O_DIRECT`, so read back the same way.
+    direct: bool,
+}
+
 /// Real file contents for one rank.
 #[derive(Debug)]
 pub struct ShareContent {
     destination: PathBuf,
     segment_size: u64,
-    /// Flush each received file to disk before renaming it.
-    fsync: bool,
+    options: WriteOptions,
     /// Whole files on this rank, by swarm name.
-    complete: RwLock<HashMap<String, PathBuf>>,
+    complete: RwLock<HashMap<String, Whole>>,
     /// Files being received, by id.
     partial: Mutex<HashMap<FileId, Arc<Partial>>>,
+    /// Aligned scratch for direct writes (the download thread's) and reads
+    /// (the upload thread's): one each, reused, so neither thread waits
+    /// for the other.
+    write_scratch: Mutex<AlignedBuf>,
+    read_scratch: Mutex<AlignedBuf>,
 }
 
 impl ShareContent {
-    /// Contents that write under `destination` (flushing each finished
-    /// file to disk first if `fsync`), knowing the whole files this rank
-    /// already has (name → path).
+    /// Contents that write under `destination` as `options` say, knowing
+    /// the whole files this rank already has (name → path).
     pub fn new(
         destination: PathBuf,
         segment_size: u64,
-        fsync: bool,
+        options: WriteOptions,
         complete: HashMap<String, PathBuf>,
     ) -> Self {
+        let complete = complete
+            .into_iter()
+            .map(|(name, path)| {
+                (
+                    name,
+                    Whole {
+                        path,
+                        direct: false,
+                    },
+                )
+            })
+            .collect();
         ShareContent {
             destination,
             segment_size,
-            fsync,
+            options,
             complete: RwLock::new(complete),
             partial: Mutex::new(HashMap::new()),
+            write_scratch: Mutex::default(),
+            read_scratch: Mutex::default(),
         }
     }
 
@@ -66,6 +103,7 @@ impl ShareContent {
             &file.name,
             file.segment_count() as u64,
             self.segment_size,
+            self.options.direct,
         )
         .map_err(|e| {
             format!(
@@ -81,7 +119,7 @@ impl ShareContent {
         Ok(created)
     }
 
-    fn whole_file(&self, name: &str) -> Option<PathBuf> {
+    fn whole_file(&self, name: &str) -> Option<Whole> {
         let complete = self.complete.read().unwrap_or_else(PoisonError::into_inner);
         complete.get(name).cloned()
     }
@@ -106,9 +144,13 @@ impl Content for ShareContent {
             ));
         }
         let partial = self.partial(file)?;
+        let mut scratch = self
+            .write_scratch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         partial
             .file
-            .write_segment(index as u64, bytes)
+            .write_segment(index as u64, bytes, &mut scratch)
             .map_err(|e| format!("cannot write '{}': {e}", file.name))?;
         if last {
             partial
@@ -128,6 +170,10 @@ impl Content for ShareContent {
         let cannot_read =
             |e: std::io::Error| format!("cannot read segment {index} of '{}': {e}", file.name);
         let segment = index as u64;
+        let mut scratch = self
+            .read_scratch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let encoded = match (partial, self.whole_file(&file.name)) {
             (Some(partial), _) => {
                 let last = index + 1 == file.segment_count();
@@ -137,14 +183,17 @@ impl Content for ShareContent {
                     self.segment_size
                 };
                 wire::encode_segment_ack(file.id, index, len as usize, |out| {
-                    partial.file.append_segment(segment, len as usize, out)
+                    partial
+                        .file
+                        .append_segment(segment, len as usize, out, &mut scratch)
                 })
             }
-            (None, Some(path)) => {
-                let mut whole = WholeFile::open(&path, self.segment_size).map_err(cannot_read)?;
+            (None, Some(whole)) => {
+                let mut whole = WholeFile::open(&whole.path, self.segment_size, whole.direct)
+                    .map_err(cannot_read)?;
                 let len = whole.segment_len(segment);
                 wire::encode_segment_ack(file.id, index, len, |out| {
-                    whole.append_segment(segment, out)
+                    whole.append_segment(segment, out, &mut scratch)
                 })
             }
             (None, None) => return Err(format!("has no copy of '{}' to read", file.name)),
@@ -175,12 +224,16 @@ impl Content for ShareContent {
         };
         let path = partial
             .file
-            .finish(partial.last_len.load(Ordering::Acquire), self.fsync)
+            .finish(partial.last_len.load(Ordering::Acquire), self.options.fsync)
             .map_err(|e| format!("rank {rank}: cannot finish '{}': {e}", file.name))?;
+        let whole = Whole {
+            path,
+            direct: partial.file.is_direct(),
+        };
         self.complete
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(file.name.clone(), path);
+            .insert(file.name.clone(), whole);
         self.partial
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -206,7 +259,8 @@ mod tests {
     /// and the holdings its files are added to.
     fn fixture() -> (tempfile::TempDir, ShareContent, Holdings) {
         let dir = tempfile::tempdir().unwrap();
-        let content = ShareContent::new(dir.path().into(), 4, false, HashMap::new());
+        let options = WriteOptions::default();
+        let content = ShareContent::new(dir.path().into(), 4, options, HashMap::new());
         (dir, content, Holdings::new())
     }
 

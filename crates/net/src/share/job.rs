@@ -2,7 +2,7 @@
 //! is a seeder), what is already intact at its destination (a rerun), and
 //! the [`ShareContent`] that stores and serves the bytes.
 
-use super::content::ShareContent;
+use super::content::{ShareContent, WriteOptions};
 use super::scan::{scan_folder, ScannedFile};
 use mpitorrent_core::{FileListing, Rank, Registration};
 use std::collections::HashMap;
@@ -18,9 +18,8 @@ pub struct ShareSpec {
     /// The ranks that read `from` (default: every peer rank where it exists).
     pub seeders: Option<Vec<u32>>,
     pub segment_size: u64,
-    /// Flush each received file to disk before renaming it (see
-    /// [`crate::share::storage::PartialFile::finish`]).
-    pub fsync: bool,
+    /// How received files are written (`--fsync`, `--direct`).
+    pub write: WriteOptions,
 }
 
 /// `template` with `{rank}` replaced by the rank.
@@ -71,7 +70,7 @@ pub fn share_peer(
     };
     Ok((
         registration,
-        ShareContent::new(to, spec.segment_size, spec.fsync, complete),
+        ShareContent::new(to, spec.segment_size, spec.write, complete),
     ))
 }
 
@@ -122,7 +121,7 @@ mod tests {
             to: format!("{root}/dst/{{rank}}"),
             seeders: None,
             segment_size: 2,
-            fsync: false,
+            write: WriteOptions::default(),
         };
         let (seeder, _) = share_peer(Rank(1), &spec, &mut |_| {}).unwrap();
         assert_eq!(seeder.owned[0].name, "sub/a");

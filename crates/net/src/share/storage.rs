@@ -4,7 +4,12 @@
 //! and renamed to the final name only when every segment is there. An
 //! interrupted run leaves at most a `.part` file, never a wrong file under
 //! the final name.
+//!
+//! With `--direct` a file this run writes is written and read back with
+//! `O_DIRECT` (see [`super::direct`]) where its filesystem allows; the
+//! scratch buffers that needs are the caller's, one per thread.
 
+use super::direct::{self, AlignedBuf};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
@@ -19,6 +24,8 @@ pub struct PartialFile {
     /// A handle of its own for reading segments back: reads move its
     /// cursor (see [`append_at`]).
     reader: Mutex<File>,
+    /// Whether both handles bypass the page cache.
+    direct: bool,
     temp: PathBuf,
     target: PathBuf,
     segment_size: u64,
@@ -27,8 +34,17 @@ pub struct PartialFile {
 
 impl PartialFile {
     /// Creates `root/name`'s temporary file (and its folders), sized for
-    /// `segments` full segments; the last one may turn out shorter.
-    pub fn create(root: &Path, name: &str, segments: u64, segment_size: u64) -> io::Result<Self> {
+    /// `segments` full segments; the last one may turn out shorter. With
+    /// `direct` (and a segment size [`direct::segment_size_fits`]), the file
+    /// is written and read with `O_DIRECT` if its filesystem allows, through
+    /// the page cache if not.
+    pub fn create(
+        root: &Path,
+        name: &str,
+        segments: u64,
+        segment_size: u64,
+        direct: bool,
+    ) -> io::Result<Self> {
         let target = root.join(name);
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent)?;
@@ -38,17 +54,27 @@ impl PartialFile {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let temp = target.with_file_name(format!(".{file_name}.part-{}", std::process::id()));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&temp)?;
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(true);
+        let direct_file = match direct && direct::segment_size_fits(segment_size) {
+            true => direct::open(&options, &temp)?,
+            false => None,
+        };
+        let direct = direct_file.is_some();
+        let file = match direct_file {
+            Some(file) => file,
+            None => options.open(&temp)?,
+        };
         file.set_len(segments * segment_size)?;
-        let reader = Mutex::new(File::open(&temp)?);
+        let reader = match direct {
+            true => direct::open(OpenOptions::new().read(true), &temp)?
+                .ok_or_else(|| io::Error::other("O_DIRECT refused for reading only"))?,
+            false => File::open(&temp)?,
+        };
         Ok(PartialFile {
             file,
-            reader,
+            reader: Mutex::new(reader),
+            direct,
             temp,
             target,
             segment_size,
@@ -56,16 +82,40 @@ impl PartialFile {
         })
     }
 
-    /// Writes segment `index` in place.
-    pub fn write_segment(&self, index: u64, bytes: &[u8]) -> io::Result<()> {
-        self.file.write_all_at(bytes, index * self.segment_size)
+    /// Whether this file bypasses the page cache.
+    pub fn is_direct(&self) -> bool {
+        self.direct
+    }
+
+    /// Writes segment `index` in place (`scratch` is used if direct).
+    pub fn write_segment(
+        &self,
+        index: u64,
+        bytes: &[u8],
+        scratch: &mut AlignedBuf,
+    ) -> io::Result<()> {
+        let offset = index * self.segment_size;
+        match self.direct {
+            true => direct::write_at(&self.file, scratch, bytes, offset),
+            false => self.file.write_all_at(bytes, offset),
+        }
     }
 
     /// Appends segment `index` (`len` bytes) to `out`, to serve it to
-    /// others.
-    pub fn append_segment(&self, index: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
+    /// others (`scratch` is used if direct).
+    pub fn append_segment(
+        &self,
+        index: u64,
+        len: usize,
+        out: &mut Vec<u8>,
+        scratch: &mut AlignedBuf,
+    ) -> io::Result<()> {
         let reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
-        append_at(&reader, index * self.segment_size, len, out)
+        let offset = index * self.segment_size;
+        match self.direct {
+            true => direct::append_at(&reader, scratch, offset, len, out),
+            false => append_at(&reader, offset, len, out),
+        }
     }
 
     /// Trims the file to its real size (the last segment is `last_len`
@@ -104,16 +154,30 @@ impl PartialFile {
 #[derive(Debug)]
 pub struct WholeFile {
     file: File,
+    /// Whether `file` bypasses the page cache.
+    direct: bool,
     size: u64,
     segment_size: u64,
 }
 
 impl WholeFile {
-    pub fn open(path: &Path, segment_size: u64) -> io::Result<Self> {
-        let file = File::open(path)?;
+    /// Opens `path`; with `direct` (a file this run wrote with `O_DIRECT`)
+    /// it is read back the same way, so serving it does not fill the page
+    /// cache either.
+    pub fn open(path: &Path, segment_size: u64, direct: bool) -> io::Result<Self> {
+        let direct_file = match direct && direct::segment_size_fits(segment_size) {
+            true => direct::open(OpenOptions::new().read(true), path)?,
+            false => None,
+        };
+        let direct = direct_file.is_some();
+        let file = match direct_file {
+            Some(file) => file,
+            None => File::open(path)?,
+        };
         let size = file.metadata()?.len();
         Ok(WholeFile {
             file,
+            direct,
             size,
             segment_size,
         })
@@ -126,10 +190,19 @@ impl WholeFile {
     }
 
     /// Appends segment `index` (as long as [`Self::segment_len`] says) to
-    /// `out`.
-    pub fn append_segment(&mut self, index: u64, out: &mut Vec<u8>) -> io::Result<()> {
+    /// `out` (`scratch` is used if direct).
+    pub fn append_segment(
+        &mut self,
+        index: u64,
+        out: &mut Vec<u8>,
+        scratch: &mut AlignedBuf,
+    ) -> io::Result<()> {
         let len = self.segment_len(index);
-        append_at(&self.file, index * self.segment_size, len, out)
+        let offset = index * self.segment_size;
+        match self.direct {
+            true => direct::append_at(&self.file, scratch, offset, len, out),
+            false => append_at(&self.file, offset, len, out),
+        }
     }
 }
 
@@ -155,46 +228,84 @@ fn append_at(mut file: &File, offset: u64, len: usize, out: &mut Vec<u8>) -> io:
 mod tests {
     use super::*;
 
-    #[test]
-    fn segments_in_any_order_make_the_file_only_when_finished() {
+    /// The same story through the page cache and around it: segments of
+    /// `size` bytes (the last one half as long) written in any order,
+    /// served before and after the rename, and a file that shrank.
+    fn segments_in_any_order_make_the_file_only_when_finished(size: usize, direct: bool) {
         let dir = tempfile::tempdir().unwrap();
-        let partial = PartialFile::create(dir.path(), "sub/f.bin", 3, 4).unwrap();
-        partial.write_segment(2, b"89").unwrap();
-        partial.write_segment(0, b"0123").unwrap();
+        let mut scratch = AlignedBuf::default();
+        let segment = |n: u8, len: usize| vec![b'0' + n; len];
+        let partial = PartialFile::create(dir.path(), "sub/f.bin", 3, size as u64, direct).unwrap();
+        partial
+            .write_segment(2, &segment(2, size / 2), &mut scratch)
+            .unwrap();
+        partial
+            .write_segment(0, &segment(0, size), &mut scratch)
+            .unwrap();
         assert!(
             !dir.path().join("sub/f.bin").exists(),
             "no final name before the end"
         );
-        partial.write_segment(1, b"4567").unwrap();
-        let mut segment = vec![9];
-        partial.append_segment(1, 4, &mut segment).unwrap();
-        assert_eq!(segment, b"\x094567");
-        let path = partial.finish(2, true).unwrap();
-        assert_eq!(fs::read(&path).unwrap(), b"0123456789");
+        partial
+            .write_segment(1, &segment(1, size), &mut scratch)
+            .unwrap();
+        let mut served = vec![9];
+        partial
+            .append_segment(1, size, &mut served, &mut scratch)
+            .unwrap();
+        assert_eq!(served[0], 9);
+        assert_eq!(served[1..], segment(1, size));
+        let path = partial.finish((size / 2) as u64, true).unwrap();
+        let whole_bytes = [segment(0, size), segment(1, size), segment(2, size / 2)].concat();
+        assert_eq!(fs::read(&path).unwrap(), whole_bytes);
         let left: Vec<_> = fs::read_dir(dir.path().join("sub")).unwrap().collect();
         assert_eq!(left.len(), 1, "the temporary file was renamed");
-        let mut whole = WholeFile::open(&path, 4).unwrap();
+        let mut whole = WholeFile::open(&path, size as u64, partial.is_direct()).unwrap();
         assert_eq!(
             (0..4).map(|i| whole.segment_len(i)).collect::<Vec<_>>(),
-            [4, 4, 2, 0]
+            [size, size, size / 2, 0]
         );
         let mut last = Vec::new();
-        whole.append_segment(2, &mut last).unwrap();
-        assert_eq!(last, b"89");
-        fs::write(&path, b"0123").unwrap();
-        let err = whole.append_segment(1, &mut last).unwrap_err();
+        whole.append_segment(2, &mut last, &mut scratch).unwrap();
+        assert_eq!(last, segment(2, size / 2));
+        fs::write(&path, segment(0, size)).unwrap();
+        let err = whole
+            .append_segment(1, &mut last, &mut scratch)
+            .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "{err}");
+    }
+
+    #[test]
+    fn buffered_segments_make_the_file_only_when_finished() {
+        segments_in_any_order_make_the_file_only_when_finished(4, false);
+    }
+
+    #[test]
+    fn direct_segments_make_the_file_only_when_finished() {
+        segments_in_any_order_make_the_file_only_when_finished(direct::ALIGN, true);
+    }
+
+    #[test]
+    fn direct_needs_an_aligned_segment_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let partial = PartialFile::create(dir.path(), "f", 2, 1000, true).unwrap();
+        assert!(
+            !partial.is_direct(),
+            "1000-byte segments go through the page cache"
+        );
     }
 
     #[test]
     fn empty_files_and_discards() {
         let dir = tempfile::tempdir().unwrap();
-        let path = PartialFile::create(dir.path(), "empty", 0, 4)
-            .unwrap()
-            .finish(0, false)
-            .unwrap();
-        assert_eq!(fs::read(path).unwrap(), b"");
-        PartialFile::create(dir.path(), "gone", 2, 4)
+        for direct in [false, true] {
+            let path = PartialFile::create(dir.path(), "empty", 0, 4096, direct)
+                .unwrap()
+                .finish(0, false)
+                .unwrap();
+            assert_eq!(fs::read(path).unwrap(), b"");
+        }
+        PartialFile::create(dir.path(), "gone", 2, 4, false)
             .unwrap()
             .discard();
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
