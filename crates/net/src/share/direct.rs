@@ -70,7 +70,7 @@ pub fn round_up(len: usize) -> usize {
 
 /// Whether segments of `segment_size` bytes can be written directly.
 pub fn segment_size_fits(segment_size: u64) -> bool {
-    segment_size > 0 && segment_size % ALIGN as u64 == 0
+    segment_size > 0 && segment_size.is_multiple_of(ALIGN as u64)
 }
 
 /// Opens `path` with `O_DIRECT` (`options` says how), or `None` if its
@@ -115,7 +115,7 @@ pub fn append_at(
     let mut got = 0;
     // Reads stay aligned: a read that returns a partial block has met the
     // end of the file.
-    while got < len && got % ALIGN == 0 {
+    while got < len && got.is_multiple_of(ALIGN) {
         match file.read_at(&mut block[got..], offset + got as u64) {
             Ok(0) => break,
             Ok(read) => got += read,
