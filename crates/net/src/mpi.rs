@@ -24,11 +24,15 @@
 //!   rounds of probes backs off (spin, then yield, then short sleeps), so a
 //!   waiting thread answers within microseconds when traffic flows and costs
 //!   little CPU when it does not.
-//! - [`MpiEndpoint::send`] starts an `MPI_Isend` and polls it to completion
-//!   with the same backoff. A small message (under Open MPI's shared-memory
-//!   eager limit, 4 KiB) completes on the first test; a large one
-//!   (rendezvous protocol) completes once the receiving thread has probed
-//!   it, while this thread keeps driving progress.
+//! - [`MpiEndpoint::send`] starts an `MPI_Isend` and returns: the buffer
+//!   stays with the endpoint until MPI says the send is complete, and every
+//!   later `send` and `recv` tests the sends in flight. A small message
+//!   (under Open MPI's shared-memory eager limit, 4 KiB) completes on the
+//!   first test; a large one (rendezvous protocol) completes once the
+//!   receiving thread has probed it. So an upload thread hands a segment to
+//!   a rank whose download thread is busy (hashing, writing) and goes on
+//!   serving the others, up to `MAX_IN_FLIGHT` sends; beyond that `send`
+//!   waits for one to complete, which bounds the memory held.
 //!
 //! The backoff lives in one place, `Backoff`, shared by both.
 //!
@@ -55,31 +59,35 @@
 //! # }
 //! ```
 //!
-//! # Caveat: large sends wait for the receiver to probe
+//! # Caveat: large sends complete only when the receiver probes
 //!
-//! Because `send` completes its request before returning, sending a
-//! message above the eager limit returns only once the destination thread
-//! has probed it. Two threads that send each other large messages at the
-//! same moment would wait on each other forever, and a send to a thread
-//! that has stopped receiving never returns. The protocol avoids both:
-//! large messages (segment data, swarm replies) go to download threads, a
-//! download thread only ever sends small ones (keep them under 4 KiB), and
-//! it receives every reply it asked for before it stops. A download thread
-//! that quits on an error breaks the last rule: an owner can then be stuck
-//! sending it an ACK. Two things keep that from hanging the job: a failed
+//! A message above the eager limit stays in flight until the destination
+//! thread has probed it, and an endpoint finishes its sends in flight
+//! before it is dropped. A send to a thread that has stopped receiving
+//! would never complete. The protocol avoids it: large messages (segment
+//! data, swarm replies) go to download threads, a download thread only
+//! ever sends small ones (keep them under 4 KiB), and it receives every
+//! reply it asked for before it stops. A download thread that quits on an
+//! error breaks the last rule: an owner can then hold an ACK for it that
+//! nobody takes. Three things keep that from hanging the job: a failed
 //! download thread keeps receiving (and dropping) what arrives for it until
-//! the tracker's abort reaches its rank, and the ranks of an aborted job
-//! give `MPI_Finalize` a few seconds only ([`finalize_within`]), after
-//! which they exit and `mpirun` ends whatever is still stuck.
+//! the tracker's abort reaches its rank, an endpoint gives its sends in
+//! flight a few seconds ([`ABORT_GRACE`]) when it is dropped and then
+//! leaves them to MPI, and the ranks of an aborted job give `MPI_Finalize`
+//! a few seconds only ([`finalize_within`]), after which they exit and
+//! `mpirun` ends whatever is still stuck.
 
 use crate::{Endpoint, Envelope, Fabric, TransportError};
 use mpi::environment::Universe;
+use mpi::ffi;
+use mpi::raw::AsRaw;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use mpi::Threading;
 use mpitorrent_core::{Channel, Rank};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::os::raw::c_int;
 use std::time::{Duration, Instant};
 
 /// Initialises MPI with `MPI_THREAD_MULTIPLE`.
@@ -196,6 +204,7 @@ impl Fabric for MpiFabric {
             rank,
             size,
             next_channel: Cell::new(0),
+            in_flight: RefCell::new(Vec::new()),
         }
     }
 }
@@ -209,6 +218,21 @@ pub struct MpiEndpoint {
     /// Where in the caller's channel list the next probe round starts, so a
     /// busy channel cannot starve the others.
     next_channel: Cell<usize>,
+    /// Sends started and not yet complete, oldest first.
+    in_flight: RefCell<Vec<InFlight>>,
+}
+
+/// At most this many sends in flight per endpoint: for an upload thread,
+/// eight segments (8 MiB at the default size) handed to ranks that have not
+/// taken them yet.
+const MAX_IN_FLIGHT: usize = 8;
+
+/// A send MPI has started: its buffer must stay where it is, untouched,
+/// until `MPI_Test` says the send is complete.
+struct InFlight {
+    request: ffi::MPI_Request,
+    /// Never read: held so that the bytes outlive the send.
+    _bytes: Vec<u8>,
 }
 
 impl fmt::Debug for MpiEndpoint {
@@ -221,6 +245,73 @@ impl fmt::Debug for MpiEndpoint {
 }
 
 impl MpiEndpoint {
+    /// Starts sending `bytes` (already checked) and keeps them in flight.
+    fn start_send(&self, to: Rank, tag: c_int, bytes: Vec<u8>) -> Result<(), TransportError> {
+        let mut request = std::mem::MaybeUninit::<ffi::MPI_Request>::uninit();
+        // SAFETY: the buffer is valid for `bytes.len()` bytes and is kept,
+        // unmoved (a `Vec`'s heap block stays put when the `Vec` moves) and
+        // unchanged, in `in_flight` until MPI_Test reports the send
+        // complete; the communicator is this endpoint's, alive as long as
+        // it is.
+        let code = unsafe {
+            ffi::MPI_Isend(
+                bytes.as_ptr().cast(),
+                bytes.len() as c_int,
+                ffi::RSMPI_UINT8_T,
+                to.0 as c_int,
+                tag,
+                self.world.as_raw(),
+                request.as_mut_ptr(),
+            )
+        };
+        if code != ffi::MPI_SUCCESS as c_int {
+            return Err(TransportError::Mpi(format!(
+                "MPI_Isend of {} bytes to rank {to} failed (error {code})",
+                bytes.len()
+            )));
+        }
+        // SAFETY: MPI_Isend succeeded, so it wrote the request.
+        let request = unsafe { request.assume_init() };
+        self.in_flight.borrow_mut().push(InFlight {
+            request,
+            _bytes: bytes,
+        });
+        Ok(())
+    }
+
+    /// Tests every send in flight once and frees the buffers of those that
+    /// are complete; the number still in flight.
+    fn progress_sends(&self) -> Result<usize, TransportError> {
+        let mut in_flight = self.in_flight.borrow_mut();
+        let mut i = 0;
+        while i < in_flight.len() {
+            let mut done: c_int = 0;
+            // SAFETY: the request is an active one MPI_Isend returned; on
+            // completion MPI_Test frees it (and sets it to null), after
+            // which the buffer is ours again.
+            let code = unsafe {
+                ffi::MPI_Test(
+                    &mut in_flight[i].request,
+                    &mut done,
+                    ffi::RSMPI_STATUS_IGNORE,
+                )
+            };
+            if code != ffi::MPI_SUCCESS as c_int {
+                return Err(TransportError::Mpi(format!(
+                    "MPI_Test of a send failed (error {code})"
+                )));
+            }
+            if done != 0 {
+                // Order among the rest does not matter: MPI keeps messages
+                // between two ranks in the order they were started.
+                in_flight.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        Ok(in_flight.len())
+    }
+
     /// One round of matched probes over `channels`, starting at the channel
     /// after the one that last delivered; receives the first message found.
     fn poll(&self, channels: &[Channel]) -> Result<Option<Envelope>, TransportError> {
@@ -277,20 +368,14 @@ impl Endpoint for MpiEndpoint {
                 i32::MAX
             )));
         }
-        let destination = self.world.process_at_rank(to.0 as i32);
-        mpi::request::scope(|scope| {
-            let mut request = destination.immediate_send_with_tag(scope, &bytes[..], channel.tag());
-            let mut backoff = Backoff::new();
-            loop {
-                match request.test() {
-                    Ok(_status) => break,
-                    Err(pending) => {
-                        request = pending;
-                        backoff.snooze(None);
-                    }
-                }
-            }
-        });
+        // Room first: at most MAX_IN_FLIGHT buffers wait for receivers.
+        let mut backoff = Backoff::new();
+        while self.progress_sends()? >= MAX_IN_FLIGHT {
+            backoff.snooze(None);
+        }
+        self.start_send(to, channel.tag(), bytes)?;
+        // A small message completes here and its buffer goes at once.
+        self.progress_sends()?;
         Ok(())
     }
 
@@ -306,6 +391,7 @@ impl Endpoint for MpiEndpoint {
             if let Some(envelope) = self.poll(channels)? {
                 return Ok(Some(envelope));
             }
+            self.progress_sends()?;
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
             }
@@ -314,46 +400,82 @@ impl Endpoint for MpiEndpoint {
     }
 }
 
+impl Drop for MpiEndpoint {
+    /// Finishes the sends in flight: every receiver of the protocol takes
+    /// what it asked for before it stops, so this is quick, except after a
+    /// failure (see the module docs): then, after [`ABORT_GRACE`], the
+    /// buffers are left to MPI (leaked) rather than freed under it.
+    fn drop(&mut self) {
+        let deadline = Instant::now() + ABORT_GRACE;
+        let mut backoff = Backoff::new();
+        loop {
+            match self.progress_sends() {
+                Ok(0) => return,
+                Ok(_) if Instant::now() < deadline => backoff.snooze(Some(deadline)),
+                _ => break,
+            }
+        }
+        let stuck = std::mem::take(&mut *self.in_flight.borrow_mut());
+        tracing::warn!(
+            "rank {}: {} send(s) not taken by their receivers after {:?}; left to MPI",
+            self.rank,
+            stuck.len(),
+            ABORT_GRACE
+        );
+        std::mem::forget(stuck);
+    }
+}
+
 /// How a thread waits between two polls of MPI: spin briefly (the answer is
-/// often microseconds away), then yield the core for a while (ranks
+/// often microseconds away), then yield the core for a moment (ranks
 /// outnumber cores, and the thread we wait for may need this one), then
-/// sleep for growing, capped, intervals (nothing is coming soon; keep an idle
-/// rank's CPU low).
+/// sleep, each sleep a quarter of the time waited so far, capped (nothing
+/// is coming soon; keep an idle rank's CPU low).
 ///
-/// The yielding phase is measured in time, not in steps (how long a yield
-/// takes depends on what else is runnable), and it lasts longer than the
-/// longest sleep. That matters in request/reply traffic: if it were shorter,
-/// a thread that slept `SLEEP_MAX` before answering would make its partner
-/// sleep too, the partner's next request would then find the first thread
-/// asleep again, and the pair would lock into a sleep per message.
+/// Sleeps grow with the wait, not by steps, and that matters in
+/// request/reply traffic: a thread that sleeps long before answering makes
+/// its partner wait long, and if the partner then slept as long, its next
+/// answer would find the first thread asleep again, and the pair would
+/// lock into a sleep per message. A sleep of at most a quarter of the wait
+/// so far oversleeps an answer by at most a quarter: each round trip after
+/// a long idle is shorter than the one before, until both threads are back
+/// in their yielding phase. (The earlier rule, sleeps doubling from 50 us
+/// after yielding for longer than the longest sleep, needed a 1.5 ms
+/// yielding phase after every message, and yielding, on cores shared by
+/// every rank's threads, was a third of the CPU of a 1 GiB `share`.)
 ///
 /// Tuned with `examples/mpi_pingpong.rs` (Open MPI 4.1.4, 2 cores, 4
 /// ranks, each with a download and an upload thread; release build):
 ///
-/// | spins | yield for | sleeps     | 2,000 round trips      | 4 MiB trip | idle CPU |
-/// |-------|-----------|------------|------------------------|------------|----------|
-/// | 6     | 0         | 50 µs–1 ms | 18 ms, worst 5.6 s (a) | 4.0 ms     | 1.5 %    |
-/// | 6     | 200 µs    | 50 µs–1 ms | 16 ms, worst 2.7 s (a) | 3.3 ms     | 2.0 %    |
-/// | 6     | 1.5 ms    | 50 µs–1 ms | 15–20 ms, worst 51 ms  | 3.4–5.0 ms | 2.5 %    | (chosen)
-/// | 6     | 3 ms      | 50 µs–1 ms | 17 ms, worst 41 ms     | 3.9 ms     | 3.0 %    |
-/// | 0     | 1.5 ms    | 50 µs–1 ms | 27 ms, worst 48 ms     | 3.8 ms     | 2.0 %    |
-/// | 10    | 1.5 ms    | 50 µs–1 ms | 18 ms, worst 40 ms     | 5.2 ms     | 2.5 %    |
-/// | 6     | 0.8 ms    | 50–500 µs  | 15 ms, worst 22 ms     | 3.7 ms     | 3.0 %    |
-/// | 6     | 1.5 ms    | 20–250 µs  | 15 ms, worst 30 ms     | 3.4 ms     | 5.0 %    |
+/// | spins | yield for | sleeps                | 2,000 round trips      | 4 MiB trip | idle CPU |
+/// |-------|-----------|-----------------------|------------------------|------------|----------|
+/// | 6     | 0         | 50 µs–1 ms, doubling  | 18 ms, worst 5.6 s (a) | 4.0 ms     | 1.5 %    |
+/// | 6     | 200 µs    | 50 µs–1 ms, doubling  | 16 ms, worst 2.7 s (a) | 3.3 ms     | 2.0 %    |
+/// | 6     | 1.5 ms    | 50 µs–1 ms, doubling  | 15–20 ms, worst 51 ms  | 3.4–5.0 ms | 2.5 %    |
+/// | 6     | 3 ms      | 50 µs–1 ms, doubling  | 17 ms, worst 41 ms     | 3.9 ms     | 3.0 %    |
+/// | 0     | 1.5 ms    | 50 µs–1 ms, doubling  | 27 ms, worst 48 ms     | 3.8 ms     | 2.0 %    |
+/// | 10    | 1.5 ms    | 50 µs–1 ms, doubling  | 18 ms, worst 40 ms     | 5.2 ms     | 2.5 %    |
+/// | 6     | 0.8 ms    | 50–500 µs, doubling   | 15 ms, worst 22 ms     | 3.7 ms     | 3.0 %    |
+/// | 6     | 1.5 ms    | 20–250 µs, doubling   | 15 ms, worst 30 ms     | 3.4 ms     | 5.0 %    |
+/// | 6     | 200 µs    | 50 µs–1 ms, wait / 4  | 9–30 ms, median 16 ms  | 2.6–13 ms  | 3.0–3.7 % | (chosen, b)
 ///
-/// Round trips: median and worst over 8 runs × the 2 measuring ranks (the
-/// chosen row: 8 batches, medians 15–20 ms). 4 MiB: median of 5 trips per
-/// rank (the first, ~12 ms, pays for page faults). Idle CPU: per rank, both
-/// threads polling `recv` in 100 ms slices, from `/proc/self/stat` (and
-/// `ps`). (a) the pair locked into one sleep per message, as described
-/// above. Binding (`--bind-to none`, `--bind-to core:overload-allowed`, or
-/// the default, which is no binding when oversubscribed) made no
-/// difference.
+/// (b) measured on 2026-11-30 on another 2-core machine (Intel Xeon), 4
+/// runs, where the previous choice (1.5 ms, doubling) measured 10–20 ms,
+/// 3.7–8.8 ms and 3.7–5.3 % in 3 runs: the same within this machine's
+/// noise. Round trips: median and worst over 8 runs × the 2 measuring ranks. 4
+/// MiB: median of 5 trips per rank (the first, ~12 ms, pays for page
+/// faults). Idle CPU: per rank, both threads polling `recv` in 100 ms
+/// slices, from `/proc/self/stat` (and `ps`). (a) the pair locked into one
+/// sleep per message, as described above. Binding (`--bind-to none`,
+/// `--bind-to core:overload-allowed`, or the default, which is no binding
+/// when oversubscribed) made no difference. On `share` (1 GiB from one
+/// seeder to 7 ranks) the chosen rule used 11.6–13.5 CPU s with `--direct`
+/// where the previous one used 16.3–18.2 s, and 29.6–30.9 s instead of
+/// 32.0–33.5 s through the page cache, for the same wall time.
 #[derive(Clone, Debug)]
 pub(crate) struct Backoff {
     started: Instant,
     spins: u32,
-    sleep: Duration,
 }
 
 /// One wait of a [`Backoff`].
@@ -370,12 +492,14 @@ pub(crate) enum Pause {
 impl Backoff {
     /// Spins before the first yield; the n-th is 2^n `spin_loop` hints.
     const SPIN_STEPS: u32 = 6;
-    /// How long, from the start of the wait, to keep yielding. Longer than
-    /// `SLEEP_MAX` plus timer slack, for the reason above.
-    const YIELD_FOR: Duration = Duration::from_micros(1500);
-    /// The first sleep; each later one doubles, up to `SLEEP_MAX`.
+    /// How long, from the start of the wait, to keep yielding.
+    const YIELD_FOR: Duration = Duration::from_micros(200);
+    /// A sleep is the time waited so far divided by this...
+    const SLEEP_FRACTION: u32 = 4;
+    /// ...but at least this (shorter sleeps cost more than they save)...
     const SLEEP_MIN: Duration = Duration::from_micros(50);
-    /// The longest sleep: the most latency a wait adds once a thread idles.
+    /// ...and at most this: the most latency a wait adds once a thread
+    /// idles.
     const SLEEP_MAX: Duration = Duration::from_micros(1000);
 
     /// A backoff for a wait that starts now.
@@ -384,11 +508,7 @@ impl Backoff {
     }
 
     fn starting_at(started: Instant) -> Self {
-        Backoff {
-            started,
-            spins: 0,
-            sleep: Duration::ZERO,
-        }
+        Backoff { started, spins: 0 }
     }
 
     /// The next wait, for a caller that polled in vain at `now`.
@@ -397,15 +517,11 @@ impl Backoff {
             self.spins += 1;
             return Pause::Spin(1 << self.spins);
         }
-        if now.saturating_duration_since(self.started) < Self::YIELD_FOR {
+        let waited = now.saturating_duration_since(self.started);
+        if waited < Self::YIELD_FOR {
             return Pause::Yield;
         }
-        self.sleep = if self.sleep.is_zero() {
-            Self::SLEEP_MIN
-        } else {
-            (self.sleep * 2).min(Self::SLEEP_MAX)
-        };
-        Pause::Sleep(self.sleep)
+        Pause::Sleep((waited / Self::SLEEP_FRACTION).clamp(Self::SLEEP_MIN, Self::SLEEP_MAX))
     }
 
     /// Waits once, never sleeping past `deadline`.
@@ -424,9 +540,6 @@ impl Backoff {
     }
 }
 
-// The yielding must outlast the longest sleep (see `Backoff`).
-const _: () = assert!(Backoff::YIELD_FOR.as_nanos() > Backoff::SLEEP_MAX.as_nanos() * 5 / 4);
-
 /// `sleep`, shortened so that it ends by `deadline`.
 fn until_deadline(sleep: Duration, deadline: Option<Instant>, now: Instant) -> Duration {
     match deadline {
@@ -440,7 +553,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_spins_then_yields_then_sleeps_up_to_the_cap() {
+    fn backoff_spins_then_yields_then_sleeps_a_quarter_of_the_wait() {
         let start = Instant::now();
         let mut backoff = Backoff::starting_at(start);
         for n in 1..=Backoff::SPIN_STEPS {
@@ -449,24 +562,27 @@ mod tests {
         let almost = start + Backoff::YIELD_FOR - Duration::from_micros(1);
         assert_eq!(backoff.next_pause(start), Pause::Yield);
         assert_eq!(backoff.next_pause(almost), Pause::Yield);
-        let later = start + Backoff::YIELD_FOR;
-        let sleeps: Vec<Duration> = (0..40)
-            .map(|_| match backoff.next_pause(later) {
-                Pause::Sleep(d) => d,
-                other => panic!("expected a sleep, got {other:?}"),
-            })
-            .collect();
-        assert_eq!(sleeps[0], Backoff::SLEEP_MIN);
-        assert_eq!(sleeps[1], 2 * Backoff::SLEEP_MIN);
-        assert!(sleeps.windows(2).all(|w| w[0] <= w[1]), "{sleeps:?}");
-        assert_eq!(*sleeps.last().unwrap(), Backoff::SLEEP_MAX);
+        let after = |micros| backoff_at(start, Duration::from_micros(micros));
+        assert_eq!(after(200), Pause::Sleep(Backoff::SLEEP_MIN));
+        assert_eq!(after(800), Pause::Sleep(Duration::from_micros(200)));
+        assert_eq!(after(2_000), Pause::Sleep(Duration::from_micros(500)));
+        assert_eq!(after(4_000), Pause::Sleep(Backoff::SLEEP_MAX));
+        assert_eq!(after(60_000_000), Pause::Sleep(Backoff::SLEEP_MAX));
+    }
+
+    /// The pause of a backoff that started at `start`, past its spins, at
+    /// `start + waited`.
+    fn backoff_at(start: Instant, waited: Duration) -> Pause {
+        let mut backoff = Backoff::starting_at(start);
+        backoff.spins = Backoff::SPIN_STEPS;
+        backoff.next_pause(start + waited)
     }
 
     #[test]
     fn a_fresh_backoff_starts_over() {
         let start = Instant::now();
         let mut backoff = Backoff::starting_at(start);
-        while backoff.next_pause(start + Backoff::YIELD_FOR) != Pause::Sleep(Backoff::SLEEP_MAX) {}
+        while backoff.next_pause(start + Backoff::YIELD_FOR) != Pause::Sleep(Backoff::SLEEP_MIN) {}
         assert_eq!(Backoff::new().next_pause(Instant::now()), Pause::Spin(2));
     }
 
