@@ -24,8 +24,10 @@ use std::path::{Path, PathBuf};
 ///
 /// The real-data scenarios (share-one-to-all, share-all-gather) run
 /// `mpitorrent share` on generated files instead, each run next to
-/// `mpi-bcast` (a plain MPI_Bcast of the same files to the same ranks), and
-/// check every output of both byte for byte; they have their own table.
+/// `mpi-bcast` (a plain MPI_Bcast of the same files to the same ranks,
+/// through the page cache and with `--direct`), after one unmeasured
+/// warm-up run per case, and check every output byte for byte; they have
+/// their own table.
 #[derive(Debug, Parser)]
 #[command(name = "mpitorrent-bench", version, about, long_about)]
 pub struct Cli {
