@@ -156,30 +156,36 @@ fn every_rank_gathers_every_shard() {
     }
 }
 
-#[test]
-fn corrupted_uploads_are_caught_and_fetched_again() {
-    let dir = tempfile::tempdir().unwrap();
-    dataset(&dir.path().join("data"));
-    // Ranks 1 and 2 both seed; rank 1 spoils every segment it sends.
-    let output = share(dir.path())
+/// Runs `cmd` (a `share` in one process or under `mpirun`, with 5 ranks)
+/// with ranks 1 and 2 seeding `data` and rank 1 spoiling every segment it
+/// sends: ranks 3 and 4 must still get exact copies, and the report must
+/// count the bad segments.
+fn assert_exact_despite_a_corrupting_seeder(mut cmd: assert_cmd::Command, dir: &Path) {
+    let output = cmd
         .env("MPITORRENT_FAULT", "corrupt-upload@1")
         .args(["--from", "data", "--seeders", "1,2", "--to", "out/{rank}"])
-        .args(["--local", "5", "--report", "r.json"])
+        .args(["--report", "r.json"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     for rank in 3..5 {
-        assert_same_tree(
-            &dir.path().join("data"),
-            &dir.path().join(format!("out/{rank}")),
-        );
+        assert_same_tree(&dir.join("data"), &dir.join(format!("out/{rank}")));
     }
-    let report = report(&dir.path().join("r.json"));
+    let report = report(&dir.join("r.json"));
     assert!(
         report["verification_failures"].as_u64().unwrap() > 0,
         "{report}"
     );
+}
+
+#[test]
+fn corrupted_uploads_are_caught_and_fetched_again() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(&dir.path().join("data"));
+    let mut cmd = share(dir.path());
+    cmd.args(["--local", "5"]);
+    assert_exact_despite_a_corrupting_seeder(cmd, dir.path());
 }
 
 #[test]
@@ -324,27 +330,9 @@ fn every_rank_gathers_every_shard_under_mpirun() {
 fn direct_writes_are_exact_even_with_a_corrupting_seeder_under_mpirun() {
     let dir = tempfile::tempdir().unwrap();
     dataset(&dir.path().join("data"));
-    // Ranks 1 and 2 both seed; rank 1 spoils every segment it sends.
-    let output = mpirun(5, dir.path())
-        .env("MPITORRENT_FAULT", "corrupt-upload@1")
-        .args(["share", "--segment-size", SEGMENT, "--direct"])
-        .args(["--from", "data", "--seeders", "1,2", "--to", "out/{rank}"])
-        .args(["--report", "r.json"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    for rank in 3..5 {
-        assert_same_tree(
-            &dir.path().join("data"),
-            &dir.path().join(format!("out/{rank}")),
-        );
-    }
-    let report = report(&dir.path().join("r.json"));
-    assert!(
-        report["verification_failures"].as_u64().unwrap() > 0,
-        "{report}"
-    );
+    let mut cmd = mpirun(5, dir.path());
+    cmd.args(["share", "--segment-size", SEGMENT, "--direct"]);
+    assert_exact_despite_a_corrupting_seeder(cmd, dir.path());
 }
 
 #[test]
