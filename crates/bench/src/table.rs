@@ -63,19 +63,35 @@ pub fn render(columns: &[Column], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A case's row in a table of `columns`: the cells that name the case, then
+/// its medians' cells (a dash in each of those columns if no run
+/// succeeded), then "runs ok" out of all its runs (the last column).
+pub fn case_row(
+    columns: &[Column],
+    mut cells: Vec<String>,
+    medians: Option<Vec<String>>,
+    ok: usize,
+    failed: usize,
+) -> Vec<String> {
+    let medians_len = columns.len() - cells.len() - 1;
+    cells.extend(medians.unwrap_or_else(|| vec!["-".to_string(); medians_len]));
+    cells.push(format!("{ok}/{}", ok + failed));
+    cells
+}
+
 /// One case's cells, in the order of [`COLUMNS`].
 fn row(case: &CaseResult) -> Vec<String> {
     let window = case
         .window
         .map_or_else(|| window_label(case.window_requested), |w| w.to_string());
-    let mut cells = vec![
+    let names = vec![
         case.scenario.clone(),
         case.ranks.to_string(),
         case.strategy.clone(),
         window,
     ];
-    match &case.median {
-        Some(m) => cells.extend([
+    let medians = case.median.as_ref().map(|m| {
+        vec![
             format!("{:.0}", m.segments),
             format!("{:.3}", m.wall_seconds),
             format!("{:.3}", m.floor_seconds),
@@ -88,10 +104,13 @@ fn row(case: &CaseResult) -> Vec<String> {
                 .map_or_else(|| "-".to_string(), |f| format!("{f:.2}")),
             format!("{:.2}", m.cpu_seconds),
             format!("{:.1}", m.peak_mib),
-        ]),
-        None => cells.extend(vec!["-".to_string(); COLUMNS.len() - cells.len() - 1]),
-    }
-    let total = case.runs.len() + case.failures.len();
-    cells.push(format!("{}/{total}", case.runs.len()));
-    cells
+        ]
+    });
+    case_row(
+        &COLUMNS,
+        names,
+        medians,
+        case.runs.len(),
+        case.failures.len(),
+    )
 }

@@ -3,7 +3,7 @@
 
 use super::case::ShareCaseResult;
 use crate::runner::window_label;
-use crate::table::{render, Column};
+use crate::table::{case_row, render, Column};
 
 const COLUMNS: [Column; 18] = [
     ("scenario", false),
@@ -40,7 +40,7 @@ fn row(case: &ShareCaseResult) -> Vec<String> {
     let window = case
         .window
         .map_or_else(|| window_label(case.window_requested), |w| w.to_string());
-    let mut cells = vec![
+    let names = vec![
         case.scenario.clone(),
         case.ranks.to_string(),
         strategy,
@@ -48,8 +48,8 @@ fn row(case: &ShareCaseResult) -> Vec<String> {
         if case.direct { "direct" } else { "page cache" }.to_string(),
         format!("{:.2}", case.bytes as f64 / f64::from(1u32 << 30)),
     ];
-    match &case.median {
-        Some(m) => cells.extend([
+    let medians = case.median.as_ref().map(|m| {
+        vec![
             format!("{:.3}", m.wall_seconds),
             format!("{:.3}", m.bcast_seconds),
             format!("{:.2}", m.ratio),
@@ -61,12 +61,15 @@ fn row(case: &ShareCaseResult) -> Vec<String> {
             format!("{:.1}", m.peak_mib),
             format!("{:.1}", m.bcast_peak_mib),
             m.verification_failures.to_string(),
-        ]),
-        None => cells.extend(vec!["-".to_string(); COLUMNS.len() - cells.len() - 1]),
-    }
-    let total = case.runs.len() + case.failures.len();
-    cells.push(format!("{}/{total}", case.runs.len()));
-    cells
+        ]
+    });
+    case_row(
+        &COLUMNS,
+        names,
+        medians,
+        case.runs.len(),
+        case.failures.len(),
+    )
 }
 
 /// Per case: the ratio and the peak memory against their targets, and
