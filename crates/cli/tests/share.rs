@@ -112,48 +112,49 @@ fn one_seeder_to_every_rank_in_one_process() {
     assert_eq!(report["verification_failures"], 0);
 }
 
-#[test]
-fn every_rank_gathers_every_shard() {
-    let dir = tempfile::tempdir().unwrap();
-    for rank in 1..5u8 {
-        let shard = dir.path().join(format!("shards/{rank}"));
+/// A shard for each peer rank 1..`ranks`: `shards/<r>/sub/part-<r>`, a
+/// little over 20,000 bytes (five 4 KiB segments, the last one short).
+fn write_shards(root: &Path, ranks: u8) {
+    for rank in 1..ranks {
+        let shard = root.join(format!("shards/{rank}/sub"));
         fs::create_dir_all(&shard).unwrap();
         fs::write(
-            shard.join(format!("part-{rank}.bin")),
-            bytes(9000 + rank as usize, rank),
+            shard.join(format!("part-{rank}")),
+            bytes(20_000 + rank as usize, rank),
         )
         .unwrap();
     }
-    share(dir.path())
-        .args([
-            "--from",
-            "shards/{rank}",
-            "--to",
-            "all/{rank}",
-            "--local",
-            "5",
-        ])
-        .assert()
-        .success();
-    for rank in 1..5 {
-        let all = dir.path().join(format!("all/{rank}"));
-        let names: Vec<String> = files_under(&all)
+}
+
+/// Each peer rank's `all/<r>` holds exactly the other ranks' shards, byte
+/// for byte.
+fn assert_every_rank_gathered(root: &Path, ranks: u8) {
+    for rank in 1..ranks {
+        let all = root.join(format!("all/{rank}"));
+        let others: Vec<u8> = (1..ranks).filter(|&r| r != rank).collect();
+        let names: Vec<PathBuf> = others
             .iter()
-            .map(|p| p.display().to_string())
+            .map(|r| PathBuf::from(format!("sub/part-{r}")))
             .collect();
-        let others: Vec<String> = (1..5)
-            .filter(|&r| r != rank)
-            .map(|r| format!("part-{r}.bin"))
-            .collect();
-        assert_eq!(names, others, "rank {rank}");
-        for r in (1..5).filter(|&r| r != rank) {
-            let original = dir.path().join(format!("shards/{r}/part-{r}.bin"));
-            assert_eq!(
-                fs::read(all.join(format!("part-{r}.bin"))).unwrap(),
-                fs::read(original).unwrap()
-            );
+        assert_eq!(files_under(&all), names, "rank {rank}");
+        for (other, name) in others.iter().zip(&names) {
+            let got = fs::read(all.join(name)).unwrap();
+            let want = fs::read(root.join(format!("shards/{other}")).join(name)).unwrap();
+            assert!(got == want, "rank {rank}: {} differs", name.display());
         }
     }
+}
+
+#[test]
+fn every_rank_gathers_every_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    write_shards(dir.path(), 5);
+    share(dir.path())
+        .args(["--from", "shards/{rank}", "--to", "all/{rank}"])
+        .args(["--local", "5"])
+        .assert()
+        .success();
+    assert_every_rank_gathered(dir.path(), 5);
 }
 
 /// Runs `cmd` (a `share` in one process or under `mpirun`, with 5 ranks)
@@ -294,36 +295,15 @@ fn manifest_lists_real_files_like_classic_ones() {
 #[test]
 fn every_rank_gathers_every_shard_under_mpirun() {
     let dir = tempfile::tempdir().unwrap();
-    for rank in 1..4u8 {
-        let shard = dir.path().join(format!("shards/{rank}/sub"));
-        fs::create_dir_all(&shard).unwrap();
-        fs::write(
-            shard.join(format!("part-{rank}")),
-            bytes(20_000 + rank as usize, rank),
-        )
-        .unwrap();
-    }
+    write_shards(dir.path(), 4);
     let output = mpirun(4, dir.path())
-        .args([
-            "share",
-            "--segment-size",
-            SEGMENT,
-            "--from",
-            "shards/{rank}",
-        ])
-        .args(["--to", "all/{rank}"])
+        .args(["share", "--segment-size", SEGMENT])
+        .args(["--from", "shards/{rank}", "--to", "all/{rank}"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    for rank in 1..4 {
-        for other in (1..4).filter(|&r| r != rank) {
-            let name = format!("sub/part-{other}");
-            let got = fs::read(dir.path().join(format!("all/{rank}/{name}"))).unwrap();
-            let want = fs::read(dir.path().join(format!("shards/{other}/{name}"))).unwrap();
-            assert!(got == want, "rank {rank}: {name} differs");
-        }
-    }
+    assert_every_rank_gathered(dir.path(), 4);
 }
 
 #[test]
