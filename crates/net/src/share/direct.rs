@@ -6,7 +6,7 @@
 //! the kernel allocates for it, and on some machines that copy is most of
 //! the job. On the benchmark machine (a VM whose freed memory is handed back
 //! to the host, so fresh pages fault on the host at first touch) writing
-//! 7 GiB through the page cache cost 12-18 s of CPU, while the same bytes
+//! 7 GiB through the page cache cost 8-18 s of CPU (`dd`), while the same bytes
 //! with `O_DIRECT` cost under 1 s of CPU and ~5 s of disk time. The price:
 //! the files are not in the page cache afterwards (a program reading them
 //! next goes to the disk), so it is opt-in.
