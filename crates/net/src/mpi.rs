@@ -218,7 +218,7 @@ pub struct MpiEndpoint {
     /// Where in the caller's channel list the next probe round starts, so a
     /// busy channel cannot starve the others.
     next_channel: Cell<usize>,
-    /// Sends started and not yet complete, oldest first.
+    /// Sends started and not yet complete, in no particular order.
     in_flight: RefCell<Vec<InFlight>>,
 }
 
