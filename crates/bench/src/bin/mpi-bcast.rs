@@ -228,12 +228,10 @@ enum Sink {
 fn create(path: &Path, direct: bool) -> std::io::Result<Sink> {
     let mut options = OpenOptions::new();
     options.write(true).create(true).truncate(true);
-    if direct {
-        if let Some(file) = direct::open(&options, path)? {
-            return Ok(Sink::Direct(file));
-        }
-    }
-    Ok(Sink::Buffered(options.open(path)?))
+    Ok(match direct::open(&options, path, direct)? {
+        (file, true) => Sink::Direct(file),
+        (file, false) => Sink::Buffered(file),
+    })
 }
 
 impl Sink {

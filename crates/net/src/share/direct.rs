@@ -73,16 +73,19 @@ pub fn segment_size_fits(segment_size: u64) -> bool {
     segment_size > 0 && segment_size.is_multiple_of(ALIGN as u64)
 }
 
-/// Opens `path` with `O_DIRECT` (`options` says how), or `None` if its
-/// filesystem does not do direct I/O (`EINVAL`): the caller then falls back
-/// to the page cache.
-pub fn open(options: &OpenOptions, path: &Path) -> io::Result<Option<File>> {
-    let mut options = options.clone();
-    match options.custom_flags(libc::O_DIRECT).open(path) {
-        Ok(file) => Ok(Some(file)),
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(None),
-        Err(e) => Err(e),
+/// Opens `path` as `options` say, with `O_DIRECT` if `direct` and its
+/// filesystem does direct I/O, through the page cache otherwise (a
+/// filesystem that refuses `O_DIRECT` answers `EINVAL`); says which.
+pub fn open(options: &OpenOptions, path: &Path, direct: bool) -> io::Result<(File, bool)> {
+    if direct {
+        let mut direct_options = options.clone();
+        match direct_options.custom_flags(libc::O_DIRECT).open(path) {
+            Ok(file) => return Ok((file, true)),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) => return Err(e),
+        }
     }
+    Ok((options.open(path)?, false))
 }
 
 /// Writes `bytes` at `offset` (a multiple of [`ALIGN`]) through `file`
@@ -167,7 +170,7 @@ mod tests {
         let path = dir.path().join("f");
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).truncate(true);
-        let Some(file) = open(&options, &path).unwrap() else {
+        let (file, true) = open(&options, &path, true).unwrap() else {
             eprintln!("{} does no direct I/O; skipped", dir.path().display());
             return;
         };

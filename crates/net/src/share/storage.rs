@@ -56,21 +56,12 @@ impl PartialFile {
         let temp = target.with_file_name(format!(".{file_name}.part-{}", std::process::id()));
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).truncate(true);
-        let direct_file = match direct && direct::segment_size_fits(segment_size) {
-            true => direct::open(&options, &temp)?,
-            false => None,
-        };
-        let direct = direct_file.is_some();
-        let file = match direct_file {
-            Some(file) => file,
-            None => options.open(&temp)?,
-        };
+        let want_direct = direct && direct::segment_size_fits(segment_size);
+        let (file, direct) = direct::open(&options, &temp, want_direct)?;
         file.set_len(segments * segment_size)?;
-        let reader = match direct {
-            true => direct::open(OpenOptions::new().read(true), &temp)?
-                .ok_or_else(|| io::Error::other("O_DIRECT refused for reading only"))?,
-            false => File::open(&temp)?,
-        };
+        // Read back as written (a filesystem that took O_DIRECT for
+        // writing takes it for reading).
+        let (reader, _) = direct::open(OpenOptions::new().read(true), &temp, direct)?;
         Ok(PartialFile {
             file,
             reader: Mutex::new(reader),
@@ -165,15 +156,8 @@ impl WholeFile {
     /// it is read back the same way, so serving it does not fill the page
     /// cache either.
     pub fn open(path: &Path, segment_size: u64, direct: bool) -> io::Result<Self> {
-        let direct_file = match direct && direct::segment_size_fits(segment_size) {
-            true => direct::open(OpenOptions::new().read(true), path)?,
-            false => None,
-        };
-        let direct = direct_file.is_some();
-        let file = match direct_file {
-            Some(file) => file,
-            None => File::open(path)?,
-        };
+        let want_direct = direct && direct::segment_size_fits(segment_size);
+        let (file, direct) = direct::open(OpenOptions::new().read(true), path, want_direct)?;
         let size = file.metadata()?.len();
         Ok(WholeFile {
             file,
