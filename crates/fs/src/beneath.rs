@@ -1,0 +1,1 @@
+//! Folders and files beneath a folder the user named, opened one component at a time without following links.

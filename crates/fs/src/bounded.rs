@@ -1,0 +1,1 @@
+//! Reading a user's file with a bound on its size.

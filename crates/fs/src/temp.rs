@@ -1,0 +1,1 @@
+//! Exclusive, unpredictable temporary files, renamed into place when complete.
