@@ -168,7 +168,10 @@ pub fn run_mpi(swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
         abort(1);
     }
     let aborted = matches!(outcome, Err(JobError::Aborted { .. }));
-    let code = finish(outcome, swarm, "mpi");
+    let mut code = finish(outcome, swarm, "mpi");
+    if !aborted && !unreceived_is_fine(&unreceived_mpi(fabric.endpoint().rank())) {
+        code = ExitCode::FAILURE;
+    }
     if aborted {
         // MPI_Finalize waits for every rank, and after an abort one can be
         // stuck handing a segment to a rank that stopped: wait a little.
@@ -177,6 +180,35 @@ pub fn run_mpi(swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
         drop(universe);
     }
     Ok(code)
+}
+
+/// The environment variable that makes a message left unreceived at the
+/// end of a run an error (the tests set it) rather than a warning.
+pub const STRICT_SHUTDOWN_ENV: &str = "MPITORRENT_STRICT_SHUTDOWN";
+
+/// Prints each message that was sent and never received in a run that did
+/// not abort (a protocol bug: the MPI standard requires every message to be
+/// received before `MPI_Finalize`); false if there was one and
+/// [`STRICT_SHUTDOWN_ENV`] is set to 1.
+fn unreceived_is_fine(left: &[String]) -> bool {
+    let strict = std::env::var(STRICT_SHUTDOWN_ENV).is_ok_and(|v| v == "1");
+    let what = if strict { "error" } else { "warning" };
+    for message in left {
+        eprintln!("mpitorrent: {what}: a message was never received: {message}");
+    }
+    left.is_empty() || !strict
+}
+
+/// This rank's messages that nobody received (see
+/// [`mpitorrent_net::mpi::unreceived_messages`]), each prefixed with the
+/// rank; a failure of the check itself is one line too.
+#[cfg(feature = "mpi")]
+fn unreceived_mpi(rank: mpitorrent_core::Rank) -> Vec<String> {
+    use mpitorrent_net::mpi::{unreceived_messages, SHUTDOWN_SETTLE};
+    match unreceived_messages(SHUTDOWN_SETTLE) {
+        Ok(left) => left.iter().map(|m| format!("rank {rank}: {m}")).collect(),
+        Err(err) => vec![format!("rank {rank}: the check itself failed: {err}")],
+    }
 }
 
 #[cfg(not(feature = "mpi"))]
@@ -191,13 +223,18 @@ pub fn run_mpi(_swarm: &SwarmArgs, _workload: &Workload) -> Result<ExitCode> {
 pub fn run_local(ranks: u32, swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
     let job = job_config(swarm, workload, false)?;
     let mut display = progress_display(swarm);
-    let outcomes = run_local_job(ranks, &job, &mut |p| display.observe(p));
+    let ended = run_local_job(ranks, &job, &mut |p| display.observe(p));
     display.finish();
     let mut code = ExitCode::SUCCESS;
-    for outcome in outcomes {
+    let mut aborted = false;
+    for outcome in ended.outcomes {
+        aborted |= matches!(outcome, Err(JobError::Aborted { .. }));
         if finish(outcome, swarm, "local") != ExitCode::SUCCESS {
             code = ExitCode::FAILURE;
         }
+    }
+    if !aborted && !unreceived_is_fine(&ended.unreceived) {
+        code = ExitCode::FAILURE;
     }
     Ok(code)
 }

@@ -104,7 +104,7 @@ fn soak_twenty_generated_swarms_under_mpirun() {
 fn our_errors(stderr: &str) -> Vec<&str> {
     stderr
         .lines()
-        .filter(|l| l.starts_with("mpitorrent:"))
+        .filter(|l| l.starts_with("mpitorrent: error"))
         .collect()
 }
 

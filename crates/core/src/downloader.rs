@@ -144,6 +144,11 @@ pub struct Downloader {
     awaiting_swarm: Option<String>,
     active: Option<Active>,
     finished: bool,
+    /// PEER_UPDATEs whose SWARM_REFRESH has not arrived yet. The tracker
+    /// answers every one, also after the file or the whole download is
+    /// done, and MPI requires every message to be received before
+    /// `MPI_Finalize`: a driver keeps receiving until this is 0.
+    refreshes_owed: u32,
     stats: DownloadStats,
     transmits: VecDeque<Transmit>,
     events: VecDeque<DownloadEvent>,
@@ -163,6 +168,7 @@ impl Downloader {
             awaiting_swarm: None,
             active: None,
             finished: false,
+            refreshes_owed: 0,
             stats: DownloadStats::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -177,6 +183,20 @@ impl Downloader {
     /// True once every wanted file is complete and the tracker was told.
     pub fn is_finished(&self) -> bool {
         self.finished
+    }
+
+    /// How many answers of the tracker are still on their way (SWARM_REFRESHes
+    /// of PEER_UPDATEs sent). A driver that stops receiving before this
+    /// is 0 leaves messages nobody takes.
+    pub fn replies_owed(&self) -> u32 {
+        self.refreshes_owed
+    }
+
+    /// Queues a PEER_UPDATE, whose answer is owed from now on.
+    fn send_peer_update(&mut self, msg: Message) {
+        debug_assert!(matches!(msg, Message::PeerUpdate { .. }));
+        self.refreshes_owed += 1;
+        self.transmits.push_back(Transmit { to: TRACKER, msg });
     }
 
     /// What was counted so far.
@@ -228,6 +248,12 @@ impl Downloader {
                 owners,
                 hints,
             } if from == TRACKER => {
+                self.refreshes_owed = self.refreshes_owed.checked_sub(1).ok_or_else(|| {
+                    ProtocolError(format!(
+                        "rank {} got a SWARM_REFRESH it did not ask for",
+                        self.config.rank
+                    ))
+                })?;
                 let me = self.config.rank;
                 // A refresh for a file finished since it was asked is stale.
                 let paced = self.config.strategy == Strategy::Paced;
@@ -387,13 +413,10 @@ impl Downloader {
         if !paced && active.since_update.len() as u32 >= update_every && !active.file.is_complete()
         {
             let received = std::mem::take(&mut active.since_update);
-            self.transmits.push_back(Transmit {
-                to: TRACKER,
-                msg: Message::PeerUpdate {
-                    file,
-                    received,
-                    hints,
-                },
+            self.send_peer_update(Message::PeerUpdate {
+                file,
+                received,
+                hints,
             });
             let total = self.stats.received.total();
             self.stats.progress.push((millis(now), total));

@@ -127,3 +127,12 @@ impl<E: Endpoint> Endpoint for Counting<E> {
         self.inner.transmit_encoded(transmit, bytes)
     }
 }
+
+/// What an encoded message is, in a word (its kind), for a diagnostic about
+/// a message no thread took.
+pub fn describe(bytes: &[u8]) -> String {
+    match mpitorrent_core::wire::decode(bytes) {
+        Ok(msg) => msg.kind().name().to_string(),
+        Err(_) => format!("{} undecodable bytes", bytes.len()),
+    }
+}

@@ -146,18 +146,23 @@ pub fn load_peer_input(rank: Rank, job: &JobConfig) -> Result<PeerInput, String>
     Ok(input)
 }
 
+/// How a whole job in this process ended.
+#[derive(Debug)]
+pub struct LocalJob {
+    /// Every rank's outcome, rank 0 first.
+    pub outcomes: Vec<Result<RankOutcome, JobError>>,
+    /// Messages sent and never received, once every thread had ended (see
+    /// [`LocalNetwork::unreceived`]): a protocol bug if there is any.
+    pub unreceived: Vec<String>,
+}
+
 /// Runs a whole job of `ranks` ranks in this process, one thread per rank
-/// (plus each peer's download and upload threads). Returns every rank's
-/// outcome, rank 0 first. `observe` follows the progress (on rank 0's
-/// thread).
-pub fn run_local_job(
-    ranks: u32,
-    job: &JobConfig,
-    observe: ObserveProgress,
-) -> Vec<Result<RankOutcome, JobError>> {
+/// (plus each peer's download and upload threads). `observe` follows the
+/// progress (on rank 0's thread).
+pub fn run_local_job(ranks: u32, job: &JobConfig, observe: ObserveProgress) -> LocalJob {
     let network = LocalNetwork::new(ranks);
     let mut tracker_observer = Some(observe);
-    std::thread::scope(|scope| {
+    let outcomes = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..ranks)
             .map(|rank| {
                 let fabric = network.fabric(Rank(rank));
@@ -175,5 +180,9 @@ pub fn run_local_job(
             .into_iter()
             .map(|h| h.join().expect("a rank thread does not panic"))
             .collect()
-    })
+    });
+    LocalJob {
+        outcomes,
+        unreceived: network.unreceived(),
+    }
 }

@@ -37,6 +37,25 @@ impl LocalNetwork {
         }
     }
 
+    /// The messages sent and never received, each described in one line
+    /// (receiver, sender, channel, kind), taken out of their queues. Once
+    /// every thread of the job has ended, any is a protocol bug: the same
+    /// run under MPI would leave it unreceived at `MPI_Finalize`.
+    pub fn unreceived(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        for (rank, channels) in self.queues.iter().enumerate() {
+            for (channel, (_, receiver)) in Channel::ALL.iter().zip(channels) {
+                for (from, bytes) in receiver.try_iter() {
+                    found.push(format!(
+                        "rank {rank}: {} from rank {from} on the {channel:?} channel",
+                        crate::endpoint::describe(&bytes)
+                    ));
+                }
+            }
+        }
+        found
+    }
+
     fn queue(&self, rank: Rank, channel: Channel) -> Option<&Queue> {
         self.queues
             .get(rank.index())
@@ -152,5 +171,13 @@ mod tests {
         assert_eq!(got.unwrap().channel, Channel::Upload);
         assert!(b.recv(&[Channel::Upload], short).unwrap().is_none());
         assert!(a.send(Rank(9), Channel::Upload, vec![]).is_err());
+        assert!(network.unreceived().is_empty());
+        let msg = mpitorrent_core::wire::encode(&mpitorrent_core::Message::Terminate);
+        a.send(Rank(2), Channel::Upload, msg).unwrap();
+        assert_eq!(
+            network.unreceived(),
+            ["rank 2: TERMINATE from rank 1 on the Upload channel"]
+        );
+        assert!(network.unreceived().is_empty(), "taken out of the queue");
     }
 }

@@ -18,12 +18,12 @@
 //! - [`MpiEndpoint::recv`] polls each wanted channel's tag with
 //!   `MPI_Improbe` (a matched probe: the message it finds is reserved for
 //!   this thread, so the sibling thread cannot take it between probe and
-//!   receive), receives the matched message with `MPI_Mrecv` (blocking,
-//!   but only while the bytes of an already matched message are copied: a
-//!   large message's sender is polling its request meanwhile), and between
-//!   rounds of probes backs off (spin, then yield, then short sleeps), so a
-//!   waiting thread answers within microseconds when traffic flows and costs
-//!   little CPU when it does not.
+//!   receive), receives the matched message with `MPI_Imrecv` and polls
+//!   that request too (over TCP a large message takes as long as the link
+//!   needs, and a blocking `MPI_Mrecv` would spin a core all that time),
+//!   and between polls backs off (spin, then yield, then short sleeps), so
+//!   a waiting thread answers within microseconds when traffic flows and
+//!   costs little CPU when it does not.
 //! - [`MpiEndpoint::send`] starts an `MPI_Isend` and returns: the buffer
 //!   stays with the endpoint until MPI says the send is complete, and every
 //!   later `send` and `recv` tests the sends in flight. A small message
@@ -165,6 +165,37 @@ pub fn finalize_within(universe: Universe, grace: Duration, code: i32) {
         unsafe { libc::_exit(code) }
     });
     drop(universe);
+}
+
+/// How long [`unreceived_messages`] keeps probing after the barrier: ample
+/// for a message sent before the barrier to arrive (the ones it looks for
+/// were sent long before the end of the run).
+pub const SHUTDOWN_SETTLE: Duration = Duration::from_millis(50);
+
+/// The messages sent to this rank that nobody received, each described in
+/// one line (sender, channel, kind), for a check just before
+/// `MPI_Finalize`: the MPI standard requires every message to be received
+/// by then (UCX-based MPICH warns, other MPIs may hang). Every rank must
+/// call it, after joining its threads: it meets the others at a barrier,
+/// so every send of the run has started, then probes every channel for
+/// `settle` and receives (drops) what it finds.
+pub fn unreceived_messages(settle: Duration) -> Result<Vec<String>, TransportError> {
+    let endpoint = MpiFabric::new().endpoint();
+    endpoint.world.barrier();
+    let mut found = Vec::new();
+    let deadline = Instant::now() + settle;
+    while let Some(envelope) = endpoint.recv(&Channel::ALL, settle)? {
+        found.push(format!(
+            "{} from rank {} on the {:?} channel",
+            crate::endpoint::describe(&envelope.bytes),
+            envelope.from,
+            envelope.channel
+        ));
+        if Instant::now() >= deadline {
+            break;
+        }
+    }
+    Ok(found)
 }
 
 /// Makes [`MpiEndpoint`]s for the threads of this rank. Create it after
@@ -321,10 +352,11 @@ impl MpiEndpoint {
         for offset in 0..count {
             let position = (first + offset) % count;
             let channel = channels[position];
-            let Some(matched) = any.immediate_matched_probe_with_tag(channel.tag()) else {
+            let Some((message, status)) = any.immediate_matched_probe_with_tag(channel.tag())
+            else {
                 continue;
             };
-            let (bytes, status) = matched.matched_receive_vec::<u8>();
+            let bytes = self.receive_matched(message, &status)?;
             self.next_channel.set((position + 1) % count);
             let from = u32::try_from(status.source_rank()).map_err(|_| {
                 TransportError::Mpi(format!(
@@ -340,6 +372,72 @@ impl MpiEndpoint {
             }));
         }
         Ok(None)
+    }
+}
+
+impl MpiEndpoint {
+    /// Receives a message matched by a probe with `MPI_Imrecv`, polling
+    /// the request with the same [`Backoff`] as every other wait (and
+    /// progressing this thread's sends meanwhile), so that no thread waits
+    /// inside MPI while a large message crosses a slow link: over TCP a
+    /// 1 MiB segment takes as long as the link needs (40 ms at 200
+    /// Mbit/s), and a blocking `MPI_Mrecv` spins a core for all of it.
+    fn receive_matched(
+        &self,
+        mut message: mpi::point_to_point::Message,
+        status: &mpi::point_to_point::Status,
+    ) -> Result<Vec<u8>, TransportError> {
+        let len = status.count(u8::equivalent_datatype());
+        let len = usize::try_from(len)
+            .map_err(|_| TransportError::Mpi(format!("MPI reported a message of {len} bytes")))?;
+        let mut bytes: Vec<u8> = Vec::with_capacity(len);
+        let mut request = std::mem::MaybeUninit::<ffi::MPI_Request>::uninit();
+        // SAFETY: the buffer has room for `len` bytes, the probed size, and
+        // is neither read nor freed until the request completes below (or
+        // is leaked if polling fails). MPI_Imrecv takes
+        // the matched message and sets it to MPI_MESSAGE_NULL, which is
+        // what rsmpi's `Message` expects when it is dropped.
+        let code = unsafe {
+            ffi::MPI_Imrecv(
+                bytes.as_mut_ptr().cast(),
+                len as c_int,
+                ffi::RSMPI_UINT8_T,
+                message.as_raw_mut(),
+                request.as_mut_ptr(),
+            )
+        };
+        if code != ffi::MPI_SUCCESS as c_int {
+            return Err(TransportError::Mpi(format!(
+                "MPI_Imrecv of {len} bytes failed (error {code})"
+            )));
+        }
+        // SAFETY: MPI_Imrecv succeeded, so it wrote the request.
+        let mut request = unsafe { request.assume_init() };
+        let mut backoff = Backoff::new();
+        loop {
+            let mut done: c_int = 0;
+            // SAFETY: an active request from MPI_Imrecv; MPI_Test frees it
+            // on completion.
+            let code = unsafe { ffi::MPI_Test(&mut request, &mut done, ffi::RSMPI_STATUS_IGNORE) };
+            let failed = if code != ffi::MPI_SUCCESS as c_int {
+                Some(TransportError::Mpi(format!(
+                    "MPI_Test of a {len}-byte receive failed (error {code})"
+                )))
+            } else if done != 0 {
+                break;
+            } else {
+                self.progress_sends().err()
+            };
+            if let Some(err) = failed {
+                // MPI may still write into the buffer: leave it to MPI.
+                std::mem::forget(bytes);
+                return Err(err);
+            }
+            backoff.snooze(None);
+        }
+        // SAFETY: the receive is complete: MPI wrote all `len` bytes.
+        unsafe { bytes.set_len(len) };
+        Ok(bytes)
     }
 }
 

@@ -45,8 +45,12 @@ fn run_one(seed: u64) -> Result<(), String> {
         swarm_sample: (seed % 2 == 1).then_some(2),
         share: None,
     };
-    for outcome in run_local_job(params.ranks, &job, &mut |_| {}) {
+    let ended = run_local_job(params.ranks, &job, &mut |_| {});
+    for outcome in ended.outcomes {
         outcome.map_err(|e| format!("{params}: {e}"))?;
+    }
+    if !ended.unreceived.is_empty() {
+        return Err(format!("{params}: never received: {:?}", ended.unreceived));
     }
     let mut written = 0;
     for entry in fs::read_dir(dir.path()).map_err(|e| e.to_string())? {

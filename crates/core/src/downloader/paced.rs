@@ -12,7 +12,7 @@
 use super::Downloader;
 use crate::stats::millis;
 use crate::strategy::{Strategy, PACED_HINTS};
-use crate::{Message, Transmit, TRACKER};
+use crate::Message;
 use std::time::Duration;
 
 impl Downloader {
@@ -53,7 +53,7 @@ impl Downloader {
             received: std::mem::take(&mut active.since_update),
             hints: PACED_HINTS | free,
         };
-        self.transmits.push_back(Transmit { to: TRACKER, msg });
+        self.send_peer_update(msg);
         if sample {
             let total = self.downloaded_so_far();
             self.stats.progress.push((millis(now), total));
@@ -85,7 +85,7 @@ mod tests {
     use super::super::{DownloadEvent, DownloaderConfig};
     use super::*;
     use crate::holdings::Holdings;
-    use crate::{FileId, Hint, Owner, Rank};
+    use crate::{FileId, Hint, Owner, Rank, TRACKER};
     use std::sync::Arc;
 
     const T0: Duration = Duration::ZERO;

@@ -10,7 +10,12 @@ use mpitorrent_core::stats::MessageCounts;
 use mpitorrent_core::Channel;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long a finished download thread, told to stop, still waits for the
+/// tracker's answers it is owed: they were sent before TERMINATE, so they
+/// arrive within moments; only after an abort may they never come.
+const OWED_REPLIES_GRACE: Duration = Duration::from_secs(3);
 
 /// What the download thread hands back when it is done.
 pub(super) struct Downloaded {
@@ -45,11 +50,12 @@ pub(super) fn download_thread<F: Fabric>(
     downloader.start(clock.elapsed());
     let mut files_written = 0;
     let mut bytes_stored = 0;
+    let mut finished = false;
+    let mut stopped_at = None;
     loop {
         // Store segments and finish files before sending what the
         // downloader queued with them, so the tracker never counts a peer as
         // done (or as a seed) whose file could not be written.
-        let mut finished = false;
         while let Some(event) = downloader.poll_event() {
             let done = match event {
                 DownloadEvent::Received {
@@ -86,7 +92,10 @@ pub(super) fn download_thread<F: Fabric>(
             }
             endpoint.transmit(&transmit)?;
         }
-        if finished {
+        // Done once every file is and every answer the tracker owes this
+        // thread has been taken (MPI: nothing left unreceived at
+        // MPI_Finalize).
+        if finished && downloader.replies_owed() == 0 {
             return Ok(Downloaded {
                 files_written,
                 bytes_stored,
@@ -95,7 +104,21 @@ pub(super) fn download_thread<F: Fabric>(
             });
         }
         if stop.load(Ordering::Acquire) {
-            return Err(PeerError::Aborted("stopped by the tracker".into()));
+            if !finished {
+                return Err(PeerError::Aborted("stopped by the tracker".into()));
+            }
+            // TERMINATE reached the upload thread before the answers owed
+            // to this one, which the tracker sent before it: they are on
+            // their way. (After an abort they may never come; this rank's
+            // outcome is then the upload thread's, and waiting is bounded.)
+            let since = *stopped_at.get_or_insert_with(Instant::now);
+            if since.elapsed() > OWED_REPLIES_GRACE {
+                tracing::warn!(
+                    "{} answer(s) of the tracker never came",
+                    downloader.replies_owed()
+                );
+                return Err(PeerError::Aborted("stopped by the tracker".into()));
+            }
         }
         let Some(envelope) = endpoint.recv(&[Channel::Download], POLL_INTERVAL)? else {
             continue;
