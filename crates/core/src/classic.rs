@@ -335,10 +335,17 @@ mod tests {
         assert!(e.message.contains("found '\\x1b[2J'"), "{e}");
         let e = err("1\nf 1\nab\u{1b}]0;x\u{7}\n0\n");
         assert_eq!(e.line, 3);
-        assert!(e.message.contains("segment 1 of 1 of 'f' may not contain control"), "{e}");
+        assert!(
+            e.message
+                .contains("segment 1 of 1 of 'f' may not contain control"),
+            "{e}"
+        );
         assert!(e.message.contains("'ab\\x1b]0;x\\x07'"), "{e}");
         let e = err(&format!("{}\n0\n", "x".repeat(100)));
-        assert!(e.message.contains(&format!("'{}...'", "x".repeat(64))), "{e}");
+        assert!(
+            e.message.contains(&format!("'{}...'", "x".repeat(64))),
+            "{e}"
+        );
         for e in [e, err("0\n1\nname\u{9b}31m\n")] {
             assert!(!e.to_string().chars().any(char::is_control), "{e}");
         }

@@ -93,7 +93,10 @@ mod tests {
     #[test]
     fn ordinary_names_are_borrowed_unchanged() {
         for name in ["file1", "sub/dir/a b.bin", "données été", "日本語", ""] {
-            assert!(matches!(shown(name), Cow::Borrowed(n) if n == name), "{name}");
+            assert!(
+                matches!(shown(name), Cow::Borrowed(n) if n == name),
+                "{name}"
+            );
             assert!(matches!(shown_bytes(name.as_bytes()), Cow::Borrowed(n) if n == name));
         }
     }
@@ -105,7 +108,11 @@ mod tests {
         assert_eq!(shown("\u{1b}[31mred"), "\\x1b[31mred");
         assert_eq!(shown("\0\u{7f}"), "\\x00\\x7f");
         assert_eq!(shown("csi\u{9b}2J"), "csi\\u{9b}2J");
-        assert_eq!(shown("a\\x1b"), "a\\\\x1b", "a literal backslash stays distinct");
+        assert_eq!(
+            shown("a\\x1b"),
+            "a\\\\x1b",
+            "a literal backslash stays distinct"
+        );
         assert_eq!(shown("evil\u{202e}txt.exe"), "evil\\u{202e}txt.exe");
     }
 

@@ -57,7 +57,7 @@ pub enum ReadError {
     },
     #[error("{} is not valid UTF-8 text (line {line})", shown_path(path))]
     NotUtf8 { path: PathBuf, line: usize },
-    #[error("{} is a folder, not a file", shown_path(path))]
+    #[error("cannot read {}: it is a folder, not a file", shown_path(path))]
     Folder { path: PathBuf },
     #[error("{} is not a regular file", shown_path(path))]
     NotRegular { path: PathBuf },
@@ -204,7 +204,10 @@ mod tests {
         assert_eq!(read_text(&path, SMALL).unwrap(), exact, "exactly the limit");
         std::fs::write(&path, format!("{exact}x")).unwrap();
         let err = read_text(&path, SMALL).unwrap_err().to_string();
-        assert!(err.ends_with("is larger than the limit of 1 MiB for a test input"), "{err}");
+        assert!(
+            err.ends_with("is larger than the limit of 1 MiB for a test input"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -226,12 +229,21 @@ mod tests {
     fn a_sparse_50_gb_file_is_refused_unread() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("huge");
-        File::create(&path).unwrap().set_len(50_000_000_000).unwrap();
+        File::create(&path)
+            .unwrap()
+            .set_len(50_000_000_000)
+            .unwrap();
         let start = Instant::now();
         let err = read_text(&path, PEER_INPUT).unwrap_err().to_string();
-        assert!(err.ends_with("huge is larger than the limit of 256 MiB for an in<R>.txt"), "{err}");
+        assert!(
+            err.ends_with("huge is larger than the limit of 256 MiB for an in<R>.txt"),
+            "{err}"
+        );
         assert!(start.elapsed() < Duration::from_secs(5), "it was read");
-        assert!(open_regular(&path).is_ok(), "a regular file, to be streamed");
+        assert!(
+            open_regular(&path).is_ok(),
+            "a regular file, to be streamed"
+        );
     }
 
     /// A FIFO at `path` and a descriptor of it open for reading and
@@ -305,14 +317,23 @@ mod tests {
     fn folders_missing_files_and_bad_text_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let err = read_text(dir.path(), SMALL).unwrap_err();
-        assert!(err.to_string().ends_with("is a folder, not a file"), "{err}");
+        assert!(
+            err.to_string().ends_with(": it is a folder, not a file"),
+            "{err}"
+        );
         let missing = dir.path().join("missing");
         let err = read_text(&missing, SMALL).unwrap_err().to_string();
-        assert!(err.starts_with("cannot read ") && err.contains("(os error 2)"), "{err}");
+        assert!(
+            err.starts_with("cannot read ") && err.contains("(os error 2)"),
+            "{err}"
+        );
         let path = dir.path().join("bad");
         std::fs::write(&path, b"0\n1\nna\xffme\n").unwrap();
         let err = read_text(&path, SMALL).unwrap_err().to_string();
-        assert!(err.ends_with("bad is not valid UTF-8 text (line 3)"), "{err}");
+        assert!(
+            err.ends_with("bad is not valid UTF-8 text (line 3)"),
+            "{err}"
+        );
     }
 
     #[test]

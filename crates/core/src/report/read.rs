@@ -15,9 +15,7 @@ pub enum ReportError {
     NotJson(#[source] serde_json::Error),
     #[error("not a run report (it has no \"version\" number)")]
     NoVersion,
-    #[error(
-        "a version {found} run report, but this mpitorrent reads version {REPORT_VERSION}"
-    )]
+    #[error("a version {found} run report, but this mpitorrent reads version {REPORT_VERSION}")]
     OtherVersion { found: u64 },
     #[error("not a valid version {REPORT_VERSION} run report: {0}")]
     Invalid(#[source] serde_json::Error),
@@ -37,7 +35,10 @@ impl RunReport {
     /// memory stays proportional to what the report holds.
     pub fn from_json(text: &str) -> Result<RunReport, ReportError> {
         // A struct would also accept a JSON array (its fields in order).
-        if !text.trim_start_matches([' ', '\t', '\n', '\r']).starts_with('{') {
+        if !text
+            .trim_start_matches([' ', '\t', '\n', '\r'])
+            .starts_with('{')
+        {
             return match serde_json::from_str::<IgnoredAny>(text) {
                 Ok(_) => Err(ReportError::NoVersion),
                 Err(e) => Err(ReportError::NotJson(e)),
@@ -50,7 +51,11 @@ impl RunReport {
                 ReportError::NotJson(e)
             }
         })?;
-        match versioned.version.as_ref().and_then(serde_json::Value::as_u64) {
+        match versioned
+            .version
+            .as_ref()
+            .and_then(serde_json::Value::as_u64)
+        {
             Some(version) if version == u64::from(REPORT_VERSION) => {}
             Some(found) => return Err(ReportError::OtherVersion { found }),
             None => return Err(ReportError::NoVersion),
@@ -109,7 +114,10 @@ mod tests {
         assert!(message("{\"version\": 1").contains("not JSON"));
         assert!(message("{\"version\": 1} x").contains("not JSON"));
         assert_eq!(message("[1, 2]"), ReportError::NoVersion.to_string());
-        assert_eq!(message("{\"version\": \"1\"}"), ReportError::NoVersion.to_string());
+        assert_eq!(
+            message("{\"version\": \"1\"}"),
+            ReportError::NoVersion.to_string()
+        );
         assert_eq!(
             message("{\"version\": 2, \"anything\": []}"),
             "a version 2 run report, but this mpitorrent reads version 1"
