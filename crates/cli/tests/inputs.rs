@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 const INPUT_TOO_LARGE: &str =
     "mpitorrent: error: rank 1: in1.txt is larger than the limit of 256 MiB for an in<R>.txt";
 
-const REPORT_TOO_LARGE: &str = "is larger than the limit of 64 MiB for a run report";
+const REPORT_TOO_LARGE: &str = "is larger than the limit of 256 MiB for a run report";
 
 /// A FIFO at `path`, held open for reading and writing by this process:
 /// it has a writer from now on, so a reader that opens it finds data or

@@ -35,12 +35,14 @@ pub const PEER_INPUT: Limit = Limit {
     what: "an in<R>.txt",
 };
 
-/// A run report (`mpitorrent report FILE.json`): 64 MiB. The report of a
-/// 64-rank job is tens of kilobytes; most of a report is the per-peer
-/// `downloaded_from`/`uploaded_to` maps and `progress` samples, so this
-/// holds jobs of about a thousand ranks.
+/// A run report (`mpitorrent report FILE.json`): 256 MiB. A report grows
+/// with the segments downloaded (a progress sample every 10: about 7 bytes
+/// per segment as written) and with the square of the ranks (each peer's
+/// `downloaded_from` and `uploaded_to`): a 64-rank job that moved 120,000
+/// segments writes 0.8 MB, so this holds jobs of about 40 million
+/// segments.
 pub const RUN_REPORT: Limit = Limit {
-    bytes: 64 << 20,
+    bytes: 256 << 20,
     what: "a run report",
 };
 

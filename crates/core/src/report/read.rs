@@ -67,7 +67,7 @@ impl RunReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{MessageReport, RunSettings};
+    use crate::report::{FileReport, FileTime, MessageReport, PeerReport, RunSettings};
     use crate::stats::ResourceUse;
 
     fn report() -> RunReport {
@@ -96,8 +96,30 @@ mod tests {
                 to_tracker_per_segment: 0.0,
             },
             tracker_resources: ResourceUse::default(),
-            peers: vec![],
-            files: vec![],
+            peers: vec![PeerReport {
+                rank: 1,
+                downloaded: 3,
+                uploaded: 0,
+                downloaded_from: [(2, 3)].into(),
+                uploaded_to: Default::default(),
+                nacks_received: 1,
+                bytes_downloaded: 0,
+                verification_failures: 0,
+                files: vec![FileTime {
+                    name: "f".into(),
+                    completed_ms: 12,
+                }],
+                progress: vec![(0, 0), (12, 3)],
+                resources: ResourceUse::default(),
+            }],
+            files: vec![FileReport {
+                name: "f".into(),
+                segments: 3,
+                initial_owners: vec![2],
+                holders: vec![1, 2],
+                uploads: [(1, 0), (2, 3)].into(),
+                fairness: Some(0.5),
+            }],
         }
     }
 
@@ -124,5 +146,26 @@ mod tests {
         );
         let missing = message("{\"version\": 1}");
         assert!(missing.starts_with("not a valid version 1 run report: missing field"));
+    }
+
+    proptest::proptest! {
+        /// A report cut anywhere and spliced with other text reads or
+        /// fails cleanly; whatever reads writes back to itself (the fuzz
+        /// target `report` does the same without bounds).
+        #[test]
+        fn spliced_reports_read_or_fail_cleanly(
+            cut in 0usize..2000,
+            splice in "[\\[\\]{}:,\"0-9a-z.-]{0,12}",
+            rest in 0usize..2000,
+        ) {
+            let json = serde_json::to_string(&report()).unwrap();
+            let cut = cut.min(json.len());
+            let rest = rest.clamp(cut, json.len());
+            let text = format!("{}{splice}{}", &json[..cut], &json[rest..]);
+            if let Ok(read) = RunReport::from_json(&text) {
+                let again = serde_json::to_string(&read).unwrap();
+                proptest::prop_assert_eq!(RunReport::from_json(&again).unwrap(), read);
+            }
+        }
     }
 }
