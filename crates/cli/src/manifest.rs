@@ -4,8 +4,9 @@
 //! hand).
 
 use crate::cli::ManifestArgs;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use mpitorrent_core::classic::render_output;
+use mpitorrent_core::escape::shown_path;
 use mpitorrent_net::share::scan::hash_file;
 use std::io::Write;
 use std::process::ExitCode;
@@ -13,15 +14,12 @@ use std::process::ExitCode;
 pub fn run(args: ManifestArgs) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     for path in &args.files {
-        if !path.is_file() {
-            anyhow::bail!("{} is not a regular file", path.display());
-        }
-        let (_, hashes) = hash_file(path, args.segment_size)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        // A device or a FIFO is refused there: it might never end.
+        let (_, hashes) = hash_file(path, args.segment_size)?;
         write!(
             out,
             "{} {}\n{}",
-            path.display(),
+            shown_path(path),
             hashes.len(),
             render_output(&hashes)
         )?;

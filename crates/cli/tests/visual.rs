@@ -95,7 +95,7 @@ fn the_report_command_names_a_missing_or_invalid_file() {
             "{name}: expected '{expected}' in: {stderr}"
         );
     };
-    fails_with("gone.json", None, "cannot read the report gone.json");
+    fails_with("gone.json", None, "cannot read gone.json: No such file");
     fails_with(
         "text.json",
         Some("hello"),

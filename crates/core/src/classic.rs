@@ -6,6 +6,7 @@
 //! for each, `<name> <segment count>` and that many segment hashes; then the
 //! number of wanted files and that many names. A hash is an opaque token.
 
+use crate::escape::shown;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -106,7 +107,19 @@ pub fn parse_peer_input(text: &str) -> Result<PeerInput, ParseError> {
         let mut hashes = Vec::with_capacity(segments.min(1 << 16));
         for index in 0..segments {
             let what = format!("segment {} of {} of '{}'", index + 1, segments, Shown(name));
-            hashes.push(tokens.next(&what)?.1.to_string());
+            let (line, hash) = tokens.next(&what)?;
+            // Hashes are opaque, but they are printed (a registration
+            // conflict quotes them) and written into outputs.
+            if hash.chars().any(char::is_control) {
+                return Err(ParseError {
+                    line,
+                    message: format!(
+                        "{what} may not contain control characters: '{}'",
+                        Shown(hash)
+                    ),
+                });
+            }
+            hashes.push(hash.to_string());
         }
         owned.push(OwnedFile {
             name: name.to_string(),
@@ -213,19 +226,17 @@ impl<'a> Tokens<'a> {
     }
 }
 
-/// A token as shown in an error: control characters escaped, long tokens cut.
+/// A token as shown in an error: escaped (see [`crate::escape`]), and cut
+/// after 64 characters.
 struct Shown<'a>(&'a str);
 
 impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const MAX: usize = 64;
-        for (count, c) in self.0.chars().enumerate() {
-            if count == MAX {
-                return f.write_str("...");
-            }
-            write!(f, "{}", c.escape_debug())?;
+        match self.0.char_indices().nth(MAX) {
+            Some((cut, _)) => write!(f, "{}...", shown(&self.0[..cut])),
+            None => f.write_str(&shown(self.0)),
         }
-        Ok(())
     }
 }
 
@@ -316,6 +327,28 @@ mod tests {
         }
         let e = err("1\n../x 0\n0\n");
         assert!(e.message.contains("outside"), "{e}");
+    }
+
+    #[test]
+    fn quoted_tokens_are_escaped_and_control_characters_refused() {
+        let e = err("\u{1b}[2J\n0\n");
+        assert!(e.message.contains("found '\\x1b[2J'"), "{e}");
+        let e = err("1\nf 1\nab\u{1b}]0;x\u{7}\n0\n");
+        assert_eq!(e.line, 3);
+        assert!(
+            e.message
+                .contains("segment 1 of 1 of 'f' may not contain control"),
+            "{e}"
+        );
+        assert!(e.message.contains("'ab\\x1b]0;x\\x07'"), "{e}");
+        let e = err(&format!("{}\n0\n", "x".repeat(100)));
+        assert!(
+            e.message.contains(&format!("'{}...'", "x".repeat(64))),
+            "{e}"
+        );
+        for e in [e, err("0\n1\nname\u{9b}31m\n")] {
+            assert!(!e.to_string().chars().any(char::is_control), "{e}");
+        }
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! Also: checking a relative path that came over the wire before it is
 //! used under a destination folder, and reading sizes such as `4MiB`.
 
+use crate::escape::shown;
+
 /// The default segment size: 1 MiB.
 pub const DEFAULT_SEGMENT_SIZE: u64 = 1 << 20;
 
@@ -35,11 +37,11 @@ pub fn relative_path_problem(path: &str) -> Option<String> {
         return Some("the path is empty".into());
     }
     if path.starts_with('/') {
-        return Some(format!("'{}' is absolute", path.escape_debug()));
+        return Some(format!("'{}' is absolute", shown(path)));
     }
     for component in path.split('/') {
         if let Some(problem) = crate::classic::file_name_problem(component) {
-            return Some(format!("'{}': {problem}", path.escape_debug()));
+            return Some(format!("'{}': {problem}", shown(path)));
         }
     }
     None

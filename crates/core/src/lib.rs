@@ -20,6 +20,7 @@
 pub mod classic;
 pub mod content;
 pub mod downloader;
+pub mod escape;
 pub mod holdings;
 mod ids;
 mod message;

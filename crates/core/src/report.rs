@@ -3,6 +3,11 @@
 //! fields are documented in the README); a summary of it goes to stderr at
 //! the end of every run.
 
+mod read;
+
+pub use read::ReportError;
+
+use crate::escape::shown;
 use crate::stats::{MessageCounts, ResourceUse};
 use crate::tracker::RunData;
 use crate::MessageKind;
@@ -236,8 +241,9 @@ impl RunReport {
             thousands(segments),
             files,
             self.wall_seconds,
-            self.settings.transport,
-            self.settings.strategy,
+            // Read back from a file by `mpitorrent report`: any text.
+            shown(&self.settings.transport),
+            shown(&self.settings.strategy),
             self.settings.window
         );
         out += &format!(

@@ -10,8 +10,10 @@ use crate::share::job::{share_peer, ShareSpec};
 use crate::tracker_loop::{run_tracker, TrackerError};
 use crate::{Endpoint, Fabric, TransportError};
 use mpitorrent_core::classic::{input_file_name, parse_peer_input, PeerInput};
+use mpitorrent_core::escape::shown_path;
 use mpitorrent_core::tracker::{Progress, RunData, TrackerConfig};
 use mpitorrent_core::{Rank, Registration};
+use mpitorrent_fs::bounded::{read_text, PEER_INPUT};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -127,16 +129,15 @@ fn peer_setup(rank: Rank, job: &JobConfig) -> Result<PeerSetup, String> {
 /// comes back as one line naming the rank, the file and the line.
 pub fn load_peer_input(rank: Rank, job: &JobConfig) -> Result<PeerInput, String> {
     let name = input_file_name(rank);
-    let path = job.input_dir.join(&name);
     // In the current folder (the classic invocation) the bare name reads best.
-    let shown = if job.input_dir == Path::new(".") {
-        name
+    let path = if job.input_dir == Path::new(".") {
+        PathBuf::from(name)
     } else {
-        path.display().to_string()
+        job.input_dir.join(name)
     };
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("rank {rank}: cannot read {shown}: {e}"))?;
-    let input = parse_peer_input(&text).map_err(|e| format!("rank {rank}: {shown}: {e}"))?;
+    let text = read_text(&path, PEER_INPUT).map_err(|e| format!("rank {rank}: {e}"))?;
+    let input =
+        parse_peer_input(&text).map_err(|e| format!("rank {rank}: {}: {e}", shown_path(&path)))?;
     if !input.wanted.is_empty() && !job.output_dir.is_dir() {
         return Err(format!(
             "rank {rank}: the output folder {} does not exist or is not a folder",

@@ -2,15 +2,17 @@
 //! files, or the one-file broadcast that the lower bound is about.
 
 use mpitorrent_core::classic::{input_file_name, parse_peer_input};
+use mpitorrent_core::escape::shown_path;
 use mpitorrent_core::scenario::{Scenario, ScenarioParams};
 use mpitorrent_core::Rank;
+use mpitorrent_fs::bounded::{read_text, PEER_INPUT};
 use std::path::Path;
 
 /// Reads `in1.txt`, `in2.txt`, ... from `dir` (up to the first one
 /// missing) with the classic parser: rank `R` gets `in<R>.txt`.
 pub fn scenario_from_dir(dir: &Path) -> Result<Scenario, String> {
     if !dir.is_dir() {
-        return Err(format!("{} is not a folder", dir.display()));
+        return Err(format!("{} is not a folder", shown_path(dir)));
     }
     let mut inputs = Vec::new();
     loop {
@@ -18,15 +20,14 @@ pub fn scenario_from_dir(dir: &Path) -> Result<Scenario, String> {
         if !path.exists() {
             break;
         }
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let input = parse_peer_input(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = read_text(&path, PEER_INPUT).map_err(|e| e.to_string())?;
+        let input = parse_peer_input(&text).map_err(|e| format!("{}: {e}", shown_path(&path)))?;
         inputs.push(input);
     }
     if inputs.is_empty() {
         return Err(format!(
             "{} holds no in1.txt: a scenario folder has one in<R>.txt per peer",
-            dir.display()
+            shown_path(dir)
         ));
     }
     Ok(Scenario::from_inputs(inputs))

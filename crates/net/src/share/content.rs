@@ -7,6 +7,7 @@ use super::direct::AlignedBuf;
 use super::storage::{PartialFile, WholeFile};
 use crate::content::Content;
 use mpitorrent_core::content::relative_path_problem;
+use mpitorrent_core::escape::{shown, shown_path};
 use mpitorrent_core::holdings::HeldFile;
 use mpitorrent_core::{wire, FileId, Rank, SegmentIdx};
 use std::collections::HashMap;
@@ -108,7 +109,7 @@ impl ShareContent {
         .map_err(|e| {
             format!(
                 "cannot create {}: {e}",
-                self.destination.join(&file.name).display()
+                shown_path(&self.destination.join(&file.name))
             )
         })?;
         let created = Arc::new(Partial {
@@ -138,7 +139,7 @@ impl Content for ShareContent {
             return Err(format!(
                 "segment {index} of '{}' has {} bytes, but segments here are {} bytes \
                  (do all ranks use the same --segment-size?)",
-                file.name,
+                shown(&file.name),
                 bytes.len(),
                 self.segment_size
             ));
@@ -151,7 +152,7 @@ impl Content for ShareContent {
         partial
             .file
             .write_segment(index as u64, bytes, &mut scratch)
-            .map_err(|e| format!("cannot write '{}': {e}", file.name))?;
+            .map_err(|e| format!("cannot write '{}': {e}", shown(&file.name)))?;
         if last {
             partial
                 .last_len
@@ -167,8 +168,12 @@ impl Content for ShareContent {
             let partial = self.partial.lock().unwrap_or_else(PoisonError::into_inner);
             partial.get(&file.id).cloned()
         };
-        let cannot_read =
-            |e: std::io::Error| format!("cannot read segment {index} of '{}': {e}", file.name);
+        let cannot_read = |e: std::io::Error| {
+            format!(
+                "cannot read segment {index} of '{}': {e}",
+                shown(&file.name)
+            )
+        };
         let segment = index as u64;
         let mut scratch = self
             .read_scratch
@@ -196,7 +201,7 @@ impl Content for ShareContent {
                     whole.append_segment(segment, out, &mut scratch)
                 })
             }
-            (None, None) => return Err(format!("has no copy of '{}' to read", file.name)),
+            (None, None) => return Err(format!("has no copy of '{}' to read", shown(&file.name))),
         };
         encoded.map_err(cannot_read)
     }
@@ -225,7 +230,7 @@ impl Content for ShareContent {
         let path = partial
             .file
             .finish(partial.last_len.load(Ordering::Acquire), self.options.fsync)
-            .map_err(|e| format!("rank {rank}: cannot finish '{}': {e}", file.name))?;
+            .map_err(|e| format!("rank {rank}: cannot finish '{}': {e}", shown(&file.name)))?;
         let whole = Whole {
             path,
             direct: partial.file.is_direct(),

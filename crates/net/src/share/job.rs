@@ -4,6 +4,7 @@
 
 use super::content::{ShareContent, WriteOptions};
 use super::scan::{scan_folder, ScannedFile};
+use mpitorrent_core::escape::shown_path;
 use mpitorrent_core::{FileListing, Rank, Registration};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -46,20 +47,20 @@ pub fn share_peer(
         if !from.is_dir() {
             return Err(format!(
                 "rank {rank}: --from {} is not a folder, but this rank is a seeder",
-                from.display()
+                shown_path(&from)
             ));
         }
         let files = scan_folder(&from, spec.segment_size, warn)
-            .map_err(|e| format!("rank {rank}: cannot read {}: {e}", from.display()))?;
+            .map_err(|e| format!("rank {rank}: cannot read {}: {e}", shown_path(&from)))?;
         owned = listings(files, &mut complete);
     }
     let to = expand(&spec.to, rank);
     std::fs::create_dir_all(&to)
-        .map_err(|e| format!("rank {rank}: cannot create --to {}: {e}", to.display()))?;
+        .map_err(|e| format!("rank {rank}: cannot create --to {}: {e}", shown_path(&to)))?;
     // What is already at the destination is offered as a candidate: the
     // tracker counts it as held only if it is exactly what the owners list.
     let found = scan_folder(&to, spec.segment_size, &mut |_| {})
-        .map_err(|e| format!("rank {rank}: cannot read {}: {e}", to.display()))?;
+        .map_err(|e| format!("rank {rank}: cannot read {}: {e}", shown_path(&to)))?;
     let found = found.into_iter().filter(|f| !is_partial(&f.name)).collect();
     let candidates = listings(found, &mut complete);
     let registration = Registration {

@@ -3,6 +3,8 @@
 //! segment, read one segment at a time.
 
 use mpitorrent_core::content::{hash_segment, relative_path_problem};
+use mpitorrent_core::escape::shown_path;
+use mpitorrent_fs::bounded::{open_regular, ReadError};
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -19,14 +21,18 @@ pub struct ScannedFile {
     pub hashes: Vec<String>,
 }
 
-/// Hashes a file segment by segment: its size and the segment hashes.
-pub fn hash_file(path: &Path, segment_size: u64) -> io::Result<(u64, Vec<String>)> {
-    let mut file = File::open(path)?;
+/// Hashes a regular file segment by segment: its size and the segment
+/// hashes. Anything else (a device, a FIFO) is refused: it may never end.
+pub fn hash_file(path: &Path, segment_size: u64) -> Result<(u64, Vec<String>), ReadError> {
+    let mut file = open_regular(path)?;
     let mut buffer = vec![0; segment_size as usize];
     let mut hashes = Vec::new();
     let mut size = 0;
     loop {
-        let filled = read_full(&mut file, &mut buffer)?;
+        let filled = read_full(&mut file, &mut buffer).map_err(|source| ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         if filled == 0 {
             break;
         }
@@ -73,22 +79,28 @@ pub fn scan_folder(
                 folders.push(path);
                 continue;
             }
+            let shown = shown_path(&path);
             if !kind.is_file() {
-                warn(format!("skipping {}: not a regular file", path.display()));
+                warn(format!("skipping {shown}: not a regular file"));
                 continue;
             }
             let Some(name) = relative_name(root, &path) else {
-                warn(format!(
-                    "skipping {}: its name is not UTF-8",
-                    path.display()
-                ));
+                warn(format!("skipping {shown}: its name is not UTF-8"));
                 continue;
             };
             if let Some(problem) = relative_path_problem(&name) {
-                warn(format!("skipping {}: {problem}", path.display()));
+                warn(format!("skipping {shown}: {problem}"));
                 continue;
             }
-            let (size, hashes) = hash_file(&path, segment_size)?;
+            let (size, hashes) = match hash_file(&path, segment_size) {
+                Ok(hashed) => hashed,
+                // Replaced by a FIFO or a device since it was listed.
+                Err(ReadError::NotRegular { .. }) => {
+                    warn(format!("skipping {shown}: not a regular file"));
+                    continue;
+                }
+                Err(e) => return Err(io::Error::other(e)),
+            };
             files.push(ScannedFile {
                 name,
                 path,
