@@ -88,7 +88,7 @@ impl TempFile {
                 len,
             });
         }
-        let final_c = c_path(Path::new(final_name), "create", &final_path)?;
+        let final_c = c_path(Path::new(final_name), "write", &final_path)?;
         let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
         for _ in 0..ATTEMPTS {
             let name = temp_name(final_name, owner, random());
@@ -96,7 +96,7 @@ impl TempFile {
             let fd = match open_at(folder.as_fd(), &c_name, flags, 0o644) {
                 Ok(fd) => fd,
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
-                Err(e) => return Err(Error::io("create", final_path, e)),
+                Err(e) => return Err(Error::io("write", final_path, e)),
             };
             let temp = TempFile {
                 folder,
@@ -113,7 +113,7 @@ impl TempFile {
             return Ok(temp);
         }
         let cause = io::Error::other(format!("{ATTEMPTS} random temporary names were all taken"));
-        Err(Error::io("create", final_path, cause))
+        Err(Error::io("write", final_path, cause))
     }
 
     /// The temporary for the file at `path` (a path the user gave, whose

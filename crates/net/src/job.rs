@@ -9,7 +9,8 @@ use crate::peer::{run_peer, PeerError, PeerOptions, PeerReport, PeerSetup};
 use crate::share::job::{share_peer, ShareSpec};
 use crate::tracker_loop::{run_tracker, TrackerError};
 use crate::{Endpoint, Fabric, TransportError};
-use mpitorrent_core::classic::{input_file_name, parse_peer_input, PeerInput};
+use mpitorrent_core::classic::{input_file_name, output_file_name, parse_peer_input, PeerInput};
+use mpitorrent_fs::{Error as FsError, NAME_MAX};
 use mpitorrent_core::tracker::{Progress, RunData, TrackerConfig};
 use mpitorrent_core::{Rank, Registration};
 use std::path::{Path, PathBuf};
@@ -86,8 +87,9 @@ pub fn run_rank<F: Fabric>(
             Err(TrackerError::Transport(source)) => Err(transport(source)),
         };
     }
+    let size = endpoint.size();
     drop(endpoint);
-    match run_peer(fabric, peer_setup(rank, job), &job.peer) {
+    match run_peer(fabric, peer_setup(rank, size, job), &job.peer) {
         Ok(report) => Ok(RankOutcome::Peer(report)),
         Err(PeerError::Aborted(reason)) => Err(JobError::Aborted {
             reason,
@@ -101,20 +103,22 @@ pub fn run_rank<F: Fabric>(
     }
 }
 
-/// What this peer registers and how its contents are kept: the classic
-/// `in<R>.txt` and `client<R>_<file>` outputs, or real files (`share`).
-fn peer_setup(rank: Rank, job: &JobConfig) -> Result<PeerSetup, String> {
+/// What this peer (of a job of `size` ranks) registers and how its
+/// contents are kept: the classic `in<R>.txt` and `client<R>_<file>`
+/// outputs, or real files (`share`).
+fn peer_setup(rank: Rank, size: u32, job: &JobConfig) -> Result<PeerSetup, String> {
     match &job.share {
         None => {
             let input = load_peer_input(rank, job)?;
+            let output = open_output(rank, job, &input)?;
             Ok(PeerSetup {
                 registration: Registration::classic(&input),
-                content: Box::new(OutputDir::new(&job.output_dir)),
+                content: Box::new(output),
             })
         }
         Some(spec) => {
             let mut warn = |line: String| eprintln!("mpitorrent: warning: rank {rank}: {line}");
-            let (registration, content) = share_peer(rank, spec, &mut warn)?;
+            let (registration, content) = share_peer(rank, size, spec, &mut warn)?;
             Ok(PeerSetup {
                 registration,
                 content: Box::new(content),
@@ -123,8 +127,8 @@ fn peer_setup(rank: Rank, job: &JobConfig) -> Result<PeerSetup, String> {
     }
 }
 
-/// Reads and parses `in<R>.txt`, and checks the output folder; any problem
-/// comes back as one line naming the rank, the file and the line.
+/// Reads and parses `in<R>.txt`; any problem comes back as one line naming
+/// the rank, the file and the line.
 pub fn load_peer_input(rank: Rank, job: &JobConfig) -> Result<PeerInput, String> {
     let name = input_file_name(rank);
     let path = job.input_dir.join(&name);
@@ -137,13 +141,33 @@ pub fn load_peer_input(rank: Rank, job: &JobConfig) -> Result<PeerInput, String>
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("rank {rank}: cannot read {shown}: {e}"))?;
     let input = parse_peer_input(&text).map_err(|e| format!("rank {rank}: {shown}: {e}"))?;
-    if !input.wanted.is_empty() && !job.output_dir.is_dir() {
-        return Err(format!(
+    Ok(input)
+}
+
+/// Opens the output folder of a peer that wants files, and checks that
+/// every output name fits in a file name, before anything is downloaded;
+/// any problem comes back as one line naming the rank.
+pub fn open_output(rank: Rank, job: &JobConfig, input: &PeerInput) -> Result<OutputDir, String> {
+    if input.wanted.is_empty() {
+        return Ok(OutputDir::none(rank));
+    }
+    for wanted in &input.wanted {
+        let name = output_file_name(rank, wanted);
+        if name.len() > NAME_MAX {
+            return Err(format!(
+                "rank {rank}: the output of wanted file '{wanted}' would be named {name}, \
+                 {} bytes: longer than the {NAME_MAX} bytes a file name may have",
+                name.len()
+            ));
+        }
+    }
+    OutputDir::open(&job.output_dir, rank, &input.wanted).map_err(|e| match e {
+        e if e.is_not_found() || matches!(e, FsError::NotAFolder { .. }) => format!(
             "rank {rank}: the output folder {} does not exist or is not a folder",
             job.output_dir.display()
-        ));
-    }
-    Ok(input)
+        ),
+        e => format!("rank {rank}: {e}"),
+    })
 }
 
 /// Runs a whole job of `ranks` ranks in this process, one thread per rank
