@@ -26,7 +26,7 @@ use crate::beneath::{c_path, cvt, open_at, stat_at, stat_fd, unlink_if_same};
 use crate::{Error, Folder, NAME_MAX};
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -192,6 +192,17 @@ impl TempFile {
         }
     }
 
+    /// Writes `bytes` (the whole file), flushes them to disk (a full disk
+    /// may only say so then) and commits; on any error the temporary is
+    /// removed when dropped, and nothing appears under the final name.
+    pub fn write_and_commit(self, bytes: &[u8]) -> Result<(), Error> {
+        let mut file = &self.file;
+        file.write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| self.io("write", e))?;
+        self.commit()
+    }
+
     /// Removes the temporary now (dropping it does the same), unless it
     /// was committed.
     pub fn discard(&self) {
@@ -270,7 +281,7 @@ pub fn parse(name: &OsStr) -> Option<TempName<'_>> {
 mod tests {
     use super::*;
     use std::fs;
-    use std::io::{Read, Seek, Write};
+    use std::io::{Read, Seek};
     use std::os::unix::fs::symlink;
 
     fn folder(dir: &tempfile::TempDir) -> Arc<Folder> {
@@ -308,6 +319,15 @@ mod tests {
         assert_eq!(back, "hello");
         drop(temp);
         assert_eq!(fs::read(dir.path().join("f.txt")).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn whole_files_in_one_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let temp = TempFile::create(folder(&dir), "w".as_ref(), 0).unwrap();
+        temp.write_and_commit(b"all of it").unwrap();
+        assert_eq!(fs::read(dir.path().join("w")).unwrap(), b"all of it");
+        assert_eq!(names(dir.path()), ["w"]);
     }
 
     #[test]

@@ -10,9 +10,9 @@ use crate::share::job::{share_peer, ShareSpec};
 use crate::tracker_loop::{run_tracker, TrackerError};
 use crate::{Endpoint, Fabric, TransportError};
 use mpitorrent_core::classic::{input_file_name, output_file_name, parse_peer_input, PeerInput};
-use mpitorrent_fs::{Error as FsError, NAME_MAX};
 use mpitorrent_core::tracker::{Progress, RunData, TrackerConfig};
 use mpitorrent_core::{Rank, Registration};
+use mpitorrent_fs::{Error as FsError, NAME_MAX};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -30,6 +30,10 @@ pub struct JobConfig {
     pub swarm_sample: Option<usize>,
     /// Share real files instead (`input_dir` and `output_dir` unused).
     pub share: Option<ShareSpec>,
+    /// Why the job cannot work, found by rank 0 before it started (its
+    /// `--report` or `--timeline` cannot be written): the tracker aborts
+    /// the job with this message before any transfer.
+    pub refuse: Option<String>,
 }
 
 /// How one rank's part of the job ended.
@@ -78,7 +82,7 @@ pub fn run_rank<F: Fabric>(
             swarm_sample: job.swarm_sample,
             seed: job.peer.seed,
         };
-        return match run_tracker(&endpoint, config, observe) {
+        return match run_tracker(&endpoint, config, job.refuse.clone(), observe) {
             Ok(data) => Ok(RankOutcome::Tracker(Box::new(data))),
             Err(TrackerError::Aborted(reason)) => Err(JobError::Aborted {
                 reason,

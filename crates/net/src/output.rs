@@ -10,7 +10,6 @@ use mpitorrent_core::holdings::HeldFile;
 use mpitorrent_core::{Rank, SegmentIdx};
 use mpitorrent_fs::temp::final_part;
 use mpitorrent_fs::{Error, Folder, TempFile};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -52,15 +51,9 @@ impl OutputDir {
             return Err(Error::io("write", name, cause));
         };
         let temp = TempFile::create(Arc::clone(folder), name.as_ref(), self.rank.0)?;
-        let contents = render_output(&file.hashes);
-        let mut out = temp.file();
-        // Errors such as a full disk can surface only when the data is
-        // flushed. Dropping `temp` on an error removes it.
-        out.write_all(contents.as_bytes())
-            .and_then(|()| out.sync_all())
-            .map_err(|e| Error::io("write", temp.final_path(), e))?;
-        temp.commit()?;
-        Ok(temp.final_path().to_path_buf())
+        let path = temp.final_path().to_path_buf();
+        temp.write_and_commit(render_output(&file.hashes).as_bytes())?;
+        Ok(path)
     }
 }
 

@@ -191,9 +191,8 @@ impl Content for ShareContent {
             }
             (None, Some(whole)) => {
                 let relative = Path::new(&file.name);
-                let whole =
-                    WholeFile::open(&whole.root, relative, self.segment_size, whole.direct)
-                        .map_err(|e| cannot_read(&e))?;
+                let whole = WholeFile::open(&whole.root, relative, self.segment_size, whole.direct)
+                    .map_err(|e| cannot_read(&e))?;
                 let len = whole.segment_len(segment);
                 wire::encode_segment_ack(file.id, index, len, |out| {
                     whole.append_segment(segment, out, &mut scratch)

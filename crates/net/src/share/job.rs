@@ -197,6 +197,10 @@ mod tests {
         };
         let (seeder, _) = share_peer(Rank(1), 3, &spec, &mut |_| {}).unwrap();
         let names: Vec<&str> = seeder.owned.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["a", "copies/kept"], "copies/1 and copies/2 are skipped");
+        assert_eq!(
+            names,
+            ["a", "copies/kept"],
+            "copies/1 and copies/2 are skipped"
+        );
     }
 }

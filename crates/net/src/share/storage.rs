@@ -267,7 +267,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut scratch = AlignedBuf::default();
         let segment = |n: u8, len: usize| vec![b'0' + n; len];
-        let partial = PartialFile::create(&root(&dir), "sub/f.bin", 1, 3, size as u64, direct).unwrap();
+        let partial =
+            PartialFile::create(&root(&dir), "sub/f.bin", 1, 3, size as u64, direct).unwrap();
         partial
             .write_segment(2, &segment(2, size / 2), &mut scratch)
             .unwrap();
@@ -293,7 +294,8 @@ mod tests {
         let left: Vec<_> = fs::read_dir(dir.path().join("sub")).unwrap().collect();
         assert_eq!(left.len(), 1, "the temporary file was renamed");
         let relative = Path::new("sub/f.bin");
-        let whole = WholeFile::open(&root(&dir), relative, size as u64, partial.is_direct()).unwrap();
+        let whole =
+            WholeFile::open(&root(&dir), relative, size as u64, partial.is_direct()).unwrap();
         assert_eq!(
             (0..4).map(|i| whole.segment_len(i)).collect::<Vec<_>>(),
             [size, size, size / 2, 0]
