@@ -170,6 +170,27 @@ mod tests {
         assert!(!segment_size_fits(0));
     }
 
+    /// The flag is really set on the descriptor (as the kernel reports it
+    /// in /proc/self/fdinfo), where the filesystem takes it.
+    #[test]
+    fn set_direct_sets_the_flag_on_the_open_file() {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::create(dir.path().join("f")).unwrap();
+        let flags = || {
+            let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", file.as_raw_fd()));
+            let info = info.unwrap();
+            let octal = info.lines().find_map(|l| l.strip_prefix("flags:")).unwrap();
+            i32::from_str_radix(octal.trim(), 8).unwrap()
+        };
+        assert_eq!(flags() & libc::O_DIRECT, 0);
+        if set_direct(&file).unwrap() {
+            assert_ne!(flags() & libc::O_DIRECT, 0);
+        } else {
+            eprintln!("{} does no direct I/O; skipped", dir.path().display());
+        }
+    }
+
     /// On a filesystem that does direct I/O (the temporary folder, if it
     /// does), a short last segment round-trips and the padding is cut.
     #[test]
