@@ -127,7 +127,7 @@ mod tests {
         let not_wanted = temp("client2_g", 2);
         let other_rank = temp("client3_f", 3);
         let out = OutputDir::open(dir.path(), Rank(2), &["f".into()]).unwrap();
-        assert_eq!(out.tidy().unwrap(), [own.clone()]);
+        assert_eq!(out.tidy().unwrap(), std::slice::from_ref(&own));
         assert!(!own.exists() && not_wanted.exists() && other_rank.exists());
     }
 }
