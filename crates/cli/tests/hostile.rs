@@ -29,41 +29,49 @@ enum Launch {
 
 const BOTH: [Launch; 2] = [Launch::Local, Launch::Mpirun];
 
+/// Each launch twice, with its description: cases whose outcome could
+/// depend on timing are repeated.
+fn attempts() -> impl Iterator<Item = (String, Launch)> {
+    let launches = BOTH.into_iter().chain(BOTH).enumerate();
+    launches.map(|(attempt, launch)| (format!("{launch:?}, attempt {attempt}"), launch))
+}
+
 impl Launch {
     /// A classic swarm of `ranks` ranks in `dir`.
     fn classic(self, dir: &Path, ranks: u32) -> assert_cmd::Command {
-        match self {
-            Launch::Local => {
-                let mut cmd = mpitorrent();
-                cmd.current_dir(dir)
-                    .args(["local", "--ranks", &ranks.to_string()]);
-                cmd
-            }
-            Launch::Mpirun => {
-                let mut cmd = mpirun(ranks, dir);
-                cmd.arg("run");
-                cmd
-            }
-        }
+        self.start(dir, ranks, &["local", "--ranks"], "run")
     }
 
     /// A `share` of `ranks` ranks in `dir`.
     fn share(self, dir: &Path, ranks: u32) -> assert_cmd::Command {
-        let mut cmd = match self {
+        let mut cmd = self.start(dir, ranks, &["share", "--local"], "share");
+        cmd.args(["--segment-size", SEGMENT]);
+        cmd
+    }
+
+    /// A `share` of `ranks` ranks in `dir` from rank 1's `data` to every
+    /// rank's `out/<rank>`.
+    fn share_out(self, dir: &Path, ranks: u32) -> assert_cmd::Command {
+        let mut cmd = self.share(dir, ranks);
+        cmd.args(["--from", "data", "--seeders", "1", "--to", "out/{rank}"]);
+        cmd
+    }
+
+    /// `mpitorrent <local> <ranks>` or `mpirun -np <ranks> mpitorrent
+    /// <command>`, in `dir`.
+    fn start(self, dir: &Path, ranks: u32, local: &[&str], command: &str) -> assert_cmd::Command {
+        match self {
             Launch::Local => {
                 let mut cmd = mpitorrent();
-                cmd.current_dir(dir)
-                    .args(["share", "--local", &ranks.to_string()]);
+                cmd.current_dir(dir).args(local).arg(ranks.to_string());
                 cmd
             }
             Launch::Mpirun => {
                 let mut cmd = mpirun(ranks, dir);
-                cmd.arg("share");
+                cmd.arg(command);
                 cmd
             }
-        };
-        cmd.args(["--segment-size", SEGMENT]);
-        cmd
+        }
     }
 }
 
@@ -199,8 +207,7 @@ fn likely_pids() -> Vec<u32> {
 
 #[test]
 fn links_at_every_predictable_temporary_name_are_never_followed_classic() {
-    for (attempt, launch) in BOTH.into_iter().chain(BOTH).enumerate() {
-        let context = format!("{launch:?}, attempt {attempt}");
+    for (context, launch) in attempts() {
         let dir = tempfile::tempdir().unwrap();
         let victim = Victim::new();
         classic_inputs(dir.path(), 4, "f");
@@ -239,8 +246,7 @@ fn share_data(dir: &Path) {
 
 #[test]
 fn links_at_every_predictable_temporary_name_are_never_followed_share() {
-    for (attempt, launch) in BOTH.into_iter().chain(BOTH).enumerate() {
-        let context = format!("{launch:?}, attempt {attempt}");
+    for (context, launch) in attempts() {
         let dir = tempfile::tempdir().unwrap();
         let victim = Victim::new();
         share_data(dir.path());
@@ -256,8 +262,7 @@ fn links_at_every_predictable_temporary_name_are_never_followed_share() {
         }
         names.push(dir.path().join("out/2/f.bin"));
         let links = plant_links(&victim, names);
-        let mut cmd = launch.share(dir.path(), 4);
-        cmd.args(["--from", "data", "--seeders", "1", "--to", "out/{rank}"]);
+        let cmd = launch.share_out(dir.path(), 4);
         run(cmd).assert_success(&context);
         victim.assert_untouched(&context);
         for rank in 2..4 {
@@ -275,15 +280,13 @@ fn links_at_every_predictable_temporary_name_are_never_followed_share() {
 
 #[test]
 fn a_linked_sub_folder_of_to_is_an_error_naming_the_rank_and_the_link() {
-    for (attempt, launch) in BOTH.into_iter().chain(BOTH).enumerate() {
-        let context = format!("{launch:?}, attempt {attempt}");
+    for (context, launch) in attempts() {
         let dir = tempfile::tempdir().unwrap();
         let victim = Victim::new();
         share_data(dir.path());
         fs::create_dir_all(dir.path().join("out/2")).unwrap();
         symlink(victim.dir.path(), dir.path().join("out/2/sub")).unwrap();
-        let mut cmd = launch.share(dir.path(), 3);
-        cmd.args(["--from", "data", "--seeders", "1", "--to", "out/{rank}"]);
+        let cmd = launch.share_out(dir.path(), 3);
         run(cmd).assert_one_error(&context, &["rank 2: ", "out/2/sub is a symbolic link"]);
         victim.assert_untouched(&context);
         // f.bin may have been finished before sub/g.bin failed: whole.
@@ -297,16 +300,6 @@ fn a_linked_sub_folder_of_to_is_an_error_naming_the_rank_and_the_link() {
             finished.exists() as usize + 1
         );
     }
-}
-
-/// The names in `dir`, sorted.
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[test]
@@ -332,8 +325,7 @@ fn a_folder_where_a_file_goes_is_an_error_and_stays() {
         let dir = tempfile::tempdir().unwrap();
         share_data(dir.path());
         fs::create_dir_all(dir.path().join("out/2/f.bin")).unwrap();
-        let mut cmd = launch.share(dir.path(), 3);
-        cmd.args(["--from", "data", "--seeders", "1", "--to", "out/{rank}"]);
+        let cmd = launch.share_out(dir.path(), 3);
         let outcome = run(cmd);
         outcome.assert_one_error(&context, &["rank 2: ", "out/2/f.bin is a folder"]);
         assert!(dir.path().join("out/2/f.bin").is_dir(), "{context}");
@@ -347,8 +339,7 @@ fn a_folder_where_a_file_goes_is_an_error_and_stays() {
         share_data(dir.path());
         fs::create_dir_all(dir.path().join("out/2")).unwrap();
         fs::write(dir.path().join("out/2/sub"), b"mine").unwrap();
-        let mut cmd = launch.share(dir.path(), 3);
-        cmd.args(["--from", "data", "--seeders", "1", "--to", "out/{rank}"]);
+        let cmd = launch.share_out(dir.path(), 3);
         let outcome = run(cmd);
         outcome.assert_one_error(&context, &["rank 2: ", "out/2/sub is not a folder"]);
         assert_eq!(fs::read(dir.path().join("out/2/sub")).unwrap(), b"mine");
@@ -380,8 +371,7 @@ fn names_of_255_bytes_work_end_to_end() {
         fs::create_dir_all(data.join(&long_utf8)).unwrap();
         fs::write(data.join("x".repeat(255)), bytes(5000, 3)).unwrap();
         fs::write(data.join(&long_utf8).join(&long_utf8), bytes(9000, 4)).unwrap();
-        let mut cmd = launch.share(dir.path(), 3);
-        cmd.args(["--from", "data", "--seeders", "1", "--to", "out/{rank}"]);
+        let cmd = launch.share_out(dir.path(), 3);
         run(cmd).assert_success(&context);
         assert_same_tree(&data, &dir.path().join("out/2"));
     }
@@ -449,8 +439,7 @@ fn held(dir: &Path, name: &str, owner: u32) -> TempFile {
 
 #[test]
 fn a_successful_rerun_removes_its_stale_temporaries_but_not_a_held_one_classic() {
-    for (attempt, launch) in BOTH.into_iter().chain(BOTH).enumerate() {
-        let context = format!("{launch:?}, attempt {attempt}");
+    for (context, launch) in attempts() {
         let dir = tempfile::tempdir().unwrap();
         classic_inputs(dir.path(), 3, "f");
         let path = dir.path();
@@ -479,8 +468,7 @@ fn a_successful_rerun_removes_its_stale_temporaries_but_not_a_held_one_classic()
 
 #[test]
 fn a_successful_rerun_removes_its_stale_temporaries_but_not_a_held_one_share() {
-    for (attempt, launch) in BOTH.into_iter().chain(BOTH).enumerate() {
-        let context = format!("{launch:?}, attempt {attempt}");
+    for (context, launch) in attempts() {
         let dir = tempfile::tempdir().unwrap();
         share_data(dir.path());
         let out = |rank: u32| dir.path().join(format!("out/{rank}"));
@@ -498,8 +486,7 @@ fn a_successful_rerun_removes_its_stale_temporaries_but_not_a_held_one_share() {
             held(&out(3).join("sub"), "g.bin", 3),
         ];
         let kept = stale(&out(2), "f.bin", 3, 5);
-        let mut cmd = launch.share(dir.path(), 4);
-        cmd.args(["--from", "data", "--seeders", "1", "--to", "out/{rank}"]);
+        let cmd = launch.share_out(dir.path(), 4);
         run(cmd).assert_success(&context);
         for rank in 2..4 {
             assert_file(&out(rank).join("sub/g.bin"), &bytes(4096, 2), &context);
@@ -531,8 +518,7 @@ fn report_and_timeline_into_a_missing_folder_fail_before_the_swarm_runs() {
         let context = format!("share, {launch:?}");
         let dir = tempfile::tempdir().unwrap();
         share_data(dir.path());
-        let mut cmd = launch.share(dir.path(), 3);
-        cmd.args(["--from", "data", "--seeders", "1", "--to", "out/{rank}"]);
+        let mut cmd = launch.share_out(dir.path(), 3);
         cmd.args(["--report", "nodir/r.json"]);
         run(cmd).assert_one_error(&context, &["--report nodir/r.json"]);
         let out = dir.path().join("out");

@@ -288,11 +288,11 @@ mod tests {
         Arc::new(Folder::open(dir.path()).unwrap())
     }
 
+    /// The names in `dir`, sorted, as [`Folder::entries`] lists them.
     fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let folder = Folder::open(dir).unwrap();
+        let entries = folder.entries().unwrap().into_iter();
+        let mut names: Vec<String> = entries.map(|(n, _)| n.into_string().unwrap()).collect();
         names.sort();
         names
     }

@@ -37,14 +37,20 @@ pub fn hand_written(scenario: &Scenario) -> tempfile::TempDir {
     dir
 }
 
-/// The names of the `client*` files in `dir`, sorted.
-pub fn client_files(dir: &Path) -> Vec<String> {
+/// The names in `dir`, sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("client"))
         .collect();
     names.sort();
+    names
+}
+
+/// The names of the `client*` files in `dir`, sorted.
+pub fn client_files(dir: &Path) -> Vec<String> {
+    let mut names = names_in(dir);
+    names.retain(|n| n.starts_with("client"));
     names
 }
 
