@@ -164,8 +164,7 @@ pub fn run(args: SimArgs) -> Result<ExitCode> {
     let peak_rss_kib = process_resources().peak_rss_kib;
     if let Some(path) = &args.report {
         let json = serde_json::to_string_pretty(&report.run).expect("a report serializes");
-        std::fs::write(path, json + "\n")
-            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+        crate::swarm::file_beside("--report", path)?.write_and_commit((json + "\n").as_bytes())?;
     }
     if args.json {
         let mut json = serde_json::to_value(&report).expect("a report serializes");

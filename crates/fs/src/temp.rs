@@ -116,6 +116,28 @@ impl TempFile {
         Err(Error::io("write", final_path, cause))
     }
 
+    /// The temporary for the file at `relative` below `root` (a path of
+    /// plain names), its folders created beneath `root` without following
+    /// links ([`Folder::create_folders`]), written by `owner`.
+    pub fn create_below(
+        root: &Arc<Folder>,
+        relative: &Path,
+        owner: u32,
+    ) -> Result<TempFile, Error> {
+        let Some(name) = relative.file_name() else {
+            return Err(Error::Outside {
+                path: root.path().join(relative),
+            });
+        };
+        let folder = match relative.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => {
+                Arc::new(root.create_folders(parent)?)
+            }
+            _ => Arc::clone(root),
+        };
+        TempFile::create(folder, name, owner)
+    }
+
     /// The temporary for the file at `path` (a path the user gave, whose
     /// folder is opened as given, links included), written by `owner`.
     pub fn beside(path: &Path, owner: u32) -> Result<TempFile, Error> {
@@ -426,6 +448,23 @@ mod tests {
         let longer = "y".repeat(NAME_MAX + 1);
         let err = TempFile::create(folder(&dir), longer.as_ref(), 1).unwrap_err();
         assert!(matches!(err, Error::NameTooLong { len: 256, .. }), "{err}");
+    }
+
+    #[test]
+    fn below_a_folder_its_folders_are_made_without_following_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        symlink(outside.path(), dir.path().join("link")).unwrap();
+        let temp = TempFile::create_below(&folder(&dir), "a/b/f".as_ref(), 1).unwrap();
+        temp.write_and_commit(b"x").unwrap();
+        assert_eq!(fs::read(dir.path().join("a/b/f")).unwrap(), b"x");
+        let err = TempFile::create_below(&folder(&dir), "link/f".as_ref(), 1).unwrap_err();
+        assert!(matches!(err, Error::Link { .. }), "{err}");
+        for bad in ["a/..", "../f", ""] {
+            let err = TempFile::create_below(&folder(&dir), bad.as_ref(), 1).unwrap_err();
+            assert!(matches!(err, Error::Outside { .. }), "{bad}: {err}");
+        }
+        assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
     }
 
     #[test]

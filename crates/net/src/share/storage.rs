@@ -46,19 +46,7 @@ impl PartialFile {
         segment_size: u64,
         direct: bool,
     ) -> Result<Self, Error> {
-        let relative = Path::new(name);
-        let Some(file_name) = relative.file_name() else {
-            return Err(Error::Outside {
-                path: root.path().join(name),
-            });
-        };
-        let folder = match relative.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => {
-                Arc::new(root.create_folders(parent)?)
-            }
-            _ => Arc::clone(root),
-        };
-        let temp = TempFile::create(folder, file_name, owner)?;
+        let temp = TempFile::create_below(root, Path::new(name), owner)?;
         let failed = |e| Error::io("write", temp.final_path(), e);
         let want_direct = direct && direct::segment_size_fits(segment_size);
         let direct = want_direct && direct::set_direct(temp.file()).map_err(failed)?;
