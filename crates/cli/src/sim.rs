@@ -164,7 +164,8 @@ pub fn run(args: SimArgs) -> Result<ExitCode> {
     let peak_rss_kib = process_resources().peak_rss_kib;
     if let Some(path) = &args.report {
         let json = serde_json::to_string_pretty(&report.run).expect("a report serializes");
-        crate::swarm::file_beside("--report", path)?.write_and_commit((json + "\n").as_bytes())?;
+        let temp = crate::swarm::file_beside("--report", path)?;
+        crate::swarm::save_file(&temp, (json + "\n").as_bytes())?;
     }
     if args.json {
         let mut json = serde_json::to_value(&report).expect("a report serializes");

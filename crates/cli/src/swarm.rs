@@ -84,6 +84,18 @@ pub fn file_beside(option: &str, path: &Path) -> Result<TempFile> {
     TempFile::beside(path, 0).with_context(|| format!("{option} {}", path.display()))
 }
 
+/// Writes `bytes` into `temp` and renames it into place; then removes what
+/// a killed earlier run left for the same file (only rank 0's temporaries
+/// of that name that no live process holds: see [`mpitorrent_fs::stale`]),
+/// now that it is whole.
+pub fn save_file(temp: &TempFile, bytes: &[u8]) -> Result<()> {
+    temp.write_and_commit(bytes)?;
+    if let Err(e) = mpitorrent_fs::stale::remove_stale_beside(temp) {
+        tracing::warn!("cannot remove what an earlier run left: {e}");
+    }
+    Ok(())
+}
+
 /// Rank 0's `--report` and `--timeline` files, created before the swarm
 /// runs and written after it (dropped unwritten, they leave nothing).
 #[derive(Default)]
@@ -107,7 +119,7 @@ impl RunFiles {
     fn save(self, report: &RunReport) -> Result<()> {
         if let Some(temp) = self.report {
             let json = serde_json::to_string_pretty(report).expect("a report serializes");
-            temp.write_and_commit((json + "\n").as_bytes())?;
+            save_file(&temp, (json + "\n").as_bytes())?;
         }
         if let Some(temp) = self.timeline {
             timeline::write_into(temp, report)?;

@@ -192,7 +192,7 @@ pub fn write(path: &Path, report: &RunReport) -> Result<()> {
 /// renames it into place.
 pub fn write_into(temp: TempFile, report: &RunReport) -> Result<()> {
     let svg = render(report)?;
-    Ok(temp.write_and_commit(svg.as_bytes())?)
+    crate::swarm::save_file(&temp, svg.as_bytes())
 }
 
 /// The timeline of `report`, as an SVG document.

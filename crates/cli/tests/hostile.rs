@@ -455,12 +455,20 @@ fn a_successful_rerun_removes_its_stale_temporaries_but_not_a_held_one_classic()
         ];
         let old_style = path.join(".client2_f.part-123");
         fs::write(&old_style, b"").unwrap();
-        run(launch.classic(path, 3)).assert_success(&context);
+        // Rank 0's report: an old temporary of it goes, a held one stays.
+        let old_report = stale(path, "r.json", 0, 6);
+        let live_report = held(path, "r.json", 0);
+        let mut cmd = launch.classic(path, 3);
+        cmd.args(["--report", "r.json"]);
+        run(cmd).assert_success(&context);
         assert_file(&path.join("client2_f"), CLASSIC_OUTPUT.as_bytes(), &context);
-        for p in &gone {
+        for p in gone.iter().chain([&old_report]) {
             assert!(!p.exists(), "{context}: {} was not removed", p.display());
         }
-        for p in kept.iter().chain([&live.path(), &old_style]) {
+        for p in kept
+            .iter()
+            .chain([&live.path(), &live_report.path(), &old_style])
+        {
             assert!(p.exists(), "{context}: {} was removed", p.display());
         }
     }

@@ -34,7 +34,7 @@
 
 use crate::beneath::{cvt, open_at, stat_fd, unlink_if_same, Kind, Visitor};
 use crate::temp::parse;
-use crate::{Error, Folder};
+use crate::{Error, Folder, TempFile};
 use std::ffi::{CString, OsStr};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -43,6 +43,14 @@ use std::path::{Path, PathBuf};
 /// Chooses, by its final name's part ([`crate::temp::final_part`]), which
 /// temporaries of the owner may be removed.
 pub type Owned<'a> = &'a dyn Fn(&[u8]) -> bool;
+
+/// Removes the stale temporaries of the same owner and final name as
+/// `temp` (other than `temp`, which its owner holds) from its folder; for a
+/// file written whole at once, once it is in place.
+pub fn remove_stale_beside(temp: &TempFile) -> Result<Vec<PathBuf>, Error> {
+    let (folder, owner, part) = temp.pattern();
+    remove_stale(folder, owner, &|p| p == part)
+}
 
 /// Removes the stale temporaries of `owner` in `folder` (not below it)
 /// whose final name `owned` accepts; returns their paths.
@@ -116,7 +124,7 @@ fn remove_if_stale(folder: &Folder, name: &OsStr, owner: u32, owned: Owned) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::temp::{temp_name, TempFile};
+    use crate::temp::temp_name;
     use std::fs;
     use std::sync::Arc;
 
@@ -173,6 +181,20 @@ mod tests {
             vec![path.clone()]
         );
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn beside_a_temporary_only_its_own_name_is_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = Arc::new(Folder::open(dir.path()).unwrap());
+        let old = dir.path().join(temp_name("r.json".as_ref(), 0, 1));
+        let other = dir.path().join(temp_name("t.svg".as_ref(), 0, 2));
+        fs::write(&old, b"").unwrap();
+        fs::write(&other, b"").unwrap();
+        let temp = TempFile::create(folder, "r.json".as_ref(), 0).unwrap();
+        temp.write_and_commit(b"{}").unwrap();
+        assert_eq!(remove_stale_beside(&temp).unwrap(), [old]);
+        assert!(other.exists());
     }
 
     #[test]

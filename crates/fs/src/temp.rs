@@ -48,6 +48,7 @@ pub struct TempFile {
     name: CString,
     final_name: CString,
     final_path: PathBuf,
+    owner: u32,
     file: File,
     state: Mutex<State>,
 }
@@ -103,6 +104,7 @@ impl TempFile {
                 name: c_name,
                 final_name: final_c,
                 final_path,
+                owner,
                 file: File::from(fd),
                 state: Mutex::new(State::Writing),
             };
@@ -217,7 +219,7 @@ impl TempFile {
     /// Writes `bytes` (the whole file), flushes them to disk (a full disk
     /// may only say so then) and commits; on any error the temporary is
     /// removed when dropped, and nothing appears under the final name.
-    pub fn write_and_commit(self, bytes: &[u8]) -> Result<(), Error> {
+    pub fn write_and_commit(&self, bytes: &[u8]) -> Result<(), Error> {
         let mut file = &self.file;
         file.write_all(bytes)
             .and_then(|()| file.sync_all())
@@ -235,6 +237,13 @@ impl TempFile {
             let _ = unlink_if_same(self.folder.as_fd(), &self.name, self.file.as_fd());
             *state = State::Removed;
         }
+    }
+
+    /// The folder it is in, who writes it and the part of the final name
+    /// its name keeps: what [`crate::stale`] needs to find its siblings.
+    pub(crate) fn pattern(&self) -> (&Folder, u32, &[u8]) {
+        let final_name = OsStr::from_bytes(self.final_name.to_bytes());
+        (&self.folder, self.owner, final_part(final_name))
     }
 
     fn io(&self, op: &'static str, cause: io::Error) -> Error {
