@@ -64,14 +64,13 @@ fn generate(args: GenArgs) -> Result<ExitCode> {
             (Scenario::generate(&params)?, format!("seed {}", args.seed))
         }
     };
+    // --out is the user's path; below it nothing is written through a link.
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let out = std::sync::Arc::new(mpitorrent_fs::Folder::open(&args.out)?);
     for (relative, contents) in scenario.files() {
-        let path = args.out.join(relative);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        std::fs::write(&path, contents)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        let temp = mpitorrent_fs::TempFile::create_below(&out, relative.as_ref(), 0)?;
+        temp.write_and_commit(contents.as_bytes())?;
     }
     eprintln!(
         "mpitorrent gen: {} ranks, {} expected output(s), {what}, written to {}",

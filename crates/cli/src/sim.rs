@@ -164,8 +164,8 @@ pub fn run(args: SimArgs) -> Result<ExitCode> {
     let peak_rss_kib = process_resources().peak_rss_kib;
     if let Some(path) = &args.report {
         let json = serde_json::to_string_pretty(&report.run).expect("a report serializes");
-        std::fs::write(path, json + "\n")
-            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+        let temp = crate::swarm::file_beside("--report", path)?;
+        crate::swarm::save_file(&temp, (json + "\n").as_bytes())?;
     }
     if args.json {
         let mut json = serde_json::to_value(&report).expect("a report serializes");

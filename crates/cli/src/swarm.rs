@@ -2,12 +2,18 @@
 //! (`local`), with rank 0 showing its progress, then reporting how it went:
 //! one error line from the rank that should say it, or the end-of-run
 //! summary, the `--report` file and the `--timeline` picture.
+//!
+//! The report and the timeline are created (as temporaries beside their
+//! paths, see [`mpitorrent_fs::temp`]) before the swarm starts, so that a
+//! folder that is missing or cannot be written fails the job at once, not
+//! after it has run; they get their contents and final names at the end.
 
 use crate::cli::{ClassicArgs, ShareArgs, SwarmArgs};
 use crate::progress::ProgressDisplay;
 use crate::timeline;
 use anyhow::{Context, Result};
 use mpitorrent_core::report::{RunReport, RunSettings};
+use mpitorrent_fs::TempFile;
 use mpitorrent_net::fault::{FaultPlan, FAULT_ENV};
 use mpitorrent_net::job::{run_local_job, JobConfig, JobError, RankOutcome};
 use mpitorrent_net::peer::PeerOptions;
@@ -68,7 +74,58 @@ fn job_config(args: &SwarmArgs, workload: &Workload, own_process: bool) -> Resul
         stall_timeout: (args.stall_timeout > 0).then(|| Duration::from_secs(args.stall_timeout)),
         swarm_sample: args.swarm_sample.map(|s| s as usize),
         share,
+        refuse: None,
     })
+}
+
+/// The temporary for a file the user asked for with `option` at `path`,
+/// written by rank 0; an error names the option and the path.
+pub fn file_beside(option: &str, path: &Path) -> Result<TempFile> {
+    TempFile::beside(path, 0).with_context(|| format!("{option} {}", path.display()))
+}
+
+/// Writes `bytes` into `temp` and renames it into place; then removes what
+/// a killed earlier run left for the same file (only rank 0's temporaries
+/// of that name that no live process holds: see [`mpitorrent_fs::stale`]),
+/// now that it is whole.
+pub fn save_file(temp: &TempFile, bytes: &[u8]) -> Result<()> {
+    temp.write_and_commit(bytes)?;
+    if let Err(e) = mpitorrent_fs::stale::remove_stale_beside(temp) {
+        tracing::warn!("cannot remove what an earlier run left: {e}");
+    }
+    Ok(())
+}
+
+/// Rank 0's `--report` and `--timeline` files, created before the swarm
+/// runs and written after it (dropped unwritten, they leave nothing).
+#[derive(Default)]
+struct RunFiles {
+    report: Option<TempFile>,
+    timeline: Option<TempFile>,
+}
+
+impl RunFiles {
+    fn create(args: &SwarmArgs) -> Result<RunFiles> {
+        let create = |option, path: &Option<std::path::PathBuf>| {
+            path.as_deref().map(|p| file_beside(option, p)).transpose()
+        };
+        Ok(RunFiles {
+            report: create("--report", &args.report)?,
+            timeline: create("--timeline", &args.timeline)?,
+        })
+    }
+
+    /// Writes the report as JSON and draws the timeline.
+    fn save(self, report: &RunReport) -> Result<()> {
+        if let Some(temp) = self.report {
+            let json = serde_json::to_string_pretty(report).expect("a report serializes");
+            save_file(&temp, (json + "\n").as_bytes())?;
+        }
+        if let Some(temp) = self.timeline {
+            timeline::write_into(temp, report)?;
+        }
+        Ok(())
+    }
 }
 
 /// Rank 0's progress display for these options.
@@ -77,9 +134,14 @@ fn progress_display(args: &SwarmArgs) -> ProgressDisplay {
 }
 
 /// Prints a rank's failure if this rank is the one that should, or, on
-/// the tracker, the summary, the report and the timeline; gives the exit
-/// status.
-fn finish(outcome: Result<RankOutcome, JobError>, args: &SwarmArgs, transport: &str) -> ExitCode {
+/// the tracker, the summary, and saves the report and the timeline into
+/// `files`; gives the exit status.
+fn finish(
+    outcome: Result<RankOutcome, JobError>,
+    args: &SwarmArgs,
+    transport: &str,
+    files: RunFiles,
+) -> ExitCode {
     match outcome {
         Ok(RankOutcome::Tracker(data)) => {
             let settings = RunSettings {
@@ -92,7 +154,7 @@ fn finish(outcome: Result<RankOutcome, JobError>, args: &SwarmArgs, transport: &
             if !args.quiet {
                 eprint!("{}", report.summary());
             }
-            match save(&report, args) {
+            match files.save(&report) {
                 Err(err) => {
                     eprintln!("mpitorrent: error: {err:#}");
                     ExitCode::FAILURE
@@ -114,32 +176,12 @@ fn finish(outcome: Result<RankOutcome, JobError>, args: &SwarmArgs, transport: &
     }
 }
 
-/// Writes the files the options ask for: the report, the timeline.
-fn save(report: &RunReport, args: &SwarmArgs) -> Result<()> {
-    if let Some(path) = &args.report {
-        write_report(path, report)?;
-    }
-    if let Some(path) = &args.timeline {
-        timeline::write(path, report)?;
-    }
-    Ok(())
-}
-
-/// Writes the report as JSON under a temporary name, then renames it.
-fn write_report(path: &Path, report: &RunReport) -> Result<()> {
-    let json = serde_json::to_string_pretty(report).expect("a report serializes");
-    let temp = path.with_extension("json.part");
-    std::fs::write(&temp, json + "\n")
-        .and_then(|()| std::fs::rename(&temp, path))
-        .with_context(|| format!("cannot write the report to {}", path.display()))
-}
-
 #[cfg(feature = "mpi")]
 pub fn run_mpi(swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
     use mpitorrent_net::mpi::{abort, finalize_within, initialize, MpiFabric, ABORT_GRACE};
     use mpitorrent_net::{Endpoint, Fabric};
 
-    let job = job_config(swarm, workload, true)?;
+    let mut job = job_config(swarm, workload, true)?;
     let universe = initialize().context("starting MPI")?;
     let fabric = MpiFabric::new();
     let size = fabric.endpoint().size();
@@ -153,8 +195,18 @@ pub fn run_mpi(swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(USAGE));
     }
-    // Only rank 0 sees the progress; every other rank stays quiet.
-    let mut display = if fabric.endpoint().rank().is_tracker() {
+    // Only rank 0 sees the progress and writes the run's files; every
+    // other rank stays quiet. A file that cannot be written aborts the job
+    // through the tracker, before any transfer, with one message.
+    let tracker = fabric.endpoint().rank().is_tracker();
+    let files = match tracker.then(|| RunFiles::create(swarm)).transpose() {
+        Ok(files) => files.unwrap_or_default(),
+        Err(err) => {
+            job.refuse = Some(format!("{err:#}"));
+            RunFiles::default()
+        }
+    };
+    let mut display = if tracker {
         progress_display(swarm)
     } else {
         ProgressDisplay::hidden()
@@ -168,7 +220,7 @@ pub fn run_mpi(swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
         abort(1);
     }
     let aborted = matches!(outcome, Err(JobError::Aborted { .. }));
-    let mut code = finish(outcome, swarm, "mpi");
+    let mut code = finish(outcome, swarm, "mpi", files);
     if !aborted && !unreceived_is_fine(&unreceived_mpi(fabric.endpoint().rank())) {
         code = ExitCode::FAILURE;
     }
@@ -222,6 +274,8 @@ pub fn run_mpi(_swarm: &SwarmArgs, _workload: &Workload) -> Result<ExitCode> {
 
 pub fn run_local(ranks: u32, swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
     let job = job_config(swarm, workload, false)?;
+    // Before any rank starts: a file that cannot be written is the one error.
+    let mut files = Some(RunFiles::create(swarm)?);
     let mut display = progress_display(swarm);
     let ended = run_local_job(ranks, &job, &mut |p| display.observe(p));
     display.finish();
@@ -229,7 +283,9 @@ pub fn run_local(ranks: u32, swarm: &SwarmArgs, workload: &Workload) -> Result<E
     let mut aborted = false;
     for outcome in ended.outcomes {
         aborted |= matches!(outcome, Err(JobError::Aborted { .. }));
-        if finish(outcome, swarm, "local") != ExitCode::SUCCESS {
+        // Rank 0's outcome comes first: it saves the files.
+        let files = files.take().unwrap_or_default();
+        if finish(outcome, swarm, "local", files) != ExitCode::SUCCESS {
             code = ExitCode::FAILURE;
         }
     }

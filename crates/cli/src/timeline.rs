@@ -12,8 +12,9 @@
 //! labels are thinned to multiples of 1, 2, 5, 10, ... so they stay apart
 //! at 64 ranks.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use mpitorrent_core::report::RunReport;
+use mpitorrent_fs::TempFile;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -181,11 +182,17 @@ impl Timeline {
     }
 }
 
-/// Draws the timeline of `report` into `path`.
+/// Draws the timeline of `report` into `path`, through a temporary beside
+/// it ([`crate::swarm::file_beside`]) renamed into place when whole.
 pub fn write(path: &Path, report: &RunReport) -> Result<()> {
+    write_into(crate::swarm::file_beside("--timeline", path)?, report)
+}
+
+/// Draws the timeline of `report` into `temp`, made before the run, and
+/// renames it into place.
+pub fn write_into(temp: TempFile, report: &RunReport) -> Result<()> {
     let svg = render(report)?;
-    std::fs::write(path, svg)
-        .with_context(|| format!("cannot write the timeline to {}", path.display()))
+    crate::swarm::save_file(&temp, svg.as_bytes())
 }
 
 /// The timeline of `report`, as an SVG document.

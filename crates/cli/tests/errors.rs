@@ -306,7 +306,8 @@ fn a_full_disk_while_sharing_ends_the_job_and_leaves_nothing() {
         // No rank may leave the file under its name. The failing rank and,
         // in one process, every rank remove their half-written `.part`; under
         // mpirun a rank that is killed while stuck sending to the failed one
-        // may leave its own (`.f.bin.part-<pid>`, never taken for the file).
+        // may leave its own (`.f.bin.<rank>-<random>.part`, never taken for
+        // the file; the next successful run removes it).
         let failing = errors[0]
             .split("rank ")
             .nth(1)

@@ -11,13 +11,6 @@ use std::path::{Path, PathBuf};
 /// A segment size small enough that test files span many segments.
 const SEGMENT: &str = "4KiB";
 
-/// Deterministic bytes: `len` of them, different for each `seed`.
-fn bytes(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
-}
-
 /// A folder of awkward files: empty, smaller than a segment, several
 /// segments with a short last one, a sub-folder, many small files.
 fn dataset(root: &Path) {
@@ -32,40 +25,6 @@ fn dataset(root: &Path) {
             bytes(i * 7 + 1, i as u8),
         )
         .unwrap();
-    }
-}
-
-/// Every regular file under `root`, relative, sorted.
-fn files_under(root: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut folders = vec![root.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        for entry in fs::read_dir(&folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                folders.push(path);
-            } else {
-                found.push(path.strip_prefix(root).unwrap().to_path_buf());
-            }
-        }
-    }
-    found.sort();
-    found
-}
-
-/// Asserts `copy` holds exactly the files of `original`, byte for byte.
-fn assert_same_tree(original: &Path, copy: &Path) {
-    let files = files_under(original);
-    assert_eq!(
-        files_under(copy),
-        files,
-        "{} vs {}",
-        copy.display(),
-        original.display()
-    );
-    for file in files {
-        let same = fs::read(original.join(&file)).unwrap() == fs::read(copy.join(&file)).unwrap();
-        assert!(same, "{} differs in {}", file.display(), copy.display());
     }
 }
 

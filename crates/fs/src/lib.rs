@@ -15,5 +15,10 @@
 
 pub mod beneath;
 pub mod bounded;
+mod error;
 pub mod stale;
 pub mod temp;
+
+pub use beneath::{Folder, NAME_MAX};
+pub use error::Error;
+pub use temp::TempFile;

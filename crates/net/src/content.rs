@@ -5,6 +5,7 @@
 
 use mpitorrent_core::holdings::HeldFile;
 use mpitorrent_core::{wire, Message, Payload, Rank, SegmentIdx};
+use std::path::PathBuf;
 
 /// The peer drivers' view of file contents. Both peer threads use it at
 /// once (storing and finishing on the download thread, reading on the
@@ -35,4 +36,12 @@ pub trait Content: Sync {
     /// The job failed: remove whatever was half written (files already
     /// complete stay). Nothing by default.
     fn abandon(&self) {}
+
+    /// This rank's part of the job ended well: remove the temporaries that
+    /// an earlier, killed run of this rank left where this one writes (only
+    /// its own pattern, only those no live process holds: see
+    /// [`mpitorrent_fs::stale`]); says which. Nothing by default.
+    fn tidy(&self) -> Result<Vec<PathBuf>, mpitorrent_fs::Error> {
+        Ok(Vec::new())
+    }
 }

@@ -9,11 +9,12 @@ use crate::peer::{run_peer, PeerError, PeerOptions, PeerReport, PeerSetup};
 use crate::share::job::{share_peer, ShareSpec};
 use crate::tracker_loop::{run_tracker, TrackerError};
 use crate::{Endpoint, Fabric, TransportError};
-use mpitorrent_core::classic::{input_file_name, parse_peer_input, PeerInput};
+use mpitorrent_core::classic::{input_file_name, output_file_name, parse_peer_input, PeerInput};
 use mpitorrent_core::escape::shown_path;
 use mpitorrent_core::tracker::{Progress, RunData, TrackerConfig};
 use mpitorrent_core::{Rank, Registration};
 use mpitorrent_fs::bounded::{read_text, PEER_INPUT};
+use mpitorrent_fs::{Error as FsError, NAME_MAX};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -31,6 +32,10 @@ pub struct JobConfig {
     pub swarm_sample: Option<usize>,
     /// Share real files instead (`input_dir` and `output_dir` unused).
     pub share: Option<ShareSpec>,
+    /// Why the job cannot work, found by rank 0 before it started (its
+    /// `--report` or `--timeline` cannot be written): the tracker aborts
+    /// the job with this message before any transfer.
+    pub refuse: Option<String>,
 }
 
 /// How one rank's part of the job ended.
@@ -79,7 +84,7 @@ pub fn run_rank<F: Fabric>(
             swarm_sample: job.swarm_sample,
             seed: job.peer.seed,
         };
-        return match run_tracker(&endpoint, config, observe) {
+        return match run_tracker(&endpoint, config, job.refuse.clone(), observe) {
             Ok(data) => Ok(RankOutcome::Tracker(Box::new(data))),
             Err(TrackerError::Aborted(reason)) => Err(JobError::Aborted {
                 reason,
@@ -88,8 +93,9 @@ pub fn run_rank<F: Fabric>(
             Err(TrackerError::Transport(source)) => Err(transport(source)),
         };
     }
+    let size = endpoint.size();
     drop(endpoint);
-    match run_peer(fabric, peer_setup(rank, job), &job.peer) {
+    match run_peer(fabric, peer_setup(rank, size, job), &job.peer) {
         Ok(report) => Ok(RankOutcome::Peer(report)),
         Err(PeerError::Aborted(reason)) => Err(JobError::Aborted {
             reason,
@@ -103,20 +109,22 @@ pub fn run_rank<F: Fabric>(
     }
 }
 
-/// What this peer registers and how its contents are kept: the classic
-/// `in<R>.txt` and `client<R>_<file>` outputs, or real files (`share`).
-fn peer_setup(rank: Rank, job: &JobConfig) -> Result<PeerSetup, String> {
+/// What this peer (of a job of `size` ranks) registers and how its
+/// contents are kept: the classic `in<R>.txt` and `client<R>_<file>`
+/// outputs, or real files (`share`).
+fn peer_setup(rank: Rank, size: u32, job: &JobConfig) -> Result<PeerSetup, String> {
     match &job.share {
         None => {
             let input = load_peer_input(rank, job)?;
+            let output = open_output(rank, job, &input)?;
             Ok(PeerSetup {
                 registration: Registration::classic(&input),
-                content: Box::new(OutputDir::new(&job.output_dir)),
+                content: Box::new(output),
             })
         }
         Some(spec) => {
             let mut warn = |line: String| eprintln!("mpitorrent: warning: rank {rank}: {line}");
-            let (registration, content) = share_peer(rank, spec, &mut warn)?;
+            let (registration, content) = share_peer(rank, size, spec, &mut warn)?;
             Ok(PeerSetup {
                 registration,
                 content: Box::new(content),
@@ -125,8 +133,8 @@ fn peer_setup(rank: Rank, job: &JobConfig) -> Result<PeerSetup, String> {
     }
 }
 
-/// Reads and parses `in<R>.txt`, and checks the output folder; any problem
-/// comes back as one line naming the rank, the file and the line.
+/// Reads and parses `in<R>.txt`; any problem comes back as one line naming
+/// the rank, the file and the line.
 pub fn load_peer_input(rank: Rank, job: &JobConfig) -> Result<PeerInput, String> {
     let name = input_file_name(rank);
     // In the current folder (the classic invocation) the bare name reads best.
@@ -138,13 +146,33 @@ pub fn load_peer_input(rank: Rank, job: &JobConfig) -> Result<PeerInput, String>
     let text = read_text(&path, PEER_INPUT).map_err(|e| format!("rank {rank}: {e}"))?;
     let input =
         parse_peer_input(&text).map_err(|e| format!("rank {rank}: {}: {e}", shown_path(&path)))?;
-    if !input.wanted.is_empty() && !job.output_dir.is_dir() {
-        return Err(format!(
+    Ok(input)
+}
+
+/// Opens the output folder of a peer that wants files, and checks that
+/// every output name fits in a file name, before anything is downloaded;
+/// any problem comes back as one line naming the rank.
+pub fn open_output(rank: Rank, job: &JobConfig, input: &PeerInput) -> Result<OutputDir, String> {
+    if input.wanted.is_empty() {
+        return Ok(OutputDir::none(rank));
+    }
+    for wanted in &input.wanted {
+        let name = output_file_name(rank, wanted);
+        if name.len() > NAME_MAX {
+            return Err(format!(
+                "rank {rank}: the output of wanted file '{wanted}' would be named {name}, \
+                 {} bytes: longer than the {NAME_MAX} bytes a file name may have",
+                name.len()
+            ));
+        }
+    }
+    OutputDir::open(&job.output_dir, rank, &input.wanted).map_err(|e| match e {
+        e if e.is_not_found() || matches!(e, FsError::NotAFolder { .. }) => format!(
             "rank {rank}: the output folder {} does not exist or is not a folder",
             job.output_dir.display()
-        ));
-    }
-    Ok(input)
+        ),
+        e => format!("rank {rank}: {e}"),
+    })
 }
 
 /// How a whole job in this process ended.

@@ -1,57 +1,58 @@
 //! Writing a peer's completed files: `client<R>_<name>` in the output
-//! folder, written under a temporary name and renamed, so nobody ever sees
-//! a half-written output under its final name.
+//! folder, each written under an exclusive temporary name beside it and
+//! renamed (see [`mpitorrent_fs::temp`]), so nobody ever sees a
+//! half-written output under its final name and nothing planted in the
+//! folder is written through.
 
 use crate::content::Content;
 use mpitorrent_core::classic::{output_file_name, render_output};
 use mpitorrent_core::holdings::HeldFile;
 use mpitorrent_core::{Rank, SegmentIdx};
-use std::fs;
-use std::io::{self, Write};
+use mpitorrent_fs::temp::final_part;
+use mpitorrent_fs::{Error, Folder, TempFile};
 use std::path::{Path, PathBuf};
-
-/// An output file could not be written.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot write {}: {source}", path.display())]
-pub struct OutputError {
-    pub path: PathBuf,
-    #[source]
-    pub source: io::Error,
-}
+use std::sync::Arc;
 
 /// The folder a peer writes its outputs into.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct OutputDir {
-    dir: PathBuf,
+    /// None for a peer that wants nothing, which needs no folder.
+    folder: Option<Arc<Folder>>,
+    rank: Rank,
+    /// The output names this rank writes (its stale temporaries are theirs).
+    names: Vec<String>,
 }
 
 impl OutputDir {
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        OutputDir { dir: dir.into() }
+    /// The folder at `path` (as the user named it), where `rank` writes the
+    /// outputs of the `wanted` files.
+    pub fn open(path: &Path, rank: Rank, wanted: &[String]) -> Result<Self, Error> {
+        Ok(OutputDir {
+            folder: Some(Arc::new(Folder::open(path)?)),
+            rank,
+            names: wanted.iter().map(|w| output_file_name(rank, w)).collect(),
+        })
     }
 
-    /// The folder.
-    pub fn path(&self) -> &Path {
-        &self.dir
-    }
-
-    /// Writes the output of a complete file for `rank`; returns its path.
-    pub fn write(&self, rank: Rank, file: &HeldFile) -> Result<PathBuf, OutputError> {
-        let name = output_file_name(rank, &file.name);
-        let path = self.dir.join(&name);
-        // A dot-prefixed name in the same folder: the rename is atomic and a
-        // reader listing client* files never matches it.
-        let temp = self
-            .dir
-            .join(format!(".{name}.part-{}", std::process::id()));
-        let result = write_then_rename(&temp, &path, render_output(&file.hashes).as_bytes());
-        if result.is_err() {
-            let _ = fs::remove_file(&temp);
+    /// The outputs of a peer that wants nothing.
+    pub fn none(rank: Rank) -> Self {
+        OutputDir {
+            folder: None,
+            rank,
+            names: Vec::new(),
         }
-        result.map_err(|source| OutputError {
-            path: path.clone(),
-            source,
-        })?;
+    }
+
+    /// Writes the output of a complete file; returns its path.
+    pub fn write(&self, file: &HeldFile) -> Result<PathBuf, Error> {
+        let name = output_file_name(self.rank, &file.name);
+        let Some(folder) = &self.folder else {
+            let cause = std::io::Error::other("this rank was given no output folder");
+            return Err(Error::io("write", name, cause));
+        };
+        let temp = TempFile::create(Arc::clone(folder), name.as_ref(), self.rank.0)?;
+        let path = temp.final_path().to_path_buf();
+        temp.write_and_commit(render_output(&file.hashes).as_bytes())?;
         Ok(path)
     }
 }
@@ -71,19 +72,19 @@ impl Content for OutputDir {
     }
 
     fn complete(&self, rank: Rank, file: &HeldFile) -> Result<(), String> {
-        self.write(rank, file)
+        self.write(file)
             .map(|_| ())
             .map_err(|e| format!("rank {rank}: {e}"))
     }
-}
 
-fn write_then_rename(temp: &Path, path: &Path, contents: &[u8]) -> io::Result<()> {
-    let mut out = fs::File::create(temp)?;
-    out.write_all(contents)?;
-    // Errors such as a full disk can surface only when the data is flushed.
-    out.sync_all()?;
-    drop(out);
-    fs::rename(temp, path)
+    /// Only temporaries of this rank's own output names, in the folder.
+    fn tidy(&self) -> Result<Vec<PathBuf>, Error> {
+        let Some(folder) = &self.folder else {
+            return Ok(Vec::new());
+        };
+        let own = |part: &[u8]| self.names.iter().any(|n| final_part(n.as_ref()) == part);
+        mpitorrent_fs::stale::remove_stale(folder, self.rank.0, &own)
+    }
 }
 
 #[cfg(test)]
@@ -91,13 +92,16 @@ mod tests {
     use super::*;
     use mpitorrent_core::holdings::Holdings;
     use mpitorrent_core::FileId;
+    use mpitorrent_fs::temp::temp_name;
+    use std::fs;
 
     #[test]
     fn writes_hashes_one_per_line_under_the_classic_name() {
         let dir = tempfile::tempdir().unwrap();
         let holdings = Holdings::new();
         let file = holdings.add_complete(FileId(0), "f".into(), vec!["a".into(), "b".into()]);
-        let path = OutputDir::new(dir.path()).write(Rank(3), &file).unwrap();
+        let out = OutputDir::open(dir.path(), Rank(3), &["f".into()]).unwrap();
+        let path = out.write(&file).unwrap();
         assert_eq!(path, dir.path().join("client3_f"));
         assert_eq!(fs::read_to_string(&path).unwrap(), "a\nb\n");
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
@@ -106,14 +110,24 @@ mod tests {
 
     #[test]
     fn a_missing_folder_is_an_error_naming_the_path() {
-        let holdings = Holdings::new();
-        let file = holdings.add_complete(FileId(0), "f".into(), vec![]);
-        let err = OutputDir::new("/nonexistent/dir")
-            .write(Rank(1), &file)
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("/nonexistent/dir/client1_f"),
-            "{err}"
-        );
+        let err = OutputDir::open(Path::new("/nonexistent/dir"), Rank(1), &[]).unwrap_err();
+        assert!(err.is_not_found(), "{err}");
+        assert!(err.to_string().contains("/nonexistent/dir"), "{err}");
+    }
+
+    #[test]
+    fn tidying_removes_only_this_ranks_unheld_temporaries_of_its_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let temp = |name: &str, owner| {
+            let path = dir.path().join(temp_name(name.as_ref(), owner, 5));
+            fs::write(&path, b"half").unwrap();
+            path
+        };
+        let own = temp("client2_f", 2);
+        let not_wanted = temp("client2_g", 2);
+        let other_rank = temp("client3_f", 3);
+        let out = OutputDir::open(dir.path(), Rank(2), &["f".into()]).unwrap();
+        assert_eq!(out.tidy().unwrap(), std::slice::from_ref(&own));
+        assert!(!own.exists() && not_wanted.exists() && other_rank.exists());
     }
 }

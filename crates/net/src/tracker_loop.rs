@@ -32,17 +32,29 @@ pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 /// Runs the tracker until every peer is terminated and reported its
 /// statistics (the run's data comes back), or the job aborts.
 ///
+/// `refuse` is a reason this rank found before the job started why it
+/// cannot work (a `--report` path that cannot be written): the job is
+/// aborted with it at once, before any peer is answered.
+///
 /// `observe` gets the swarm's progress at most every [`PROGRESS_INTERVAL`]
 /// (and at least that often, messages or not), and once more, complete,
 /// when every peer has all its files.
 pub fn run_tracker<E: Endpoint>(
     endpoint: &E,
     config: TrackerConfig,
+    refuse: Option<String>,
     observe: &mut dyn FnMut(&Progress),
 ) -> Result<RunData, TrackerError> {
     let _span = tracing::info_span!("tracker", rank = endpoint.rank().0).entered();
     let start = Instant::now();
     let mut tracker = Tracker::new(config, Duration::ZERO);
+    if let Some(reason) = refuse {
+        tracker.abort(reason.clone());
+        while let Some(transmit) = tracker.poll_transmit() {
+            endpoint.transmit(&transmit)?;
+        }
+        return Err(TrackerError::Aborted(reason));
+    }
     let mut next_observation = start;
     loop {
         let now = start.elapsed();

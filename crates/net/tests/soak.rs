@@ -44,6 +44,7 @@ fn run_one(seed: u64) -> Result<(), String> {
         stall_timeout: Some(Duration::from_secs(30)),
         swarm_sample: (seed % 2 == 1).then_some(2),
         share: None,
+        refuse: None,
     };
     let ended = run_local_job(params.ranks, &job, &mut |_| {});
     for outcome in ended.outcomes {

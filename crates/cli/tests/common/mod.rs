@@ -6,7 +6,7 @@
 use assert_cmd::Command;
 use mpitorrent_core::scenario::{Scenario, ScenarioParams};
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Every run in a test is killed after this long: a hang is a failure, not
@@ -37,14 +37,20 @@ pub fn hand_written(scenario: &Scenario) -> tempfile::TempDir {
     dir
 }
 
-/// The names of the `client*` files in `dir`, sorted.
-pub fn client_files(dir: &Path) -> Vec<String> {
+/// The names in `dir`, sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("client"))
         .collect();
     names.sort();
+    names
+}
+
+/// The names of the `client*` files in `dir`, sorted.
+pub fn client_files(dir: &Path) -> Vec<String> {
+    let mut names = names_in(dir);
+    names.retain(|n| n.starts_with("client"));
     names
 }
 
@@ -108,4 +114,47 @@ pub fn mpirun(np: u32, dir: &Path) -> Command {
         .arg(np.to_string())
         .arg(assert_cmd::cargo::cargo_bin("mpitorrent"));
     cmd
+}
+
+/// Deterministic bytes: `len` of them, different for each `seed`.
+pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// Every file under `root` that is not a folder (links not followed),
+/// relative, sorted.
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in fs::read_dir(&folder).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            if entry.file_type().unwrap().is_dir() {
+                folders.push(path);
+            } else {
+                found.push(path.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Asserts `copy` holds exactly the files of `original`, byte for byte.
+pub fn assert_same_tree(original: &Path, copy: &Path) {
+    let files = files_under(original);
+    assert_eq!(
+        files_under(copy),
+        files,
+        "{} vs {}",
+        copy.display(),
+        original.display()
+    );
+    for file in files {
+        let same = fs::read(original.join(&file)).unwrap() == fs::read(copy.join(&file)).unwrap();
+        assert!(same, "{} differs in {}", file.display(), copy.display());
+    }
 }

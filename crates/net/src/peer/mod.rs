@@ -153,6 +153,19 @@ pub fn run_peer<F: Fabric>(
         to: TRACKER,
         msg: Message::Stats(Box::new(stats)),
     })?;
+    // Only now: a failed run leaves everything as it was for the user to
+    // look at, and only a run that ended well knows its outputs are whole,
+    // so that any temporary of its own still there is an earlier run's.
+    // After the STATS, so the tracker's end does not wait for it.
+    let _span = tracing::info_span!("peer", rank = endpoint.rank().0).entered();
+    match content.tidy() {
+        Ok(removed) => {
+            for path in removed {
+                tracing::info!("removed {}, left by an earlier run", path.display());
+            }
+        }
+        Err(e) => tracing::warn!("cannot remove what an earlier run left: {e}"),
+    }
     Ok(PeerReport {
         files_written: downloaded.files_written,
     })

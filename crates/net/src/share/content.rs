@@ -7,11 +7,12 @@ use super::direct::AlignedBuf;
 use super::storage::{PartialFile, WholeFile};
 use crate::content::Content;
 use mpitorrent_core::content::relative_path_problem;
-use mpitorrent_core::escape::{shown, shown_path};
+use mpitorrent_core::escape::shown;
 use mpitorrent_core::holdings::HeldFile;
 use mpitorrent_core::{wire, FileId, Rank, SegmentIdx};
+use mpitorrent_fs::Folder;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
@@ -33,10 +34,10 @@ pub struct WriteOptions {
     pub direct: bool,
 }
 
-/// A whole file on this rank.
+/// A whole file on this rank: at its swarm name below `root`.
 #[derive(Debug, Clone)]
 struct Whole {
-    path: PathBuf,
+    root: Arc<Folder>,
     /// Written by this run with `O_DIRECT`, so read back the same way.
     direct: bool,
 }
@@ -44,7 +45,9 @@ struct Whole {
 /// Real file contents for one rank.
 #[derive(Debug)]
 pub struct ShareContent {
-    destination: PathBuf,
+    /// `--to`, where this rank writes.
+    destination: Arc<Folder>,
+    rank: Rank,
     segment_size: u64,
     options: WriteOptions,
     /// Whole files on this rank, by swarm name.
@@ -59,28 +62,29 @@ pub struct ShareContent {
 }
 
 impl ShareContent {
-    /// Contents that write under `destination` as `options` say, knowing
-    /// the whole files this rank already has (name → path).
+    /// Contents that `rank` writes under `destination` as `options` say,
+    /// knowing the whole files this rank already has (name → the folder
+    /// they are under, at their swarm name).
     pub fn new(
-        destination: PathBuf,
+        destination: Arc<Folder>,
+        rank: Rank,
         segment_size: u64,
         options: WriteOptions,
-        complete: HashMap<String, PathBuf>,
+        complete: HashMap<String, Arc<Folder>>,
     ) -> Self {
         let complete = complete
             .into_iter()
-            .map(|(name, path)| {
-                (
-                    name,
-                    Whole {
-                        path,
-                        direct: false,
-                    },
-                )
+            .map(|(name, root)| {
+                let whole = Whole {
+                    root,
+                    direct: false,
+                };
+                (name, whole)
             })
             .collect();
         ShareContent {
             destination,
+            rank,
             segment_size,
             options,
             complete: RwLock::new(complete),
@@ -102,16 +106,12 @@ impl ShareContent {
         let created = PartialFile::create(
             &self.destination,
             &file.name,
+            self.rank.0,
             file.segment_count() as u64,
             self.segment_size,
             self.options.direct,
         )
-        .map_err(|e| {
-            format!(
-                "cannot create {}: {e}",
-                shown_path(&self.destination.join(&file.name))
-            )
-        })?;
+        .map_err(|e| e.to_string())?;
         let created = Arc::new(Partial {
             file: created,
             last_len: AtomicU64::new(0),
@@ -168,7 +168,7 @@ impl Content for ShareContent {
             let partial = self.partial.lock().unwrap_or_else(PoisonError::into_inner);
             partial.get(&file.id).cloned()
         };
-        let cannot_read = |e: std::io::Error| {
+        let cannot_read = |e: &dyn std::fmt::Display| {
             format!(
                 "cannot read segment {index} of '{}': {e}",
                 shown(&file.name)
@@ -194,8 +194,9 @@ impl Content for ShareContent {
                 })
             }
             (None, Some(whole)) => {
-                let mut whole = WholeFile::open(&whole.path, self.segment_size, whole.direct)
-                    .map_err(cannot_read)?;
+                let relative = Path::new(&file.name);
+                let whole = WholeFile::open(&whole.root, relative, self.segment_size, whole.direct)
+                    .map_err(|e| cannot_read(&e))?;
                 let len = whole.segment_len(segment);
                 wire::encode_segment_ack(file.id, index, len, |out| {
                     whole.append_segment(segment, out, &mut scratch)
@@ -203,7 +204,7 @@ impl Content for ShareContent {
             }
             (None, None) => return Err(format!("has no copy of '{}' to read", shown(&file.name))),
         };
-        encoded.map_err(cannot_read)
+        encoded.map_err(|e| cannot_read(&e))
     }
 
     fn abandon(&self) {
@@ -211,6 +212,13 @@ impl Content for ShareContent {
         for file in partial.values() {
             file.file.discard();
         }
+    }
+
+    /// This rank's stale temporaries anywhere in the `--to` tree (whatever
+    /// file they were for: a rerun may share other files).
+    fn tidy(&self) -> Result<Vec<PathBuf>, mpitorrent_fs::Error> {
+        let any_file = |_: &[u8]| true;
+        mpitorrent_fs::stale::remove_stale_tree(&self.destination, self.rank.0, &any_file)
     }
 
     fn complete(&self, rank: Rank, file: &HeldFile) -> Result<(), String> {
@@ -227,12 +235,12 @@ impl Content for ShareContent {
                 .partial(file)
                 .map_err(|e| format!("rank {rank}: {e}"))?,
         };
-        let path = partial
+        partial
             .file
             .finish(partial.last_len.load(Ordering::Acquire), self.options.fsync)
-            .map_err(|e| format!("rank {rank}: cannot finish '{}': {e}", shown(&file.name)))?;
+            .map_err(|e| format!("rank {rank}: {e}"))?;
         let whole = Whole {
-            path,
+            root: Arc::clone(&self.destination),
             direct: partial.file.is_direct(),
         };
         self.complete
@@ -265,7 +273,8 @@ mod tests {
     fn fixture() -> (tempfile::TempDir, ShareContent, Holdings) {
         let dir = tempfile::tempdir().unwrap();
         let options = WriteOptions::default();
-        let content = ShareContent::new(dir.path().into(), 4, options, HashMap::new());
+        let root = Arc::new(Folder::open(dir.path()).unwrap());
+        let content = ShareContent::new(root, Rank(1), 4, options, HashMap::new());
         (dir, content, Holdings::new())
     }
 

@@ -21,7 +21,8 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::fd::AsFd;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// The alignment used for buffers, offsets and lengths: a page, which
@@ -74,18 +75,25 @@ pub fn segment_size_fits(segment_size: u64) -> bool {
 }
 
 /// Opens `path` as `options` say, with `O_DIRECT` if `direct` and its
-/// filesystem does direct I/O, through the page cache otherwise (a
-/// filesystem that refuses `O_DIRECT` answers `EINVAL`); says which.
+/// filesystem does direct I/O, through the page cache otherwise; says
+/// which (see [`set_direct`]).
 pub fn open(options: &OpenOptions, path: &Path, direct: bool) -> io::Result<(File, bool)> {
-    if direct {
-        let mut direct_options = options.clone();
-        match direct_options.custom_flags(libc::O_DIRECT).open(path) {
-            Ok(file) => return Ok((file, true)),
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
-            Err(e) => return Err(e),
-        }
+    let file = options.open(path)?;
+    let direct = direct && set_direct(&file)?;
+    Ok((file, direct))
+}
+
+/// Turns `O_DIRECT` on for an open file, if its filesystem does direct
+/// I/O (one that does not answers `EINVAL`, and the file stays as it was);
+/// says whether it did. Setting the flag on the open descriptor, rather
+/// than opening with it, lets files be created the one safe way
+/// ([`mpitorrent_fs::TempFile`]) and still bypass the page cache.
+pub fn set_direct(file: &File) -> io::Result<bool> {
+    match mpitorrent_fs::beneath::set_status_flags(file.as_fd(), libc::O_DIRECT, 0) {
+        Ok(()) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(false),
+        Err(e) => Err(e),
     }
-    Ok((options.open(path)?, false))
 }
 
 /// Writes `bytes` at `offset` (a multiple of [`ALIGN`]) through `file`
@@ -160,6 +168,27 @@ mod tests {
         assert!(segment_size_fits(4096));
         assert!(!segment_size_fits(1000));
         assert!(!segment_size_fits(0));
+    }
+
+    /// The flag is really set on the descriptor (as the kernel reports it
+    /// in /proc/self/fdinfo), where the filesystem takes it.
+    #[test]
+    fn set_direct_sets_the_flag_on_the_open_file() {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::create(dir.path().join("f")).unwrap();
+        let flags = || {
+            let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", file.as_raw_fd()));
+            let info = info.unwrap();
+            let octal = info.lines().find_map(|l| l.strip_prefix("flags:")).unwrap();
+            i32::from_str_radix(octal.trim(), 8).unwrap()
+        };
+        assert_eq!(flags() & libc::O_DIRECT, 0);
+        if set_direct(&file).unwrap() {
+            assert_ne!(flags() & libc::O_DIRECT, 0);
+        } else {
+            eprintln!("{} does no direct I/O; skipped", dir.path().display());
+        }
     }
 
     /// On a filesystem that does direct I/O (the temporary folder, if it

@@ -6,8 +6,12 @@ use super::content::{ShareContent, WriteOptions};
 use super::scan::{scan_folder, ScannedFile};
 use mpitorrent_core::escape::shown_path;
 use mpitorrent_core::{FileListing, Rank, Registration};
+use mpitorrent_fs::beneath::FolderId;
+use mpitorrent_fs::Folder;
 use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// What the user asked `share` for; folders may hold `{rank}`.
 #[derive(Clone, Debug)]
@@ -28,59 +32,88 @@ pub fn expand(template: &str, rank: Rank) -> PathBuf {
     PathBuf::from(template.replace("{rank}", &rank.to_string()))
 }
 
-/// Scans what this rank offers and already has, for its registration.
-/// Problems come back as the one line the user reads; skipped files go to
-/// `warn`.
+/// Scans what this rank (of a job of `size` ranks) offers and already
+/// has, for its registration. Problems come back as the one line the user
+/// reads; skipped files go to `warn`.
 pub fn share_peer(
     rank: Rank,
+    size: u32,
     spec: &ShareSpec,
     warn: &mut dyn FnMut(String),
 ) -> Result<(Registration, ShareContent), String> {
+    let in_rank = |e: mpitorrent_fs::Error| format!("rank {rank}: {e}");
     let from = expand(&spec.from, rank);
     let seeder = match &spec.seeders {
         Some(seeders) => seeders.contains(&rank.0),
         None => from.is_dir(),
     };
-    let mut complete = HashMap::new();
-    let mut owned = Vec::new();
-    if seeder {
-        if !from.is_dir() {
-            return Err(format!(
-                "rank {rank}: --from {} is not a folder, but this rank is a seeder",
-                shown_path(&from)
-            ));
-        }
-        let files = scan_folder(&from, spec.segment_size, warn)
-            .map_err(|e| format!("rank {rank}: cannot read {}: {e}", shown_path(&from)))?;
-        owned = listings(files, &mut complete);
+    if seeder && !from.is_dir() {
+        return Err(format!(
+            "rank {rank}: --from {} is not a folder, but this rank is a seeder",
+            shown_path(&from)
+        ));
     }
+    // The destination itself is the user's path, created as given (links
+    // included); everything below it is opened through its descriptor.
     let to = expand(&spec.to, rank);
     std::fs::create_dir_all(&to)
         .map_err(|e| format!("rank {rank}: cannot create --to {}: {e}", shown_path(&to)))?;
+    let to_folder = Arc::new(Folder::open(&to).map_err(in_rank)?);
+    let mut complete = HashMap::new();
+    let mut owned = Vec::new();
+    if seeder {
+        let from_folder = Arc::new(Folder::open(&from).map_err(in_rank)?);
+        let skip = destinations(spec, size);
+        let files = scan_folder(&from_folder, spec.segment_size, &skip, warn).map_err(in_rank)?;
+        owned = listings(files, &from_folder, &mut complete);
+    }
     // What is already at the destination is offered as a candidate: the
     // tracker counts it as held only if it is exactly what the owners list.
-    let found = scan_folder(&to, spec.segment_size, &mut |_| {})
-        .map_err(|e| format!("rank {rank}: cannot read {}: {e}", shown_path(&to)))?;
-    let found = found.into_iter().filter(|f| !is_partial(&f.name)).collect();
-    let candidates = listings(found, &mut complete);
+    let found = scan_folder(&to_folder, spec.segment_size, &[], &mut |_| {}).map_err(in_rank)?;
+    let found = found
+        .into_iter()
+        .filter(|f| !is_temporary(&f.name))
+        .collect();
+    let candidates = listings(found, &to_folder, &mut complete);
     let registration = Registration {
         owned,
         wanted: Vec::new(),
         want_all: true,
         candidates,
     };
-    Ok((
-        registration,
-        ShareContent::new(to, spec.segment_size, spec.write, complete),
-    ))
+    let content = ShareContent::new(to_folder, rank, spec.segment_size, spec.write, complete);
+    Ok((registration, content))
 }
 
-/// Listings for the tracker; remembers where each file is.
-fn listings(files: Vec<ScannedFile>, paths: &mut HashMap<String, PathBuf>) -> Vec<FileListing> {
+/// The folders every peer rank of the job writes to (`--to` for ranks
+/// 1..`size`) that exist here, by identity: a seeder whose `--from`
+/// holds one of them skips it, so a rerun never offers (and copies) the
+/// output into itself. Compared by device and inode, which no spelling of
+/// a path (links, `..`, bind mounts) can hide.
+fn destinations(spec: &ShareSpec, size: u32) -> Vec<FolderId> {
+    let mut paths: Vec<PathBuf> = (1..size).map(|r| expand(&spec.to, Rank(r))).collect();
+    paths.dedup();
+    let mut ids: Vec<FolderId> = paths
+        .iter()
+        .filter_map(|path| std::fs::metadata(path).ok())
+        .filter(|meta| meta.is_dir())
+        .map(|meta| (meta.dev(), meta.ino()))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Listings for the tracker; remembers which folder each file is under.
+fn listings(
+    files: Vec<ScannedFile>,
+    root: &Arc<Folder>,
+    roots: &mut HashMap<String, Arc<Folder>>,
+) -> Vec<FileListing> {
     files
         .into_iter()
         .map(|file| {
-            paths.insert(file.name.clone(), file.path);
+            roots.insert(file.name.clone(), Arc::clone(root));
             FileListing {
                 name: file.name,
                 hashes: file.hashes,
@@ -89,10 +122,11 @@ fn listings(files: Vec<ScannedFile>, paths: &mut HashMap<String, PathBuf>) -> Ve
         .collect()
 }
 
-/// A temporary file of an interrupted run (`.name.part-<pid>`).
-fn is_partial(name: &str) -> bool {
+/// A temporary file of a run, this one's or an interrupted one's
+/// ([`mpitorrent_fs::temp`]'s pattern, any rank).
+fn is_temporary(name: &str) -> bool {
     let base = name.rsplit('/').next().unwrap_or(name);
-    base.starts_with('.') && base.contains(".part-")
+    mpitorrent_fs::temp::parse(base.as_ref()).is_some()
 }
 
 #[cfg(test)]
@@ -116,7 +150,7 @@ mod tests {
         fs::write(dir.path().join("src/1/sub/a"), b"aaaa").unwrap();
         fs::create_dir_all(dir.path().join("dst/2")).unwrap();
         fs::write(dir.path().join("dst/2/b"), b"b").unwrap();
-        fs::write(dir.path().join("dst/2/.c.part-77"), b"half").unwrap();
+        fs::write(dir.path().join("dst/2/.c.2-0123456789abcdef.part"), b"half").unwrap();
         let spec = ShareSpec {
             from: format!("{root}/src/{{rank}}"),
             to: format!("{root}/dst/{{rank}}"),
@@ -124,11 +158,11 @@ mod tests {
             segment_size: 2,
             write: WriteOptions::default(),
         };
-        let (seeder, _) = share_peer(Rank(1), &spec, &mut |_| {}).unwrap();
+        let (seeder, _) = share_peer(Rank(1), 3, &spec, &mut |_| {}).unwrap();
         assert_eq!(seeder.owned[0].name, "sub/a");
         assert_eq!(seeder.owned[0].hashes.len(), 2);
         assert!(seeder.want_all);
-        let (other, _) = share_peer(Rank(2), &spec, &mut |_| {}).unwrap();
+        let (other, _) = share_peer(Rank(2), 3, &spec, &mut |_| {}).unwrap();
         assert!(other.owned.is_empty());
         let names: Vec<&str> = other.candidates.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
@@ -140,10 +174,34 @@ mod tests {
             seeders: Some(vec![2]),
             ..spec
         };
-        let err = share_peer(Rank(2), &named, &mut |_| {}).unwrap_err();
+        let err = share_peer(Rank(2), 3, &named, &mut |_| {}).unwrap_err();
         assert!(
             err.contains("is not a folder, but this rank is a seeder"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_seeder_skips_every_ranks_destination_inside_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_str().unwrap();
+        fs::create_dir_all(dir.path().join("data/copies/2")).unwrap();
+        fs::write(dir.path().join("data/a"), b"a").unwrap();
+        fs::write(dir.path().join("data/copies/2/a"), b"a").unwrap();
+        fs::write(dir.path().join("data/copies/kept"), b"k").unwrap();
+        let spec = ShareSpec {
+            from: format!("{root}/data"),
+            to: format!("{root}/data/copies/{{rank}}"),
+            seeders: Some(vec![1]),
+            segment_size: 2,
+            write: WriteOptions::default(),
+        };
+        let (seeder, _) = share_peer(Rank(1), 3, &spec, &mut |_| {}).unwrap();
+        let names: Vec<&str> = seeder.owned.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["a", "copies/kept"],
+            "copies/1 and copies/2 are skipped"
         );
     }
 }

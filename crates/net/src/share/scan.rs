@@ -1,38 +1,47 @@
 //! Finding the files under a folder and listing each as a classic file:
 //! its relative path (with `/` separators) and the BLAKE3 hash of every
-//! segment, read one segment at a time.
+//! segment, read one segment at a time. The walk opens every folder and
+//! file beneath the root without following links
+//! ([`mpitorrent_fs::beneath`]).
 
 use mpitorrent_core::content::{hash_segment, relative_path_problem};
 use mpitorrent_core::escape::shown_path;
+use mpitorrent_fs::beneath::{FolderId, Kind, Visitor};
 use mpitorrent_fs::bounded::{open_regular, ReadError};
-use std::fs::{self, File};
+use mpitorrent_fs::{Error, Folder};
+use std::ffi::OsStr;
+use std::fs::File;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A regular file found under a shared folder.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScannedFile {
     /// The path relative to the folder, `/`-separated: the file's name in
-    /// the swarm.
+    /// the swarm, and where it is below the folder on this rank.
     pub name: String,
-    /// Where it is on this rank.
-    pub path: PathBuf,
     pub size: u64,
     pub hashes: Vec<String>,
 }
 
-/// Hashes a regular file segment by segment: its size and the segment
-/// hashes. Anything else (a device, a FIFO) is refused: it may never end.
+/// Hashes the regular file at `path` (a path the user named) segment by
+/// segment: its size and the segment hashes. Anything else (a device, a
+/// FIFO) is refused: it may never end.
 pub fn hash_file(path: &Path, segment_size: u64) -> Result<(u64, Vec<String>), ReadError> {
-    let mut file = open_regular(path)?;
+    let file = open_regular(path)?;
+    hash_open(file, segment_size).map_err(|source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Hashes an open file segment by segment.
+fn hash_open(mut file: File, segment_size: u64) -> io::Result<(u64, Vec<String>)> {
     let mut buffer = vec![0; segment_size as usize];
     let mut hashes = Vec::new();
     let mut size = 0;
     loop {
-        let filled = read_full(&mut file, &mut buffer).map_err(|source| ReadError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let filled = read_full(&mut file, &mut buffer)?;
         if filled == 0 {
             break;
         }
@@ -59,63 +68,86 @@ fn read_full(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Every regular file under `root` (sub-folders included), sorted by name
-/// and hashed. Symbolic links and special files are skipped, each with a
-/// line given to `warn`; so are names that could not be used safely on
-/// another rank (see [`relative_path_problem`]).
+/// Every regular file under `root` (sub-folders included, but not those
+/// whose identity is in `skip`: the destinations of a job, so that a rerun
+/// never offers its own output), sorted by name and hashed. Symbolic links
+/// and special files are skipped, each with a line given to `warn`; so are
+/// names that could not be used safely on another rank (see
+/// [`relative_path_problem`]).
 pub fn scan_folder(
-    root: &Path,
+    root: &Folder,
     segment_size: u64,
+    skip: &[FolderId],
     warn: &mut dyn FnMut(String),
-) -> io::Result<Vec<ScannedFile>> {
-    let mut files = Vec::new();
-    let mut folders = vec![root.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        for entry in fs::read_dir(&folder)? {
-            let entry = entry?;
-            let path = entry.path();
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                folders.push(path);
-                continue;
-            }
-            let shown = shown_path(&path);
-            if !kind.is_file() {
-                warn(format!("skipping {shown}: not a regular file"));
-                continue;
-            }
-            let Some(name) = relative_name(root, &path) else {
-                warn(format!("skipping {shown}: its name is not UTF-8"));
-                continue;
-            };
-            if let Some(problem) = relative_path_problem(&name) {
-                warn(format!("skipping {shown}: {problem}"));
-                continue;
-            }
-            let (size, hashes) = match hash_file(&path, segment_size) {
-                Ok(hashed) => hashed,
-                // Replaced by a FIFO or a device since it was listed.
-                Err(ReadError::NotRegular { .. }) => {
-                    warn(format!("skipping {shown}: not a regular file"));
-                    continue;
-                }
-                Err(e) => return Err(io::Error::other(e)),
-            };
-            files.push(ScannedFile {
-                name,
-                path,
-                size,
-                hashes,
-            });
-        }
-    }
+) -> Result<Vec<ScannedFile>, Error> {
+    let mut scan = Scan {
+        segment_size,
+        skip,
+        warn,
+        files: Vec::new(),
+    };
+    root.walk(&mut scan)?;
+    let mut files = scan.files;
     files.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(files)
 }
 
-/// `path` relative to `root`, with `/` separators.
-fn relative_name(root: &Path, path: &Path) -> Option<String> {
-    let relative = path.strip_prefix(root).ok()?;
+/// What [`scan_folder`] has found so far.
+struct Scan<'a> {
+    segment_size: u64,
+    skip: &'a [FolderId],
+    warn: &'a mut dyn FnMut(String),
+    files: Vec<ScannedFile>,
+}
+
+impl Visitor for Scan<'_> {
+    fn enter(&mut self, folder: &Folder, _: &Path) -> Result<bool, Error> {
+        Ok(!self.skip.contains(&folder.id()?))
+    }
+
+    fn visit(
+        &mut self,
+        folder: &Folder,
+        name: &OsStr,
+        relative: &Path,
+        kind: Kind,
+    ) -> Result<(), Error> {
+        let path = folder.path().join(name);
+        let skip = |why: &str| format!("skipping {}: {why}", shown_path(&path));
+        if kind != Kind::File {
+            (self.warn)(skip("not a regular file"));
+            return Ok(());
+        }
+        let Some(name_in_swarm) = swarm_name(relative) else {
+            (self.warn)(skip("its name is not UTF-8"));
+            return Ok(());
+        };
+        if let Some(problem) = relative_path_problem(&name_in_swarm) {
+            (self.warn)(skip(&problem));
+            return Ok(());
+        }
+        let file = match folder.open_file(Path::new(name)) {
+            Ok(file) => file,
+            // Replaced by a link or a FIFO since the listing.
+            Err(Error::Link { .. } | Error::NotAFile { .. } | Error::IsAFolder { .. }) => {
+                (self.warn)(skip("not a regular file"));
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let (size, hashes) =
+            hash_open(file, self.segment_size).map_err(|e| Error::io("read", &path, e))?;
+        self.files.push(ScannedFile {
+            name: name_in_swarm,
+            size,
+            hashes,
+        });
+        Ok(())
+    }
+}
+
+/// A relative path with `/` separators, if every component is UTF-8.
+fn swarm_name(relative: &Path) -> Option<String> {
     let parts: Option<Vec<&str>> = relative
         .components()
         .map(|c| c.as_os_str().to_str())
@@ -127,6 +159,7 @@ fn relative_name(root: &Path, path: &Path) -> Option<String> {
 mod tests {
     use super::*;
     use mpitorrent_core::content::segment_count;
+    use std::fs;
 
     #[test]
     fn hashes_segment_by_segment_with_a_short_last_one() {
@@ -149,7 +182,8 @@ mod tests {
         fs::write(dir.path().join("sub/deeper/b.bin"), b"bb").unwrap();
         std::os::unix::fs::symlink("a.bin", dir.path().join("link")).unwrap();
         let mut warnings = Vec::new();
-        let files = scan_folder(dir.path(), 1024, &mut |w| warnings.push(w)).unwrap();
+        let root = Folder::open(dir.path()).unwrap();
+        let files = scan_folder(&root, 1024, &[], &mut |w| warnings.push(w)).unwrap();
         let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, vec!["a.bin", "sub/deeper/b.bin"]);
         assert_eq!(files[1].size, 2);
