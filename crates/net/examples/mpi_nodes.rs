@@ -56,7 +56,9 @@ fn main() {
         if wrong.is_empty() {
             println!("mpi_nodes: OK: nodes are exactly the hostnames");
         } else {
-            println!("mpi_nodes: FAIL: these pairs share a hostname or a node, not both: {wrong:?}");
+            println!(
+                "mpi_nodes: FAIL: these pairs share a hostname or a node, not both: {wrong:?}"
+            );
             mpitorrent_net::mpi::abort(1);
         }
     }
