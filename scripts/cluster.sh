@@ -33,7 +33,9 @@
 #   its namespace, TCP only on eth0, no binding. The environment reaches
 #   every rank by inheritance (a real cluster needs `-x VAR`).
 #   MPITORRENT_CLUSTER_MPI=mpich starts MPICH's Hydra (mpiexec.mpich)
-#   through the same stand-in instead;
+#   through the same stand-in instead (-launcher ssh -launcher-exec), with
+#   UCX_TLS=tcp,self UCX_NET_DEVICES=eth0 unless set: UCX would otherwise
+#   take the nodes for one machine and bypass the links;
 # - the hostfile gives n1 SLOTS+1 slots (rank 0, mpitorrent's tracker, sits
 #   beside n1's SLOTS ranks) and every other node SLOTS (default 1), so
 #   `run -np $((K * SLOTS + 1))` fills the cluster in order: ranks 0..SLOTS
@@ -214,13 +216,21 @@ up() {
     echo "cluster: up: $k node(s) $prefix-n1..$prefix-n$k at $rate, $slots slot(s) each (+1 on n1); state in $state"
 }
 
-# rsh HOST CMD...: called by mpirun like ssh. As ssh does, the words of the
-# command are joined and run by a shell, on the host's node.
+# rsh [SSH-OPTIONS] HOST CMD...: called by a launcher like ssh (Hydra adds
+# -x). As ssh does, the words of the command are joined and run by a
+# shell, on the host's node.
 rsh() {
-    local host="${1:-}"
+    while [[ "${1:-}" == -* ]]; do
+        case "$1" in
+            -[bcDEeFIiJLlmOoPpQRSWw]) shift 2 ;; # ssh's options with an argument
+            *) shift ;;
+        esac
+    done
+    local host="${1:-}" ns
     shift || true
-    [[ $# -gt 0 ]] || die "rsh: expected HOST COMMAND..."
-    on "$(node_ns "$host")" sh -c "$*"
+    [[ $# -gt 0 ]] || die "rsh: expected [SSH-OPTIONS] HOST COMMAND..."
+    ns="$(node_ns "$host")"
+    on "$ns" sh -c "$*"
 }
 
 run() {
@@ -233,7 +243,10 @@ run() {
                 --mca btl tcp,vader,self --mca pml ob1 --bind-to none "$@"
             ;;
         mpich)
-            on "$prefix-n1" mpiexec.mpich -f "$state/hostfile.hydra" \
+            # UCX would otherwise see one machine and move bytes between
+            # nodes through shared memory, never over the links.
+            on "$prefix-n1" env UCX_TLS="${UCX_TLS:-tcp,self}" UCX_NET_DEVICES="${UCX_NET_DEVICES:-eth0}" \
+                mpiexec.mpich -f "$state/hostfile.hydra" \
                 -launcher ssh -launcher-exec "$state/rsh" -iface eth0 "$@"
             ;;
         *) die "MPITORRENT_CLUSTER_MPI='$MPITORRENT_CLUSTER_MPI': expected openmpi or mpich" ;;
