@@ -11,18 +11,11 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use wait_timeout::ChildExt;
 
 /// Lines of the log shown when a job fails.
 const LOG_TAIL_LINES: usize = 15;
-
-/// The launcher of every job, asked once what it is.
-pub fn launcher() -> &'static Launcher {
-    static LAUNCHER: OnceLock<Launcher> = OnceLock::new();
-    LAUNCHER.get_or_init(Launcher::from_env)
-}
 
 /// One `mpirun` invocation.
 #[derive(Debug)]
@@ -43,7 +36,8 @@ impl Job<'_> {
     pub fn run(&self) -> Result<Duration> {
         let log = File::create(&self.log)
             .with_context(|| format!("cannot create {}", self.log.display()))?;
-        let mut command = launcher().command(self.np);
+        let launcher = Launcher::global();
+        let mut command = launcher.command(self.np);
         command
             .arg(self.program)
             .args(&self.args)
@@ -57,7 +51,7 @@ impl Job<'_> {
             .with_context(|| {
                 format!(
                     "cannot start {} (is MPI installed and on PATH? MPITORRENT_MPIRUN names another launcher)",
-                    launcher().program.to_string_lossy()
+                    launcher.program.to_string_lossy()
                 )
             })?;
         let status = child.wait_timeout(self.timeout)?;
@@ -66,7 +60,7 @@ impl Job<'_> {
             Some(status) if status.success() => Ok(wall),
             Some(status) => bail!(
                 "{} exited with {status}{}",
-                launcher().program.to_string_lossy(),
+                launcher.program.to_string_lossy(),
                 self.log_tail()
             ),
             None => {

@@ -24,7 +24,7 @@ impl Machine {
         Machine {
             nproc: std::thread::available_parallelism().map_or(0, |n| n.get()),
             cpu_model: cpu_model().unwrap_or_else(unknown),
-            mpirun_version: crate::launch::launcher()
+            mpirun_version: mpitorrent_net::launcher::Launcher::global()
                 .version_line()
                 .unwrap_or_else(unknown),
             date: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),

@@ -11,6 +11,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 /// The environment variable naming the launcher (default `mpirun`).
 pub const LAUNCHER_ENV: &str = "MPITORRENT_MPIRUN";
@@ -74,6 +75,13 @@ impl Launcher {
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| "mpirun".into());
         Launcher::detect(program)
+    }
+
+    /// [`Launcher::from_env`], asked once per process and kept: every job
+    /// of a test run or a benchmark uses the same launcher.
+    pub fn global() -> &'static Launcher {
+        static LAUNCHER: OnceLock<Launcher> = OnceLock::new();
+        LAUNCHER.get_or_init(Launcher::from_env)
     }
 
     /// Asks `program --version` what it is.

@@ -8,7 +8,6 @@ use mpitorrent_core::scenario::{Scenario, ScenarioParams};
 use mpitorrent_net::launcher::Launcher;
 use std::fs;
 use std::path::Path;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Every run in a test is killed after this long: a hang is a failure, not
@@ -97,18 +96,13 @@ pub fn mpitorrent() -> Command {
     cmd
 }
 
-/// The MPI launcher of every test: `mpirun`, or the one named by
-/// `MPITORRENT_MPIRUN` (e.g. `mpirun.mpich`), asked once what it is.
-pub fn launcher() -> &'static Launcher {
-    static LAUNCHER: OnceLock<Launcher> = OnceLock::new();
-    LAUNCHER.get_or_init(Launcher::from_env)
-}
-
 /// `mpirun -np <np> mpitorrent <args>` in `dir`, as a user runs it, with
-/// the flags this launcher needs (Open MPI: `--oversubscribe` to start more
-/// ranks than cores, and its two variables to run as root).
+/// the flags this launcher needs (Open MPI: `--oversubscribe` to start
+/// more ranks than cores, and its two variables to run as root). The
+/// launcher is `mpirun`, or the one `MPITORRENT_MPIRUN` names (e.g.
+/// `mpiexec.mpich` with a build against MPICH).
 pub fn mpirun(np: u32, dir: &Path) -> Command {
-    let mut std_command = launcher().command(np);
+    let mut std_command = Launcher::global().command(np);
     std_command
         .current_dir(dir)
         .arg(assert_cmd::cargo::cargo_bin("mpitorrent"));
