@@ -125,25 +125,38 @@ no_ipv6() {
         echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6' 2>/dev/null || true
 }
 
-down() {
-    local all ns pids pid tries
-    all="$(namespaces)"
-    for ns in $all; do
-        pids="$(ip netns pids "$ns" 2>/dev/null || true)"
-        [[ -z "$pids" ]] || kill -TERM $pids 2>/dev/null || true
+# The pids of every process in these namespaces.
+pids_in() {
+    local ns
+    for ns in "$@"; do
+        ip netns pids "$ns" 2>/dev/null || true
     done
-    # mpirun and orted end their children on SIGTERM; give them 3 s.
-    for tries in $(seq 30); do
-        pids=""
-        for ns in $all; do
-            pids+=" $(ip netns pids "$ns" 2>/dev/null || true)"
-        done
-        [[ -n "${pids// /}" ]] || break
+}
+
+# signal_and_wait SIGNAL TENTHS NS...: sends SIGNAL to every process in the
+# namespaces, then waits up to TENTHS tenths of a second for all to end.
+# True if none is left.
+signal_and_wait() {
+    local signal="$1" tenths="$2" pids
+    shift 2
+    pids="$(pids_in "$@")"
+    [[ -n "$pids" ]] || return 0
+    kill "-$signal" $pids 2>/dev/null || true
+    while ((tenths-- > 0)); do
+        [[ -n "$(pids_in "$@")" ]] || return 0
         sleep 0.1
     done
-    for pid in $pids; do
-        kill -KILL "$pid" 2>/dev/null || true
-    done
+    return 1
+}
+
+down() {
+    local all ns
+    all="$(namespaces)"
+    # mpirun and orted end their children on SIGTERM; give them 3 s, and
+    # what is left 2 s more after SIGKILL.
+    if [[ -n "$all" ]] && ! signal_and_wait TERM 30 $all && ! signal_and_wait KILL 20 $all; then
+        echo "cluster: warning: still running after SIGKILL: $(pids_in $all | paste -sd ' ' -)" >&2
+    fi
     for ns in $all; do
         ip netns delete "$ns" || die "cannot delete namespace $ns"
     done
