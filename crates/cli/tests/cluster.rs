@@ -115,8 +115,10 @@ impl Drop for Cluster {
     }
 }
 
-/// Bytes that differ from file to file and do not compress.
-fn bytes(len: usize, seed: u64) -> Vec<u8> {
+/// Bytes that differ from file to file and never repeat within one, so
+/// that every segment has its own hash (a segment written at the wrong
+/// place cannot compare equal).
+fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     (0..len)
         .map(|_| {
@@ -155,25 +157,16 @@ fn share_from_one_node_writes_exact_copies_on_the_others() {
     for (i, (name, len)) in files.iter().enumerate() {
         let path = data.join(name);
         fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, bytes(*len, i as u64)).unwrap();
+        fs::write(path, noise(*len, i as u64)).unwrap();
     }
     let total: usize = files.iter().map(|(_, len)| len).sum();
     let sent_before = cluster.bytes_sent(1);
 
-    let output = cluster.run(
-        4,
-        dir.path(),
-        &assert_cmd::cargo::cargo_bin("mpitorrent"),
-        &[
-            "share",
-            "--from",
-            "data",
-            "--seeders",
-            "1",
-            "--to",
-            "out/{rank}",
-        ],
-    );
+    let share: Vec<&str> = "share --from data --seeders 1 --to out/{rank}"
+        .split(' ')
+        .collect();
+    let mpitorrent = assert_cmd::cargo::cargo_bin("mpitorrent");
+    let output = cluster.run(4, dir.path(), &mpitorrent, &share);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     for rank in 2..4 {
