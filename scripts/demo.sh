@@ -8,6 +8,9 @@
 #
 # Environment:
 #   MPITORRENT_DEMO_TIMEOUT  seconds before the mpirun job is killed (default 120)
+#   MPITORRENT_MPIRUN        the MPI launcher (default mpirun; e.g. mpirun.mpich
+#                            with a binary built against MPICH, CARGO_TARGET_DIR
+#                            and MPICC=mpicc.mpich); its flags are chosen for its MPI
 #
 # Exits non-zero if setup, the build or the run fails, or any file differs.
 set -euo pipefail
@@ -25,6 +28,9 @@ cd "$root"
 
 # shellcheck source=setup.sh source-path=SCRIPTDIR
 source "$root/scripts/setup.sh"
+# shellcheck source=launcher.sh source-path=SCRIPTDIR
+source "$root/scripts/launcher.sh"
+mpi_launcher
 
 # Peers are in1.txt..in<K>.txt with no gaps; the tracker is one more rank.
 shopt -s nullglob
@@ -63,12 +69,12 @@ cp -R "$example"/. "$work"/
 log="$work/mpirun.log"
 timeout_s="${MPITORRENT_DEMO_TIMEOUT:-120}"
 
-echo "demo: $peers peers + tracker: mpirun --oversubscribe --bind-to none -np $np mpitorrent"
+echo "demo: $peers peers + tracker: ${MPIRUN[*]} -np $np mpitorrent ($MPI_FLAVOR)"
 echo "demo: in $work"
 start=$SECONDS
 status=0
 (cd "$work" && timeout -k 10 "$timeout_s" \
-    mpirun --oversubscribe --bind-to none -np "$np" "$bin") </dev/null >"$log" 2>&1 || status=$?
+    "${MPIRUN[@]}" -np "$np" "$bin") </dev/null >"$log" 2>&1 || status=$?
 elapsed=$((SECONDS - start))
 
 # The run's own output: all of it if short, else its tail.
@@ -83,9 +89,9 @@ if [[ $log_lines -gt 0 ]]; then
     fi
 fi
 if [[ $status -eq 124 || $status -eq 137 ]]; then
-    echo "demo: mpirun did not finish within $timeout_s s and was killed"
+    echo "demo: ${MPIRUN[0]} did not finish within $timeout_s s and was killed"
 else
-    echo "demo: mpirun exited with status $status after ${elapsed} s"
+    echo "demo: ${MPIRUN[0]} exited with status $status after ${elapsed} s"
 fi
 
 # What was written, and whether it matches.

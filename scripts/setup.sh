@@ -10,13 +10,21 @@
 # ones with apt-get, as root or through sudo. Never prompts unless sudo asks
 # for a password on a terminal.
 #
+# Packages: Open MPI (the default mpirun and the one builds use), MPICH beside
+# it (mpirun.mpich, mpicc.mpich: CI runs the MPI tests under both; see
+# scripts/test.sh), libclang and pkg-config for rsmpi's build, iproute2 (ip,
+# tc) and util-linux (unshare) for the emulated cluster (scripts/cluster.sh).
+# Installing MPICH must not take over Debian's mpirun/mpicc/mpi.h
+# alternatives (its priority is lower, but an admin may have chosen it):
+# they are set back to Open MPI if they point elsewhere.
+#
 # Environment:
 #   MPITORRENT_APT_PACKAGES  packages to check (default below)
 #   MPITORRENT_SKIP_APT=1    skip the package check (e.g. not Debian, or
 #                            Open MPI installed some other way)
 
 _mpitorrent_setup() {
-    local packages="${MPITORRENT_APT_PACKAGES:-openmpi-bin libopenmpi-dev libclang-dev pkg-config}"
+    local packages="${MPITORRENT_APT_PACKAGES:-openmpi-bin libopenmpi-dev libclang-dev pkg-config mpich libmpich-dev iproute2 util-linux}"
     local uid
     uid="$(id -u)"
 
@@ -60,7 +68,8 @@ _mpitorrent_setup() {
 
     if [[ ${#missing[@]} -eq 0 ]]; then
         echo "setup: nothing to install: $packages and cargo are present$root_note"
-        return 0
+        _mpitorrent_open_mpi_default
+        return
     fi
 
     local -a as_root
@@ -102,6 +111,27 @@ _mpitorrent_setup() {
         echo "setup: error: the packages are installed but mpirun is not on PATH (is another MPI shadowing /usr/bin?)." >&2
         return 1
     fi
+    _mpitorrent_open_mpi_default
+}
+
+# Open MPI stays the default MPI: Debian's alternatives mpirun, mpi (mpicc)
+# and mpi-<arch> (mpi.h, libmpi.so, mpi.pc) point at it. Only a wrong one is
+# changed, and only as root; otherwise the command to run is printed.
+_mpitorrent_open_mpi_default() {
+    command -v update-alternatives >/dev/null 2>&1 || return 0
+    local name want now
+    for name in mpirun mpi $(cd /var/lib/dpkg/alternatives 2>/dev/null && ls -d mpi-*-linux-gnu 2>/dev/null); do
+        want="$(update-alternatives --list "$name" 2>/dev/null | grep -m1 openmpi)" || continue
+        now="$(readlink -f "/etc/alternatives/$name" 2>/dev/null)" || now=""
+        [[ "$now" != "$(readlink -f "$want")" ]] || continue
+        if [[ "$(id -u)" == 0 ]]; then
+            update-alternatives --set "$name" "$want" >/dev/null ||
+                { echo "setup: error: update-alternatives --set $name $want failed" >&2; return 1; }
+            echo "setup: $name pointed at ${now:-nothing}; set back to Open MPI ($want)"
+        else
+            echo "setup: warning: $name points at ${now:-nothing}, not Open MPI; as root: update-alternatives --set $name $want" >&2
+        fi
+    done
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then

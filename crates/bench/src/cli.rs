@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 /// Benchmarks mpitorrent under mpirun against MPI itself.
 ///
 /// For every scenario, strategy and window it runs
-/// `mpirun --oversubscribe --bind-to none -np N mpitorrent run ...` several
+/// `mpirun -np N mpitorrent run ...` (with `--oversubscribe --bind-to
+/// none` under Open MPI; MPITORRENT_MPIRUN names another launcher) several
 /// times, checks every output file, and measures two floors around each
 /// swarm run: before it the launch floor (`mpi-floor`: MPI init, a barrier,
 /// finalise at the same N), after it the message floor

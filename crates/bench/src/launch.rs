@@ -1,13 +1,16 @@
-//! Launching one MPI job and timing it: `mpirun --oversubscribe --bind-to
-//! none -np N PROGRAM ARGS...` in a folder, with its output in a log file
-//! and a time limit. The wall time is the whole mpirun, launch included,
-//! measured the same way for mpitorrent and for the floor.
+//! Launching one MPI job and timing it: `mpirun [FLAGS] -np N PROGRAM
+//! ARGS...` in a folder, with its output in a log file and a time limit.
+//! The launcher is `mpirun` or the one `MPITORRENT_MPIRUN` names, with the
+//! flags its MPI needs (Open MPI: `--oversubscribe --bind-to none`; see
+//! `mpitorrent_net::launcher`). The wall time is the whole mpirun, launch
+//! included, measured the same way for mpitorrent and for the floor.
 
 use anyhow::{bail, Context, Result};
+use mpitorrent_net::launcher::Launcher;
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use wait_timeout::ChildExt;
 
@@ -33,10 +36,9 @@ impl Job<'_> {
     pub fn run(&self) -> Result<Duration> {
         let log = File::create(&self.log)
             .with_context(|| format!("cannot create {}", self.log.display()))?;
-        let mut command = Command::new("mpirun");
+        let launcher = Launcher::global();
+        let mut command = launcher.command(self.np);
         command
-            .args(["--oversubscribe", "--bind-to", "none", "-np"])
-            .arg(self.np.to_string())
             .arg(self.program)
             .args(&self.args)
             .current_dir(self.dir)
@@ -46,12 +48,21 @@ impl Job<'_> {
         let start = Instant::now();
         let mut child = command
             .spawn()
-            .context("cannot start mpirun (is Open MPI installed and on PATH?)")?;
+            .with_context(|| {
+                format!(
+                    "cannot start {} (is MPI installed and on PATH? MPITORRENT_MPIRUN names another launcher)",
+                    launcher.program.to_string_lossy()
+                )
+            })?;
         let status = child.wait_timeout(self.timeout)?;
         let wall = start.elapsed();
         match status {
             Some(status) if status.success() => Ok(wall),
-            Some(status) => bail!("mpirun exited with {status}{}", self.log_tail()),
+            Some(status) => bail!(
+                "{} exited with {status}{}",
+                launcher.program.to_string_lossy(),
+                self.log_tail()
+            ),
             None => {
                 // Killing mpirun makes it take its ranks down with it.
                 child.kill().ok();

@@ -2,7 +2,6 @@
 //! CPUs, their model, the Open MPI version and the date.
 
 use serde::Serialize;
-use std::process::Command;
 use std::time::SystemTime;
 
 #[derive(Clone, Debug, Serialize)]
@@ -11,7 +10,8 @@ pub struct Machine {
     pub nproc: usize,
     /// The first `model name` of /proc/cpuinfo.
     pub cpu_model: String,
-    /// The first line of `mpirun --version`.
+    /// The first line of the launcher's `--version` (`mpirun`, or
+    /// `MPITORRENT_MPIRUN`).
     pub mpirun_version: String,
     /// When the benchmark started (UTC, RFC 3339).
     pub date: String,
@@ -24,7 +24,9 @@ impl Machine {
         Machine {
             nproc: std::thread::available_parallelism().map_or(0, |n| n.get()),
             cpu_model: cpu_model().unwrap_or_else(unknown),
-            mpirun_version: mpirun_version().unwrap_or_else(unknown),
+            mpirun_version: mpitorrent_net::launcher::Launcher::global()
+                .version_line()
+                .unwrap_or_else(unknown),
             date: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         }
     }
@@ -44,10 +46,4 @@ fn cpu_model() -> Option<String> {
         .filter_map(|line| line.split_once(':'))
         .find(|(key, _)| key.trim() == "model name")
         .map(|(_, value)| value.trim().to_string())
-}
-
-fn mpirun_version() -> Option<String> {
-    let output = Command::new("mpirun").arg("--version").output().ok()?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    text.lines().next().map(|line| line.trim().to_string())
 }

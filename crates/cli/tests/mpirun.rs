@@ -1,4 +1,4 @@
-//! The binary as users run it: under a real `mpirun` (Open MPI), in a
+//! The binary as users run it: under a real `mpirun` (Open MPI or MPICH), in a
 //! folder of classic inputs, every output compared to the expectation.
 
 mod common;
@@ -160,14 +160,24 @@ fn one_seed_two_leechers() -> tempfile::TempDir {
     dir
 }
 
+/// Rank 1 dies on the first segment request it gets. The job must end
+/// with a failure, and must have really run until then: a leecher logs
+/// that it registered before it asks rank 1 for anything, so a launcher
+/// that fails to start the job cannot pass this test.
 #[test]
 fn a_killed_peer_ends_the_job_instead_of_hanging() {
     let dir = one_seed_two_leechers();
     let output = mpirun(4, dir.path())
         .env("MPITORRENT_FAULT", "crash-on-upload@1")
+        .args(["run", "-v"])
         .output()
         .unwrap();
-    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("peer{rank=2}: registered") || stderr.contains("peer{rank=3}: registered"),
+        "the job did not run before the failure: {stderr}"
+    );
     assert!(client_files(dir.path()).is_empty());
 }
 

@@ -15,6 +15,14 @@
 //! OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
 //!     mpirun --oversubscribe -np 4 target/release/examples/mpi_pingpong [ROUND_TRIPS] [IDLE_SECS]
 //! ```
+//!
+//! That is Open MPI (as root). Under MPICH, built into its own target
+//! folder, Hydra needs neither the flag nor the variables:
+//!
+//! ```text
+//! MPICC=mpicc.mpich CARGO_TARGET_DIR=target/mpich cargo build --release -p mpitorrent-net --example mpi_pingpong
+//! mpiexec.mpich -np 4 target/mpich/release/examples/mpi_pingpong
+//! ```
 
 #[cfg(not(feature = "mpi"))]
 fn main() {

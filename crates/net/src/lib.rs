@@ -10,11 +10,15 @@
 //! The drivers are the same for both: [`tracker_loop::run_tracker`] on
 //! rank 0, and [`peer::run_peer`] on every other rank, which registers,
 //! waits for the ACK, and runs the download and upload threads.
+//!
+//! [`launcher`] tells which MPI's `mpirun` starts a job and the flags it
+//! needs, for the tests and the benchmark.
 
 pub mod content;
 pub mod endpoint;
 pub mod fault;
 pub mod job;
+pub mod launcher;
 pub mod local;
 #[cfg(feature = "mpi")]
 pub mod mpi;

@@ -5,6 +5,7 @@
 
 use assert_cmd::Command;
 use mpitorrent_core::scenario::{Scenario, ScenarioParams};
+use mpitorrent_net::launcher::Launcher;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -101,18 +102,18 @@ pub fn mpitorrent() -> Command {
     cmd
 }
 
-/// `mpirun -np <np> mpitorrent <args>` in `dir`, as a user runs it: as root
-/// it needs Open MPI's two permission variables, and on a 2-core machine
-/// `--oversubscribe` to start more ranks than cores.
+/// `mpirun -np <np> mpitorrent <args>` in `dir`, as a user runs it, with
+/// the flags this launcher needs (Open MPI: `--oversubscribe` to start
+/// more ranks than cores, and its two variables to run as root). The
+/// launcher is `mpirun`, or the one `MPITORRENT_MPIRUN` names (e.g.
+/// `mpiexec.mpich` with a build against MPICH).
 pub fn mpirun(np: u32, dir: &Path) -> Command {
-    let mut cmd = Command::new("mpirun");
-    cmd.timeout(RUN_TIMEOUT)
+    let mut std_command = Launcher::global().command(np);
+    std_command
         .current_dir(dir)
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-        .args(["--oversubscribe", "--bind-to", "none", "-np"])
-        .arg(np.to_string())
         .arg(assert_cmd::cargo::cargo_bin("mpitorrent"));
+    let mut cmd = Command::from_std(std_command);
+    cmd.timeout(RUN_TIMEOUT);
     cmd
 }
 
