@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::RUN_TIMEOUT;
+use common::{RUN_TIMEOUT, STRICT_SHUTDOWN};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -79,7 +79,8 @@ impl Cluster {
             .args(args)
             .current_dir(dir)
             .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-            .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+            .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+            .env(STRICT_SHUTDOWN, "1");
         let mut command = assert_cmd::Command::from_std(command);
         command.timeout(RUN_TIMEOUT);
         command.output().unwrap()

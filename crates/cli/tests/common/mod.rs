@@ -95,9 +95,14 @@ pub fn assert_outputs(out_dir: &Path, scenario: &Scenario, context: &str) {
     }
 }
 
+/// Makes a message left unreceived at the end of a run an error, so that
+/// every test run checks that the protocol receives all it sends.
+pub const STRICT_SHUTDOWN: &str = "MPITORRENT_STRICT_SHUTDOWN";
+
 /// `mpitorrent` itself.
 pub fn mpitorrent() -> Command {
     let mut cmd = Command::cargo_bin("mpitorrent").unwrap();
+    cmd.env(STRICT_SHUTDOWN, "1");
     cmd.timeout(RUN_TIMEOUT);
     cmd
 }
@@ -111,6 +116,7 @@ pub fn mpirun(np: u32, dir: &Path) -> Command {
     let mut std_command = Launcher::global().command(np);
     std_command
         .current_dir(dir)
+        .env(STRICT_SHUTDOWN, "1")
         .arg(assert_cmd::cargo::cargo_bin("mpitorrent"));
     let mut cmd = Command::from_std(std_command);
     cmd.timeout(RUN_TIMEOUT);
