@@ -1,6 +1,7 @@
 //! The command line of `mpitorrent-bench`, as clap derive types (doc
 //! comments are the help text), and the choices it resolves to.
 
+use crate::cluster::{ClusterPlan, ClusterSpec};
 use crate::runner::Settings;
 use crate::share::{self, ShareKind};
 use anyhow::{bail, Context, Result};
@@ -74,6 +75,20 @@ pub struct Cli {
     /// Kill a job (and count it as failed) after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub timeout: u64,
+    /// An emulated cluster to run `share` on against mpi-bcast and an HTTP
+    /// server (scripts/cluster.sh, as root): NODES:RATE[:SLOTS], e.g.
+    /// 5:200mbit, 9:1gbit, 5:1gbit:2 (two ranks per node, one copy per
+    /// node); repeat for several. With --cluster and no --scenario, only
+    /// the cluster cases run.
+    #[arg(long = "cluster", value_name = "NODES:RATE[:SLOTS]")]
+    pub clusters: Vec<ClusterSpec>,
+    /// The size of the one file the cluster cases share.
+    #[arg(long, value_name = "SIZE", default_value = "512MiB",
+          value_parser = mpitorrent_core::content::parse_size)]
+    pub cluster_size: u64,
+    /// The emulated cluster's script.
+    #[arg(long, value_name = "PATH", default_value = "scripts/cluster.sh")]
+    pub cluster_script: PathBuf,
 }
 
 /// A scenario of either kind.
@@ -131,6 +146,8 @@ pub struct Plan {
     pub message_floor: PathBuf,
     pub bcast: PathBuf,
     pub timeout_seconds: u64,
+    pub clusters: Vec<ClusterSpec>,
+    pub cluster: ClusterPlan,
 }
 
 impl Plan {
@@ -154,7 +171,9 @@ impl Plan {
         }
         // Every job runs in its scenario's folder: a relative path would miss.
         let binary = std::path::absolute(&binary)?;
-        let (shapes, shares) = if cli.scenarios.is_empty() {
+        let (shapes, shares) = if cli.scenarios.is_empty() && !cli.clusters.is_empty() {
+            (Vec::new(), Vec::new())
+        } else if cli.scenarios.is_empty() {
             (shapes::all(), ShareKind::ALL.to_vec())
         } else {
             split_scenarios(cli.scenarios)
@@ -186,6 +205,22 @@ impl Plan {
                 }
             }
         }
+        let cluster = ClusterPlan {
+            runs: cli.runs,
+            size: cli.cluster_size,
+            script: std::path::absolute(&cli.cluster_script)?,
+            binary: binary.clone(),
+            floor: floor.clone(),
+            bcast: bcast.clone(),
+            strategy: cli.strategies.first().map(|s| s.to_string()),
+            timeout: std::time::Duration::from_secs(cli.timeout),
+        };
+        if !cli.clusters.is_empty() {
+            require(
+                &cluster.script,
+                "run from the repository's root or pass --cluster-script",
+            )?;
+        }
         let strategies = if cli.strategies.is_empty() {
             Strategy::ALL.to_vec()
         } else {
@@ -206,6 +241,8 @@ impl Plan {
             message_floor,
             bcast,
             timeout_seconds: cli.timeout,
+            clusters: cli.clusters,
+            cluster,
         })
     }
 

@@ -13,6 +13,7 @@
 
 mod bcast_report;
 mod cli;
+mod cluster;
 mod idle;
 mod launch;
 mod machine;
@@ -51,7 +52,8 @@ fn try_main() -> Result<bool> {
     let mut progress = Progress {
         done: 0,
         total: plan.shapes.len() * plan.strategies.len() * plan.windows.len()
-            + plan.shares.len() * plan.share_settings.len(),
+            + plan.shares.len() * plan.share_settings.len()
+            + plan.clusters.len(),
         runs: plan.runs,
     };
     let mut cases = Vec::new();
@@ -86,8 +88,16 @@ fn try_main() -> Result<bool> {
             },
         ));
     }
+    let mut cluster_cases = Vec::new();
+    for spec in &plan.clusters {
+        let case = cluster::run_case(&plan.cluster, spec);
+        let wall = case.median.as_ref().map(|m| m.share_seconds);
+        progress.case(&format!("cluster {}", spec.label()), case.runs.len(), wall);
+        cluster_cases.push(case);
+    }
     let idle = idle::run(&runner, &plan.idle_shape, plan.runs);
-    let results = Results::new(machine, plan.record(), cases, share_cases, idle);
+    let mut results = Results::new(machine, plan.record(), cases, share_cases, idle);
+    results.add_cluster_cases(cluster_cases);
 
     println!("{}", results.machine.header());
     if !results.cases.is_empty() {
@@ -118,6 +128,20 @@ fn try_main() -> Result<bool> {
         for line in share::table::targets(&results.share_cases) {
             println!("{line}");
         }
+    }
+    if !results.cluster_cases.is_empty() {
+        println!(
+            "emulated cluster (scripts/cluster.sh: network namespaces, TCP, links shaped with \
+             tbf): one {} MiB file from rank 1 on node 1 to every other node, medians of {} \
+             runs after a warm-up; link bound = size / rate; floor = mpi-floor on the cluster; \
+             target = 1.25 x link bound + floor; bcast = mpi-bcast; http = every node pulls \
+             from one HTTP server on node 1 (curl); CPU/GiB = CPU seconds of every process on \
+             every node per GiB delivered; share cores = share's CPU / wall; seeder copies = \
+             bytes the seeder uploaded / size; every output checked byte for byte",
+            plan.cluster.size >> 20,
+            plan.runs
+        );
+        print!("{}", cluster::table::render_cases(&results.cluster_cases));
     }
     println!("{}", results.idle.summary());
     results.write(&plan.json)?;

@@ -3,6 +3,7 @@
 //! and the medians, and the idle-CPU check.
 
 use crate::cli::PlanRecord;
+use crate::cluster::ClusterCaseResult;
 use crate::idle::IdleResult;
 use crate::machine::Machine;
 use crate::runner::CaseResult;
@@ -18,6 +19,8 @@ pub struct Results {
     pub cases: Vec<CaseResult>,
     /// The real-data cases (`mpitorrent share` against `mpi-bcast`).
     pub share_cases: Vec<ShareCaseResult>,
+    /// The emulated-cluster cases (`share`, `mpi-bcast`, HTTP).
+    pub cluster_cases: Vec<ClusterCaseResult>,
     pub idle: IdleResult,
     /// Failed runs (including wrong outputs) over every case and the check.
     pub failed_runs: usize,
@@ -37,6 +40,7 @@ impl Results {
             options,
             cases,
             share_cases,
+            cluster_cases: Vec::new(),
             idle,
             failed_runs: 0,
         };
@@ -44,12 +48,22 @@ impl Results {
         results
     }
 
-    /// Every failure line: of the swarm cases, the real-data cases, and
-    /// the idle check.
+    /// Adds the cluster cases and counts their failures.
+    pub fn add_cluster_cases(&mut self, cases: Vec<ClusterCaseResult>) {
+        self.cluster_cases = cases;
+        self.failed_runs = self.failures().count();
+    }
+
+    /// Every failure line: of the swarm cases, the real-data cases, the
+    /// cluster cases and the idle check.
     pub fn failures(&self) -> impl Iterator<Item = &String> {
         let cases = self.cases.iter().flat_map(|c| &c.failures);
         let shares = self.share_cases.iter().flat_map(|c| &c.failures);
-        cases.chain(shares).chain(&self.idle.failures)
+        let clusters = self.cluster_cases.iter().flat_map(|c| &c.failures);
+        cases
+            .chain(shares)
+            .chain(clusters)
+            .chain(&self.idle.failures)
     }
 
     /// Writes the JSON to `path`, creating its folder.
