@@ -76,6 +76,7 @@ pub fn run_rank<F: Fabric>(
             stall_timeout: job.stall_timeout,
             swarm_sample: job.swarm_sample,
             seed: job.peer.seed,
+            share_from: job.share.as_ref().map(|spec| spec.from.clone()),
         };
         return match run_tracker(&endpoint, config, observe) {
             Ok(data) => Ok(RankOutcome::Tracker(Box::new(data))),
