@@ -28,6 +28,18 @@ pub enum Workload {
 }
 
 impl Workload {
+    /// Why this workload cannot run in a job of `ranks` ranks, if it
+    /// cannot (every rank checks, before any message is sent).
+    fn problem(&self, ranks: u32) -> Option<String> {
+        match self {
+            Workload::Share(ShareSpec {
+                seeders: Some(seeders),
+                ..
+            }) => crate::settings::seeders_problem(seeders, ranks),
+            _ => None,
+        }
+    }
+
     /// The real files `share` asks for.
     pub fn share(args: &ShareArgs) -> Workload {
         Workload::Share(ShareSpec {
@@ -153,6 +165,15 @@ pub fn run_mpi(swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(USAGE));
     }
+    if let Some(problem) = workload.problem(size) {
+        // Every rank finds the same problem: rank 0 says it.
+        let speaks = fabric.endpoint().rank().is_tracker();
+        drop(universe);
+        if speaks {
+            eprintln!("mpitorrent: error: {problem}");
+        }
+        return Ok(ExitCode::from(USAGE));
+    }
     // Only rank 0 sees the progress; every other rank stays quiet.
     let mut display = if fabric.endpoint().rank().is_tracker() {
         progress_display(swarm)
@@ -189,6 +210,10 @@ pub fn run_mpi(_swarm: &SwarmArgs, _workload: &Workload) -> Result<ExitCode> {
 }
 
 pub fn run_local(ranks: u32, swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
+    if let Some(problem) = workload.problem(ranks) {
+        eprintln!("mpitorrent: error: {problem}");
+        return Ok(ExitCode::from(USAGE));
+    }
     let job = job_config(swarm, workload, false)?;
     let mut display = progress_display(swarm);
     let outcomes = run_local_job(ranks, &job, &mut |p| display.observe(p));

@@ -56,6 +56,8 @@ pub fn share_peer(
     let to = expand(&spec.to, rank);
     std::fs::create_dir_all(&to)
         .map_err(|e| format!("rank {rank}: cannot create --to {}: {e}", to.display()))?;
+    let destination = super::destination::destination_of(&to)
+        .map_err(|e| format!("rank {rank}: cannot read --to {}: {e}", to.display()))?;
     // What is already at the destination is offered as a candidate: the
     // tracker counts it as held only if it is exactly what the owners list.
     let found = scan_folder(&to, spec.segment_size, &mut |_| {})
@@ -67,6 +69,7 @@ pub fn share_peer(
         wanted: Vec::new(),
         want_all: true,
         candidates,
+        destination: Some(destination),
     };
     Ok((
         registration,
