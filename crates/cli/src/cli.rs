@@ -22,7 +22,10 @@ pub struct Cli {
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// `run`'s options, for the classic invocation without a command.
-    #[command(flatten, next_help_heading = "Options of the classic swarm (as for `run`)")]
+    #[command(
+        flatten,
+        next_help_heading = "Options of the classic swarm (as for `run`)"
+    )]
     pub run: RunArgs,
 }
 

@@ -166,13 +166,16 @@ pub fn run_mpi(swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
         return Ok(ExitCode::from(USAGE));
     }
     if let Some(problem) = workload.problem(size) {
-        // Every rank finds the same problem: rank 0 says it.
-        let speaks = fabric.endpoint().rank().is_tracker();
-        drop(universe);
-        if speaks {
+        // Every rank finds the same problem: rank 0 says it and gives the
+        // status (as for a command-line error, see `launcher::exit_with`).
+        let code = if fabric.endpoint().rank().is_tracker() {
             eprintln!("mpitorrent: error: {problem}");
-        }
-        return Ok(ExitCode::from(USAGE));
+            ExitCode::from(USAGE)
+        } else {
+            ExitCode::SUCCESS
+        };
+        drop(universe);
+        return Ok(code);
     }
     // Only rank 0 sees the progress; every other rank stays quiet.
     let mut display = if fabric.endpoint().rank().is_tracker() {

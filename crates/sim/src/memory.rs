@@ -168,7 +168,10 @@ mod tests {
         for (peers, segments, seeds, mib) in measured_mib {
             let estimate = Footprint::broadcast(peers, segments, seeds).bytes(&config);
             assert!(estimate >= mib << 20, "{peers} x {segments}: {estimate}");
-            assert!(estimate <= 2 * (mib << 20), "{peers} x {segments}: {estimate}");
+            assert!(
+                estimate <= 2 * (mib << 20),
+                "{peers} x {segments}: {estimate}"
+            );
         }
         let all_seeds = Footprint::broadcast(1_000, 1_000, 1_000);
         assert!(all_seeds.bytes(&config) >= 223 << 20);
