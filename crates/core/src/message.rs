@@ -75,6 +75,14 @@ pub struct Registration {
 /// one-copy-per-node work (issue #13) is meant to use this same identity to
 /// pick one writer per destination and let the other ranks of the node
 /// serve its copy.
+///
+/// A note for that work, not built: `--to /local/{node}/data`, with
+/// `{node}` the host name, would make the ranks of a node share one folder
+/// on purpose; the tracker would then read a shared destination as "one
+/// copy for these ranks" rather than as a mistake, and only a `--to` with
+/// neither `{rank}` nor `{node}` on a shared filesystem would still need
+/// refusing (st_dev differs between NFS clients, so across hosts this
+/// identity cannot see it).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Destination {
     /// The name of the rank's host: device and inode numbers only identify
