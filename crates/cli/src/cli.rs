@@ -1,16 +1,17 @@
 //! The command line, as clap derive types. Doc comments are the help text.
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use crate::settings::parse_segment_size;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use mpitorrent_core::strategy::Strategy;
-use mpitorrent_core::tracker::DEFAULT_SWARM_SAMPLE;
 use std::path::PathBuf;
 
 /// A BitTorrent-style file swarm over MPI. Rank 0 is the tracker; every
 /// other rank is a peer that reads in<R>.txt and writes client<R>_<file>
 /// for each file it wants.
 ///
-/// With no command, `mpirun -np N mpitorrent` runs the classic swarm on the
-/// in<R>.txt files of the current folder (the same as `mpitorrent run`).
+/// With no command, `mpirun -np N mpitorrent [OPTIONS]` runs the classic
+/// swarm on the in<R>.txt files of the current folder, and takes the
+/// options of `run` (it is `mpitorrent run [OPTIONS]`).
 #[derive(Debug, Parser)]
 #[command(name = "mpitorrent", version, about, long_about)]
 pub struct Cli {
@@ -20,6 +21,47 @@ pub struct Cli {
     /// (-v: info, -vv: debug). RUST_LOG, if set, overrides it.
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// `run`'s options, for the classic invocation without a command.
+    #[command(
+        flatten,
+        next_help_heading = "Options of the classic swarm (as for `run`)"
+    )]
+    pub run: RunArgs,
+}
+
+impl Cli {
+    /// Parses this process's command line. `run`'s options given before a
+    /// command (`mpitorrent -q local ...`) are refused rather than ignored;
+    /// `-v` may go anywhere. (clap's `args_conflicts_with_subcommands` would
+    /// refuse a `-v` there too.)
+    pub fn parse_args() -> Result<Cli, clap::Error> {
+        let mut command = Cli::command();
+        let matches = command.try_get_matches_from_mut(std::env::args_os())?;
+        let cli = Cli::from_arg_matches(&matches)?;
+        let Some((name, _)) = matches.subcommand() else {
+            return Ok(cli);
+        };
+        let given = |id: &&clap::Id| {
+            id.as_str() != "verbose"
+                && matches.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+        };
+        let Some(stray) = matches.ids().find(given) else {
+            return Ok(cli);
+        };
+        let option = command
+            .get_arguments()
+            .find(|arg| arg.get_id() == stray)
+            .and_then(|arg| arg.get_long())
+            .unwrap_or(stray.as_str())
+            .to_string();
+        Err(command.error(
+            clap::error::ErrorKind::ArgumentConflict,
+            format!(
+                "--{option} before '{name}' is an option of the classic swarm without a \
+                 command; options of '{name}' go after it (mpitorrent {name} [OPTIONS])"
+            ),
+        ))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,22 +167,6 @@ fn parse_interval(text: &str) -> Result<f64, String> {
     }
 }
 
-impl Default for SwarmArgs {
-    fn default() -> Self {
-        SwarmArgs {
-            stall_timeout: 60,
-            window: DEFAULT_WINDOW,
-            strategy: DEFAULT_STRATEGY,
-            swarm_sample: Some(DEFAULT_SWARM_SAMPLE as u32),
-            seed: 0,
-            report: None,
-            timeline: None,
-            progress_interval: DEFAULT_PROGRESS_INTERVAL,
-            quiet: false,
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
@@ -174,8 +200,9 @@ pub struct ShareArgs {
     /// rank on which the folder exists).
     #[arg(long, value_name = "RANKS", value_delimiter = ',')]
     pub seeders: Option<Vec<u32>>,
-    /// Segment size, with a unit if you like: 1MiB, 4MiB, 512KiB.
-    #[arg(long, default_value = "1MiB", value_parser = parse_size)]
+    /// Segment size, with a unit if you like: 1MiB, 4MiB, 512KiB (4KiB to
+    /// 1GiB; a bare number is in bytes).
+    #[arg(long, default_value = "1MiB", value_parser = parse_segment_size)]
     pub segment_size: u64,
     /// Flush each received file to disk (fsync) before giving it its final
     /// name, so that it survives a power loss as soon as the job ends. Off
@@ -216,17 +243,12 @@ impl ShareArgs {
 
 #[derive(Debug, Args)]
 pub struct ManifestArgs {
-    /// Segment size, as for `share`.
-    #[arg(long, default_value = "1MiB", value_parser = parse_size)]
+    /// Segment size, as for `share` (4KiB to 1GiB).
+    #[arg(long, default_value = "1MiB", value_parser = parse_segment_size)]
     pub segment_size: u64,
     /// The files to list.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-}
-
-/// A size such as 1048576, 512KiB or 4MiB.
-fn parse_size(text: &str) -> Result<u64, String> {
-    mpitorrent_core::content::parse_size(text)
 }
 
 #[derive(Debug, Args)]

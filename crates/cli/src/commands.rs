@@ -1,7 +1,7 @@
 //! What each subcommand does: turn arguments into library calls and the
 //! outcome into an exit status and one message.
 
-use crate::cli::{ClassicArgs, Cli, Command, GenArgs, SwarmArgs};
+use crate::cli::{Cli, Command, GenArgs};
 use crate::logging;
 use crate::report_cmd;
 use crate::swarm::{run_local, run_mpi, Workload};
@@ -13,17 +13,14 @@ use std::process::ExitCode;
 pub fn run(cli: Cli) -> Result<ExitCode> {
     logging::init(cli.verbose);
     match cli.command {
-        None => run_mpi(
-            &SwarmArgs::default(),
-            &Workload::Classic(ClassicArgs::default()),
-        ),
+        None => run_mpi(&cli.run.swarm, &Workload::Classic(cli.run.files)),
         Some(Command::Run(args)) => run_mpi(&args.swarm, &Workload::Classic(args.files)),
         Some(Command::Local(args)) => {
             run_local(args.ranks, &args.swarm, &Workload::Classic(args.files))
         }
         Some(Command::Share(args)) => {
             if let Err(usage) = args.validate() {
-                usage.exit()
+                crate::launcher::exit_with(usage)
             }
             match args.local {
                 Some(ranks) => run_local(ranks, &args.swarm, &Workload::share(&args)),

@@ -4,19 +4,21 @@
 
 mod cli;
 mod commands;
+mod launcher;
 mod logging;
 mod manifest;
 mod progress;
 mod report_cmd;
+mod settings;
 mod sim;
 mod swarm;
 mod timeline;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    // Under mpirun every rank parses the same command line: one prints.
+    let cli = cli::Cli::parse_args().unwrap_or_else(|err| launcher::exit_with(err));
     match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {

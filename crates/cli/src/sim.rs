@@ -8,6 +8,7 @@ use clap::{ArgGroup, Args};
 use mpitorrent_core::strategy::Strategy;
 use mpitorrent_core::tracker::DEFAULT_SWARM_SAMPLE;
 use mpitorrent_net::resources::process_resources;
+use mpitorrent_sim::memory::{available_memory, Footprint};
 use mpitorrent_sim::{LatePeers, SimConfig, SlowPeers, DEFAULT_MAX_TICKS};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,20 +52,20 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub latency: u64,
     /// Fraction of the peers whose upload is slow (see --slow-every).
-    #[arg(long, default_value_t = 0.0, value_name = "F")]
+    #[arg(long, default_value_t = 0.0, value_name = "F", value_parser = parse_fraction)]
     pub slow_fraction: f64,
     /// A slow peer's uplink starts a segment every this many ticks.
     #[arg(long, default_value_t = 4, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     pub slow_every: u64,
     /// Fraction of the peers that start downloading late (see --late-by).
-    #[arg(long, default_value_t = 0.0, value_name = "F")]
+    #[arg(long, default_value_t = 0.0, value_name = "F", value_parser = parse_fraction)]
     pub late_fraction: f64,
     /// Ticks after its registration ACK that a late peer starts.
     #[arg(long, default_value_t = 100, value_name = "TICKS")]
     pub late_by: u64,
     /// Fraction of the peers that leave the swarms of the files they
     /// downloaded, with their segments, as soon as they have all their files.
-    #[arg(long, default_value_t = 0.0, value_name = "F")]
+    #[arg(long, default_value_t = 0.0, value_name = "F", value_parser = parse_fraction)]
     pub leave_fraction: f64,
     /// Every peer leaves after finishing (--leave-fraction 1).
     #[arg(long, conflicts_with = "leave_fraction")]
@@ -146,17 +147,38 @@ impl SimArgs {
     }
 }
 
+/// A fraction of the peers: a number from 0 to 1.
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("expected a fraction from 0 to 1, found '{text}'")),
+    }
+}
+
 pub fn run(args: SimArgs) -> Result<ExitCode> {
     use_huge_pages();
+    let config = args.config();
+    // Settings that cannot be simulated are a usage error, found before
+    // anything is built.
+    let refuse = |problem: String| {
+        eprintln!("mpitorrent: error: {problem}");
+        Ok(ExitCode::from(crate::swarm::USAGE))
+    };
+    if let Err(problem) = config.validate() {
+        return refuse(problem);
+    }
     let scenario = match (&args.scenario, args.peers) {
         (Some(dir), _) => mpitorrent_sim::scenario_from_dir(dir).map_err(anyhow::Error::msg)?,
         (None, Some(peers)) => {
+            let footprint = Footprint::broadcast(peers, args.segments, args.seeds);
+            if let Err(too_big) = footprint.check(&config, available_memory()) {
+                return refuse(too_big.to_string());
+            }
             mpitorrent_sim::broadcast(peers, args.segments, args.seeds, args.seed)
                 .map_err(anyhow::Error::msg)?
         }
         (None, None) => bail!("give --peers or --scenario"),
     };
-    let config = args.config();
     let start = Instant::now();
     let report = mpitorrent_sim::run(&scenario, &config)
         .with_context(|| format!("simulating with seed {}", config.seed))?;

@@ -34,6 +34,18 @@ pub enum Workload {
 }
 
 impl Workload {
+    /// Why this workload cannot run in a job of `ranks` ranks, if it
+    /// cannot (every rank checks, before any message is sent).
+    fn problem(&self, ranks: u32) -> Option<String> {
+        match self {
+            Workload::Share(ShareSpec {
+                seeders: Some(seeders),
+                ..
+            }) => crate::settings::seeders_problem(seeders, ranks),
+            _ => None,
+        }
+    }
+
     /// The real files `share` asks for.
     pub fn share(args: &ShareArgs) -> Workload {
         Workload::Share(ShareSpec {
@@ -195,6 +207,18 @@ pub fn run_mpi(swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(USAGE));
     }
+    if let Some(problem) = workload.problem(size) {
+        // Every rank finds the same problem: rank 0 says it and gives the
+        // status (as for a command-line error, see `launcher::exit_with`).
+        let code = if fabric.endpoint().rank().is_tracker() {
+            eprintln!("mpitorrent: error: {problem}");
+            ExitCode::from(USAGE)
+        } else {
+            ExitCode::SUCCESS
+        };
+        drop(universe);
+        return Ok(code);
+    }
     // Only rank 0 sees the progress and writes the run's files; every
     // other rank stays quiet. A file that cannot be written aborts the job
     // through the tracker, before any transfer, with one message.
@@ -273,6 +297,10 @@ pub fn run_mpi(_swarm: &SwarmArgs, _workload: &Workload) -> Result<ExitCode> {
 }
 
 pub fn run_local(ranks: u32, swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
+    if let Some(problem) = workload.problem(ranks) {
+        eprintln!("mpitorrent: error: {problem}");
+        return Ok(ExitCode::from(USAGE));
+    }
     let job = job_config(swarm, workload, false)?;
     // Before any rank starts: a file that cannot be written is the one error.
     let mut files = Some(RunFiles::create(swarm)?);

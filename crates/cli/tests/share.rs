@@ -280,7 +280,7 @@ fn direct_needs_segments_in_whole_blocks() {
     let output = mpitorrent()
         .current_dir(dir.path())
         .args(["share", "--from", "data", "--to", "out", "--local", "2"])
-        .args(["--direct", "--segment-size", "1000"])
+        .args(["--direct", "--segment-size", "5000"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);

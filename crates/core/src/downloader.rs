@@ -294,7 +294,14 @@ impl Downloader {
         match self.config.strategy {
             // Enough to keep busy until the next refresh, with slack for
             // hints that turn out to be in flight already.
-            Strategy::RarestFirst => 2 * self.config.update_every.max(1),
+            // (Saturated below the paced bit, which a huge update interval
+            // would otherwise set.)
+            Strategy::RarestFirst => self
+                .config
+                .update_every
+                .max(1)
+                .saturating_mul(2)
+                .min(!PACED_HINTS),
             Strategy::Paced => PACED_HINTS | self.free_slots(),
             _ => 0,
         }

@@ -37,7 +37,8 @@ pub mod wire;
 
 pub use ids::{FileId, Rank, SegmentIdx, TRACKER};
 pub use message::{
-    Channel, FileListing, Hint, Message, MessageKind, Owner, Received, Registration, Transmit,
+    Channel, Destination, FileListing, Hint, Message, MessageKind, Owner, Received, Registration,
+    Transmit,
 };
 pub use payload::Payload;
 

@@ -64,6 +64,47 @@ pub struct Registration {
     /// Files already at its destination (a rerun): each one whose segments
     /// match the owners' listing counts as held, and is not downloaded.
     pub candidates: Vec<FileListing>,
+    /// The folder a `share` peer writes into (`None` for a classic peer,
+    /// whose outputs carry its rank in their names).
+    pub destination: Option<Destination>,
+}
+
+/// Which folder a `share` peer's `--to` is, as the tracker compares them:
+/// two ranks with the same destination would write the same files into one
+/// folder, so today the tracker refuses the job at registration. The
+/// one-copy-per-node work (issue #13) is meant to use this same identity to
+/// pick one writer per destination and let the other ranks of the node
+/// serve its copy.
+///
+/// A note for that work, not built: `--to /local/{node}/data`, with
+/// `{node}` the host name, would make the ranks of a node share one folder
+/// on purpose; the tracker would then read a shared destination as "one
+/// copy for these ranks" rather than as a mistake, and only a `--to` with
+/// neither `{rank}` nor `{node}` on a shared filesystem would still need
+/// refusing (st_dev differs between NFS clients, so across hosts this
+/// identity cannot see it).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Destination {
+    /// The name of the rank's host: device and inode numbers only identify
+    /// a folder on one machine.
+    pub host: String,
+    /// The folder's device (`st_dev`), once every link in the path is
+    /// followed.
+    pub device: u64,
+    /// The folder's inode (`st_ino`): with the host and device, the same
+    /// for every spelling of the path.
+    pub inode: u64,
+    /// The folder as the rank named it (`--to`, `{rank}` filled in), for
+    /// the message; not part of the identity.
+    pub path: String,
+}
+
+impl Destination {
+    /// What two ranks' destinations have in common when they are the same
+    /// folder: the host, the device and the inode.
+    pub fn identity(&self) -> (&str, u64, u64) {
+        (&self.host, self.device, self.inode)
+    }
 }
 
 impl Registration {

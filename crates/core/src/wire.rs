@@ -23,7 +23,8 @@ use std::io;
 
 /// Bumped whenever the meaning or layout of a message changes.
 /// 2: REGISTER carries candidates, LEAVE, and the ACK payload after the header.
-pub const WIRE_VERSION: u8 = 2;
+/// 3: REGISTER carries the peer's destination folder (`share`).
+pub const WIRE_VERSION: u8 = 3;
 
 /// A message that could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -154,7 +155,7 @@ fn attach_payload(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{FileId, FileListing, Owner, Rank, Registration};
+    use crate::{Destination, FileId, FileListing, Owner, Rank, Registration};
     use proptest::prelude::*;
 
     fn samples() -> Vec<Message> {
@@ -167,7 +168,14 @@ mod tests {
                 wanted: vec!["file2".into()],
                 want_all: true,
                 candidates: vec![],
+                destination: Some(Destination {
+                    host: "node-7".into(),
+                    device: 2049,
+                    inode: u64::MAX,
+                    path: "/local/3/data".into(),
+                }),
             }),
+            Message::Register(Registration::default()),
             Message::RegisterAck {
                 file_ids: vec![FileId(0), FileId(7)],
                 candidate_ids: vec![None, Some(FileId(2))],

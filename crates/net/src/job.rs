@@ -83,6 +83,7 @@ pub fn run_rank<F: Fabric>(
             stall_timeout: job.stall_timeout,
             swarm_sample: job.swarm_sample,
             seed: job.peer.seed,
+            share_from: job.share.as_ref().map(|spec| spec.from.clone()),
         };
         return match run_tracker(&endpoint, config, job.refuse.clone(), observe) {
             Ok(data) => Ok(RankOutcome::Tracker(Box::new(data))),

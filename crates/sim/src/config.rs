@@ -51,6 +51,16 @@ pub struct SimConfig {
 /// The tick past which a run gives up unless told otherwise.
 pub const DEFAULT_MAX_TICKS: u64 = 1_000_000;
 
+/// The longest latency, slow-uplink interval or late start, in ticks. The
+/// event queue keeps a slot for every tick up to the furthest event
+/// scheduled, and walks through them one by one: a delay of 10^12 ticks
+/// would be 32 TB of slots, or hours of walking empty ones.
+pub const MAX_DELAY_TICKS: u64 = 1_000_000;
+
+/// The largest `max_ticks`: 2^53, so that every tick (and every tick plus
+/// a delay) is exact in the JSON report and in `u64` arithmetic.
+pub const MAX_TICKS_LIMIT: u64 = 1 << 53;
+
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
@@ -84,6 +94,33 @@ impl SimConfig {
                  can be passed on in the next one, not the same)"
                     .into(),
             );
+        }
+        if self.max_ticks == 0 || self.max_ticks > MAX_TICKS_LIMIT {
+            return Err(format!(
+                "--max-ticks must be 1 to {MAX_TICKS_LIMIT} (2^53: ticks stay exact in the \
+                 report), not {}",
+                self.max_ticks
+            ));
+        }
+        let delays = [
+            ("--latency", Some(self.latency)),
+            ("--slow-every", self.slow.map(|s| s.every)),
+            ("--late-by", self.late.map(|l| l.by)),
+        ];
+        for (option, ticks) in delays {
+            let Some(ticks) = ticks else { continue };
+            if ticks > MAX_DELAY_TICKS {
+                return Err(format!(
+                    "{option} {ticks} is more ticks than can be simulated: at most \
+                     {MAX_DELAY_TICKS} (the event queue keeps a slot per tick ahead)"
+                ));
+            }
+            if ticks > self.max_ticks {
+                return Err(format!(
+                    "{option} {ticks} is beyond --max-ticks {}: the run would give up first",
+                    self.max_ticks
+                ));
+            }
         }
         if self.window == 0 || self.update_every == 0 {
             return Err("the window and the update interval must be at least 1".into());
@@ -121,6 +158,38 @@ mod tests {
         let config = SimConfig::default();
         assert_eq!(config.validate(), Ok(()));
         assert!(config.is_uniform());
+    }
+
+    #[test]
+    fn delays_and_max_ticks_stay_within_what_can_be_simulated() {
+        let bad = |config: SimConfig| config.validate().unwrap_err();
+        let late = |by| SimConfig {
+            late: Some(LatePeers { fraction: 0.5, by }),
+            ..SimConfig::default()
+        };
+        assert_eq!(late(MAX_DELAY_TICKS).validate(), Ok(()));
+        assert!(bad(late(u64::MAX - 5)).starts_with("--late-by 18446744073709551610 is more ticks"));
+        let slow = SimConfig {
+            slow: Some(SlowPeers {
+                fraction: 0.5,
+                every: u64::MAX,
+            }),
+            ..SimConfig::default()
+        };
+        assert!(bad(slow).starts_with("--slow-every"));
+        let latency = |latency, max_ticks| SimConfig {
+            latency,
+            max_ticks,
+            ..SimConfig::default()
+        };
+        assert!(bad(latency(MAX_DELAY_TICKS + 1, DEFAULT_MAX_TICKS)).contains("at most 1000000"));
+        assert_eq!(
+            bad(latency(50, 10)),
+            "--latency 50 is beyond --max-ticks 10: the run would give up first"
+        );
+        assert!(bad(latency(1, 0)).starts_with("--max-ticks must be 1 to"));
+        assert!(bad(latency(1, u64::MAX)).starts_with("--max-ticks must be 1 to"));
+        assert_eq!(latency(1, MAX_TICKS_LIMIT).validate(), Ok(()));
     }
 
     #[test]

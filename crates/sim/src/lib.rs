@@ -51,7 +51,9 @@
 //! call wrong: a machine's protocol error, a rank sending to itself or to a
 //! rank after its TERMINATE, an ACK for a segment the sender does not
 //! hold, a file completed with the wrong hashes or not at all, an abort, a
-//! stall, or more than `max_ticks` ticks.
+//! stall, or more than `max_ticks` ticks. A run that would not fit in
+//! memory is refused before it starts ([`memory`]), and so are settings
+//! that cannot be simulated ([`SimConfig::validate`]).
 
 pub mod bound;
 mod calendar;
@@ -59,11 +61,14 @@ mod config;
 mod encoded;
 mod input;
 mod links;
+pub mod memory;
 mod peer;
 mod report;
 mod world;
 
-pub use config::{LatePeers, SimConfig, SlowPeers, DEFAULT_MAX_TICKS};
+pub use config::{
+    LatePeers, SimConfig, SlowPeers, DEFAULT_MAX_TICKS, MAX_DELAY_TICKS, MAX_TICKS_LIMIT,
+};
 pub use input::{broadcast, scenario_from_dir};
 pub use report::{Fairness, SimReport, SimSettings};
 
@@ -86,11 +91,31 @@ pub enum SimError {
     Stalled { tick: u64, waiting: String },
     #[error("the swarm was still running at tick {max_ticks} (--max-ticks); {waiting}")]
     TooLong { max_ticks: u64, waiting: String },
+    /// The run would not fit in this machine's memory (see [`memory`]).
+    #[error(
+        "simulating {peers} peers ({downloads} segments to download, {owned} owned at the \
+         start) would take about {} of memory ({} bytes per segment downloaded, {} per \
+         segment owned), but this machine has {} available ({measure} in /proc/meminfo): \
+         simulate fewer peers or segments",
+        memory::human(*.needed),
+        memory::BYTES_PER_DOWNLOAD,
+        memory::BYTES_PER_OWNED,
+        memory::human(*.available)
+    )]
+    TooBig {
+        peers: u64,
+        downloads: u64,
+        owned: u64,
+        needed: u64,
+        available: u64,
+        measure: &'static str,
+    },
 }
 
 /// Runs `scenario` under `config` to its end.
 pub fn run(scenario: &Scenario, config: &SimConfig) -> Result<SimReport, SimError> {
     config.validate().map_err(SimError::Config)?;
+    memory::Footprint::of(scenario).check(config, memory::available_memory())?;
     let finished = world::World::new(scenario, config).run()?;
     Ok(SimReport::build(
         finished,

@@ -85,7 +85,7 @@ impl Links {
             return (None, None);
         };
         debug_assert!(up.free_at <= now, "uplink {rank} woken early");
-        up.free_at = now + up.every;
+        up.free_at = now.saturating_add(up.every);
         up.sent += 1;
         let next = if up.queue.is_empty() {
             None
@@ -95,8 +95,8 @@ impl Links {
         };
         let down = &mut self.down_free_at[segment.to.index()];
         let taken_in = now.max(*down);
-        *down = taken_in + 1;
-        (Some((taken_in + 1, segment)), next)
+        *down = taken_in.saturating_add(1);
+        (Some((*down, segment)), next)
     }
 
     /// Prefetch hint (see [`mpitorrent_core::prefetch`]) for a wake-up of

@@ -149,7 +149,8 @@ impl SimReport {
             (Some(bound), Some(ratio)) => {
                 let _ = write!(out, "; lower bound {bound} ticks; ratio {ratio:.3}");
             }
-            _ => out += "; no lower bound for several files",
+            _ if self.files > 1 => out += "; no lower bound for several files",
+            _ => out += "; no lower bound: no segment to download",
         }
         let _ = writeln!(
             out,

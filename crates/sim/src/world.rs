@@ -274,7 +274,9 @@ impl<'a> World<'a> {
                 }
             }
         } else {
-            let at = tick + self.config.latency;
+            // (Validated delays and ticks never come near u64::MAX; were
+            // they to, an event must not wrap into the past.)
+            let at = tick.saturating_add(self.config.latency);
             let event = Event::Deliver {
                 from,
                 to,
@@ -400,7 +402,7 @@ impl<'a> World<'a> {
             0 => self.start_downloads(tick, rank),
             delay => {
                 self.calendar
-                    .schedule(tick + delay, Event::StartDownloads(rank));
+                    .schedule(tick.saturating_add(delay), Event::StartDownloads(rank));
                 Ok(())
             }
         }

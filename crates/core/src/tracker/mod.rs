@@ -48,6 +48,10 @@ pub struct TrackerConfig {
     pub swarm_sample: Option<usize>,
     /// Seeds the tracker's random choices (samples, hint order).
     pub seed: u64,
+    /// In a `share` job, its `--from` template: a job in which no rank
+    /// offers a file is refused, naming it. `None` for a classic job, where
+    /// a swarm of peers that own and want nothing is fine.
+    pub share_from: Option<String>,
 }
 
 impl TrackerConfig {
@@ -59,6 +63,7 @@ impl TrackerConfig {
             stall_timeout: None,
             swarm_sample: Some(DEFAULT_SWARM_SAMPLE),
             seed: 0,
+            share_from: None,
         }
     }
 }
@@ -371,7 +376,7 @@ impl Tracker {
                 .iter()
                 .map(|p| p.registration.as_ref().expect("every peer registered")),
         );
-        let table = match build_file_table(registrations) {
+        let table = match build_file_table(registrations, self.config.share_from.as_deref()) {
             Ok(table) => table,
             Err(reason) => return self.abort(reason),
         };

@@ -1,8 +1,11 @@
 //! Turning every peer's registration into the tracker's file table, with
-//! the checks that must pass before any download starts.
+//! the checks that must pass before any download starts: no two `share`
+//! ranks write into one folder, two ranks listing one file list the same
+//! segments, every wanted file has an owner, and a `share` job shares
+//! something.
 
 use super::swarm::FileSwarm;
-use crate::{FileId, FileListing, Rank, Registration};
+use crate::{Destination, FileId, FileListing, Rank, Registration};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The file table built from all registrations: files numbered in name
@@ -29,11 +32,16 @@ pub(super) struct Ack {
 type Entry<'a> = (&'a [String], Rank, Vec<Rank>);
 
 /// Builds the table from `(rank, registration)` pairs, or says why the job
-/// cannot run: two ranks list the same file differently, or a peer wants a
-/// file nobody owns.
+/// cannot run: two ranks would write into one folder, two ranks list the
+/// same file differently, a peer wants a file nobody owns, or (in a `share`
+/// job, whose `--from` template is `share_from`) no rank offers any file.
 pub(super) fn build_file_table<'a>(
     registrations: impl Iterator<Item = (Rank, &'a Registration)> + Clone,
+    share_from: Option<&str>,
 ) -> Result<FileTable, String> {
+    if let Some(problem) = shared_destination(registrations.clone()) {
+        return Err(problem);
+    }
     let mut table: BTreeMap<&str, Entry> = BTreeMap::new();
     for (rank, registration) in registrations.clone() {
         for listing in &registration.owned {
@@ -77,6 +85,12 @@ pub(super) fn build_file_table<'a>(
                 "rank {rank} wants file '{name}', which no rank owns"
             ));
         }
+    }
+    if let (Some(from), true) = (share_from, table.is_empty()) {
+        return Err(format!(
+            "nothing to share: no rank has a file under --from {from} \
+             (the folder is missing or empty on every peer rank)"
+        ));
     }
     let mut by_name = HashMap::new();
     let mut files = Vec::new();
@@ -142,6 +156,37 @@ fn ack(
     }
 }
 
+/// The message for ranks whose destinations are one folder, if any are:
+/// the first such group, by lowest rank. (They would race to write the same
+/// files; one writer per folder is issue #13's work.)
+fn shared_destination<'a>(
+    registrations: impl Iterator<Item = (Rank, &'a Registration)>,
+) -> Option<String> {
+    let mut groups: HashMap<(&str, u64, u64), (&Destination, Vec<Rank>)> = HashMap::new();
+    for (rank, registration) in registrations {
+        if let Some(destination) = &registration.destination {
+            let group = groups
+                .entry(destination.identity())
+                .or_insert_with(|| (destination, Vec::new()));
+            group.1.push(rank);
+        }
+    }
+    let (destination, ranks) = groups
+        .into_values()
+        .filter(|(_, ranks)| ranks.len() > 1)
+        .min_by_key(|(_, ranks)| ranks[0])?;
+    let names: Vec<String> = ranks.iter().map(Rank::to_string).collect();
+    let (last, rest) = names.split_last().expect("a group has two ranks");
+    let both = if ranks.len() == 2 { "both" } else { "all" };
+    Some(format!(
+        "ranks {} and {last} would {both} write into --to {} on host {}: \
+         put {{rank}} in --to so that each rank writes its own folder",
+        rest.join(", "),
+        destination.path,
+        destination.host
+    ))
+}
+
 /// Why two registrations of the same file name disagree, if they do.
 fn listing_conflict(
     first_hashes: &[String],
@@ -172,4 +217,91 @@ fn listing_conflict(
         ));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sharer(owned: &[&str], host: &str, inode: u64) -> Registration {
+        Registration {
+            owned: owned
+                .iter()
+                .map(|name| FileListing {
+                    name: name.to_string(),
+                    hashes: vec!["h".into()],
+                })
+                .collect(),
+            want_all: true,
+            destination: Some(Destination {
+                host: host.into(),
+                device: 7,
+                inode,
+                path: format!("/to/{inode}"),
+            }),
+            ..Registration::default()
+        }
+    }
+
+    fn check(registrations: &[Registration], share_from: Option<&str>) -> Result<(), String> {
+        let ranked = registrations
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (Rank(i as u32 + 1), r));
+        build_file_table(ranked, share_from).map(|_| ())
+    }
+
+    #[test]
+    fn ranks_writing_into_one_folder_are_named() {
+        let one_host = [
+            sharer(&["a"], "h", 1),
+            sharer(&[], "h", 2),
+            sharer(&[], "h", 2),
+        ];
+        assert_eq!(
+            check(&one_host, Some("src")).unwrap_err(),
+            "ranks 2 and 3 would both write into --to /to/2 on host h: \
+             put {rank} in --to so that each rank writes its own folder"
+        );
+        let three = [
+            sharer(&["a"], "h", 9),
+            sharer(&[], "h", 5),
+            sharer(&[], "h", 5),
+            sharer(&[], "h", 9),
+            sharer(&[], "h", 5),
+        ];
+        let err = check(&three, Some("src")).unwrap_err();
+        assert!(
+            err.starts_with("ranks 1 and 4 would both write into --to /to/9"),
+            "the group of the lowest rank first: {err}"
+        );
+        let moved = [
+            sharer(&["a"], "h", 5),
+            sharer(&[], "h", 3),
+            sharer(&[], "h", 3),
+            sharer(&[], "h", 3),
+        ];
+        assert!(check(&moved, Some("src"))
+            .unwrap_err()
+            .starts_with("ranks 2, 3 and 4 would all write"));
+    }
+
+    #[test]
+    fn the_same_inode_on_other_hosts_is_another_folder() {
+        let hosts = [sharer(&["a"], "n1", 2), sharer(&[], "n2", 2)];
+        assert_eq!(check(&hosts, Some("src")), Ok(()));
+    }
+
+    #[test]
+    fn a_share_that_offers_nothing_is_refused_naming_from() {
+        let empty = [sharer(&[], "h", 1), sharer(&[], "h", 2)];
+        let err = check(&empty, Some("/data/{rank}")).unwrap_err();
+        assert!(
+            err.starts_with("nothing to share: no rank has a file under --from /data/{rank}"),
+            "{err}"
+        );
+        // A classic swarm that owns and wants nothing is still a swarm.
+        let classic = [Registration::default(), Registration::default()];
+        assert_eq!(check(&classic, None), Ok(()));
+    }
 }

@@ -67,6 +67,8 @@ pub fn share_peer(
         let files = scan_folder(&from_folder, spec.segment_size, &skip, warn).map_err(in_rank)?;
         owned = listings(files, &from_folder, &mut complete);
     }
+    let destination = super::destination::destination_of(&to)
+        .map_err(|e| format!("rank {rank}: cannot read --to {}: {e}", shown_path(&to)))?;
     // What is already at the destination is offered as a candidate: the
     // tracker counts it as held only if it is exactly what the owners list.
     let found = scan_folder(&to_folder, spec.segment_size, &[], &mut |_| {}).map_err(in_rank)?;
@@ -80,6 +82,7 @@ pub fn share_peer(
         wanted: Vec::new(),
         want_all: true,
         candidates,
+        destination: Some(destination),
     };
     let content = ShareContent::new(to_folder, rank, spec.segment_size, spec.write, complete);
     Ok((registration, content))

@@ -1,10 +1,12 @@
 //! Real files for `share`: finding and hashing the files a rank offers
 //! ([`scan`]), and writing received segments in place and serving them
 //! back ([`storage`], through the page cache or, with `--direct`, around
-//! it: [`direct`]). Whole files are never held in memory: one segment
+//! it: [`direct`]), and naming the folder a rank writes into
+//! ([`destination`]). Whole files are never held in memory: one segment
 //! at a time is read, hashed, written or sent.
 
 pub mod content;
+pub mod destination;
 pub mod direct;
 pub mod job;
 pub mod scan;
