@@ -438,6 +438,7 @@ mod tests {
                 initial_owners: vec![Rank(1)],
             }],
             peers: vec![(Rank(1), seed), (Rank(2), first), (Rank(3), second)],
+            nodes: Vec::new(),
             tracker_received: Default::default(),
             tracker_sent: Default::default(),
         };

@@ -1,8 +1,8 @@
 //! Settings that cannot work end the job with one message and a non-zero
 //! exit, having written nothing: a `share` with nothing to share, seeders
-//! that are not peers, segments below 4 KiB, several ranks writing into one
-//! `--to` folder, and command-line errors under `mpirun` (printed by rank 0
-//! only). The classic default command takes `run`'s options. (`sim`'s
+//! that are not peers, segments below 4 KiB, and command-line errors under
+//! `mpirun` (printed by rank 0 only). (Several ranks writing into one
+//! `--to` folder is not an error: see `one_copy.rs`.) The classic default command takes `run`'s options. (`sim`'s
 //! limits are in `sim_limits.rs`.)
 
 mod common;
@@ -188,43 +188,6 @@ fn segments_below_4kib_are_refused_saying_why() {
         .unwrap();
     assert!(smallest.status.success());
     assert!(String::from_utf8_lossy(&smallest.stdout).starts_with("data/a.bin 6\n"));
-}
-
-/// `share` into one `--to` for every rank (no `{rank}`), or into symlinks
-/// that all lead to one folder: refused at registration, with one message
-/// naming the ranks, and nothing written, in one process and under mpirun,
-/// again and again (which rank registers first varies from run to run).
-#[test]
-fn ranks_sharing_one_to_folder_are_refused_before_writing() {
-    for _ in 0..10 {
-        refused_in_both(
-            &["--from", "data", "--seeders", "1", "--to", "out"],
-            1,
-            "ranks 1, 2 and 3 would all write into --to out on host ",
-            |_| {},
-        );
-    }
-    for under_mpirun in [false, true] {
-        let dir = tempfile::tempdir().unwrap();
-        data(dir.path());
-        for (rank, target) in [(1, "mine"), (2, "shared"), (3, "shared")] {
-            fs::create_dir_all(dir.path().join(target)).unwrap();
-            let link = dir.path().join(format!("view/{rank}"));
-            fs::create_dir_all(link.parent().unwrap()).unwrap();
-            std::os::unix::fs::symlink(format!("../{target}"), link).unwrap();
-        }
-        let args = ["--from", "data", "--seeders", "1", "--to", "view/{rank}"];
-        let output = share(dir.path(), under_mpirun, &args);
-        fails_once(
-            &output,
-            1,
-            "ranks 2 and 3 would both write into --to view/2",
-        );
-        assert_eq!(
-            files_under(&dir.path().join("shared")),
-            Vec::<String>::new()
-        );
-    }
 }
 
 #[test]

@@ -70,19 +70,15 @@ pub struct Registration {
 }
 
 /// Which folder a `share` peer's `--to` is, as the tracker compares them:
-/// two ranks with the same destination would write the same files into one
-/// folder, so today the tracker refuses the job at registration. The
-/// one-copy-per-node work (issue #13) is meant to use this same identity to
-/// pick one writer per destination and let the other ranks of the node
-/// serve its copy.
+/// ranks with the same destination (the ranks of a node with `--to
+/// /local/{node}`, or every rank of `--local` with one `--to`) would write
+/// the same files into one folder, so the tracker has one of them fetch and
+/// write, and the others fetch nothing: one copy per folder.
 ///
-/// A note for that work, not built: `--to /local/{node}/data`, with
-/// `{node}` the host name, would make the ranks of a node share one folder
-/// on purpose; the tracker would then read a shared destination as "one
-/// copy for these ranks" rather than as a mistake, and only a `--to` with
-/// neither `{rank}` nor `{node}` on a shared filesystem would still need
-/// refusing (st_dev differs between NFS clients, so across hosts this
-/// identity cannot see it).
+/// On a filesystem shared between hosts (NFS, Lustre) the same folder seen
+/// from two hosts has different identities (`st_dev` differs between
+/// clients), so there each rank needs a folder of its own (`{rank}` or
+/// `{node}` in `--to`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Destination {
     /// The name of the rank's host: device and inode numbers only identify

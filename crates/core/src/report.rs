@@ -3,7 +3,10 @@
 //! fields are documented in the README); a summary of it goes to stderr at
 //! the end of every run.
 
+mod nodes;
 mod read;
+
+pub use nodes::NodeReport;
 
 pub use read::ReportError;
 
@@ -50,6 +53,9 @@ pub struct RunReport {
     pub tracker_resources: ResourceUse,
     pub peers: Vec<PeerReport>,
     pub files: Vec<FileReport>,
+    /// Per node (`share`; empty in classic mode, whose peers do not say).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeReport>,
 }
 
 /// Message counts of the whole run.
@@ -72,6 +78,9 @@ pub struct MessageReport {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PeerReport {
     pub rank: u32,
+    /// The host it ran on (`share`; none in classic mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     pub downloaded: u64,
     pub uploaded: u64,
     /// Segments received from each rank.
@@ -173,6 +182,7 @@ impl RunReport {
             }
             peers.push(PeerReport {
                 rank: rank.0,
+                node: data.nodes.get(rank.index()).cloned().flatten(),
                 downloaded: downloaded_from.values().sum(),
                 uploaded: uploaded_to.values().sum(),
                 downloaded_from,
@@ -224,6 +234,7 @@ impl RunReport {
             verification_failures: peers.iter().map(|p| p.verification_failures).sum(),
             messages: message_report(&sent, data, segments_downloaded),
             tracker_resources,
+            nodes: nodes::nodes(&peers),
             peers,
             files,
         }
@@ -258,6 +269,10 @@ impl RunReport {
         );
         if self.bytes_downloaded > 0 || self.verification_failures > 0 {
             out += &self.bytes_line();
+        }
+        if self.nodes.len() > 1 {
+            let segment_bytes = self.bytes_downloaded as f64 / segments.max(1) as f64;
+            out += &nodes::nodes_line(&self.nodes, segment_bytes);
         }
         let busiest = self.peers.iter().max_by_key(|p| (p.uploaded, p.rank));
         let mut fairness: Vec<f64> = self.files.iter().filter_map(|f| f.fairness).collect();
@@ -446,6 +461,7 @@ mod tests {
                 (Rank(2), leecher(vec![], 3)),
                 (Rank(3), leecher(vec![], 1)),
             ],
+            nodes: Vec::new(),
             tracker_received: received,
             tracker_sent: MessageCounts::default(),
         };

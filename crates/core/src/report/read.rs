@@ -96,7 +96,9 @@ mod tests {
                 to_tracker_per_segment: 0.0,
             },
             tracker_resources: ResourceUse::default(),
+            nodes: Vec::new(),
             peers: vec![PeerReport {
+                node: None,
                 rank: 1,
                 downloaded: 3,
                 uploaded: 0,

@@ -92,6 +92,8 @@ enum Phase {
 #[derive(Debug, Default)]
 struct PeerRecord {
     registration: Option<Registration>,
+    /// Its host, from its registration's destination (`share`).
+    node: Option<String>,
     /// Wanted files not yet reported complete (for the stall report).
     pending: Vec<String>,
     done: bool,
@@ -115,6 +117,8 @@ pub struct RunData {
     pub files: Vec<FileSummary>,
     /// Every peer's statistics, rank 1 first.
     pub peers: Vec<(Rank, PeerStats)>,
+    /// Each rank's host, by rank, where the peer said it (`share`).
+    pub nodes: Vec<Option<String>>,
     pub tracker_received: MessageCounts,
     pub tracker_sent: MessageCounts,
 }
@@ -334,6 +338,7 @@ impl Tracker {
             wall: self.terminated_at.saturating_sub(self.acked_at),
             files,
             peers,
+            nodes: self.peers.iter().map(|p| p.node.clone()).collect(),
             tracker_received: self.received.clone(),
             tracker_sent: self.sent.clone(),
         })
@@ -384,7 +389,8 @@ impl Tracker {
         self.by_name = table.by_name;
         for (rank, ack) in self.peer_ranks().zip(table.acks) {
             let peer = &mut self.peers[rank.index()];
-            peer.registration = None;
+            let registration = peer.registration.take();
+            peer.node = registration.and_then(|r| r.destination).map(|d| d.host);
             peer.pending = ack.wanted.clone();
             let msg = Message::RegisterAck {
                 file_ids: ack.file_ids,

@@ -1,11 +1,11 @@
 //! Turning every peer's registration into the tracker's file table, with
-//! the checks that must pass before any download starts: no two `share`
-//! ranks write into one folder, two ranks listing one file list the same
-//! segments, every wanted file has an owner, and a `share` job shares
-//! something.
+//! the checks that must pass before any download starts (two ranks
+//! listing one file list the same segments, every wanted file has an
+//! owner, and a `share` job shares something), and one writer for each
+//! folder that several `share` ranks write into.
 
 use super::swarm::FileSwarm;
-use crate::{Destination, FileId, FileListing, Rank, Registration};
+use crate::{FileId, FileListing, Rank, Registration};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The file table built from all registrations: files numbered in name
@@ -32,16 +32,12 @@ pub(super) struct Ack {
 type Entry<'a> = (&'a [String], Rank, Vec<Rank>);
 
 /// Builds the table from `(rank, registration)` pairs, or says why the job
-/// cannot run: two ranks would write into one folder, two ranks list the
-/// same file differently, a peer wants a file nobody owns, or (in a `share`
+/// cannot run: two ranks list the same file differently, a peer wants a file nobody owns, or (in a `share`
 /// job, whose `--from` template is `share_from`) no rank offers any file.
 pub(super) fn build_file_table<'a>(
     registrations: impl Iterator<Item = (Rank, &'a Registration)> + Clone,
     share_from: Option<&str>,
 ) -> Result<FileTable, String> {
-    if let Some(problem) = shared_destination(registrations.clone()) {
-        return Err(problem);
-    }
     let mut table: BTreeMap<&str, Entry> = BTreeMap::new();
     for (rank, registration) in registrations.clone() {
         for listing in &registration.owned {
@@ -98,10 +94,14 @@ pub(super) fn build_file_table<'a>(
         by_name.insert(name.to_string(), FileId(index as u32));
         files.push(FileSwarm::new(name.to_string(), hashes.to_vec(), owners));
     }
-    let acks = registrations
+    let mut acks: Vec<Ack> = registrations
+        .clone()
         .zip(matched)
         .map(|((_, registration), matches)| ack(registration, &matches, &files, &by_name))
         .collect();
+    for follower in followers(registrations, &acks) {
+        acks[follower].wanted.clear();
+    }
     Ok(FileTable {
         files,
         by_name,
@@ -156,35 +156,37 @@ fn ack(
     }
 }
 
-/// The message for ranks whose destinations are one folder, if any are:
-/// the first such group, by lowest rank. (They would race to write the same
-/// files; one writer per folder is issue #13's work.)
-fn shared_destination<'a>(
+/// The registrations (by position) that fetch nothing because another
+/// rank writes into the same folder: of the ranks whose destinations are
+/// one folder (several ranks of a node with `--to /local/{node}`, or one
+/// `--to` for every rank of `--local`), only the first that lacks a file
+/// fetches and writes; the others would race it for the same final names
+/// and move the same bytes again. They still serve what is complete there
+/// (the candidates they registered) to every other rank.
+fn followers<'a>(
     registrations: impl Iterator<Item = (Rank, &'a Registration)>,
-) -> Option<String> {
-    let mut groups: HashMap<(&str, u64, u64), (&Destination, Vec<Rank>)> = HashMap::new();
-    for (rank, registration) in registrations {
+    acks: &[Ack],
+) -> Vec<usize> {
+    let mut groups: HashMap<(&str, u64, u64), Vec<usize>> = HashMap::new();
+    for (position, (_, registration)) in registrations.enumerate() {
         if let Some(destination) = &registration.destination {
-            let group = groups
+            groups
                 .entry(destination.identity())
-                .or_insert_with(|| (destination, Vec::new()));
-            group.1.push(rank);
+                .or_default()
+                .push(position);
         }
     }
-    let (destination, ranks) = groups
-        .into_values()
-        .filter(|(_, ranks)| ranks.len() > 1)
-        .min_by_key(|(_, ranks)| ranks[0])?;
-    let names: Vec<String> = ranks.iter().map(Rank::to_string).collect();
-    let (last, rest) = names.split_last().expect("a group has two ranks");
-    let both = if ranks.len() == 2 { "both" } else { "all" };
-    Some(format!(
-        "ranks {} and {last} would {both} write into --to {} on host {}: \
-         put {{rank}} in --to so that each rank writes its own folder",
-        rest.join(", "),
-        destination.path,
-        destination.host
-    ))
+    let mut followers = Vec::new();
+    for members in groups.into_values() {
+        let writer = members
+            .iter()
+            .copied()
+            .find(|&m| !acks[m].wanted.is_empty())
+            .unwrap_or(members[0]);
+        followers.extend(members.into_iter().filter(|&m| m != writer));
+    }
+    followers.sort_unstable();
+    followers
 }
 
 /// Why two registrations of the same file name disagree, if they do.
@@ -222,6 +224,7 @@ fn listing_conflict(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Destination;
 
     fn sharer(owned: &[&str], host: &str, inode: u64) -> Registration {
         Registration {
@@ -243,53 +246,56 @@ mod tests {
         }
     }
 
-    fn check(registrations: &[Registration], share_from: Option<&str>) -> Result<(), String> {
+    fn table(
+        registrations: &[Registration],
+        share_from: Option<&str>,
+    ) -> Result<FileTable, String> {
         let ranked = registrations
             .iter()
             .enumerate()
             .map(|(i, r)| (Rank(i as u32 + 1), r));
-        build_file_table(ranked, share_from).map(|_| ())
+        build_file_table(ranked, share_from)
+    }
+
+    fn check(registrations: &[Registration], share_from: Option<&str>) -> Result<(), String> {
+        table(registrations, share_from).map(|_| ())
+    }
+
+    /// How many files each registration is told to fetch.
+    fn fetches(registrations: &[Registration]) -> Vec<usize> {
+        let table = table(registrations, Some("src")).unwrap();
+        table.acks.iter().map(|ack| ack.wanted.len()).collect()
     }
 
     #[test]
-    fn ranks_writing_into_one_folder_are_named() {
-        let one_host = [
-            sharer(&["a"], "h", 1),
+    fn one_rank_writes_each_folder_that_several_write_into() {
+        // Ranks 2 and 3 share a folder; 4 has its own; 5 shares the
+        // seeder's (1), which lacks nothing, so 5 writes it.
+        let ranks = [
+            sharer(&["a", "b"], "h", 1),
             sharer(&[], "h", 2),
             sharer(&[], "h", 2),
+            sharer(&[], "h", 4),
+            sharer(&[], "h", 1),
         ];
-        assert_eq!(
-            check(&one_host, Some("src")).unwrap_err(),
-            "ranks 2 and 3 would both write into --to /to/2 on host h: \
-             put {rank} in --to so that each rank writes its own folder"
-        );
+        assert_eq!(fetches(&ranks), [0, 2, 0, 2, 2]);
         let three = [
             sharer(&["a"], "h", 9),
             sharer(&[], "h", 5),
             sharer(&[], "h", 5),
-            sharer(&[], "h", 9),
             sharer(&[], "h", 5),
         ];
-        let err = check(&three, Some("src")).unwrap_err();
-        assert!(
-            err.starts_with("ranks 1 and 4 would both write into --to /to/9"),
-            "the group of the lowest rank first: {err}"
-        );
-        let moved = [
-            sharer(&["a"], "h", 5),
-            sharer(&[], "h", 3),
-            sharer(&[], "h", 3),
-            sharer(&[], "h", 3),
-        ];
-        assert!(check(&moved, Some("src"))
-            .unwrap_err()
-            .starts_with("ranks 2, 3 and 4 would all write"));
+        assert_eq!(fetches(&three), [0, 1, 0, 0]);
     }
 
     #[test]
     fn the_same_inode_on_other_hosts_is_another_folder() {
-        let hosts = [sharer(&["a"], "n1", 2), sharer(&[], "n2", 2)];
-        assert_eq!(check(&hosts, Some("src")), Ok(()));
+        let hosts = [
+            sharer(&["a"], "n1", 2),
+            sharer(&[], "n2", 2),
+            sharer(&[], "n3", 2),
+        ];
+        assert_eq!(fetches(&hosts), [0, 1, 1]);
     }
 
     #[test]

@@ -27,9 +27,14 @@ pub struct ShareSpec {
     pub write: WriteOptions,
 }
 
-/// `template` with `{rank}` replaced by the rank.
+/// `template` with `{rank}` replaced by the rank and `{node}` by this
+/// machine's host name (the node the rank runs on).
 pub fn expand(template: &str, rank: Rank) -> PathBuf {
-    PathBuf::from(template.replace("{rank}", &rank.to_string()))
+    let mut path = template.replace("{rank}", &rank.to_string());
+    if path.contains("{node}") {
+        path = path.replace("{node}", &super::destination::host_name());
+    }
+    PathBuf::from(path)
 }
 
 /// Scans what this rank (of a job of `size` ranks) offers and already
@@ -138,10 +143,15 @@ mod tests {
     use std::fs;
 
     #[test]
-    fn expands_the_rank() {
+    fn expands_the_rank_and_the_node() {
         assert_eq!(
             expand("/local/{rank}/data", Rank(3)),
             PathBuf::from("/local/3/data")
+        );
+        let host = super::super::destination::host_name();
+        assert_eq!(
+            expand("/local/{node}/{rank}", Rank(2)),
+            PathBuf::from(format!("/local/{host}/2"))
         );
     }
 
