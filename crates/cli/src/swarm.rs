@@ -77,7 +77,7 @@ fn job_config(args: &SwarmArgs, workload: &Workload, own_process: bool) -> Resul
         output_dir: classic.output_dir,
         peer: PeerOptions {
             window: args.window,
-            strategy: args.strategy,
+            strategy: args.strategy(),
             seed: args.seed,
             own_process,
             fault,
@@ -158,7 +158,7 @@ fn finish(
         Ok(RankOutcome::Tracker(data)) => {
             let settings = RunSettings {
                 transport: transport.into(),
-                strategy: args.strategy.to_string(),
+                strategy: args.strategy().to_string(),
                 window: args.window,
                 per_rank_resources: transport == "mpi",
             };
