@@ -27,19 +27,8 @@ fn data(dir: &Path) -> u64 {
 /// under mpirun; asserts success and returns the report's
 /// `bytes_downloaded`.
 fn share(dir: &Path, under_mpirun: bool, args: &[&str]) -> u64 {
-    let mut cmd = if under_mpirun {
-        mpirun(NP, dir)
-    } else {
-        let mut cmd = mpitorrent();
-        cmd.current_dir(dir);
-        cmd
-    };
-    cmd.arg("share")
-        .args(args)
-        .args(["--report", "r.json", "-q"]);
-    if !under_mpirun {
-        cmd.args(["--local", &NP.to_string()]);
-    }
+    let mut cmd = share_command(dir, NP, under_mpirun, args);
+    cmd.args(["--report", "r.json", "-q"]);
     let output = cmd.output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{args:?}: {stderr}");

@@ -65,18 +65,7 @@ fn fails_once(output: &Output, code: i32, message: &str) -> String {
 /// `mpitorrent share <args>`, in one process with `NP` ranks or under
 /// `mpirun -np NP`, in `dir`.
 fn share(dir: &Path, under_mpirun: bool, args: &[&str]) -> Output {
-    let mut cmd = if under_mpirun {
-        mpirun(NP, dir)
-    } else {
-        let mut cmd = mpitorrent();
-        cmd.current_dir(dir);
-        cmd
-    };
-    cmd.arg("share").args(args);
-    if !under_mpirun {
-        cmd.args(["--local", &NP.to_string()]);
-    }
-    cmd.output().unwrap()
+    share_command(dir, NP, under_mpirun, args).output().unwrap()
 }
 
 /// Runs `share <args>` on `data` in one process and under mpirun, and

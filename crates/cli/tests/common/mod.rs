@@ -123,6 +123,24 @@ pub fn mpirun(np: u32, dir: &Path) -> Command {
     cmd
 }
 
+/// `mpitorrent share ARGS`, in `dir`, with `np` ranks: under `mpirun -np
+/// np`, or in one process (`--local np`, added after whatever the caller
+/// appends).
+pub fn share_command(dir: &Path, np: u32, under_mpirun: bool, args: &[&str]) -> Command {
+    let mut cmd = if under_mpirun {
+        mpirun(np, dir)
+    } else {
+        let mut cmd = mpitorrent();
+        cmd.current_dir(dir);
+        cmd
+    };
+    cmd.arg("share").args(args);
+    if !under_mpirun {
+        cmd.args(["--local", &np.to_string()]);
+    }
+    cmd
+}
+
 /// Deterministic bytes: `len` of them, different for each `seed`.
 pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
