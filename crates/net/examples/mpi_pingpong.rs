@@ -13,7 +13,7 @@
 //! ```text
 //! cargo build --release -p mpitorrent-net --example mpi_pingpong
 //! OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
-//!     mpirun --oversubscribe -np 4 target/release/examples/mpi_pingpong [ROUND_TRIPS] [IDLE_SECS]
+//!     mpirun --oversubscribe -np 4 target/release/examples/mpi_pingpong [ROUND_TRIPS] [IDLE_SECS]   # Open MPI; MPICH: mpiexec -np 4 ...
 //! ```
 //!
 //! That is Open MPI (as root). Under MPICH, built into its own target
