@@ -30,7 +30,10 @@
 #   hostname and groups ranks into nodes by it (MPI_COMM_TYPE_SHARED);
 # - `run` starts Open MPI's mpirun inside n1 with a hostfile of the nodes
 #   and an ssh stand-in (plm_rsh_agent) that starts each node's orted in
-#   its namespace, TCP only on eth0, no binding. The environment reaches
+#   its namespace, TCP only on eth0, no binding, the daemons attached to
+#   mpirun (without a tree spawn Open MPI would have them daemonize, out of
+#   reach of mpirun's process group and of its caller's CPU accounting).
+#   The environment reaches
 #   every rank by inheritance (a real cluster needs `-x VAR`).
 #   MPITORRENT_CLUSTER_MPI=mpich starts MPICH's Hydra (mpiexec.mpich)
 #   through the same stand-in instead (-launcher ssh -launcher-exec), with
@@ -187,6 +190,12 @@ up() {
         skip "cannot make a bridge (no bridge support in this kernel?)"
     }
     ip -n "$switch" link set br0 up
+    # A switch forwards frames without a firewall; with br_netfilter loaded
+    # the kernel would run every bridged packet through iptables, CPU that
+    # a job on the nodes would be charged for.
+    for table in arptables iptables ip6tables; do
+        ip netns exec "$switch" sysctl -qw "net.bridge.bridge-nf-call-$table=0" 2>/dev/null || true
+    done
 
     : >"$state/hostfile"
     for ((i = 1; i <= k; i++)); do
@@ -253,7 +262,8 @@ run() {
             on "$prefix-n1" mpirun --hostfile "$state/hostfile" \
                 --mca plm_rsh_agent "$state/rsh" --mca plm_rsh_no_tree_spawn 1 \
                 --mca oob_tcp_if_include eth0 --mca btl_tcp_if_include eth0 \
-                --mca btl tcp,vader,self --mca pml ob1 --bind-to none "$@"
+                --mca btl tcp,vader,self --mca pml ob1 --bind-to none \
+                --mca orte_leave_session_attached 1 "$@"
             ;;
         mpich)
             # UCX would otherwise see one machine and move bytes between

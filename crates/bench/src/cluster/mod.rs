@@ -360,7 +360,8 @@ impl<'a> Case<'a> {
             "--directory".into(),
             source.into_os_string(),
         ]);
-        let before = Cost::default();
+        // One meter for the server and every pull: they run at once.
+        let meter = jobs::Meter::start()?;
         let server = self.cluster.spawn(&server, "http-server")?;
         let url = format!("http://{SEEDER_ADDRESS}:{HTTP_PORT}/{DATA}");
         self.wait_for_server(&url, &server)?;
@@ -380,21 +381,21 @@ impl<'a> Case<'a> {
             (pull, format!("http-n{n}"))
         });
         let start = std::time::Instant::now();
-        let cpu = std::thread::scope(|scope| {
+        std::thread::scope(|scope| {
             let handles: Vec<_> = pulls
                 .map(|(pull, log)| scope.spawn(move || self.cluster.run(&pull, &log)))
                 .collect();
-            let mut cpu = before.cpu;
             for handle in handles {
-                cpu += handle.join().expect("a pull thread does not panic")?.cpu;
+                handle.join().expect("a pull thread does not panic")?;
             }
-            anyhow::Ok(cpu)
+            anyhow::Ok(())
         })?;
         let wall = start.elapsed();
+        // The server's CPU counts once it was waited for, when dropped.
         drop(server);
+        let cpu = meter.cpu("http")?;
         let wanted: Vec<PathBuf> = nodes.iter().map(|n| out.join(format!("n{n}"))).collect();
         self.check(&wanted)?;
-        // The server's CPU: it was waited for when dropped.
         Ok(Cost { wall, cpu })
     }
 

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The simulator's results for a fixed table of strategies, seeds and
+# settings, one line each: what a change that must not alter behaviour
+# (a refactor of the protocol's machines) is checked against. Compare the
+# output before and after the change with `diff`.
+#
+#   bash scripts/sim-table.sh [MPITORRENT-BINARY] > table.txt
+#
+# Each line: the settings, then the simulator's JSON (makespan, bound,
+# every message count), or the exit status and error of a run that
+# failed. The default binary is target/release/mpitorrent.
+set -euo pipefail
+bin="${1:-target/release/mpitorrent}"
+[[ -x "$bin" ]] || { echo "sim-table: $bin is not an executable (cargo build --release -p mpitorrent)" >&2; exit 2; }
+cases=(
+    "--peers 8 --segments 40"
+    "--peers 50 --segments 200 --seeds 2"
+    "--peers 200 --segments 300 --window 4"
+    "--peers 300 --segments 200 --slow-fraction 0.2 --slow-every 3 --late-fraction 0.1 --late-by 100 --leave-fraction 0.3"
+    "--peers 100 --segments 100 --swarm-sample 10 --update-every 3 --latency 2"
+)
+for strategy in round-robin least-loaded rarest-first paced; do
+    for seed in 0 1 7; do
+        for settings in "${cases[@]}"; do
+            # shellcheck disable=SC2086 # the settings are words
+            out="$("$bin" sim --json --strategy "$strategy" --seed "$seed" $settings --max-ticks 5000000 2>&1)" || out="exit $?: $out"
+            echo "--strategy $strategy --seed $seed $settings: $out"
+        done
+    done
+    # A classic scenario, with the seed's own window of 1 for round-robin.
+    window=8
+    [[ $strategy == round-robin ]] && window=1
+    out="$("$bin" sim --json --strategy "$strategy" --scenario examples/classic --window $window 2>&1)" || out="exit $?: $out"
+    echo "--strategy $strategy --scenario examples/classic: $out"
+done
