@@ -190,7 +190,9 @@ fn finish(
 
 #[cfg(feature = "mpi")]
 pub fn run_mpi(swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
-    use mpitorrent_net::mpi::{abort, finalize_within, initialize, MpiFabric, ABORT_GRACE};
+    use mpitorrent_net::mpi::{
+        abort, finalize_within, initialize, MpiFabric, ABORT_GRACE, FINALIZE_GRACE,
+    };
     use mpitorrent_net::{Endpoint, Fabric};
 
     let mut job = job_config(swarm, workload, true)?;
@@ -251,9 +253,19 @@ pub fn run_mpi(swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
     if aborted {
         // MPI_Finalize waits for every rank, and after an abort one can be
         // stuck handing a segment to a rank that stopped: wait a little.
-        finalize_within(universe, ABORT_GRACE, 1);
+        finalize_within(universe, ABORT_GRACE, 1, None);
     } else {
-        drop(universe);
+        // The run is over on every rank; an MPI that hangs in its own
+        // teardown must not hang the job.
+        let status = if code == ExitCode::SUCCESS { 0 } else { 1 };
+        let rank = fabric.endpoint().rank();
+        let warning = format!(
+            "mpitorrent: warning: rank {rank}: MPI_Finalize did not return within {} s of the \
+             end of the run (every rank had finished; the MPI library hangs in its teardown); \
+             exiting with status {status} without it",
+            FINALIZE_GRACE.as_secs()
+        );
+        finalize_within(universe, FINALIZE_GRACE, status, Some(warning));
     }
     Ok(code)
 }

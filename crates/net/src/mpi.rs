@@ -187,6 +187,13 @@ pub fn abort(code: i32) -> ! {
 /// reach `MPI_Finalize` well within this.
 pub const ABORT_GRACE: Duration = Duration::from_secs(3);
 
+/// How long a rank of a job that ended normally waits in `MPI_Finalize`.
+/// Every rank met the others at the shutdown barrier before it (see
+/// [`unreceived_messages`]), so nothing is left to do but the library's
+/// own teardown, which normally takes milliseconds; MPICH over UCX's TCP
+/// transport was seen to hang there for good, even in a plain C program.
+pub const FINALIZE_GRACE: Duration = Duration::from_secs(10);
+
 /// Calls `MPI_Finalize` (by dropping `universe`), but if it has not
 /// returned after `grace`, ends the process with `code` without it.
 ///
@@ -195,10 +202,15 @@ pub const ABORT_GRACE: Duration = Duration::from_secs(3);
 /// owner's upload thread handing a large ACK to a download thread that
 /// failed and stopped receiving (see the module docs). Exiting non-zero
 /// lets `mpirun` end whatever is left of the job instead of waiting on it.
-pub fn finalize_within(universe: Universe, grace: Duration, code: i32) {
+///
+/// `warning`, if given, is printed on stderr when the grace runs out.
+pub fn finalize_within(universe: Universe, grace: Duration, code: i32, warning: Option<String>) {
     std::thread::spawn(move || {
         std::thread::sleep(grace);
         use std::io::Write;
+        if let Some(warning) = warning {
+            eprintln!("{warning}");
+        }
         let _ = std::io::stderr().flush();
         let _ = std::io::stdout().flush();
         // SAFETY: `_exit` ends the process at once; no Rust state is
