@@ -7,8 +7,8 @@
 #   bash scripts/sim-table.sh [MPITORRENT-BINARY] > table.txt
 #
 # Each line: the settings, then the simulator's JSON (makespan, bound,
-# every message count), or the exit status and error of a run that
-# failed. The default binary is target/release/mpitorrent.
+# every message count) without what varies from run to run (its wall time
+# and memory), or the exit status and error of a run that failed. The default binary is target/release/mpitorrent.
 set -euo pipefail
 bin="${1:-target/release/mpitorrent}"
 [[ -x "$bin" ]] || { echo "sim-table: $bin is not an executable (cargo build --release -p mpitorrent)" >&2; exit 2; }
@@ -19,17 +19,21 @@ cases=(
     "--peers 300 --segments 200 --slow-fraction 0.2 --slow-every 3 --late-fraction 0.1 --late-by 100 --leave-fraction 0.3"
     "--peers 100 --segments 100 --swarm-sample 10 --update-every 3 --latency 2"
 )
+# The JSON without the measurements of this machine.
+deterministic() {
+    sed -E 's/"(peak_rss_kib|wall_seconds)":[0-9.e+-]+,?//g'
+}
 for strategy in round-robin least-loaded rarest-first paced; do
     for seed in 0 1 7; do
         for settings in "${cases[@]}"; do
             # shellcheck disable=SC2086 # the settings are words
             out="$("$bin" sim --json --strategy "$strategy" --seed "$seed" $settings --max-ticks 5000000 2>&1)" || out="exit $?: $out"
-            echo "--strategy $strategy --seed $seed $settings: $out"
+            echo "--strategy $strategy --seed $seed $settings: $out" | deterministic
         done
     done
     # A classic scenario, with the seed's own window of 1 for round-robin.
     window=8
     [[ $strategy == round-robin ]] && window=1
     out="$("$bin" sim --json --strategy "$strategy" --scenario examples/classic --window $window 2>&1)" || out="exit $?: $out"
-    echo "--strategy $strategy --scenario examples/classic: $out"
+    echo "--strategy $strategy --scenario examples/classic: $out" | deterministic
 done
