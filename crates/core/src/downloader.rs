@@ -18,7 +18,7 @@ use crate::content::verify_segment;
 use crate::holdings::{HeldFile, Holdings};
 use crate::prefetch::{self, Depth};
 use crate::stats::{millis, TransferCounts};
-use crate::strategy::{DownloadPolicy, Strategy};
+use crate::strategy::{DownloadPolicy, Strategy, SwarmView};
 use crate::{
     FileId, Hint, Message, Owner, Payload, ProtocolError, Rank, Received, SegmentIdx, Transmit,
     TRACKER,
@@ -251,8 +251,12 @@ impl Downloader {
                 let me = self.config.rank;
                 // A refresh for a file finished since it was asked is stale.
                 if let Some(active) = self.active.as_mut().filter(|a| a.file.id == file) {
-                    let (list, unused) = (&mut active.owners, &mut active.hints);
-                    self.policy.refreshed(me, owners, hints, list, unused);
+                    let view = SwarmView {
+                        me,
+                        owners: &mut active.owners,
+                        hints: &mut active.hints,
+                    };
+                    self.policy.refreshed(owners, hints, view);
                     self.fill_window()?;
                     self.ask_for_work(now);
                 }

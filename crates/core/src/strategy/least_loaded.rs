@@ -4,12 +4,11 @@
 //! single minimum, keep peers that share the same stale view from all
 //! piling onto the same owner.
 
-use super::{replace_view, DownloadPolicy};
-use crate::downloader::OwnerList;
+use super::{DownloadPolicy, SwarmView};
 use crate::{Hint, Owner, Rank, SegmentIdx};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 /// The least-loaded strategy.
 #[derive(Debug, Default)]
@@ -42,17 +41,10 @@ impl DownloadPolicy for LeastLoaded {
         *self.sent.entry(owner).or_default() += 1;
     }
 
-    fn refreshed(
-        &mut self,
-        me: Rank,
-        owners: Vec<Owner>,
-        hints: Vec<Hint>,
-        list: &mut OwnerList,
-        unused: &mut VecDeque<Hint>,
-    ) {
+    fn refreshed(&mut self, owners: Vec<Owner>, hints: Vec<Hint>, view: SwarmView<'_>) {
         // The refresh's loads count the requests sent so far.
         self.sent.clear();
-        replace_view(me, owners, hints, list, unused);
+        view.replace(owners, hints);
     }
 }
 
@@ -61,9 +53,11 @@ mod tests {
     use super::super::round_robin::tests::owners;
     use super::*;
     use crate::downloader::tests::{drain, hashes, seeds, started};
+    use crate::downloader::OwnerList;
     use crate::strategy::Strategy;
     use crate::{FileId, Message, TRACKER};
     use rand::SeedableRng;
+    use std::collections::VecDeque;
     use std::time::Duration;
 
     #[test]
@@ -92,7 +86,12 @@ mod tests {
             .collect();
         assert!(picks.iter().filter(|&&p| p == 0).count() < 25, "{picks:?}");
         let (mut list, mut unused) = (OwnerList::default(), VecDeque::new());
-        policy.refreshed(Rank(9), owners.clone(), vec![], &mut list, &mut unused);
+        let view = SwarmView {
+            me: Rank(9),
+            owners: &mut list,
+            hints: &mut unused,
+        };
+        policy.refreshed(owners.clone(), vec![], view);
         assert!(policy.sent.is_empty());
         assert_eq!(list.len(), 2);
     }

@@ -135,7 +135,8 @@ impl HintRequest {
 pub(crate) struct Window {
     /// Send PEER_UPDATE after this many segments (the configured interval).
     pub update_every: u32,
-    /// How many requests may be outstanding at once (at least 1).
+    /// How many requests may be outstanding at once, as configured (the
+    /// downloader takes 0 for 1).
     pub size: u32,
     /// Slots of the window taken by no request in flight, segment being
     /// stored or hint waiting to be used.
@@ -183,44 +184,45 @@ pub(crate) trait DownloadPolicy: fmt::Debug + Send {
     }
 
     /// A SWARM_REFRESH brought `owners` and `hints`: takes them into the
-    /// file's owner list and unused hints (`me` is this peer's rank).
-    fn refreshed(
-        &mut self,
-        me: Rank,
-        owners: Vec<Owner>,
-        hints: Vec<Hint>,
-        list: &mut OwnerList,
-        unused: &mut VecDeque<Hint>,
-    ) {
-        replace_view(me, owners, hints, list, unused);
+    /// download's view of its swarm.
+    fn refreshed(&mut self, owners: Vec<Owner>, hints: Vec<Hint>, view: SwarmView<'_>) {
+        view.replace(owners, hints);
     }
 }
 
-/// The classic way to take a refresh: its owners and hints replace the
-/// ones held.
-fn replace_view(
-    me: Rank,
-    owners: Vec<Owner>,
-    hints: Vec<Hint>,
-    list: &mut OwnerList,
-    unused: &mut VecDeque<Hint>,
-) {
-    *list = OwnerList::new(owners, me);
-    *unused = hints.into();
+/// What a download knows of its file's swarm, which a refresh updates.
+pub(crate) struct SwarmView<'a> {
+    /// This peer's rank (left out of the owner list).
+    pub me: Rank,
+    /// The owners it may ask.
+    pub owners: &'a mut OwnerList,
+    /// The tracker's hints not yet used.
+    pub hints: &'a mut VecDeque<Hint>,
+}
+
+impl SwarmView<'_> {
+    /// The classic way to take a refresh: its owners and hints replace the
+    /// ones held.
+    pub fn replace(self, owners: Vec<Owner>, hints: Vec<Hint>) {
+        *self.owners = OwnerList::new(owners, self.me);
+        *self.hints = hints.into();
+    }
+}
+
+/// A request for hints, as the tracker's [`HintPolicy`] sees it.
+#[derive(Clone, Copy)]
+pub(crate) struct Ask<'a> {
+    pub requester: Rank,
+    /// The most hints wanted.
+    pub count: usize,
+    /// Each rank's uploads so far, by rank.
+    pub load: &'a [u32],
 }
 
 /// A strategy's tracker side: the hints that answer a request.
 pub(crate) trait HintPolicy: Sync {
-    /// Up to `count` hints of `swarm` for `requester`; `load` is each
-    /// rank's uploads so far, by rank.
-    fn hints(
-        &self,
-        swarm: &mut FileSwarm,
-        requester: Rank,
-        count: usize,
-        load: &[u32],
-        rng: &mut ChaCha8Rng,
-    ) -> Vec<Hint>;
+    /// Up to `ask.count` hints of `swarm` for `ask.requester`.
+    fn hints(&self, swarm: &mut FileSwarm, ask: Ask<'_>, rng: &mut ChaCha8Rng) -> Vec<Hint>;
 
     /// Whether a SWARM_REFRESH names owners as well as hints.
     fn refresh_names_owners(&self) -> bool {

@@ -2,7 +2,7 @@
 //! fewest ranks hold and a holder of each; the peer fetches those first,
 //! then the rest from a random starting point, owners in turn.
 
-use super::{DownloadPolicy, HintKind, HintPolicy, HintRequest, Window};
+use super::{Ask, DownloadPolicy, HintKind, HintPolicy, HintRequest, Window};
 use crate::tracker::FileSwarm;
 use crate::{Hint, Rank, SegmentIdx};
 use rand::seq::SliceRandom;
@@ -49,14 +49,12 @@ impl HintPolicy for RarestHints {
     /// looks at no more than [`HINT_SCAN_LIMIT`] segments, so that a refresh
     /// of a 100,000-segment file costs no more than one of a small file
     /// (the rarest of a random stretch, rather than of the whole file).
-    fn hints(
-        &self,
-        swarm: &mut FileSwarm,
-        requester: Rank,
-        count: usize,
-        load: &[u32],
-        rng: &mut ChaCha8Rng,
-    ) -> Vec<Hint> {
+    fn hints(&self, swarm: &mut FileSwarm, ask: Ask<'_>, rng: &mut ChaCha8Rng) -> Vec<Hint> {
+        let Ask {
+            requester,
+            count,
+            load,
+        } = ask;
         let segments = swarm.segments();
         if count == 0 || segments == 0 {
             return Vec::new();
@@ -118,7 +116,12 @@ mod tests {
 
     fn rarest(swarm: &mut FileSwarm, requester: u32, count: usize) -> Vec<Hint> {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        RarestHints.hints(swarm, Rank(requester), count, &[], &mut rng)
+        let ask = Ask {
+            requester: Rank(requester),
+            count,
+            load: &[],
+        };
+        RarestHints.hints(swarm, ask, &mut rng)
     }
 
     #[test]

@@ -13,7 +13,7 @@
 use super::rarity::RarityOrder;
 use super::segments::SegmentSet;
 use crate::prefetch::{self, Depth};
-use crate::strategy::{HintRequest, Pacing};
+use crate::strategy::{Ask, HintRequest, Pacing};
 use crate::{Hint, Owner, Rank, SegmentIdx};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -337,11 +337,12 @@ impl FileSwarm {
         load: &[u32],
         rng: &mut ChaCha8Rng,
     ) -> Vec<Hint> {
-        let count = request.count as usize;
-        request
-            .kind
-            .policy()
-            .hints(self, requester, count, load, rng)
+        let ask = Ask {
+            requester,
+            count: request.count as usize,
+            load,
+        };
+        request.kind.policy().hints(self, ask, rng)
     }
 }
 

@@ -17,11 +17,10 @@
 
 mod tracker;
 
-use super::{DownloadPolicy, HintKind, HintRequest, Window};
+use super::{DownloadPolicy, HintKind, HintRequest, SwarmView, Window};
 use crate::downloader::OwnerList;
-use crate::{Hint, Owner, Rank, SegmentIdx};
+use crate::{Hint, Owner, SegmentIdx};
 use rand_chacha::ChaCha8Rng;
-use std::collections::VecDeque;
 pub(super) use tracker::PacedHints;
 pub(crate) use tracker::Pacing;
 
@@ -65,18 +64,11 @@ impl DownloadPolicy for Paced {
 
     /// Every hint is kept (the tracker counts it as owed). A refresh names
     /// no owners: those of the swarm reply stay, to retry after a NACK.
-    fn refreshed(
-        &mut self,
-        me: Rank,
-        owners: Vec<Owner>,
-        hints: Vec<Hint>,
-        list: &mut OwnerList,
-        unused: &mut VecDeque<Hint>,
-    ) {
+    fn refreshed(&mut self, owners: Vec<Owner>, hints: Vec<Hint>, view: SwarmView<'_>) {
         if !owners.is_empty() {
-            *list = OwnerList::new(owners, me);
+            *view.owners = OwnerList::new(owners, view.me);
         }
-        unused.extend(hints);
+        view.hints.extend(hints);
         self.refresh_pending = false;
     }
 }

@@ -20,7 +20,7 @@
 //! may be named up to a window in each (one download at a time per peer
 //! keeps that rare, and it only lengthens a queue).
 
-use crate::strategy::HintPolicy;
+use crate::strategy::{Ask, HintPolicy};
 use crate::tracker::FileSwarm;
 use crate::{Hint, Rank, SegmentIdx};
 use rand::Rng;
@@ -195,14 +195,10 @@ impl HintPolicy for PacedHints {
     /// Up to `count` hints for a paced requester, each naming a holder with
     /// room (see the module's documentation). Each is counted as owed by
     /// its holder, and as held by the requester, until reported back.
-    fn hints(
-        &self,
-        swarm: &mut FileSwarm,
-        requester: Rank,
-        count: usize,
-        _load: &[u32],
-        rng: &mut ChaCha8Rng,
-    ) -> Vec<Hint> {
+    fn hints(&self, swarm: &mut FileSwarm, ask: Ask<'_>, rng: &mut ChaCha8Rng) -> Vec<Hint> {
+        let Ask {
+            requester, count, ..
+        } = ask;
         if swarm.members.get(requester).is_none() {
             return Vec::new();
         }
@@ -308,7 +304,12 @@ mod tests {
 
     fn ask(swarm: &mut FileSwarm, rank: u32, count: usize) -> Vec<Hint> {
         let mut rng = ChaCha8Rng::seed_from_u64(u64::from(rank));
-        PacedHints.hints(swarm, Rank(rank), count, &[], &mut rng)
+        let ask = Ask {
+            requester: Rank(rank),
+            count,
+            load: &[],
+        };
+        PacedHints.hints(swarm, ask, &mut rng)
     }
 
     #[test]
