@@ -2,14 +2,14 @@
 //!
 //! For each wanted file in turn: ask the tracker for the swarm, then request
 //! the missing segments one by one from the owners (whom and in which order
-//! is the [`Strategy`]'s choice, asked through its
-//! [`DownloadPolicy`]; the classic one is round-robin). A NACK
-//! sends the same segment to the next owner. Every `update_every`
-//! segments it sends PEER_UPDATE with what it received from whom (which
-//! also refreshes the owner list). When a file is complete it reports
-//! SINGLE_FILE_DOWNLOAD_COMPLETED and emits [`DownloadEvent::FileCompleted`]
-//! so the driver writes the output; after the last file,
-//! CLIENT_GOT_ALL_FILES and [`DownloadEvent::Finished`].
+//! is the [`Strategy`]'s choice, asked through its download policy; the
+//! classic one is round-robin). A NACK sends the same segment to the next
+//! owner. Every `update_every` segments, or whenever the strategy asks for
+//! work, it sends PEER_UPDATE with what it received from whom, which also
+//! refreshes its owner list and hints (`updates.rs`). When a file is
+//! complete it reports SINGLE_FILE_DOWNLOAD_COMPLETED and emits
+//! [`DownloadEvent::FileCompleted`] so the driver writes the output; after
+//! the last file, CLIENT_GOT_ALL_FILES and [`DownloadEvent::Finished`].
 //!
 //! Up to `window` requests may be outstanding at once; with a window of 1
 //! this is exactly the classic one-request-at-a-time loop.

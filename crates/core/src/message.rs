@@ -141,7 +141,7 @@ pub struct Owner {
 pub type Received = (SegmentIdx, Rank);
 
 /// A segment the tracker suggests fetching next, and the rank to fetch it
-/// from (chosen by the requester's [`crate::strategy::HintPolicy`]).
+/// from, chosen by the hint policy the request named (`HintKind`).
 pub type Hint = (SegmentIdx, Rank);
 
 /// A protocol message. Names follow the classic protocol where it has one.

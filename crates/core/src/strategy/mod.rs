@@ -12,9 +12,9 @@
 //!   that no rank, the seed least of all, is asked for more than it can
 //!   send.
 //!
-//! A strategy is a type with up to two sides: a [`DownloadPolicy`], which
+//! A strategy is a type with up to two sides: a `DownloadPolicy`, which
 //! the [`crate::downloader::Downloader`] consults at each of its choices,
-//! and a [`HintPolicy`], with which the tracker chooses the hints it
+//! and a `HintPolicy`, with which the tracker chooses the hints it
 //! answers a request with. A request names the hint policy it wants on the
 //! wire ([`HintRequest`]), so the tracker serves each requester by its own
 //! strategy. Each strategy is one module; [`Strategy`] is the list of
@@ -95,7 +95,7 @@ impl FromStr for Strategy {
     }
 }
 
-/// Which tracker-side [`HintPolicy`] a request asks to be answered by.
+/// Which tracker-side `HintPolicy` a request asks to be answered by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HintKind {
     /// The rarest segments the requester lacks, each with a lightly loaded
@@ -209,7 +209,7 @@ impl SwarmView<'_> {
     }
 }
 
-/// A request for hints, as the tracker's [`HintPolicy`] sees it.
+/// A request for hints, as the tracker's `HintPolicy` sees it.
 #[derive(Clone, Copy)]
 pub(crate) struct Ask<'a> {
     pub requester: Rank,

@@ -1,7 +1,7 @@
 //! One file's swarm as the tracker sees it: who holds which segments, how
 //! to answer "who can serve this file?" (every holder, or a bounded random
 //! sample of them), and the state from which a strategy's
-//! [`HintPolicy`](crate::strategy::HintPolicy) chooses its hints: how rare
+//! `HintPolicy` chooses its hints: how rare
 //! each segment is and who holds it.
 //!
 //! Every answer costs time independent of the swarm's size (apart from a
