@@ -178,7 +178,8 @@ pub(crate) trait DownloadPolicy: fmt::Debug + Send {
     }
 
     /// Whether to send a PEER_UPDATE asking for work now, between the
-    /// periodic ones (after any input, while the file is not complete).
+    /// periodic ones (asked after a swarm reply, a refresh or a segment,
+    /// while the file is not complete).
     fn ask_for_work(&mut self, _window: &Window) -> bool {
         false
     }
