@@ -2,13 +2,14 @@
 //!
 //! For each wanted file in turn: ask the tracker for the swarm, then request
 //! the missing segments one by one from the owners (whom and in which order
-//! is the [`Strategy`]'s choice; the classic one is round-robin). A NACK
-//! sends the same segment to the next owner. Every `update_every`
-//! segments it sends PEER_UPDATE with what it received from whom (which
-//! also refreshes the owner list). When a file is complete it reports
-//! SINGLE_FILE_DOWNLOAD_COMPLETED and emits [`DownloadEvent::FileCompleted`]
-//! so the driver writes the output; after the last file,
-//! CLIENT_GOT_ALL_FILES and [`DownloadEvent::Finished`].
+//! is the [`Strategy`]'s choice, asked through its download policy; the
+//! classic one is round-robin). A NACK sends the same segment to the next
+//! owner. Every `update_every` segments, or whenever the strategy asks for
+//! work, it sends PEER_UPDATE with what it received from whom, which also
+//! refreshes its owner list and hints (`updates.rs`). When a file is
+//! complete it reports SINGLE_FILE_DOWNLOAD_COMPLETED and emits
+//! [`DownloadEvent::FileCompleted`] so the driver writes the output; after
+//! the last file, CLIENT_GOT_ALL_FILES and [`DownloadEvent::Finished`].
 //!
 //! Up to `window` requests may be outstanding at once; with a window of 1
 //! this is exactly the classic one-request-at-a-time loop.
@@ -17,15 +18,16 @@ use crate::content::verify_segment;
 use crate::holdings::{HeldFile, Holdings};
 use crate::prefetch::{self, Depth};
 use crate::stats::{millis, TransferCounts};
-use crate::strategy::{pick_owner, Strategy, PACED_HINTS};
+use crate::strategy::{DownloadPolicy, Strategy, SwarmView};
 use crate::{
     FileId, Hint, Message, Owner, Payload, ProtocolError, Rank, Received, SegmentIdx, Transmit,
     TRACKER,
 };
-use lookup::{OwnerList, SegmentMap};
-use rand::{Rng, SeedableRng};
+pub(crate) use lookup::OwnerList;
+use lookup::SegmentMap;
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -112,23 +114,18 @@ struct InFlight {
 struct Active {
     file: Arc<HeldFile>,
     owners: OwnerList,
-    /// The round-robin position.
+    /// The round-robin position (of every strategy that picks in turn).
     cursor: usize,
     /// Segments are scanned from `start` round the file; `scanned` counts
     /// how far (every segment before it was held or requested once).
     start: SegmentIdx,
     scanned: SegmentIdx,
-    /// The tracker's rare-segment hints not yet used (rarest-first).
+    /// The tracker's hints not yet used.
     hints: VecDeque<Hint>,
     in_flight: SegmentMap<InFlight>,
     /// Verified segments the driver is storing, with their senders.
     storing: SegmentMap<Rank>,
-    /// (Least-loaded, the only strategy that looks at it.) Requests sent
-    /// to each rank since the owner list was refreshed.
-    sent: HashMap<Rank, u32>,
     since_update: Vec<Received>,
-    /// (Paced.) A PEER_UPDATE asked for hints and its refresh is not back.
-    refresh_pending: bool,
 }
 
 /// The download state machine.
@@ -136,6 +133,8 @@ struct Active {
 pub struct Downloader {
     config: DownloaderConfig,
     holdings: Arc<Holdings>,
+    /// The strategy's choices, and what it keeps to make them.
+    policy: Box<dyn DownloadPolicy>,
     /// Boxed: 320 bytes that only the rarest-first and least-loaded
     /// strategies touch, and then once per file or request, kept out of
     /// the cache lines that every message reads.
@@ -161,6 +160,7 @@ impl Downloader {
             config.seed ^ (config.rank.0 as u64).rotate_left(32),
         ));
         Downloader {
+            policy: config.strategy.download_policy(),
             config,
             holdings,
             rng,
@@ -192,19 +192,12 @@ impl Downloader {
         self.refreshes_owed
     }
 
-    /// Queues a PEER_UPDATE, whose answer is owed from now on.
-    fn send_peer_update(&mut self, msg: Message) {
-        debug_assert!(matches!(msg, Message::PeerUpdate { .. }));
-        self.refreshes_owed += 1;
-        self.transmits.push_back(Transmit { to: TRACKER, msg });
-    }
-
     /// What was counted so far.
     pub fn stats(&self) -> &DownloadStats {
         &self.stats
     }
 
-    /// Prefetch hint (see [`crate::prefetch`]): starts loading what the
+    /// Starts loading into the cache (see [`crate::prefetch`]) what the
     /// next segment ACK or swarm refresh will touch, `depth` steps from
     /// this machine's own fields (which `Depth::Fields` loads).
     pub fn prefetch(&self, depth: Depth) {
@@ -213,6 +206,7 @@ impl Downloader {
             (Depth::Pointees, Some(active)) => {
                 active.prefetch();
                 self.stats.received.prefetch();
+                prefetch::lines(&*self.policy, 1);
             }
             (Depth::Beyond, Some(active)) => active.file.prefetch(Depth::Pointees),
             (_, None) => {}
@@ -256,21 +250,13 @@ impl Downloader {
                 })?;
                 let me = self.config.rank;
                 // A refresh for a file finished since it was asked is stale.
-                let paced = self.config.strategy == Strategy::Paced;
                 if let Some(active) = self.active.as_mut().filter(|a| a.file.id == file) {
-                    // A paced peer's refreshes name no owners: it keeps those
-                    // of its swarm reply, to retry after a NACK.
-                    if !(paced && owners.is_empty()) {
-                        active.owners = OwnerList::new(owners, me);
-                    }
-                    active.sent.clear();
-                    if paced {
-                        // Every hint is kept: the tracker counts it as owed.
-                        active.hints.extend(hints);
-                        active.refresh_pending = false;
-                    } else {
-                        active.hints = hints.into();
-                    }
+                    let view = SwarmView {
+                        me,
+                        owners: &mut active.owners,
+                        hints: &mut active.hints,
+                    };
+                    self.policy.refreshed(owners, hints, view);
                     self.fill_window()?;
                     self.ask_for_work(now);
                 }
@@ -287,23 +273,6 @@ impl Downloader {
                 self.config.rank,
                 other.kind().name()
             ))),
-        }
-    }
-
-    fn hints_wanted(&self) -> u32 {
-        match self.config.strategy {
-            // Enough to keep busy until the next refresh, with slack for
-            // hints that turn out to be in flight already.
-            // (Saturated below the paced bit, which a huge update interval
-            // would otherwise set.)
-            Strategy::RarestFirst => self
-                .config
-                .update_every
-                .max(1)
-                .saturating_mul(2)
-                .min(!PACED_HINTS),
-            Strategy::Paced => PACED_HINTS | self.free_slots(),
-            _ => 0,
         }
     }
 
@@ -325,13 +294,9 @@ impl Downloader {
         let held = self.holdings.add_empty(file, name, hashes);
         let segments = held.segment_count();
         // Start each peer at a different owner so that peers asking for the
-        // same file at the same moment do not all hit the lowest rank first;
-        // rarest-first also starts its scan at a random segment.
+        // same file at the same moment do not all hit the lowest rank first.
         let cursor = self.config.rank.index() % owners.len().max(1);
-        let start = match self.config.strategy {
-            Strategy::RarestFirst if segments > 0 => self.rng.gen_range(0..segments),
-            _ => 0,
-        };
+        let start = self.policy.start_file(segments, &mut self.rng);
         self.active = Some(Active {
             file: held,
             owners,
@@ -341,9 +306,7 @@ impl Downloader {
             hints: hints.into(),
             in_flight: SegmentMap::default(),
             storing: SegmentMap::default(),
-            sent: HashMap::new(),
             since_update: Vec::new(),
-            refresh_pending: false,
         });
         self.fill_window()?;
         self.complete_if_done(now);
@@ -402,38 +365,6 @@ impl Downloader {
         self.accept(now, from, file, index)
     }
 
-    /// Counts a segment `from` sent as held, updates the tracker every
-    /// `update_every` segments, and moves on.
-    fn accept(
-        &mut self,
-        now: Duration,
-        from: Rank,
-        file: FileId,
-        index: SegmentIdx,
-    ) -> Result<(), ProtocolError> {
-        let (update_every, hints) = (self.config.update_every, self.hints_wanted());
-        self.stats.received.add(file, from);
-        let active = self.active.as_mut().expect("a segment of the active file");
-        active.file.insert(index);
-        active.since_update.push((index, from));
-        let paced = self.config.strategy == Strategy::Paced;
-        if !paced && active.since_update.len() as u32 >= update_every && !active.file.is_complete()
-        {
-            let received = std::mem::take(&mut active.since_update);
-            self.send_peer_update(Message::PeerUpdate {
-                file,
-                received,
-                hints,
-            });
-            let total = self.stats.received.total();
-            self.stats.progress.push((millis(now), total));
-        }
-        self.fill_window()?;
-        self.complete_if_done(now);
-        self.ask_for_work(now);
-        Ok(())
-    }
-
     fn handle_nack(
         &mut self,
         from: Rank,
@@ -453,7 +384,7 @@ impl Downloader {
         file: FileId,
         index: SegmentIdx,
     ) -> Result<(), ProtocolError> {
-        let (rank, strategy) = (self.config.rank, self.config.strategy);
+        let rank = self.config.rank;
         let active = self.expect_in_flight(from, file, index)?;
         let request = active.in_flight.get_mut(index).expect("checked in flight");
         request.nacks += 1;
@@ -471,7 +402,7 @@ impl Downloader {
         let position = (request.first_owner + request.nacks) % active.owners.len();
         let owner = active.owners[position].rank;
         request.owner = owner;
-        active.count_request(strategy, owner);
+        self.policy.requested(owner);
         self.transmits.push_back(Transmit {
             to: owner,
             msg: Message::SegmentRequest { file, index },
@@ -506,11 +437,10 @@ impl Downloader {
     fn fill_window(&mut self) -> Result<(), ProtocolError> {
         let rank = self.config.rank;
         let window = self.config.window.max(1) as usize;
-        let strategy = self.config.strategy;
         let Some(active) = self.active.as_mut() else {
             return Ok(());
         };
-        let scan = strategy != Strategy::Paced;
+        let scan = self.policy.scans();
         while active.in_flight.len() < window {
             let Some((index, hinted)) = next_segment(active, scan) else {
                 break;
@@ -524,13 +454,9 @@ impl Downloader {
             let hinted_position = hinted.and_then(|holder| active.owners.position_of(holder));
             let position = match hinted_position {
                 Some(position) => position,
-                None => pick_owner(
-                    strategy,
-                    &active.owners,
-                    &mut active.cursor,
-                    &active.sent,
-                    &mut self.rng,
-                ),
+                None => self
+                    .policy
+                    .pick_owner(&active.owners, &mut active.cursor, &mut self.rng),
             };
             // A hinted holder the (sampled) owner list does not show is
             // still the one to ask: the tracker knows it holds the segment.
@@ -543,7 +469,7 @@ impl Downloader {
                     nacks: 0,
                 },
             );
-            active.count_request(strategy, owner);
+            self.policy.requested(owner);
             self.transmits.push_back(Transmit {
                 to: owner,
                 msg: Message::SegmentRequest {
@@ -590,7 +516,7 @@ impl Downloader {
                     self.events.push_back(DownloadEvent::FileCompleted { file });
                 }
                 _ => {
-                    let hints = self.hints_wanted();
+                    let hints = self.policy.hint_request(&self.window());
                     self.transmits.push_back(Transmit {
                         to: TRACKER,
                         msg: Message::SwarmRequest {
@@ -638,8 +564,8 @@ fn next_segment(active: &mut Active, scan: bool) -> Option<(SegmentIdx, Option<R
 }
 
 impl Active {
-    /// Prefetch hint: the file's entry and the tables and queues an ACK
-    /// reads or appends to.
+    /// Starts loading into the cache the file's entry and the tables and
+    /// queues an ACK reads or appends to.
     fn prefetch(&self) {
         self.file.prefetch(Depth::Fields);
         self.in_flight.prefetch();
@@ -647,18 +573,9 @@ impl Active {
         prefetch::lines(self.hints.as_slices().0, 1);
         prefetch::line(self.since_update.as_ptr_range().end);
     }
-
-    /// Notes a request sent to `owner`, for a strategy that weighs owners
-    /// by it (counting it for every request would cost a hash map update
-    /// per segment that nothing reads).
-    fn count_request(&mut self, strategy: Strategy, owner: Rank) {
-        if strategy == Strategy::LeastLoaded {
-            *self.sent.entry(owner).or_default() += 1;
-        }
-    }
 }
 
 mod lookup;
-mod paced;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
+mod updates;

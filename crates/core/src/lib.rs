@@ -41,6 +41,7 @@ pub use message::{
     Transmit,
 };
 pub use payload::Payload;
+pub use strategy::{HintKind, HintRequest};
 
 /// Another rank broke the protocol: an unexpected or inconsistent message.
 /// The job must abort; this says why, naming the ranks involved.

@@ -8,6 +8,7 @@
 
 use crate::payload::Payload;
 use crate::stats::PeerStats;
+use crate::strategy::HintRequest;
 use crate::{FileId, Rank, SegmentIdx};
 use serde::{Deserialize, Serialize};
 
@@ -139,8 +140,8 @@ pub struct Owner {
 /// carry these so the tracker knows who holds what and who served whom.
 pub type Received = (SegmentIdx, Rank);
 
-/// A rare segment the tracker suggests fetching next, and a rank that holds
-/// it (for the rarest-first strategy).
+/// A segment the tracker suggests fetching next, and the rank to fetch it
+/// from, chosen by the hint policy the request named (`HintKind`).
 pub type Hint = (SegmentIdx, Rank);
 
 /// A protocol message. Names follow the classic protocol where it has one.
@@ -159,8 +160,8 @@ pub enum Message {
     /// Any rank → tracker, then tracker → every peer: the job must end.
     Abort { reason: String },
     /// SWARM_REQUEST: download thread → tracker, the first time it wants a
-    /// file; `hints` asks for that many rare-segment hints (0: none).
-    SwarmRequest { name: String, hints: u32 },
+    /// file; `hints` says how many hints it wants, chosen how.
+    SwarmRequest { name: String, hints: HintRequest },
     /// Tracker → download thread: the file's id, hashes and current owners.
     SwarmReply {
         file: FileId,
@@ -169,11 +170,12 @@ pub enum Message {
         hints: Vec<Hint>,
     },
     /// PEER_UPDATE: download thread → tracker after every few segments,
-    /// with what it received from whom; it also asks for a fresh owner list.
+    /// with what it received from whom; it also asks for a fresh owner list
+    /// (unless its hint policy says otherwise) and for `hints`.
     PeerUpdate {
         file: FileId,
         received: Vec<Received>,
-        hints: u32,
+        hints: HintRequest,
     },
     /// Tracker → download thread: the owners of a file, answering PeerUpdate.
     SwarmRefresh {

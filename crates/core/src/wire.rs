@@ -24,7 +24,8 @@ use std::io;
 /// Bumped whenever the meaning or layout of a message changes.
 /// 2: REGISTER carries candidates, LEAVE, and the ACK payload after the header.
 /// 3: REGISTER carries the peer's destination folder (`share`).
-pub const WIRE_VERSION: u8 = 3;
+/// 4: SWARM_REQUEST and PEER_UPDATE name the hint policy they ask for.
+pub const WIRE_VERSION: u8 = 4;
 
 /// A message that could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -155,6 +156,7 @@ fn attach_payload(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::strategy::{HintKind, HintRequest};
     use crate::{Destination, FileId, FileListing, Owner, Rank, Registration};
     use proptest::prelude::*;
 
@@ -186,7 +188,10 @@ mod tests {
             },
             Message::SwarmRequest {
                 name: "file2".into(),
-                hints: 20,
+                hints: HintRequest {
+                    kind: HintKind::Rarest,
+                    count: 20,
+                },
             },
             Message::SwarmReply {
                 file: FileId(1),
@@ -202,7 +207,10 @@ mod tests {
             Message::PeerUpdate {
                 file: FileId(1),
                 received: vec![(0, Rank(2)), (5, Rank(3))],
-                hints: 0,
+                hints: HintRequest {
+                    kind: HintKind::Paced,
+                    count: u32::MAX,
+                },
             },
             Message::SwarmRefresh {
                 file: FileId(1),

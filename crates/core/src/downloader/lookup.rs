@@ -54,7 +54,7 @@ impl<V> SegmentMap<V> {
         }
     }
 
-    /// Prefetch hint (see [`crate::prefetch`]): the entries.
+    /// Starts loading into the cache (see [`crate::prefetch`]) the entries.
     pub fn prefetch(&self) {
         crate::prefetch::lines(&self.entries[..], 2);
     }
@@ -71,7 +71,7 @@ impl<V> SegmentMap<V> {
 /// an owner rather than 16 (a few cache lines, which a prefetch hint can
 /// load, rather than a dozen).
 #[derive(Clone, Debug, Default)]
-pub(super) struct OwnerList {
+pub(crate) struct OwnerList {
     list: Vec<Owner>,
     /// The ranks of `list`, if they strictly increase; empty otherwise.
     sorted_ranks: Vec<Rank>,
@@ -98,7 +98,7 @@ impl OwnerList {
         }
     }
 
-    /// Prefetch hint (see [`crate::prefetch`]): what
+    /// Starts loading into the cache (see [`crate::prefetch`]) what
     /// [`OwnerList::position_of`] reads (up to a few lines of it).
     pub fn prefetch(&self) {
         crate::prefetch::lines(&self.sorted_ranks[..], 4);

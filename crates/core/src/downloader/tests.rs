@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::content::hash_segment;
-use crate::strategy::Strategy;
+use crate::strategy::{HintRequest, Strategy};
 
 const T0: Duration = Duration::ZERO;
 
@@ -16,11 +16,23 @@ fn downloader(rank: u32, wanted: &[&str], window: u32) -> (Downloader, Arc<Holdi
     (Downloader::new(config, Arc::clone(&holdings)), holdings)
 }
 
-fn drain(d: &mut Downloader) -> Vec<Transmit> {
+/// A started downloader of `strategy` wanting one file "f", as rank 1.
+pub(crate) fn started(strategy: Strategy, window: u32) -> Downloader {
+    let config = DownloaderConfig {
+        strategy,
+        window,
+        ..DownloaderConfig::classic(Rank(1), vec!["f".into()])
+    };
+    let mut d = Downloader::new(config, Arc::new(Holdings::new()));
+    d.start(T0);
+    d
+}
+
+pub(crate) fn drain(d: &mut Downloader) -> Vec<Transmit> {
     std::iter::from_fn(|| d.poll_transmit()).collect()
 }
 
-fn seeds(ranks: &[u32]) -> Vec<Owner> {
+pub(crate) fn seeds(ranks: &[u32]) -> Vec<Owner> {
     ranks
         .iter()
         .map(|&r| Owner {
@@ -32,7 +44,7 @@ fn seeds(ranks: &[u32]) -> Vec<Owner> {
         .collect()
 }
 
-fn hashes(n: usize) -> Vec<String> {
+pub(crate) fn hashes(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("h{i}")).collect()
 }
 
@@ -72,7 +84,7 @@ fn requests_round_robin_and_updates_every_ten() {
         drain(&mut d)[0].msg,
         Message::SwarmRequest {
             name: "f".into(),
-            hints: 0
+            hints: HintRequest::NONE
         }
     );
     reply(&mut d, 0, 12, &[2, 3, 4]);
@@ -97,7 +109,7 @@ fn requests_round_robin_and_updates_every_ten() {
             let update = Message::PeerUpdate {
                 file: FileId(0),
                 received,
-                hints: 0,
+                hints: HintRequest::NONE,
             };
             assert!(sent.iter().any(|t| t.msg == update));
         }
@@ -209,73 +221,6 @@ fn unrequested_answers_are_protocol_errors() {
     d.start(T0);
     assert!(ack(&mut d, 2, 0, 0).is_err());
     assert!(d.handle_message(T0, Rank(2), Message::Terminate).is_err());
-}
-
-#[test]
-fn rarest_first_follows_the_hints_then_scans_from_a_random_start() {
-    let holdings = Arc::new(Holdings::new());
-    let config = DownloaderConfig {
-        strategy: Strategy::RarestFirst,
-        window: 3,
-        ..DownloaderConfig::classic(Rank(1), vec!["f".into()])
-    };
-    let mut d = Downloader::new(config, holdings);
-    d.start(T0);
-    match drain(&mut d)[0].msg {
-        Message::SwarmRequest { hints, .. } => assert_eq!(hints, 20),
-        ref other => panic!("{other:?}"),
-    }
-    let msg = Message::SwarmReply {
-        file: FileId(0),
-        hashes: hashes(50),
-        owners: seeds(&[2, 3]),
-        hints: vec![(40, Rank(3)), (7, Rank(9))],
-    };
-    d.handle_message(T0, TRACKER, msg).unwrap();
-    let sent = drain(&mut d);
-    assert_eq!(sent[0].to, Rank(3));
-    assert_eq!(
-        sent[0].msg,
-        Message::SegmentRequest {
-            file: FileId(0),
-            index: 40
-        }
-    );
-    // A hinted holder outside the owner list is still asked.
-    assert_eq!(sent[1].to, Rank(9));
-    assert_eq!(
-        sent[1].msg,
-        Message::SegmentRequest {
-            file: FileId(0),
-            index: 7
-        }
-    );
-    assert_eq!(sent.len(), 3);
-}
-
-#[test]
-fn least_loaded_spreads_requests() {
-    let holdings = Arc::new(Holdings::new());
-    let config = DownloaderConfig {
-        strategy: Strategy::LeastLoaded,
-        window: 8,
-        ..DownloaderConfig::classic(Rank(1), vec!["f".into()])
-    };
-    let mut d = Downloader::new(config, holdings);
-    d.start(T0);
-    drain(&mut d);
-    let mut owners = seeds(&[2, 3, 4]);
-    owners[0].load = 500;
-    let msg = Message::SwarmReply {
-        file: FileId(0),
-        hashes: hashes(50),
-        owners,
-        hints: vec![],
-    };
-    d.handle_message(T0, TRACKER, msg).unwrap();
-    let sent = drain(&mut d);
-    assert_eq!(sent.len(), 8);
-    assert!(sent.iter().all(|t| t.to != Rank(2)), "{sent:?}");
 }
 
 /// A verifying downloader for one file of real bytes, with its swarm reply

@@ -21,7 +21,7 @@ mod swarm;
 
 use crate::prefetch::Depth;
 use crate::stats::{MessageCounts, PeerStats};
-use crate::strategy::PACED_HINTS;
+use crate::strategy::HintRequest;
 use crate::Registration;
 use crate::{FileId, Message, Rank, Received, Transmit};
 use rand::SeedableRng;
@@ -29,7 +29,7 @@ use rand_chacha::ChaCha8Rng;
 use registration::build_file_table;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
-use swarm::FileSwarm;
+pub(crate) use swarm::FileSwarm;
 
 /// Owners in a swarm answer unless configured otherwise: as BitTorrent's
 /// trackers, a bounded random sample, so that answers stay small in a swarm
@@ -405,7 +405,7 @@ impl Tracker {
         self.events.push_back(TrackerEvent::AllRegistered);
     }
 
-    fn handle_swarm_request(&mut self, from: Rank, name: &str, hints: u32) {
+    fn handle_swarm_request(&mut self, from: Rank, name: &str, hints: HintRequest) {
         let Some(&file) = self.by_name.get(name) else {
             return self.abort(format!(
                 "protocol error: rank {from} asked for the swarm of unknown file '{name}'"
@@ -429,18 +429,21 @@ impl Tracker {
         self.send(from, msg);
     }
 
-    fn handle_peer_update(&mut self, from: Rank, file: FileId, received: &[Received], hints: u32) {
+    fn handle_peer_update(
+        &mut self,
+        from: Rank,
+        file: FileId,
+        received: &[Received],
+        hints: HintRequest,
+    ) {
         if let Err(reason) = self.record_received(from, file, received) {
             return self.abort(reason);
         }
         let swarm = &mut self.files[file.index()];
-        // A paced peer fetches what the hints say; it keeps the owners of
-        // its swarm reply only to retry after a NACK, so its many refreshes
-        // carry none.
-        let owners = if hints & PACED_HINTS != 0 {
-            Vec::new()
-        } else {
+        let owners = if hints.kind.policy().refresh_names_owners() {
             swarm.owners_for(from, &self.load, self.config.swarm_sample, &mut self.rng)
+        } else {
+            Vec::new()
         };
         let hints = swarm.hints(from, hints, &self.load, &mut self.rng);
         self.send(

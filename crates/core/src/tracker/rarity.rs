@@ -10,7 +10,7 @@
 use crate::SegmentIdx;
 
 #[derive(Clone, Debug)]
-pub(super) struct RarityOrder {
+pub(crate) struct RarityOrder {
     /// Segments, rarest first.
     order: Vec<SegmentIdx>,
     /// Where each segment is in `order`.

@@ -3,7 +3,7 @@
 use crate::SegmentIdx;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct SegmentSet {
+pub(crate) struct SegmentSet {
     words: Vec<u64>,
     len: usize,
 }

@@ -1,8 +1,8 @@
 //! One file's swarm as the tracker sees it: who holds which segments, how
 //! to answer "who can serve this file?" (every holder, or a bounded random
-//! sample of them) and, for the rarest-first and paced strategies, which
-//! segments are rarest and who holds them (the paced strategy's own
-//! bookkeeping is in [`paced`]).
+//! sample of them), and the state from which a strategy's
+//! `HintPolicy` chooses its hints: how rare
+//! each segment is and who holds it.
 //!
 //! Every answer costs time independent of the swarm's size (apart from a
 //! full, unsampled owner list): the members holding something and the seeds
@@ -10,35 +10,24 @@
 //! directly rather than by walking every member. At 10,000 peers that
 //! refresh every 10 segments, a walk would be 10^10 steps.
 
-mod paced;
-
 use super::rarity::RarityOrder;
 use super::segments::SegmentSet;
 use crate::prefetch::{self, Depth};
-use crate::strategy::PACED_HINTS;
+use crate::strategy::{Ask, HintRequest, Pacing};
 use crate::{Hint, Owner, Rank, SegmentIdx};
-use paced::Pacing;
 use rand::seq::SliceRandom;
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeSet, BinaryHeap};
-
-/// The most segments one rarest-first hint search looks at.
-pub(super) const HINT_SCAN_LIMIT: usize = 4096;
+use std::collections::BTreeSet;
 
 /// How one rank stands in a file's swarm.
 #[derive(Clone, Debug)]
-struct Member {
-    seed: bool,
+pub(crate) struct Member {
+    pub seed: bool,
     /// Which segments the rank reported holding (all of them for a seed).
-    held: SegmentSet,
+    pub held: SegmentSet,
     held_count: u32,
-    /// Its position in [`FileSwarm::active`], once it holds a segment.
-    active_slot: Option<usize>,
-    /// (Paced.) Hints it was given and has not reported back.
-    hinted: Vec<Hint>,
-    /// (Paced.) Its window: the hints its first request asked for.
-    window: u32,
+    /// Its position in [`FileSwarm::holding`], once it holds a segment.
+    holding_slot: Option<usize>,
 }
 
 impl Member {
@@ -47,9 +36,7 @@ impl Member {
             seed,
             held: SegmentSet::new(segments, seed),
             held_count: if seed { segments as u32 } else { 0 },
-            active_slot: None,
-            hinted: Vec::new(),
-            window: 0,
+            holding_slot: None,
         }
     }
 }
@@ -57,10 +44,10 @@ impl Member {
 /// The members of a swarm, indexed by rank: ranks are small and dense,
 /// and a lookup per owner named or segment reported must be cheap.
 #[derive(Debug, Default)]
-struct Members(Vec<Option<Member>>);
+pub(crate) struct Members(Vec<Option<Member>>);
 
 impl Members {
-    fn get(&self, rank: Rank) -> Option<&Member> {
+    pub fn get(&self, rank: Rank) -> Option<&Member> {
         self.0.get(rank.index())?.as_ref()
     }
 
@@ -82,26 +69,27 @@ impl Members {
 
 /// One file: its contents and its swarm.
 #[derive(Debug)]
-pub(super) struct FileSwarm {
+pub(crate) struct FileSwarm {
     pub name: String,
     pub hashes: Vec<String>,
     /// The ranks that owned the file at registration.
     pub initial_owners: Vec<Rank>,
-    members: Members,
+    pub members: Members,
     /// Members holding at least one segment (the ones worth naming as
     /// owners), in no particular order.
-    active: Vec<Rank>,
+    holding: Vec<Rank>,
     /// Members holding every segment.
-    seeds: Vec<Rank>,
+    pub seeds: Vec<Rank>,
     /// For each segment, the ranks known to hold it (seeds included). Ranks
     /// that left stay listed until enough of a list is stale to be worth
     /// compacting; `stale` counts them and `departed` names them.
-    holders: Vec<Vec<Rank>>,
+    pub holders: Vec<Vec<Rank>>,
     stale: Vec<u32>,
-    departed: BTreeSet<Rank>,
+    pub departed: BTreeSet<Rank>,
     /// The segments by how many ranks hold them, or were hinted them.
-    rarity: RarityOrder,
-    pacing: Pacing,
+    pub rarity: RarityOrder,
+    /// The paced strategy's count of what each holder owes.
+    pub pacing: Pacing,
 }
 
 impl FileSwarm {
@@ -116,7 +104,7 @@ impl FileSwarm {
             hashes,
             initial_owners: owners.clone(),
             members: Members::default(),
-            active: Vec::new(),
+            holding: Vec::new(),
             seeds: Vec::new(),
             departed: BTreeSet::new(),
         };
@@ -130,13 +118,13 @@ impl FileSwarm {
                 swarm.rarity.add_holder(index);
             }
             if segments > 0 {
-                swarm.activate(rank);
+                swarm.list_holding(rank);
             }
         }
         swarm
     }
 
-    fn segments(&self) -> usize {
+    pub fn segments(&self) -> usize {
         self.hashes.len()
     }
 
@@ -154,12 +142,12 @@ impl FileSwarm {
     }
 
     /// Lists `rank` among the members holding something.
-    fn activate(&mut self, rank: Rank) {
-        let slot = self.active.len();
+    fn list_holding(&mut self, rank: Rank) {
+        let slot = self.holding.len();
         if let Some(member) = self.members.get_mut(rank) {
-            if member.active_slot.is_none() {
-                member.active_slot = Some(slot);
-                self.active.push(rank);
+            if member.holding_slot.is_none() {
+                member.holding_slot = Some(slot);
+                self.holding.push(rank);
                 self.pacing.may_owe(rank);
             }
         }
@@ -179,15 +167,11 @@ impl FileSwarm {
         let first = member.held_count == 1;
         self.holders[index as usize].push(rank);
         // A hinted segment counts as held from the hint on.
-        match member.hinted.iter().position(|&(i, _)| i == index) {
-            Some(at) => {
-                let (_, holder) = member.hinted.swap_remove(at);
-                self.pacing.settle(holder);
-            }
-            None => self.rarity.add_holder(index),
+        if !self.pacing.reported(rank, index) {
+            self.rarity.add_holder(index);
         }
         if first {
-            self.activate(rank);
+            self.list_holding(rank);
         }
         true
     }
@@ -224,22 +208,20 @@ impl FileSwarm {
         }
         let member = self.members.remove(rank).expect("checked above");
         self.departed.insert(rank);
-        self.pacing.never_owe(rank);
-        for &(index, holder) in &member.hinted {
-            self.pacing.settle(holder);
+        for (index, _) in self.pacing.left(rank) {
             self.rarity.remove_holder(index);
         }
         if member.seed {
             self.seeds.retain(|&r| r != rank);
         }
-        if let Some(slot) = member.active_slot {
-            self.active.swap_remove(slot);
-            if let Some(&moved) = self.active.get(slot) {
+        if let Some(slot) = member.holding_slot {
+            self.holding.swap_remove(slot);
+            if let Some(&moved) = self.holding.get(slot) {
                 let moved = self
                     .members
                     .get_mut(moved)
-                    .expect("active ranks are members");
-                moved.active_slot = Some(slot);
+                    .expect("holding ranks are members");
+                moved.holding_slot = Some(slot);
             }
         }
         for index in member.held.iter() {
@@ -256,20 +238,22 @@ impl FileSwarm {
         true
     }
 
-    /// Prefetch hint (see [`crate::prefetch`]) for an update from `rank`:
-    /// its member entry, then the segments it holds and the hints it owes.
+    /// Starts loading into the cache (see [`crate::prefetch`]) what an
+    /// update from `rank` reads: its member entry, then the segments it
+    /// holds and the hints it was given.
     pub fn prefetch(&self, rank: Rank, depth: Depth) {
         match depth {
             Depth::Fields => {
                 if let Some(slot) = self.members.0.get(rank.index()) {
                     prefetch::lines(slot, 2);
                 }
+                self.pacing.prefetch(rank, false);
             }
             Depth::Pointees => {
                 if let Some(member) = self.members.get(rank) {
                     member.held.prefetch();
-                    prefetch::lines(&member.hinted[..], 1);
                 }
+                self.pacing.prefetch(rank, true);
             }
             Depth::Beyond => {}
         }
@@ -302,14 +286,14 @@ impl FileSwarm {
         sample: Option<usize>,
         rng: &mut ChaCha8Rng,
     ) -> Vec<Owner> {
-        let requester_active = self
+        let requester_holds = self
             .members
             .get(requester)
-            .is_some_and(|m| m.active_slot.is_some());
-        let eligible = self.active.len() - usize::from(requester_active);
+            .is_some_and(|m| m.holding_slot.is_some());
+        let eligible = self.holding.len() - usize::from(requester_holds);
         let mut ranks: Vec<Rank> = match sample.filter(|&s| eligible > s.max(1)) {
             None => self
-                .active
+                .holding
                 .iter()
                 .copied()
                 .filter(|&r| r != requester)
@@ -317,10 +301,10 @@ impl FileSwarm {
             Some(sample) => {
                 let size = sample.max(1);
                 // One more than needed, in case the requester is drawn.
-                let draw = (size + 1).min(self.active.len());
-                let mut ranks: Vec<Rank> = rand::seq::index::sample(rng, self.active.len(), draw)
+                let draw = (size + 1).min(self.holding.len());
+                let mut ranks: Vec<Rank> = rand::seq::index::sample(rng, self.holding.len(), draw)
                     .into_iter()
-                    .map(|i| self.active[i])
+                    .map(|i| self.holding[i])
                     .filter(|&r| r != requester)
                     .collect();
                 ranks.truncate(size);
@@ -345,90 +329,27 @@ impl FileSwarm {
         self.members.get(rank).is_some_and(|m| m.seed)
     }
 
-    /// The hints a request asks for with `hints` (a count, with the
-    /// [`PACED_HINTS`] bit for the paced strategy).
+    /// The hints that answer `request`, chosen by the policy it names.
     pub fn hints(
         &mut self,
         requester: Rank,
-        hints: u32,
+        request: HintRequest,
         load: &[u32],
         rng: &mut ChaCha8Rng,
     ) -> Vec<Hint> {
-        let count = (hints & !PACED_HINTS) as usize;
-        if hints & PACED_HINTS != 0 {
-            self.paced_hints(requester, count, rng)
-        } else {
-            self.rarest_hints(requester, count, load, rng)
-        }
-    }
-
-    /// Up to `count` of the rarest segments `requester` has not reported,
-    /// each with a holder to fetch it from (the least loaded of a few
-    /// candidates). The scan starts at a random segment so that peers
-    /// asking at the same time get different segments of equal rarity, and
-    /// looks at no more than [`HINT_SCAN_LIMIT`] segments, so that a refresh
-    /// of a 100,000-segment file costs no more than one of a small file
-    /// (the rarest of a random stretch, rather than of the whole file).
-    pub fn rarest_hints(
-        &self,
-        requester: Rank,
-        count: usize,
-        load: &[u32],
-        rng: &mut ChaCha8Rng,
-    ) -> Vec<Hint> {
-        let segments = self.segments();
-        if count == 0 || segments == 0 {
-            return Vec::new();
-        }
-        let held = self.members.get(requester).map(|m| &m.held);
-        let start = rng.gen_range(0..segments);
-        let scan = segments.min(HINT_SCAN_LIMIT);
-        // A max-heap of (rarity, scan position) keeps the `count` rarest.
-        let mut rarest: BinaryHeap<(u32, usize, SegmentIdx)> = BinaryHeap::new();
-        for step in 0..scan {
-            let index = ((start + step) % segments) as SegmentIdx;
-            if held.is_some_and(|h| h.contains(index)) {
-                continue;
-            }
-            let entry = (self.rarity.count(index), step, index);
-            if rarest.len() < count {
-                rarest.push(entry);
-            } else if rarest.peek().is_some_and(|top| entry < *top) {
-                rarest.pop();
-                rarest.push(entry);
-            }
-        }
-        let mut hints: Vec<(u32, usize, SegmentIdx)> = rarest.into_vec();
-        hints.sort_unstable();
-        hints
-            .into_iter()
-            .filter_map(|(_, _, index)| {
-                let holder = self.pick_holder(index, requester, load, rng)?;
-                Some((index, holder))
-            })
-            .collect()
-    }
-
-    /// The least loaded of up to four random holders of `index`.
-    fn pick_holder(
-        &self,
-        index: SegmentIdx,
-        requester: Rank,
-        load: &[u32],
-        rng: &mut ChaCha8Rng,
-    ) -> Option<Rank> {
-        let holders = &self.holders[index as usize];
-        let load_of = |rank: Rank| load.get(rank.index()).copied().unwrap_or(0);
-        (0..4)
-            .filter_map(|_| holders.choose(rng).copied())
-            .filter(|&rank| rank != requester && !self.departed.contains(&rank))
-            .min_by_key(|&rank| load_of(rank))
+        let ask = Ask {
+            requester,
+            count: request.count as usize,
+            load,
+        };
+        request.kind.policy().hints(self, ask, rng)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::strategy::HintKind;
     use rand::SeedableRng;
 
     fn swarm(segments: usize, seeds: &[u32]) -> FileSwarm {
@@ -478,29 +399,8 @@ mod tests {
             assert!(owners.iter().all(|o| o.rank != Rank(7)), "{owners:?}");
         }
         assert_eq!(s.owners_for(Rank(50), &[], Some(100), &mut rng()).len(), 39);
-        // 39 active members, the requester among them: 38 fit in 38.
+        // 39 members holding something, the requester among them: 38 fit in 38.
         assert_eq!(s.owners_for(Rank(2), &[], Some(38), &mut rng()).len(), 38);
-    }
-
-    #[test]
-    fn hints_name_the_rarest_segments_and_a_holder() {
-        let mut s = swarm(6, &[1]);
-        for index in [0, 1, 2, 4] {
-            s.record(Rank(2), index);
-        }
-        s.record(Rank(3), 0);
-        // Rank 4 has nothing: segments 3 and 5 (only the seed) are rarest.
-        let hints = s.rarest_hints(Rank(4), 2, &[], &mut rng());
-        let mut indices: Vec<u32> = hints.iter().map(|h| h.0).collect();
-        indices.sort();
-        assert_eq!(indices, vec![3, 5]);
-        assert!(hints.iter().all(|h| h.1 == Rank(1)));
-        // Rank 2 is never hinted what it already reported.
-        let hints = s.rarest_hints(Rank(2), 10, &[], &mut rng());
-        assert!(
-            hints.iter().all(|h| ![0, 1, 2, 4].contains(&h.0)),
-            "{hints:?}"
-        );
     }
 
     #[test]
@@ -536,7 +436,11 @@ mod tests {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let owners = s.owners_for(Rank(9), &[], Some(2), &mut rng);
             assert!(owners.iter().all(|o| o.rank != Rank(3)), "{owners:?}");
-            for (_, holder) in s.rarest_hints(Rank(9), 4, &[], &mut rng) {
+            let rarest = HintRequest {
+                kind: HintKind::Rarest,
+                count: 4,
+            };
+            for (_, holder) in s.hints(Rank(9), rarest, &[], &mut rng) {
                 assert_ne!(holder, Rank(3));
             }
         }

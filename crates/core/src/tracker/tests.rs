@@ -1,6 +1,7 @@
 //! Unit tests of the tracker state machine, fed by hand.
 
 use super::*;
+use crate::strategy::HintKind;
 use crate::{FileListing, Owner, Registration};
 
 const T0: Duration = Duration::ZERO;
@@ -75,7 +76,7 @@ fn acks_every_peer_with_ids_in_name_order() {
 fn swarm_request(name: &str) -> Message {
     Message::SwarmRequest {
         name: name.into(),
-        hints: 0,
+        hints: HintRequest::NONE,
     }
 }
 
@@ -104,7 +105,7 @@ fn answers_swarm_requests_and_tracks_the_swarm() {
     let update = Message::PeerUpdate {
         file: FileId(0),
         received: vec![(1, Rank(1))],
-        hints: 0,
+        hints: HintRequest::NONE,
     };
     t.handle_message(now, Rank(2), update);
     let refresh = drain(&mut t).pop().unwrap();
@@ -134,7 +135,10 @@ fn hints_point_at_rare_segments_when_asked() {
     drain(&mut t);
     let request = Message::SwarmRequest {
         name: "a".into(),
-        hints: 5,
+        hints: HintRequest {
+            kind: HintKind::Rarest,
+            count: 5,
+        },
     };
     t.handle_message(T0, Rank(2), request);
     match drain(&mut t).pop().unwrap().msg {
@@ -155,7 +159,7 @@ fn an_update_naming_a_segment_out_of_range_aborts() {
     let update = Message::PeerUpdate {
         file: FileId(0),
         received: vec![(9, Rank(1))],
-        hints: 0,
+        hints: HintRequest::NONE,
     };
     t.handle_message(T0, Rank(2), update);
     assert!(abort_reason(&mut t).contains("segment 9 of 'a'"));
@@ -306,7 +310,7 @@ fn progress_counts_wanted_segments_from_the_ack_to_the_end() {
     let update = Message::PeerUpdate {
         file: FileId(0),
         received: vec![(1, Rank(1))],
-        hints: 0,
+        hints: HintRequest::NONE,
     };
     t.handle_message(T0, Rank(2), update);
     assert_eq!(t.progress().segments_done, 1);

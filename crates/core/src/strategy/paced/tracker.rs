@@ -20,7 +20,8 @@
 //! may be named up to a window in each (one download at a time per peer
 //! keeps that rare, and it only lengthens a queue).
 
-use super::FileSwarm;
+use crate::strategy::{Ask, HintPolicy};
+use crate::tracker::FileSwarm;
 use crate::{Hint, Rank, SegmentIdx};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -44,7 +45,11 @@ const CANDIDATES: usize = 64;
 
 /// What the tracker counts for pacing, per rank of one file's swarm.
 #[derive(Debug, Default)]
-pub(super) struct Pacing {
+pub(crate) struct Pacing {
+    /// Hints each rank was given and has not reported back, by rank.
+    hinted: Vec<Vec<Hint>>,
+    /// Each requester's window: the hints its first request asked for.
+    window: Vec<u32>,
     /// Hints naming each rank, not reported back yet.
     owed: Vec<u32>,
     /// The holders that may be named (members holding something, owing
@@ -69,7 +74,19 @@ impl Pacing {
             self.owed.resize(len, 0);
             self.slot.resize(len, None);
             self.eligible.resize(len, false);
+            self.hinted.resize_with(len, Vec::new);
+            self.window.resize(len, 0);
         }
+    }
+
+    /// The window of `requester`: its first request's `count`.
+    fn window_of(&mut self, requester: Rank, count: u32) -> u32 {
+        self.grow(requester);
+        let window = &mut self.window[requester.index()];
+        if *window == 0 {
+            *window = count;
+        }
+        *window
     }
 
     /// Puts `rank` in the free list if it is eligible and has room, takes
@@ -99,11 +116,49 @@ impl Pacing {
         self.refresh(rank);
     }
 
-    /// `rank` left: it is never named again.
-    pub fn never_owe(&mut self, rank: Rank) {
+    /// `rank` left: it is never named again, and the hints it was given
+    /// are owed no more. Returns those hints.
+    pub fn left(&mut self, rank: Rank) -> Vec<Hint> {
         self.grow(rank);
         self.eligible[rank.index()] = false;
         self.refresh(rank);
+        let hinted = std::mem::take(&mut self.hinted[rank.index()]);
+        for &(_, holder) in &hinted {
+            self.settle(holder);
+        }
+        hinted
+    }
+
+    /// `rank` reported holding `index`: true if it was hinted it (then the
+    /// segment counted as held by it from the hint on).
+    pub fn reported(&mut self, rank: Rank, index: SegmentIdx) -> bool {
+        let Some(hinted) = self.hinted.get_mut(rank.index()) else {
+            return false;
+        };
+        match hinted.iter().position(|&(i, _)| i == index) {
+            Some(at) => {
+                let (_, holder) = hinted.swap_remove(at);
+                self.settle(holder);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The hints `rank` was given and has not reported back.
+    fn hinted_to(&self, rank: Rank) -> &[Hint] {
+        self.hinted.get(rank.index()).map_or(&[], |h| &h[..])
+    }
+
+    /// Starts loading into the cache (see [`crate::prefetch`]) what an
+    /// update from `rank` reads, `pointees` false: the list of its hints,
+    /// true: the hints themselves.
+    pub fn prefetch(&self, rank: Rank, pointees: bool) {
+        match (pointees, self.hinted.get(rank.index())) {
+            (false, _) => crate::prefetch::line(self.hinted.as_ptr().wrapping_add(rank.index())),
+            (true, Some(hinted)) => crate::prefetch::lines(&hinted[..], 1),
+            (true, None) => {}
+        }
     }
 
     fn owe(&mut self, rank: Rank) {
@@ -113,7 +168,7 @@ impl Pacing {
     }
 
     /// A hint naming `holder` was reported back (or dropped).
-    pub fn settle(&mut self, holder: Rank) {
+    fn settle(&mut self, holder: Rank) {
         if let Some(owed) = self.owed.get_mut(holder.index()) {
             *owed = owed.saturating_sub(1);
             self.refresh(holder);
@@ -132,26 +187,25 @@ impl Pacing {
     }
 }
 
-impl FileSwarm {
+/// The tracker's paced hints.
+#[derive(Debug)]
+pub(crate) struct PacedHints;
+
+impl HintPolicy for PacedHints {
     /// Up to `count` hints for a paced requester, each naming a holder with
     /// room (see the module's documentation). Each is counted as owed by
     /// its holder, and as held by the requester, until reported back.
-    pub(super) fn paced_hints(
-        &mut self,
-        requester: Rank,
-        count: usize,
-        rng: &mut ChaCha8Rng,
-    ) -> Vec<Hint> {
-        let Some(member) = self.members.get_mut(requester) else {
+    fn hints(&self, swarm: &mut FileSwarm, ask: Ask<'_>, rng: &mut ChaCha8Rng) -> Vec<Hint> {
+        let Ask {
+            requester, count, ..
+        } = ask;
+        if swarm.members.get(requester).is_none() {
             return Vec::new();
-        };
-        if member.window == 0 {
-            member.window = count as u32;
         }
-        let window = member.window;
-        self.pacing.allow(window);
+        let window = swarm.pacing.window_of(requester, count as u32);
+        swarm.pacing.allow(window);
         let mut hints: Vec<Hint> = Vec::new();
-        let seeds = self.seeds.len() as u32;
+        let seeds = swarm.seeds.len() as u32;
         // Segments only seeds hold: the seeds give those, and only those.
         let fresh_left = |swarm: &FileSwarm| {
             swarm
@@ -160,64 +214,78 @@ impl FileSwarm {
                 .first()
                 .is_some_and(|&i| swarm.rarity.count(i) <= seeds)
         };
-        for at in 0..self.seeds.len().min(SEEDS_TRIED) {
-            let seed = self.seeds[at];
+        for at in 0..swarm.seeds.len().min(SEEDS_TRIED) {
+            let seed = swarm.seeds[at];
             while hints.len() < count
                 && seed != requester
-                && self.pacing.owes(seed) < self.pacing.cap
+                && swarm.pacing.owes(seed) < swarm.pacing.cap
                 && hints.iter().filter(|h| h.1 == seed).count() < PER_HOLDER
-                && fresh_left(self)
+                && fresh_left(swarm)
             {
-                let index = self.rarity.held_by_at_least(0)[0];
-                self.hint(requester, index, seed, &mut hints);
+                let index = swarm.rarity.held_by_at_least(0)[0];
+                hint(swarm, requester, index, seed, &mut hints);
             }
         }
         // Until those are all out, the seeds give nothing else.
-        let fresh_remain = fresh_left(self);
+        let fresh_remain = fresh_left(swarm);
         let mut draws = DRAWS_PER_HINT * count;
-        while hints.len() < count && draws > 0 && !self.pacing.free.is_empty() {
+        while hints.len() < count && draws > 0 && !swarm.pacing.free.is_empty() {
             draws -= 1;
-            let holder = self.pacing.free[rng.gen_range(0..self.pacing.free.len())];
-            let is_seed = self.members.get(holder).is_some_and(|m| m.seed);
+            let holder = swarm.pacing.free[rng.gen_range(0..swarm.pacing.free.len())];
+            let is_seed = swarm.members.get(holder).is_some_and(|m| m.seed);
             if holder == requester
                 || (is_seed && fresh_remain)
                 || hints.iter().filter(|h| h.1 == holder).count() >= PER_HOLDER
             {
                 continue;
             }
-            let start = rng.gen_range(0..self.segments().max(1));
-            if let Some(index) = self.rarest_from(holder, requester, start) {
-                self.hint(requester, index, holder, &mut hints);
+            let start = rng.gen_range(0..swarm.segments().max(1));
+            if let Some(index) = rarest_from(swarm, holder, requester, start) {
+                hint(swarm, requester, index, holder, &mut hints);
             }
         }
         hints
     }
 
-    /// The rarest of (the first few) segments `holder` holds and
-    /// `requester` neither holds nor was hinted, looking from `start` on.
-    fn rarest_from(&self, holder: Rank, requester: Rank, start: usize) -> Option<SegmentIdx> {
-        let (Some(has), Some(wants)) = (self.members.get(holder), self.members.get(requester))
-        else {
-            return None;
-        };
-        has.held
-            .difference(&wants.held, start)
-            .filter(|&i| !wants.hinted.iter().any(|h| h.0 == i))
-            .take(CANDIDATES)
-            .min_by_key(|&i| self.rarity.count(i))
+    /// A paced peer fetches what the hints say; it keeps the owners of its
+    /// swarm reply only to retry after a NACK, so its many refreshes carry
+    /// none.
+    fn refresh_names_owners(&self) -> bool {
+        false
     }
+}
 
-    /// Gives `requester` segment `index` from `holder`.
-    fn hint(&mut self, requester: Rank, index: SegmentIdx, holder: Rank, hints: &mut Vec<Hint>) {
-        let member = self
-            .members
-            .get_mut(requester)
-            .expect("the requester is a member");
-        member.hinted.push((index, holder));
-        self.pacing.owe(holder);
-        self.rarity.add_holder(index);
-        hints.push((index, holder));
-    }
+/// The rarest of (the first few) segments `holder` holds and `requester`
+/// neither holds nor was hinted, looking from `start` on.
+fn rarest_from(
+    swarm: &FileSwarm,
+    holder: Rank,
+    requester: Rank,
+    start: usize,
+) -> Option<SegmentIdx> {
+    let (Some(has), Some(wants)) = (swarm.members.get(holder), swarm.members.get(requester)) else {
+        return None;
+    };
+    let hinted = swarm.pacing.hinted_to(requester);
+    has.held
+        .difference(&wants.held, start)
+        .filter(|&i| !hinted.iter().any(|h| h.0 == i))
+        .take(CANDIDATES)
+        .min_by_key(|&i| swarm.rarity.count(i))
+}
+
+/// Gives `requester` segment `index` from `holder`.
+fn hint(
+    swarm: &mut FileSwarm,
+    requester: Rank,
+    index: SegmentIdx,
+    holder: Rank,
+    hints: &mut Vec<Hint>,
+) {
+    swarm.pacing.hinted[requester.index()].push((index, holder));
+    swarm.pacing.owe(holder);
+    swarm.rarity.add_holder(index);
+    hints.push((index, holder));
 }
 
 #[cfg(test)]
@@ -236,7 +304,12 @@ mod tests {
 
     fn ask(swarm: &mut FileSwarm, rank: u32, count: usize) -> Vec<Hint> {
         let mut rng = ChaCha8Rng::seed_from_u64(u64::from(rank));
-        swarm.paced_hints(Rank(rank), count, &mut rng)
+        let ask = Ask {
+            requester: Rank(rank),
+            count,
+            load: &[],
+        };
+        PacedHints.hints(swarm, ask, &mut rng)
     }
 
     #[test]

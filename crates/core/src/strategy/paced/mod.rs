@@ -1,5 +1,4 @@
-//! The `paced` strategy's side of the download machine: when to ask the
-//! tracker for more hints, and how many.
+//! `paced`: rarest-first in which the tracker also paces the holders.
 //!
 //! A paced downloader requests only hinted segments, from the hinted
 //! holder, and keeps every hint it is given. Whenever half its window is
@@ -8,97 +7,91 @@
 //! has free slots. The tracker answers at once, with fewer hints (even
 //! none) when the holders of what it lacks are all busy; then it asks
 //! again, which is how a peer waits for the swarm to grow.
+//!
+//! Because the peer keeps every hint, the tracker counts each one as an
+//! upload its holder owes until the segment is reported, and names only
+//! holders that owe fewer than a few ([`tracker`]): no rank, the seed least
+//! of all, is asked for more than it can send. At thousands of peers this
+//! is what keeps one seed from being buried under everyone's first
+//! requests (see the simulator's results).
 
-use super::Downloader;
-use crate::stats::millis;
-use crate::strategy::{Strategy, PACED_HINTS};
-use crate::Message;
-use std::time::Duration;
+mod tracker;
 
-impl Downloader {
-    /// Slots of the window not taken by a request in flight, a segment
-    /// being stored or a hint waiting to be used.
-    pub(super) fn free_slots(&self) -> u32 {
-        let window = self.config.window.max(1) as usize;
-        let taken = self
-            .active
-            .as_ref()
-            .map_or(0, |a| a.in_flight.len() + a.storing.len() + a.hints.len());
-        window.saturating_sub(taken) as u32
-    }
+use super::{DownloadPolicy, HintKind, HintRequest, SwarmView, Window};
+use crate::downloader::OwnerList;
+use crate::{Hint, Owner, SegmentIdx};
+use rand_chacha::ChaCha8Rng;
+pub(super) use tracker::PacedHints;
+pub(crate) use tracker::Pacing;
 
-    /// (Paced.) Asks the tracker for hints if half the window is free and
-    /// no answer is pending.
-    pub(super) fn ask_for_work(&mut self, now: Duration) {
-        if self.config.strategy != Strategy::Paced {
-            return;
-        }
-        let free = self.free_slots();
-        let half = self.config.window.max(2) / 2;
-        let Some(active) = self.active.as_mut() else {
-            return;
-        };
-        if active.refresh_pending || free < half || active.file.is_complete() {
-            return;
-        }
-        active.refresh_pending = true;
-        // Progress is sampled every `update_every` segments, as with the
-        // other strategies, though paced updates come more often.
-        let held = active.file.held_count();
-        let every = self.config.update_every.max(1);
-        let before = held.saturating_sub(active.since_update.len() as u32);
-        let sample = held / every != before / every;
-        let msg = Message::PeerUpdate {
-            file: active.file.id,
-            received: std::mem::take(&mut active.since_update),
-            hints: PACED_HINTS | free,
-        };
-        self.send_peer_update(msg);
-        if sample {
-            let total = self.downloaded_so_far();
-            self.stats.progress.push((millis(now), total));
+/// The paced strategy's download side.
+#[derive(Debug, Default)]
+pub(super) struct Paced {
+    /// A PEER_UPDATE asked for hints and its refresh is not back.
+    refresh_pending: bool,
+}
+
+impl DownloadPolicy for Paced {
+    fn hint_request(&self, window: &Window) -> HintRequest {
+        HintRequest {
+            kind: HintKind::Paced,
+            count: window.free,
         }
     }
 
-    /// Segments downloaded so far: those of the files completed, and of
-    /// the active one. (What `stats.received.total()` says, without a walk
-    /// over every sender, which at thousands of senders and an update every
-    /// few segments would dominate the run.)
-    fn downloaded_so_far(&self) -> u64 {
-        let completed: u64 = self
-            .stats
-            .completed
-            .iter()
-            .filter_map(|&(id, _)| self.holdings.get(id))
-            .map(|file| u64::from(file.segment_count()))
-            .sum();
-        completed
-            + self
-                .active
-                .as_ref()
-                .map_or(0, |a| u64::from(a.file.held_count()))
+    fn start_file(&mut self, _segments: SegmentIdx, _rng: &mut ChaCha8Rng) -> SegmentIdx {
+        self.refresh_pending = false;
+        0
+    }
+
+    fn scans(&self) -> bool {
+        false
+    }
+
+    /// Updates go with the requests for work instead.
+    fn update_after_segment(&self, _since: usize, _window: &Window) -> bool {
+        false
+    }
+
+    fn ask_for_work(&mut self, window: &Window) -> bool {
+        let half = window.size.max(2) / 2;
+        if self.refresh_pending || window.free < half {
+            return false;
+        }
+        self.refresh_pending = true;
+        true
+    }
+
+    /// Every hint is kept (the tracker counts it as owed). A refresh names
+    /// no owners: those of the swarm reply stay, to retry after a NACK.
+    fn refreshed(&mut self, owners: Vec<Owner>, hints: Vec<Hint>, view: SwarmView<'_>) {
+        if !owners.is_empty() {
+            *view.owners = OwnerList::new(owners, view.me);
+        }
+        view.hints.extend(hints);
+        self.refresh_pending = false;
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{DownloadEvent, DownloaderConfig};
-    use super::*;
-    use crate::holdings::Holdings;
-    use crate::{FileId, Hint, Owner, Rank, TRACKER};
-    use std::sync::Arc;
+    use crate::downloader::tests::started;
+    use crate::downloader::{DownloadEvent, Downloader};
+    use crate::strategy::{HintKind, HintRequest, Strategy};
+    use crate::{FileId, Hint, Message, Owner, Rank, TRACKER};
+    use std::time::Duration;
+
+    fn paced_hints(count: u32) -> HintRequest {
+        HintRequest {
+            kind: HintKind::Paced,
+            count,
+        }
+    }
 
     const T0: Duration = Duration::ZERO;
 
     fn paced(window: u32) -> Downloader {
-        let config = DownloaderConfig {
-            window,
-            strategy: Strategy::Paced,
-            ..DownloaderConfig::classic(Rank(1), vec!["f".into()])
-        };
-        let mut d = Downloader::new(config, Arc::new(Holdings::new()));
-        d.start(T0);
-        d
+        started(Strategy::Paced, window)
     }
 
     fn drain(d: &mut Downloader) -> Vec<Message> {
@@ -160,7 +153,7 @@ mod tests {
             drain(&mut d),
             vec![Message::SwarmRequest {
                 name: "f".into(),
-                hints: PACED_HINTS | 4
+                hints: paced_hints(4)
             }]
         );
         // Two hints: it asks exactly those holders, nothing else (no scan),
@@ -173,7 +166,7 @@ mod tests {
             Some(&Message::PeerUpdate {
                 file: FileId(0),
                 received: vec![],
-                hints: PACED_HINTS | 2
+                hints: paced_hints(2)
             })
         );
     }
@@ -192,7 +185,7 @@ mod tests {
             vec![Message::PeerUpdate {
                 file: FileId(0),
                 received: vec![(0, Rank(2))],
-                hints: PACED_HINTS | 2
+                hints: paced_hints(2)
             }]
         );
         // Its answer is pending: more segments arrive, no second update.
@@ -218,13 +211,7 @@ mod tests {
 
     #[test]
     fn a_file_completes_without_a_last_update() {
-        let config = DownloaderConfig {
-            window: 2,
-            strategy: Strategy::Paced,
-            ..DownloaderConfig::classic(Rank(1), vec!["f".into()])
-        };
-        let mut d = Downloader::new(config, Arc::new(Holdings::new()));
-        d.start(T0);
+        let mut d = paced(2);
         drain(&mut d);
         let msg = Message::SwarmReply {
             file: FileId(0),
