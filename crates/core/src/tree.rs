@@ -180,7 +180,9 @@ fn preflight(needs: &[(Rank, &TreeOffer, u64)]) -> Result<(), String> {
         let folder = folders
             .entry(offer.destination.identity())
             .or_insert((Vec::new(), offer, 0));
-        folder.0.push(*rank);
+        if *need > 0 {
+            folder.0.push(*rank);
+        }
         folder.2 = folder.2.max(*need);
     }
     let mut filesystems: BTreeMap<(&str, u64), Vec<(Vec<Rank>, &TreeOffer, u64)>> = BTreeMap::new();
