@@ -190,7 +190,9 @@ fn preflight(needs: &[(Rank, &TreeOffer, u64)]) -> Result<(), String> {
     for ((host, device, _), folder) in folders.into_iter().filter(|(_, f)| f.2 > 0) {
         filesystems.entry((host, device)).or_default().push(folder);
     }
-    for ((host, _), folders) in filesystems {
+    for ((host, _), mut folders) in filesystems {
+        // Named in rank order, not in the order of their inodes.
+        folders.sort_by_key(|(ranks, _, _)| ranks.first().copied());
         let need: u64 = folders.iter().map(|(_, _, need)| need).sum();
         let available = folders.iter().map(|(_, o, _)| o.available).min();
         let available = available.unwrap_or(0);
