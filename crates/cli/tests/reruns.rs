@@ -102,7 +102,7 @@ fn a_file_of_another_time_is_hashed_and_a_changed_one_needs_verify() {
         assert_eq!(time, source_time, "it takes the source's time again");
         // Rank 3's sub/b.bin: one byte changed behind mpitorrent's back,
         // size and time kept. Taken as complete, as rsync would; --verify
-        // finds it and fetches it again.
+        // finds it and fetches its one wrong segment again.
         let changed = dir.path().join("out/3/sub/b.bin");
         let mut content = fs::read(&changed).unwrap();
         content[5000] ^= 1;
@@ -118,7 +118,50 @@ fn a_file_of_another_time_is_hashed_and_a_changed_one_needs_verify() {
         assert_eq!(counts(&rerun), (4, 16, 0, 0), "{rerun}");
         assert_eq!(fs::read(&changed).unwrap(), content);
         let verified = share(dir.path(), under_mpirun, &["--verify"]);
-        assert_eq!(counts(&verified), (0, 0, 16, 3 * 4096), "{verified}");
+        assert_eq!(counts(&verified), (0, 0, 16, 4096), "{verified}");
         assert_copies(dir.path());
+    }
+}
+
+#[test]
+fn a_partial_copy_resumes_fetching_only_the_segments_that_differ() {
+    for under_mpirun in [false, true, false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        data(dir.path());
+        share(dir.path(), under_mpirun, &[]);
+        // Rank 2 was killed while fetching a.bin: its temporary, pre-sized
+        // to whole segments, lacks segment 3.
+        let source = fs::read(dir.path().join("data/a.bin")).unwrap();
+        let mut half = source.clone();
+        half.resize(5 * 4096, 0);
+        half[3 * 4096..4 * 4096].fill(0);
+        fs::remove_file(dir.path().join("out/2/a.bin")).unwrap();
+        let part = dir.path().join("out/2/.a.bin.2-0123456789abcdef.part");
+        fs::write(&part, &half).unwrap();
+        // Rank 3's sub/b.bin has the source's size, another time and a
+        // wrong segment 1.
+        let wrong = dir.path().join("out/3/sub/b.bin");
+        let mut content = fs::read(&wrong).unwrap();
+        content[4096 + 7] ^= 0xff;
+        fs::write(&wrong, &content).unwrap();
+        let rerun = share(dir.path(), under_mpirun, &[]);
+        // Reused: rank 2's sub/b.bin, rank 3's a.bin (5 + 3 segments);
+        // hashed: the temporary and the wrong copy; fetched: one segment
+        // each.
+        assert_eq!(counts(&rerun), (2, 8, 8, 2 * 4096), "{rerun}");
+        assert_copies(dir.path());
+        assert!(!part.exists(), "the temporary is gone");
+        for (copy, original) in [
+            ("out/2/a.bin", "data/a.bin"),
+            ("out/3/sub/b.bin", "data/sub/b.bin"),
+        ] {
+            let time = |p: &str| {
+                fs::metadata(dir.path().join(p))
+                    .unwrap()
+                    .modified()
+                    .unwrap()
+            };
+            assert_eq!(time(copy), time(original), "{copy} has the source's time");
+        }
     }
 }

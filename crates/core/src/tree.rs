@@ -77,6 +77,10 @@ pub struct TreeOffer {
     pub entries: Vec<TreeEntry>,
     /// The regular files already under its `--to`.
     pub present: Vec<Present>,
+    /// The temporaries this rank left under its `--to` in a run that was
+    /// killed, by the name of the file each was for (its size is the
+    /// temporary's).
+    pub parts: Vec<Present>,
     pub destination: Destination,
     /// Bytes free for an unprivileged writer at `--to` (`statvfs`).
     pub available: u64,
@@ -92,8 +96,11 @@ pub struct TreePlan {
     /// time: neither hashed nor fetched.
     pub unchanged: Vec<String>,
     /// Files at its destination of the source's size but another time:
-    /// hashed, and kept if every segment matches.
+    /// hashed: kept if every segment matches, resumed if some do.
     pub rehash: Vec<String>,
+    /// Files this peer has no copy of but a temporary of a killed run:
+    /// hashed, and resumed from the segments that match.
+    pub resume: Vec<String>,
 }
 
 /// What the plan saves on a rerun, for the run report.
@@ -138,8 +145,11 @@ pub fn plan_tree(
             entries: entries.clone(),
             ..TreePlan::default()
         };
+        // A seeder's own files are not written to its destination.
+        let owned: BTreeSet<&str> = offer.entries.iter().map(TreeEntry::name).collect();
         for present in &offer.present {
-            let Some(source) = sizes.get(present.name.as_str()) else {
+            let name = present.name.as_str();
+            let Some(source) = sizes.get(name).filter(|_| !owned.contains(name)) else {
                 continue;
             };
             let segments = segment_count(source.size, segment_size);
@@ -155,7 +165,18 @@ pub fn plan_tree(
                 plan.rehash.push(present.name.clone());
             }
         }
-        let owned: BTreeSet<&str> = offer.entries.iter().map(TreeEntry::name).collect();
+        for part in &offer.parts {
+            let name = part.name.as_str();
+            // A copy under the final name of the source's size comes first.
+            let copy = plan.rehash.contains(&part.name) || plan.unchanged.contains(&part.name);
+            let Some(source) = sizes.get(name).filter(|_| !copy && !owned.contains(name)) else {
+                continue;
+            };
+            if !plan.resume.iter().any(|r| r == name) {
+                counts.segments_hashed += segment_count(source.size, segment_size);
+                plan.resume.push(part.name.clone());
+            }
+        }
         let unchanged: BTreeSet<&str> = plan.unchanged.iter().map(String::as_str).collect();
         // What it lacks: a file it may keep after hashing still counts, as
         // its replacement would need the room beside it.
@@ -283,7 +304,27 @@ mod tests {
         assert_eq!(counts, expected);
         let (plans, counts) = plan_tree(&offers, 4, true).unwrap();
         assert!(plans[1].unchanged.is_empty());
+        assert!(plans[1].resume.is_empty());
         assert_eq!(plans[1].rehash, ["a", "b"]);
+        assert_eq!(counts.segments_hashed, 6);
+    }
+
+    #[test]
+    fn a_temporary_of_a_killed_run_is_resumed_unless_a_copy_comes_first() {
+        let mut seeder = offer(1, 1 << 30);
+        seeder.entries = vec![file("a", 10, 1), file("b", 10, 2), file("gone", 1, 1)];
+        let mut rerun = offer(2, 1 << 30);
+        rerun.present = vec![present("b", 10, 9)];
+        rerun.parts = vec![
+            present("a", 12, 0),
+            present("a", 12, 0),
+            present("b", 12, 0),
+            present("old", 4, 0),
+        ];
+        let offers = [(Rank(1), seeder), (Rank(2), rerun)];
+        let (plans, counts) = plan_tree(&offers, 4, false).unwrap();
+        assert_eq!(plans[1].resume, ["a"]);
+        assert_eq!(plans[1].rehash, ["b"]);
         assert_eq!(counts.segments_hashed, 6);
     }
 

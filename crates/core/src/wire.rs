@@ -192,6 +192,11 @@ mod tests {
                 size: 7,
                 mtime,
             }],
+            parts: vec![Present {
+                name: "half".into(),
+                size: 0,
+                mtime: Mtime::default(),
+            }],
             destination: Destination::default(),
             available: 1 << 40,
         }
@@ -273,6 +278,7 @@ mod tests {
                 entries: tree_offer().entries,
                 unchanged: vec!["a/b".into()],
                 rehash: vec!["c".into()],
+                resume: vec!["d".into()],
             })),
             Message::Stats(Box::new(crate::stats::PeerStats {
                 nacks_received: 3,

@@ -44,6 +44,10 @@ pub struct Finishing {
     pub files: HashMap<String, FileMeta>,
     /// [`TreeEntry::Folder`]s, by name.
     pub folders: Vec<TreeEntry>,
+    /// Where a copy of a file to fetch already is, below the destination
+    /// (under its final name, or a killed run's temporary): the segments
+    /// the holdings found intact in it are copied from there, not fetched.
+    pub resume: HashMap<String, String>,
 }
 
 /// A whole file on this rank: at its swarm name below `root`.
@@ -132,8 +136,45 @@ impl ShareContent {
             file: created,
             last_len: AtomicU64::new(0),
         });
+        self.resume(file, &created)
+            .map_err(|e| format!("cannot resume '{}': {e}", shown(&file.name)))?;
         partial.insert(file.id, Arc::clone(&created));
         Ok(created)
+    }
+
+    /// Copies into a new partial file the segments of `file` held from
+    /// the start (found intact in a copy here: see [`Finishing::resume`]).
+    fn resume(&self, file: &HeldFile, partial: &Partial) -> std::io::Result<()> {
+        let Some(path) = self.finishing.resume.get(&file.name) else {
+            return Ok(());
+        };
+        let held: Vec<SegmentIdx> = (0..file.segment_count()).filter(|&i| file.has(i)).collect();
+        if held.is_empty() {
+            return Ok(());
+        }
+        let copy = WholeFile::open(&self.destination, Path::new(path), self.segment_size, false)
+            .map_err(std::io::Error::other)?;
+        let mut scratch = self
+            .write_scratch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut bytes = Vec::new();
+        for index in held {
+            bytes.clear();
+            copy.append_segment(index as u64, &mut bytes, &mut scratch)?;
+            if index + 1 == file.segment_count() {
+                // A temporary is longer than the file: its last segment is
+                // as long as the source's.
+                let size = self.finishing.files.get(&file.name).map_or(0, |m| m.size);
+                let last = size - (index as u64) * self.segment_size;
+                bytes.truncate(last as usize);
+                partial.last_len.store(last, Ordering::Release);
+            }
+            partial
+                .file
+                .write_segment(index as u64, &bytes, &mut scratch)?;
+        }
+        Ok(())
     }
 
     fn whole_file(&self, name: &str) -> Option<Whole> {
@@ -183,6 +224,14 @@ impl Content for ShareContent {
         let partial = {
             let partial = self.partial.lock().unwrap_or_else(PoisonError::into_inner);
             partial.get(&file.id).cloned()
+        };
+        // Segments found intact in a killed run's temporary are served
+        // from the file they are copied into.
+        let resumed =
+            self.whole_file(&file.name).is_none() && self.finishing.resume.contains_key(&file.name);
+        let partial = match partial {
+            None if resumed => Some(self.partial(file)?),
+            partial => partial,
         };
         let cannot_read = |e: &dyn std::fmt::Display| {
             format!(

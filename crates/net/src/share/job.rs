@@ -16,6 +16,7 @@ use mpitorrent_fs::meta::{available, create_link, set_meta_below};
 use mpitorrent_fs::{Error, Folder};
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsStr;
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -60,6 +61,9 @@ pub struct Prepared {
     owned: Vec<ScannedFile>,
     /// The names of every entry it offers (files, folders, links).
     offered: BTreeSet<String>,
+    /// Temporaries of its killed runs under `--to`: the file each was for,
+    /// and where it is.
+    parts: HashMap<String, String>,
     destination: Destination,
 }
 
@@ -113,19 +117,33 @@ pub fn prepare(
     // says which of it to hash.
     (options.hash, options.links) = (false, false);
     let found = scan_folder(&to_folder, options, &[], &mut |_| {}).map_err(in_rank)?;
-    let present = found
-        .files
-        .into_iter()
-        .filter(|f| !is_temporary(&f.name))
-        .map(|f| Present {
-            name: f.name,
-            size: f.meta.size,
-            mtime: f.meta.mtime,
-        })
-        .collect();
+    let (mut present, mut parts) = (Vec::new(), HashMap::new());
+    for file in found.files {
+        let listed = Present {
+            name: file.name.clone(),
+            size: file.meta.size,
+            mtime: file.meta.mtime,
+        };
+        match temporary_of(&file.name) {
+            None => present.push(listed),
+            // Of a killed run of this rank (the newest, if several).
+            Some((name, owner)) if owner == rank.0 => {
+                let newer = |(_, old): &(String, Present)| old.mtime < listed.mtime;
+                if parts.get(&name).is_none_or(newer) {
+                    let listed = Present {
+                        name: name.clone(),
+                        ..listed
+                    };
+                    parts.insert(name, (file.name, listed));
+                }
+            }
+            Some(_) => {}
+        }
+    }
     let offer = TreeOffer {
         entries,
         present,
+        parts: parts.values().map(|(_, part)| part.clone()).collect(),
         destination: destination.clone(),
         available: available(&to_folder).map_err(in_rank)?,
     };
@@ -136,6 +154,10 @@ pub fn prepare(
         from_folder,
         owned,
         offered: offer.entries.iter().map(|e| e.name().to_string()).collect(),
+        parts: parts
+            .into_iter()
+            .map(|(name, (path, _))| (name, path))
+            .collect(),
         destination,
     };
     Ok((prepared, offer))
@@ -156,6 +178,7 @@ pub fn share_peer(
         from_folder,
         owned,
         offered,
+        mut parts,
         destination,
     } = prepared;
     let in_rank = |e: Error| format!("rank {rank}: {e}");
@@ -192,18 +215,29 @@ pub fn share_peer(
         Some(folder) => listings(owned, folder, &mut complete),
         None => Vec::new(),
     };
-    let mut rehashed = Vec::new();
-    for name in &plan.rehash {
-        let file = to_folder.open_file(Path::new(name)).map_err(in_rank)?;
-        let (_, hashes) = hash_open(file, spec.segment_size)
-            .map_err(|e| in_rank(Error::io("read", to_folder.path().join(name), e)))?;
-        rehashed.push(ScannedFile {
+    // Copies to hash, each under its final name or as a killed run's
+    // temporary: the download resumes from the segments that match.
+    let copies = plan.rehash.iter().map(|name| (name, name.clone()));
+    let temporaries = plan
+        .resume
+        .iter()
+        .filter_map(|n| Some((n, parts.remove(n)?)));
+    let mut candidates = Vec::new();
+    for (name, path) in copies.chain(temporaries) {
+        let size = finishing.files.get(name).map_or(0, |meta| meta.size);
+        let file = to_folder.open_file(Path::new(&path)).map_err(in_rank)?;
+        let (_, hashes) = hash_open(file.take(size), spec.segment_size)
+            .map_err(|e| in_rank(Error::io("read", to_folder.path().join(&path), e)))?;
+        // A copy under the final name is whole if every hash matches.
+        if path == *name {
+            complete.insert(name.clone(), Arc::clone(&to_folder));
+        }
+        finishing.resume.insert(name.clone(), path);
+        candidates.push(FileListing {
             name: name.clone(),
-            meta: Default::default(),
             hashes,
         });
     }
-    let candidates = listings(rehashed, &to_folder, &mut complete);
     let registration = Registration {
         owned,
         wanted,
@@ -259,11 +293,21 @@ fn listings(
         .collect()
 }
 
-/// A temporary file of a run, this one's or an interrupted one's
-/// ([`mpitorrent_fs::temp`]'s pattern, any rank).
-fn is_temporary(name: &str) -> bool {
-    let base = name.rsplit('/').next().unwrap_or(name);
-    mpitorrent_fs::temp::parse(base.as_ref()).is_some()
+/// If `name` (a `/`-separated path) is a temporary file of a run, this
+/// one's or an interrupted one's ([`mpitorrent_fs::temp`]'s pattern),
+/// the path of the file it was for and the rank that wrote it.
+fn temporary_of(name: &str) -> Option<(String, u32)> {
+    let (folder, base) = match name.rsplit_once('/') {
+        Some((folder, base)) => (Some(folder), base),
+        None => (None, name),
+    };
+    let temp = mpitorrent_fs::temp::parse(base.as_ref())?;
+    let base = String::from_utf8_lossy(temp.final_part);
+    let final_name = match folder {
+        Some(folder) => format!("{folder}/{base}"),
+        None => base.into_owned(),
+    };
+    Some((final_name, temp.owner))
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use mpitorrent_fs::bounded::{open_regular, ReadError};
 use mpitorrent_fs::meta::{meta_of, read_link};
 use mpitorrent_fs::{Error, Folder};
 use std::ffi::OsStr;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
@@ -59,8 +58,9 @@ pub fn hash_file(path: &Path, segment_size: u64) -> Result<(u64, Vec<String>), R
     })
 }
 
-/// Hashes an open file segment by segment.
-pub fn hash_open(mut file: File, segment_size: u64) -> io::Result<(u64, Vec<String>)> {
+/// Hashes an open file (or its first bytes: `Read::take`) segment by
+/// segment.
+pub fn hash_open(mut file: impl Read, segment_size: u64) -> io::Result<(u64, Vec<String>)> {
     let mut buffer = vec![0; segment_size as usize];
     let mut hashes = Vec::new();
     let mut size = 0;
@@ -79,7 +79,7 @@ pub fn hash_open(mut file: File, segment_size: u64) -> io::Result<(u64, Vec<Stri
 }
 
 /// Reads until `buffer` is full or the file ends; returns the bytes read.
-fn read_full(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
+fn read_full(file: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buffer.len() {
         match file.read(&mut buffer[filled..]) {
