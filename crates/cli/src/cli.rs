@@ -234,6 +234,12 @@ pub struct ShareArgs {
     /// taken as complete without reading it (as rsync does by default).
     #[arg(long)]
     pub verify: bool,
+    /// Do not check before the start that every --to has the room for what
+    /// it lacks (for filesystems whose free space statvfs misreports:
+    /// quotas, compression); a full disk then ends the job when a write
+    /// fails.
+    #[arg(long)]
+    pub no_space_check: bool,
     /// Run the whole job in this process with this many ranks (tracker
     /// included) instead of under mpirun.
     #[arg(long, value_name = "RANKS", value_parser = clap::value_parser!(u32).range(2..))]

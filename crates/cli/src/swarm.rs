@@ -59,6 +59,7 @@ impl Workload {
             },
             links: args.links,
             verify: args.verify,
+            check_space: !args.no_space_check,
         })
     }
 }

@@ -113,16 +113,30 @@ pub struct RerunCounts {
     pub segments_hashed: u64,
 }
 
+/// How a tree is planned.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanOptions {
+    pub segment_size: u64,
+    /// Take nothing as complete by size and time: hash every file of the
+    /// source's size already at a destination (`--verify`).
+    pub verify: bool,
+    /// Refuse a job whose destinations lack the room (the pre-flight; off
+    /// with `--no-space-check`, where free space is misreported).
+    pub check_space: bool,
+}
+
 /// The plan of every peer (in the order of `offers`) and what it saves,
 /// or the one line saying why the job cannot start: a filesystem lacks
-/// the room for what its ranks must write. With `verify` nothing is
-/// taken as complete by size and time: every file of the source's size
-/// already at a destination is hashed.
+/// the room for what its ranks must write.
 pub fn plan_tree(
     offers: &[(Rank, TreeOffer)],
-    segment_size: u64,
-    verify: bool,
+    options: PlanOptions,
 ) -> Result<(Vec<TreePlan>, RerunCounts), String> {
+    let PlanOptions {
+        segment_size,
+        verify,
+        check_space,
+    } = options;
     let mut by_name: BTreeMap<&str, &TreeEntry> = BTreeMap::new();
     for (_, offer) in offers {
         for entry in &offer.entries {
@@ -188,7 +202,9 @@ pub fn plan_tree(
         needs.push((*rank, offer, need));
         plans.push(plan);
     }
-    preflight(&needs)?;
+    if check_space {
+        preflight(&needs)?;
+    }
     Ok((plans, counts))
 }
 
@@ -252,6 +268,14 @@ fn bytes(n: u64) -> String {
 mod tests {
     use super::*;
 
+    fn options(verify: bool) -> PlanOptions {
+        PlanOptions {
+            segment_size: 4,
+            verify,
+            check_space: true,
+        }
+    }
+
     fn file(name: &str, size: u64, secs: i64) -> TreeEntry {
         let mtime = Mtime { secs, nanos: 5 };
         TreeEntry::File {
@@ -292,7 +316,7 @@ mod tests {
         let mut rerun = offer(2, 1 << 30);
         rerun.present = vec![present("a", 10, 1), present("b", 10, 9), present("c", 4, 3)];
         let offers = [(Rank(1), seeder), (Rank(2), rerun)];
-        let (plans, counts) = plan_tree(&offers, 4, false).unwrap();
+        let (plans, counts) = plan_tree(&offers, options(false)).unwrap();
         assert_eq!(plans[1].unchanged, ["a"]);
         assert_eq!(plans[1].rehash, ["b"]);
         assert_eq!(plans[1].entries.len(), 3);
@@ -302,7 +326,7 @@ mod tests {
             segments_hashed: 3,
         };
         assert_eq!(counts, expected);
-        let (plans, counts) = plan_tree(&offers, 4, true).unwrap();
+        let (plans, counts) = plan_tree(&offers, options(true)).unwrap();
         assert!(plans[1].unchanged.is_empty());
         assert!(plans[1].resume.is_empty());
         assert_eq!(plans[1].rehash, ["a", "b"]);
@@ -322,7 +346,7 @@ mod tests {
             present("old", 4, 0),
         ];
         let offers = [(Rank(1), seeder), (Rank(2), rerun)];
-        let (plans, counts) = plan_tree(&offers, 4, false).unwrap();
+        let (plans, counts) = plan_tree(&offers, options(false)).unwrap();
         assert_eq!(plans[1].resume, ["a"]);
         assert_eq!(plans[1].rehash, ["b"]);
         assert_eq!(counts.segments_hashed, 6);
@@ -333,13 +357,13 @@ mod tests {
         let mut seeder = offer(1, 1000);
         seeder.entries = vec![file("a", 600, 1)];
         let offers = [(Rank(1), seeder.clone()), (Rank(2), offer(2, 1000))];
-        assert!(plan_tree(&offers, 4, false).is_ok());
+        assert!(plan_tree(&offers, options(false)).is_ok());
         let three = [
             (Rank(1), seeder.clone()),
             (Rank(2), offer(2, 1000)),
             (Rank(3), offer(3, 1000)),
         ];
-        let err = plan_tree(&three, 4, false).unwrap_err();
+        let err = plan_tree(&three, options(false)).unwrap_err();
         assert_eq!(
             err,
             "ranks 2, 3 (node h): not enough room in out/2, out/3: 1200 bytes (0.0 MiB) \
@@ -351,7 +375,7 @@ mod tests {
             (Rank(2), offer(2, 1000)),
             (Rank(3), offer(2, 1000)),
         ];
-        assert!(plan_tree(&shared, 4, false).is_ok());
+        assert!(plan_tree(&shared, options(false)).is_ok());
     }
 
     #[test]
@@ -361,11 +385,16 @@ mod tests {
         let mut rerun = offer(2, 0);
         rerun.present = vec![present("a", 600, 1)];
         let offers = [(Rank(1), seeder), (Rank(2), rerun)];
-        assert!(plan_tree(&offers, 4, false).is_ok());
-        let err = plan_tree(&offers, 4, true).unwrap_err();
+        assert!(plan_tree(&offers, options(false)).is_ok());
+        let err = plan_tree(&offers, options(true)).unwrap_err();
         assert!(
             err.starts_with("rank 2 (node h): not enough room in out/2: 600"),
             "{err}"
         );
+        let unchecked = PlanOptions {
+            check_space: false,
+            ..options(true)
+        };
+        assert!(plan_tree(&offers, unchecked).is_ok());
     }
 }

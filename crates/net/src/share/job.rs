@@ -9,7 +9,7 @@
 use super::content::{Finishing, ShareContent, WriteOptions};
 use super::scan::{hash_open, scan_folder, ScanOptions, ScannedFile};
 use mpitorrent_core::escape::shown_path;
-use mpitorrent_core::tree::{Present, TreeEntry, TreeOffer, TreePlan};
+use mpitorrent_core::tree::{PlanOptions, Present, TreeEntry, TreeOffer, TreePlan};
 use mpitorrent_core::{Destination, FileListing, Rank, Registration};
 use mpitorrent_fs::beneath::FolderId;
 use mpitorrent_fs::meta::{available, create_link, set_meta_below};
@@ -38,6 +38,20 @@ pub struct ShareSpec {
     /// Hash every file already at a destination (`--verify`) rather than
     /// take those of the source's size and time as complete.
     pub verify: bool,
+    /// Check the free space of every destination before the job starts
+    /// (off with `--no-space-check`).
+    pub check_space: bool,
+}
+
+impl ShareSpec {
+    /// How rank 0 plans the tree for this job.
+    pub fn plan_options(&self) -> PlanOptions {
+        PlanOptions {
+            segment_size: self.segment_size,
+            verify: self.verify,
+            check_space: self.check_space,
+        }
+    }
 }
 
 /// `template` with `{rank}` replaced by the rank and `{node}` by this
@@ -338,7 +352,7 @@ mod tests {
             prepared.push(peer);
             offers.push((Rank(rank), offer));
         }
-        let (plans, _) = mpitorrent_core::tree::plan_tree(&offers, spec.segment_size, spec.verify)?;
+        let (plans, _) = mpitorrent_core::tree::plan_tree(&offers, spec.plan_options())?;
         prepared
             .into_iter()
             .zip(plans)
@@ -372,6 +386,7 @@ mod tests {
             write: WriteOptions::default(),
             links: false,
             verify: false,
+            check_space: true,
         };
         let ranks = registrations(&spec, 3).unwrap();
         let (seeder, other) = (&ranks[0], &ranks[1]);
@@ -414,6 +429,7 @@ mod tests {
             write: WriteOptions::default(),
             links: false,
             verify: false,
+            check_space: true,
         };
         let ranks = registrations(&spec, 3).unwrap();
         let names: Vec<&str> = ranks[0].owned.iter().map(|c| c.name.as_str()).collect();

@@ -63,7 +63,7 @@ pub fn plan_job<E: Endpoint>(endpoint: &E, spec: &ShareSpec) -> Result<RerunCoun
     offers.sort_by_key(|(rank, _)| *rank);
     let planned = match failure {
         Some((_, reason)) => Err(reason),
-        None => plan_tree(&offers, spec.segment_size, spec.verify),
+        None => plan_tree(&offers, spec.plan_options()),
     };
     match planned {
         Ok((plans, counts)) => {
