@@ -20,11 +20,6 @@ fn past(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::new(1_000_000_000 + secs, 123_456_789)
 }
 
-fn set_time(path: &Path, time: SystemTime) {
-    let file = fs::File::open(path).unwrap();
-    file.set_modified(time).unwrap();
-}
-
 fn set_mode(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
@@ -48,11 +43,11 @@ fn data(dir: &Path) {
         ("empty.txt", 0o444, 4),
     ] {
         set_mode(&data.join(name), mode);
-        set_time(&data.join(name), past(secs));
+        set_mtime(&data.join(name), past(secs));
     }
     set_mode(&data.join("bin"), 0o750);
     for (name, secs) in [("bin", 10), ("empty/deeper", 11), ("empty", 12)] {
-        set_time(&data.join(name), past(secs));
+        set_mtime(&data.join(name), past(secs));
     }
 }
 

@@ -83,22 +83,14 @@ fn a_file_of_another_time_is_hashed_and_a_changed_one_needs_verify() {
         let dir = tempfile::tempdir().unwrap();
         data(dir.path());
         share(dir.path(), under_mpirun, &[]);
-        let source_time = fs::metadata(dir.path().join("data/a.bin"))
-            .unwrap()
-            .modified()
-            .unwrap();
+        let source_time = mtime(&dir.path().join("data/a.bin"));
         // Rank 2's a.bin: the same bytes, touched.
         let touched = dir.path().join("out/2/a.bin");
         let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1);
-        fs::File::options()
-            .write(true)
-            .open(&touched)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
+        set_mtime(&touched, old);
         let rerun = share(dir.path(), under_mpirun, &[]);
         assert_eq!(counts(&rerun), (3, 11, 5, 0), "{rerun}");
-        let time = fs::metadata(&touched).unwrap().modified().unwrap();
+        let time = mtime(&touched);
         assert_eq!(time, source_time, "it takes the source's time again");
         // Rank 3's sub/b.bin: one byte changed behind mpitorrent's back,
         // size and time kept. Taken as complete, as rsync would; --verify
@@ -106,14 +98,9 @@ fn a_file_of_another_time_is_hashed_and_a_changed_one_needs_verify() {
         let changed = dir.path().join("out/3/sub/b.bin");
         let mut content = fs::read(&changed).unwrap();
         content[5000] ^= 1;
-        let time = fs::metadata(&changed).unwrap().modified().unwrap();
+        let time = mtime(&changed);
         fs::write(&changed, &content).unwrap();
-        fs::File::options()
-            .write(true)
-            .open(&changed)
-            .unwrap()
-            .set_modified(time)
-            .unwrap();
+        set_mtime(&changed, time);
         let rerun = share(dir.path(), under_mpirun, &[]);
         assert_eq!(counts(&rerun), (4, 16, 0, 0), "{rerun}");
         assert_eq!(fs::read(&changed).unwrap(), content);
@@ -155,12 +142,7 @@ fn a_partial_copy_resumes_fetching_only_the_segments_that_differ() {
             ("out/2/a.bin", "data/a.bin"),
             ("out/3/sub/b.bin", "data/sub/b.bin"),
         ] {
-            let time = |p: &str| {
-                fs::metadata(dir.path().join(p))
-                    .unwrap()
-                    .modified()
-                    .unwrap()
-            };
+            let time = |p: &str| mtime(&dir.path().join(p));
             assert_eq!(time(copy), time(original), "{copy} has the source's time");
         }
     }
