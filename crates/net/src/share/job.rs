@@ -8,6 +8,7 @@
 
 use super::content::{Finishing, ShareContent, WriteOptions};
 use super::scan::{hash_open, scan_folder, ScanOptions, ScannedFile};
+use mpitorrent_core::content::relative_path_problem;
 use mpitorrent_core::escape::shown_path;
 use mpitorrent_core::tree::{PlanOptions, Present, TreeEntry, TreeOffer, TreePlan};
 use mpitorrent_core::{Destination, FileListing, Rank, Registration};
@@ -202,6 +203,12 @@ pub fn share_peer(
     let mut finishing = Finishing::default();
     let mut wanted = Vec::new();
     for entry in &plan.entries {
+        // The names came from other ranks: they must stay under --to.
+        if let Some(problem) = relative_path_problem(entry.name()) {
+            return Err(format!(
+                "rank {rank}: refusing to write a file named {problem}"
+            ));
+        }
         match entry {
             _ if mine.contains(entry.name()) => {}
             TreeEntry::File { name, meta } => {

@@ -114,12 +114,14 @@ pub fn plan_peer<E: Endpoint>(
         match envelope.decode() {
             Ok(Message::TreePlan(plan)) => break plan,
             Ok(Message::Abort { reason }) => return Err(PlanError::Aborted(reason)),
+            // Rank 0 goes on to wait for the registrations: its tracker
+            // must hear why this one will not come.
             Ok(other) => {
                 let kind = other.kind().name();
                 let reason = format!("protocol error: rank {rank} expected TREE_PLAN, got {kind}");
-                return Err(PlanError::Aborted(reason));
+                return Err(tell_tracker(endpoint, reason)?);
             }
-            Err(e) => return Err(PlanError::Aborted(format!("rank {rank}: {e}"))),
+            Err(e) => return Err(tell_tracker(endpoint, format!("rank {rank}: {e}"))?),
         }
     };
     match prepared {
@@ -127,4 +129,13 @@ pub fn plan_peer<E: Endpoint>(
         // Rank 0 answers a failed peer with ABORT, never with a plan.
         Err(reason) => Err(PlanError::Aborted(reason)),
     }
+}
+
+/// Asks the tracker to abort the job for `reason`, which it prints.
+fn tell_tracker<E: Endpoint>(endpoint: &E, reason: String) -> Result<PlanError, PlanError> {
+    let msg = Message::Abort {
+        reason: reason.clone(),
+    };
+    endpoint.transmit(&Transmit { to: TRACKER, msg })?;
+    Ok(PlanError::Aborted(reason))
 }
