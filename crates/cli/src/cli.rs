@@ -225,6 +225,21 @@ pub struct ShareArgs {
     /// them next. Needs a segment size that is a multiple of 4KiB.
     #[arg(long)]
     pub direct: bool,
+    /// Recreate the symbolic links of --from as links (never followed when
+    /// writing); without it they are skipped with a warning.
+    #[arg(long)]
+    pub links: bool,
+    /// Hash every file already under --to, to check it segment by segment.
+    /// Without it, a file of the source's size and modification time is
+    /// taken as complete without reading it (as rsync does by default).
+    #[arg(long)]
+    pub verify: bool,
+    /// Do not check before the start that every --to has the room for what
+    /// it lacks (for filesystems whose free space statvfs misreports:
+    /// quotas, compression); a full disk then ends the job when a write
+    /// fails.
+    #[arg(long)]
+    pub no_space_check: bool,
     /// Run the whole job in this process with this many ranks (tracker
     /// included) instead of under mpirun.
     #[arg(long, value_name = "RANKS", value_parser = clap::value_parser!(u32).range(2..))]

@@ -57,6 +57,9 @@ impl Workload {
                 fsync: args.fsync,
                 direct: args.direct,
             },
+            links: args.links,
+            verify: args.verify,
+            check_space: !args.no_space_check,
         })
     }
 }
@@ -155,14 +158,15 @@ fn finish(
     files: RunFiles,
 ) -> ExitCode {
     match outcome {
-        Ok(RankOutcome::Tracker(data)) => {
+        Ok(RankOutcome::Tracker(data, reruns)) => {
             let settings = RunSettings {
                 transport: transport.into(),
                 strategy: args.strategy().to_string(),
                 window: args.window,
                 per_rank_resources: transport == "mpi",
             };
-            let report = RunReport::build(&data, settings, process_resources());
+            let mut report = RunReport::build(&data, settings, process_resources());
+            report.reruns = reruns;
             if !args.quiet {
                 eprint!("{}", report.summary());
             }

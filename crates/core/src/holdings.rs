@@ -228,6 +228,9 @@ impl SharedHashes {
 pub struct Holdings {
     files: RwLock<FileTable>,
     shared: Option<Arc<SharedHashes>>,
+    /// Files partly at hand before their download (a `share` rerun): the
+    /// hash of each segment as found here, by name.
+    found: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl Holdings {
@@ -250,14 +253,36 @@ impl Holdings {
         self.add(HeldFile::new(id, name, hashes, true))
     }
 
-    /// Adds a file this peer is about to download (nothing held yet), or
-    /// returns the entry already there.
+    /// Adds a file this peer is about to download, or returns the entry
+    /// already there. It holds nothing yet, but the segments of a copy
+    /// [`Self::found_partly`] whose hashes are the file's.
     pub fn add_empty(&self, id: FileId, name: String, hashes: Vec<String>) -> Arc<HeldFile> {
         if let Some(file) = self.get(id) {
             return file;
         }
+        let found = self
+            .found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&name);
+        // Of another length, it is another file (as the tracker sees it).
+        let found = found.filter(|found| found.len() == hashes.len());
         let hashes = self.keep(id, hashes);
-        self.add(HeldFile::new(id, name, hashes, false))
+        let file = HeldFile::new(id, name, hashes, false);
+        for (index, hash) in found.iter().flatten().enumerate() {
+            if file.hashes.get(index) == Some(hash) {
+                file.insert(index as SegmentIdx);
+            }
+        }
+        self.add(file)
+    }
+
+    /// A copy of file `name` is at hand, its segments hashing to `hashes`:
+    /// when the file is added to download, the segments that match its
+    /// hashes are held already (and only the others are fetched).
+    pub fn found_partly(&self, name: String, hashes: Vec<String>) {
+        let mut found = self.found.lock().unwrap_or_else(|e| e.into_inner());
+        found.insert(name, hashes);
     }
 
     /// The hashes of file `id` as this peer keeps them: shared if they can.
@@ -348,6 +373,25 @@ mod tests {
         assert!(holdings.has(FileId(1), 129));
         assert!(!holdings.has(FileId(1), 130));
         assert!(!holdings.has(FileId(2), 0));
+    }
+
+    #[test]
+    fn a_copy_found_partly_holds_the_segments_that_match() {
+        let holdings = Holdings::new();
+        let mut found = hashes(4);
+        found[1] = "stale".into();
+        holdings.found_partly("f".into(), found);
+        let file = holdings.add_empty(FileId(0), "f".into(), hashes(4));
+        let held: Vec<bool> = (0..4).map(|i| file.has(i)).collect();
+        assert_eq!(held, [true, false, true, true]);
+        assert_eq!(file.held_count(), 3);
+        holdings.found_partly("g".into(), hashes(1));
+        let other = holdings.add_empty(FileId(1), "g".into(), hashes(2));
+        assert_eq!(
+            other.held_count(),
+            0,
+            "a copy of another length holds nothing"
+        );
     }
 
     #[test]

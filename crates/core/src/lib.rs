@@ -32,6 +32,7 @@ pub mod shapes;
 pub mod stats;
 pub mod strategy;
 pub mod tracker;
+pub mod tree;
 pub mod uploader;
 pub mod wire;
 

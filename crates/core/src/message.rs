@@ -9,6 +9,7 @@
 use crate::payload::Payload;
 use crate::stats::PeerStats;
 use crate::strategy::HintRequest;
+use crate::tree::{TreeOffer, TreePlan};
 use crate::{FileId, Rank, SegmentIdx};
 use serde::{Deserialize, Serialize};
 
@@ -213,6 +214,11 @@ pub enum Message {
     /// leaves that file's swarm and takes its segments with it (its upload
     /// side answers NACK for them from now on). The tracker stops naming it.
     Leave { file: FileId },
+    /// `share`, before REGISTER: peer → tracker, what its folders hold
+    /// (see [`crate::tree`]).
+    TreeOffer(Box<TreeOffer>),
+    /// `share`: tracker → peer, the agreed tree and what this peer keeps.
+    TreePlan(Box<TreePlan>),
 }
 
 impl Message {
@@ -234,6 +240,8 @@ impl Message {
             Message::Terminate => MessageKind::Terminate,
             Message::Stats(_) => MessageKind::Stats,
             Message::Leave { .. } => MessageKind::Leave,
+            Message::TreeOffer(_) => MessageKind::TreeOffer,
+            Message::TreePlan(_) => MessageKind::TreePlan,
         }
     }
 }
@@ -256,6 +264,8 @@ pub enum MessageKind {
     Terminate,
     Stats,
     Leave,
+    TreeOffer,
+    TreePlan,
 }
 
 impl MessageKind {
@@ -277,6 +287,8 @@ impl MessageKind {
             MessageKind::Terminate => "TERMINATE",
             MessageKind::Stats => "STATS",
             MessageKind::Leave => "LEAVE",
+            MessageKind::TreeOffer => "TREE_OFFER",
+            MessageKind::TreePlan => "TREE_PLAN",
         }
     }
 
@@ -309,8 +321,11 @@ impl Transmit {
             | Message::FileCompleted { .. }
             | Message::AllFilesCompleted
             | Message::Stats(_)
-            | Message::Leave { .. } => Channel::Tracker,
-            Message::RegisterAck { .. } | Message::Abort { .. } => Channel::Control,
+            | Message::Leave { .. }
+            | Message::TreeOffer(_) => Channel::Tracker,
+            Message::RegisterAck { .. } | Message::Abort { .. } | Message::TreePlan(_) => {
+                Channel::Control
+            }
             Message::SwarmReply { .. }
             | Message::SwarmRefresh { .. }
             | Message::SegmentAck { .. }

@@ -13,6 +13,7 @@ pub use read::ReportError;
 use crate::escape::shown;
 use crate::stats::{MessageCounts, ResourceUse};
 use crate::tracker::RunData;
+use crate::tree::RerunCounts;
 use crate::MessageKind;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,6 +57,10 @@ pub struct RunReport {
     /// Per node (`share`; empty in classic mode, whose peers do not say).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<NodeReport>,
+    /// What files already at the destinations saved (`share`; absent in
+    /// classic mode): taken as complete by size and time, or hashed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reruns: Option<RerunCounts>,
 }
 
 /// Message counts of the whole run.
@@ -235,6 +240,7 @@ impl RunReport {
             messages: message_report(&sent, data, segments_downloaded),
             tracker_resources,
             nodes: nodes::nodes(&peers),
+            reruns: None,
             peers,
             files,
         }

@@ -24,7 +24,9 @@ use std::io;
 /// Bumped whenever the meaning or layout of a message changes.
 /// 2: REGISTER carries candidates, LEAVE, and the ACK payload after the header.
 /// 3: REGISTER carries the peer's destination folder (`share`).
-/// 4: SWARM_REQUEST and PEER_UPDATE name the hint policy they ask for.
+/// 4: SWARM_REQUEST and PEER_UPDATE name the hint policy they ask for;
+///    TREE_OFFER and TREE_PLAN (`share`: modes, times, folders, links,
+///    free space, reruns) before REGISTER.
 pub const WIRE_VERSION: u8 = 4;
 
 /// A message that could not be decoded.
@@ -160,6 +162,48 @@ mod tests {
     use crate::{Destination, FileId, FileListing, Owner, Rank, Registration};
     use proptest::prelude::*;
 
+    /// A seeder's offer with one entry of each kind and a file present.
+    fn tree_offer() -> crate::tree::TreeOffer {
+        use crate::tree::{FileMeta, Mtime, Present, TreeEntry, TreeOffer};
+        let mtime = Mtime {
+            secs: -3,
+            nanos: 999_999_999,
+        };
+        TreeOffer {
+            entries: vec![
+                TreeEntry::File {
+                    name: "bin/run".into(),
+                    meta: FileMeta {
+                        size: u64::MAX,
+                        mode: 0o755,
+                        mtime,
+                    },
+                },
+                TreeEntry::Folder {
+                    name: "empty".into(),
+                    mode: 0o700,
+                    mtime,
+                },
+                TreeEntry::Link {
+                    name: "latest".into(),
+                    target: "../v2/x".into(),
+                },
+            ],
+            present: vec![Present {
+                name: "bin/run".into(),
+                size: 7,
+                mtime,
+            }],
+            parts: vec![Present {
+                name: "half".into(),
+                size: 0,
+                mtime: Mtime::default(),
+            }],
+            destination: Destination::default(),
+            available: 1 << 40,
+        }
+    }
+
     fn samples() -> Vec<Message> {
         vec![
             Message::Register(Registration {
@@ -237,6 +281,13 @@ mod tests {
             },
             Message::Terminate,
             Message::Leave { file: FileId(4) },
+            Message::TreeOffer(Box::new(tree_offer())),
+            Message::TreePlan(Box::new(crate::tree::TreePlan {
+                entries: tree_offer().entries,
+                unchanged: vec!["a/b".into()],
+                rehash: vec!["c".into()],
+                resume: vec!["d".into()],
+            })),
             Message::Stats(Box::new(crate::stats::PeerStats {
                 nacks_received: 3,
                 completed: vec![(FileId(1), 250)],

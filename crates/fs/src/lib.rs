@@ -16,6 +16,7 @@
 pub mod beneath;
 pub mod bounded;
 mod error;
+pub mod meta;
 pub mod stale;
 pub mod temp;
 

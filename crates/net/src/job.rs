@@ -6,12 +6,14 @@
 use crate::local::LocalNetwork;
 use crate::output::OutputDir;
 use crate::peer::{run_peer, PeerError, PeerOptions, PeerReport, PeerSetup};
-use crate::share::job::{share_peer, ShareSpec};
+use crate::share::job::ShareSpec;
+use crate::share::plan::{plan_job, plan_peer, PlanError};
 use crate::tracker_loop::{run_tracker, TrackerError};
 use crate::{Endpoint, Fabric, TransportError};
 use mpitorrent_core::classic::{input_file_name, output_file_name, parse_peer_input, PeerInput};
 use mpitorrent_core::escape::shown_path;
 use mpitorrent_core::tracker::{Progress, RunData, TrackerConfig};
+use mpitorrent_core::tree::RerunCounts;
 use mpitorrent_core::{Rank, Registration};
 use mpitorrent_fs::bounded::{read_text, PEER_INPUT};
 use mpitorrent_fs::{Error as FsError, NAME_MAX};
@@ -41,8 +43,9 @@ pub struct JobConfig {
 /// How one rank's part of the job ended.
 #[derive(Debug)]
 pub enum RankOutcome {
-    /// The tracker ends with the run's data, for the report.
-    Tracker(Box<RunData>),
+    /// The tracker ends with the run's data, for the report (and, in a
+    /// `share`, what the tree plan saved on a rerun).
+    Tracker(Box<RunData>, Option<RerunCounts>),
     Peer(PeerReport),
 }
 
@@ -77,7 +80,15 @@ pub fn run_rank<F: Fabric>(
     let endpoint = fabric.endpoint();
     let rank = endpoint.rank();
     let transport = |source| JobError::Transport { rank, source };
+    let planned = |e: PlanError, reporter: bool| match e {
+        PlanError::Aborted(reason) => JobError::Aborted { reason, reporter },
+        PlanError::Transport(source) => JobError::Transport { rank, source },
+    };
     if rank.is_tracker() {
+        let reruns = match &job.share {
+            Some(spec) => Some(plan_job(&endpoint, spec).map_err(|e| planned(e, true))?),
+            None => None,
+        };
         let config = TrackerConfig {
             ranks: endpoint.size(),
             stall_timeout: job.stall_timeout,
@@ -86,7 +97,7 @@ pub fn run_rank<F: Fabric>(
             share_from: job.share.as_ref().map(|spec| spec.from.clone()),
         };
         return match run_tracker(&endpoint, config, job.refuse.clone(), observe) {
-            Ok(data) => Ok(RankOutcome::Tracker(Box::new(data))),
+            Ok(data) => Ok(RankOutcome::Tracker(Box::new(data), reruns)),
             Err(TrackerError::Aborted(reason)) => Err(JobError::Aborted {
                 reason,
                 reporter: true,
@@ -94,9 +105,20 @@ pub fn run_rank<F: Fabric>(
             Err(TrackerError::Transport(source)) => Err(transport(source)),
         };
     }
-    let size = endpoint.size();
+    let setup = match &job.share {
+        None => classic_setup(rank, job),
+        Some(spec) => {
+            let mut warn = |line: String| eprintln!("mpitorrent: warning: rank {rank}: {line}");
+            plan_peer(&endpoint, spec, &mut warn)
+                .map_err(|e| planned(e, false))?
+                .map(|(registration, content)| PeerSetup {
+                    registration,
+                    content: Box::new(content),
+                })
+        }
+    };
     drop(endpoint);
-    match run_peer(fabric, peer_setup(rank, size, job), &job.peer) {
+    match run_peer(fabric, setup, &job.peer) {
         Ok(report) => Ok(RankOutcome::Peer(report)),
         Err(PeerError::Aborted(reason)) => Err(JobError::Aborted {
             reason,
@@ -110,28 +132,16 @@ pub fn run_rank<F: Fabric>(
     }
 }
 
-/// What this peer (of a job of `size` ranks) registers and how its
-/// contents are kept: the classic `in<R>.txt` and `client<R>_<file>`
-/// outputs, or real files (`share`).
-fn peer_setup(rank: Rank, size: u32, job: &JobConfig) -> Result<PeerSetup, String> {
-    match &job.share {
-        None => {
-            let input = load_peer_input(rank, job)?;
-            let output = open_output(rank, job, &input)?;
-            Ok(PeerSetup {
-                registration: Registration::classic(&input),
-                content: Box::new(output),
-            })
-        }
-        Some(spec) => {
-            let mut warn = |line: String| eprintln!("mpitorrent: warning: rank {rank}: {line}");
-            let (registration, content) = share_peer(rank, size, spec, &mut warn)?;
-            Ok(PeerSetup {
-                registration,
-                content: Box::new(content),
-            })
-        }
-    }
+/// What a classic peer registers and how its contents are kept: its
+/// `in<R>.txt` and `client<R>_<file>` outputs (a `share` peer's setup
+/// comes from its tree plan: [`plan_peer`]).
+fn classic_setup(rank: Rank, job: &JobConfig) -> Result<PeerSetup, String> {
+    let input = load_peer_input(rank, job)?;
+    let output = open_output(rank, job, &input)?;
+    Ok(PeerSetup {
+        registration: Registration::classic(&input),
+        content: Box::new(output),
+    })
 }
 
 /// Reads and parses `in<R>.txt`; any problem comes back as one line naming

@@ -183,3 +183,13 @@ pub fn assert_same_tree(original: &Path, copy: &Path) {
         assert!(same, "{} differs in {}", file.display(), copy.display());
     }
 }
+
+/// The modification time of `path` (following a link).
+pub fn mtime(path: &Path) -> std::time::SystemTime {
+    fs::metadata(path).unwrap().modified().unwrap()
+}
+
+/// Sets the modification time of the file or folder at `path`.
+pub fn set_mtime(path: &Path, time: std::time::SystemTime) {
+    fs::File::open(path).unwrap().set_modified(time).unwrap();
+}

@@ -97,6 +97,11 @@ mod tests {
             },
             tracker_resources: ResourceUse::default(),
             nodes: Vec::new(),
+            reruns: Some(crate::tree::RerunCounts {
+                files_reused: 2,
+                segments_reused: 5,
+                segments_hashed: 1,
+            }),
             peers: vec![PeerReport {
                 node: None,
                 rank: 1,

@@ -5,7 +5,7 @@
 //! folder that several `share` ranks write into.
 
 use super::swarm::FileSwarm;
-use crate::{FileId, FileListing, Rank, Registration};
+use crate::{FileId, FileListing, Rank, Registration, SegmentIdx};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The file table built from all registrations: files numbered in name
@@ -55,8 +55,11 @@ pub(super) fn build_file_table<'a>(
         }
     }
     // A candidate already at a peer's destination counts only if it is
-    // exactly what the owners list; then that peer owns it too.
+    // exactly what the owners list; then that peer owns it too. One of as
+    // many segments, some of them the owners', is partly held: the peer
+    // resumes it, fetching only the others.
     let mut matched: Vec<Vec<bool>> = Vec::new();
+    let mut partly: Vec<(&str, Rank, Vec<SegmentIdx>)> = Vec::new();
     for (rank, registration) in registrations.clone() {
         let matches = registration
             .candidates
@@ -65,6 +68,12 @@ pub(super) fn build_file_table<'a>(
                 Some((hashes, _, owners)) if *hashes == candidate.hashes.as_slice() => {
                     owners.push(rank);
                     true
+                }
+                Some((hashes, _, _)) if hashes.len() == candidate.hashes.len() => {
+                    let same = (0..hashes.len() as SegmentIdx)
+                        .filter(|&i| hashes[i as usize] == candidate.hashes[i as usize]);
+                    partly.push((&candidate.name, rank, same.collect()));
+                    false
                 }
                 _ => false,
             })
@@ -93,6 +102,12 @@ pub(super) fn build_file_table<'a>(
     for (index, (name, (hashes, _, owners))) in table.into_iter().enumerate() {
         by_name.insert(name.to_string(), FileId(index as u32));
         files.push(FileSwarm::new(name.to_string(), hashes.to_vec(), owners));
+    }
+    for (name, rank, held) in partly {
+        let swarm = &mut files[by_name[name].index()];
+        for index in held {
+            swarm.record(rank, index);
+        }
     }
     let mut acks: Vec<Ack> = registrations
         .clone()

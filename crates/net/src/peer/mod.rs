@@ -242,8 +242,10 @@ fn register<E: Endpoint>(
         .zip(file_ids.into_iter().map(Some))
         .chain(registration.candidates.into_iter().zip(candidate_ids));
     for (listing, id) in held {
-        if let Some(id) = id {
-            holdings.add_complete(id, listing.name, listing.hashes);
+        match id {
+            Some(id) => drop(holdings.add_complete(id, listing.name, listing.hashes)),
+            // Partly intact, maybe: its matching segments are not fetched.
+            None => holdings.found_partly(listing.name, listing.hashes),
         }
     }
     Ok((holdings, wanted))

@@ -9,7 +9,9 @@ use crate::content::Content;
 use mpitorrent_core::content::relative_path_problem;
 use mpitorrent_core::escape::shown;
 use mpitorrent_core::holdings::HeldFile;
+use mpitorrent_core::tree::{FileMeta, TreeEntry};
 use mpitorrent_core::{wire, FileId, Rank, SegmentIdx};
+use mpitorrent_fs::meta::{set_meta, set_meta_below};
 use mpitorrent_fs::Folder;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -34,6 +36,20 @@ pub struct WriteOptions {
     pub direct: bool,
 }
 
+/// What a received tree gets last: each file's mode and time (set when
+/// it is complete, before its rename), and each folder's (set when the
+/// job ended well, since every file written into a folder moves its time).
+#[derive(Clone, Debug, Default)]
+pub struct Finishing {
+    pub files: HashMap<String, FileMeta>,
+    /// [`TreeEntry::Folder`]s, by name.
+    pub folders: Vec<TreeEntry>,
+    /// Where a copy of a file to fetch already is, below the destination
+    /// (under its final name, or a killed run's temporary): the segments
+    /// the holdings found intact in it are copied from there, not fetched.
+    pub resume: HashMap<String, String>,
+}
+
 /// A whole file on this rank: at its swarm name below `root`.
 #[derive(Debug, Clone)]
 struct Whole {
@@ -50,6 +66,7 @@ pub struct ShareContent {
     rank: Rank,
     segment_size: u64,
     options: WriteOptions,
+    finishing: Finishing,
     /// Whole files on this rank, by swarm name.
     complete: RwLock<HashMap<String, Whole>>,
     /// Files being received, by id.
@@ -64,13 +81,15 @@ pub struct ShareContent {
 impl ShareContent {
     /// Contents that `rank` writes under `destination` as `options` say,
     /// knowing the whole files this rank already has (name → the folder
-    /// they are under, at their swarm name).
+    /// they are under, at their swarm name) and the modes and times to give
+    /// what it writes.
     pub fn new(
         destination: Arc<Folder>,
         rank: Rank,
         segment_size: u64,
         options: WriteOptions,
         complete: HashMap<String, Arc<Folder>>,
+        finishing: Finishing,
     ) -> Self {
         let complete = complete
             .into_iter()
@@ -87,6 +106,7 @@ impl ShareContent {
             rank,
             segment_size,
             options,
+            finishing,
             complete: RwLock::new(complete),
             partial: Mutex::new(HashMap::new()),
             write_scratch: Mutex::default(),
@@ -116,8 +136,45 @@ impl ShareContent {
             file: created,
             last_len: AtomicU64::new(0),
         });
+        self.resume(file, &created)
+            .map_err(|e| format!("cannot resume '{}': {e}", shown(&file.name)))?;
         partial.insert(file.id, Arc::clone(&created));
         Ok(created)
+    }
+
+    /// Copies into a new partial file the segments of `file` held from
+    /// the start (found intact in a copy here: see [`Finishing::resume`]).
+    fn resume(&self, file: &HeldFile, partial: &Partial) -> std::io::Result<()> {
+        let Some(path) = self.finishing.resume.get(&file.name) else {
+            return Ok(());
+        };
+        let held: Vec<SegmentIdx> = (0..file.segment_count()).filter(|&i| file.has(i)).collect();
+        if held.is_empty() {
+            return Ok(());
+        }
+        let copy = WholeFile::open(&self.destination, Path::new(path), self.segment_size, false)
+            .map_err(std::io::Error::other)?;
+        let mut scratch = self
+            .write_scratch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut bytes = Vec::new();
+        for index in held {
+            bytes.clear();
+            copy.append_segment(index as u64, &mut bytes, &mut scratch)?;
+            if index + 1 == file.segment_count() {
+                // A temporary is longer than the file: its last segment is
+                // as long as the source's.
+                let size = self.finishing.files.get(&file.name).map_or(0, |m| m.size);
+                let last = size - (index as u64) * self.segment_size;
+                bytes.truncate(last as usize);
+                partial.last_len.store(last, Ordering::Release);
+            }
+            partial
+                .file
+                .write_segment(index as u64, &bytes, &mut scratch)?;
+        }
+        Ok(())
     }
 
     fn whole_file(&self, name: &str) -> Option<Whole> {
@@ -168,6 +225,14 @@ impl Content for ShareContent {
             let partial = self.partial.lock().unwrap_or_else(PoisonError::into_inner);
             partial.get(&file.id).cloned()
         };
+        // Segments found intact in a killed run's temporary are served
+        // from the file they are copied into.
+        let resumed =
+            self.whole_file(&file.name).is_none() && self.finishing.resume.contains_key(&file.name);
+        let partial = match partial {
+            None if resumed => Some(self.partial(file)?),
+            partial => partial,
+        };
         let cannot_read = |e: &dyn std::fmt::Display| {
             format!(
                 "cannot read segment {index} of '{}': {e}",
@@ -215,10 +280,22 @@ impl Content for ShareContent {
     }
 
     /// This rank's stale temporaries anywhere in the `--to` tree (whatever
-    /// file they were for: a rerun may share other files).
+    /// file they were for: a rerun may share other files); then the
+    /// folders' modes and times, deepest first, once nothing more is
+    /// written into them.
     fn tidy(&self) -> Result<Vec<PathBuf>, mpitorrent_fs::Error> {
         let any_file = |_: &[u8]| true;
-        mpitorrent_fs::stale::remove_stale_tree(&self.destination, self.rank.0, &any_file)
+        let removed =
+            mpitorrent_fs::stale::remove_stale_tree(&self.destination, self.rank.0, &any_file)?;
+        for entry in self.finishing.folders.iter().rev() {
+            if let TreeEntry::Folder { name, mode, mtime } = entry {
+                let folder = self.destination.open_folder(Path::new(name))?;
+                set_meta(&folder, *mode, *mtime).map_err(|e| {
+                    mpitorrent_fs::Error::io("set the mode and time of", folder.path(), e)
+                })?;
+            }
+        }
+        Ok(removed)
     }
 
     fn complete(&self, rank: Rank, file: &HeldFile) -> Result<(), String> {
@@ -228,16 +305,29 @@ impl Content for ShareContent {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&file.id)
             .cloned();
-        // An empty file never had a segment to store: create it now.
-        let partial = match partial {
-            Some(partial) => partial,
-            None => self
+        let meta = self.finishing.files.get(&file.name).copied();
+        let partial = match (partial, self.whole_file(&file.name)) {
+            (Some(partial), _) => partial,
+            // Already whole here (the same bytes under another time): it
+            // only takes the source's mode and time.
+            (None, Some(whole)) => {
+                let Some(meta) = meta else { return Ok(()) };
+                let relative = Path::new(&file.name);
+                return set_meta_below(&whole.root, relative, meta.mode, meta.mtime)
+                    .map_err(|e| format!("rank {rank}: {e}"));
+            }
+            // An empty file never had a segment to store: create it now.
+            (None, None) => self
                 .partial(file)
                 .map_err(|e| format!("rank {rank}: {e}"))?,
         };
         partial
             .file
-            .finish(partial.last_len.load(Ordering::Acquire), self.options.fsync)
+            .finish(
+                partial.last_len.load(Ordering::Acquire),
+                self.options.fsync,
+                meta,
+            )
             .map_err(|e| format!("rank {rank}: {e}"))?;
         let whole = Whole {
             root: Arc::clone(&self.destination),
@@ -274,7 +364,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let options = WriteOptions::default();
         let root = Arc::new(Folder::open(dir.path()).unwrap());
-        let content = ShareContent::new(root, Rank(1), 4, options, HashMap::new());
+        let content = ShareContent::new(
+            root,
+            Rank(1),
+            4,
+            options,
+            HashMap::new(),
+            Finishing::default(),
+        );
         (dir, content, Holdings::new())
     }
 

@@ -1,16 +1,25 @@
-//! One peer's part of a `share` job: which files it offers (a folder, if it
-//! is a seeder), what is already intact at its destination (a rerun), and
+//! One peer's part of a `share` job, in two steps around the tree plan
+//! ([`super::plan`]): [`prepare`] scans what this rank offers (a folder,
+//! if it is a seeder, hashed) and what its destination already holds (by
+//! size and time only), for its [`TreeOffer`]; once rank 0 answered with
+//! the [`TreePlan`], [`share_peer`] makes the empty folders and links,
+//! hashes only the files the plan names, and builds the registration and
 //! the [`ShareContent`] that stores and serves the bytes.
 
-use super::content::{ShareContent, WriteOptions};
-use super::scan::{scan_folder, ScannedFile};
+use super::content::{Finishing, ShareContent, WriteOptions};
+use super::scan::{hash_open, scan_folder, ScanOptions, ScannedFile};
+use mpitorrent_core::content::relative_path_problem;
 use mpitorrent_core::escape::shown_path;
-use mpitorrent_core::{FileListing, Rank, Registration};
+use mpitorrent_core::tree::{PlanOptions, Present, TreeEntry, TreeOffer, TreePlan};
+use mpitorrent_core::{Destination, FileListing, Rank, Registration};
 use mpitorrent_fs::beneath::FolderId;
-use mpitorrent_fs::Folder;
-use std::collections::HashMap;
+use mpitorrent_fs::meta::{available, create_link, set_meta_below};
+use mpitorrent_fs::{Error, Folder};
+use std::collections::{BTreeSet, HashMap};
+use std::ffi::OsStr;
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// What the user asked `share` for; folders may hold `{rank}`.
@@ -25,6 +34,25 @@ pub struct ShareSpec {
     pub segment_size: u64,
     /// How received files are written (`--fsync`, `--direct`).
     pub write: WriteOptions,
+    /// Recreate symbolic links as links (`--links`); skipped otherwise.
+    pub links: bool,
+    /// Hash every file already at a destination (`--verify`) rather than
+    /// take those of the source's size and time as complete.
+    pub verify: bool,
+    /// Check the free space of every destination before the job starts
+    /// (off with `--no-space-check`).
+    pub check_space: bool,
+}
+
+impl ShareSpec {
+    /// How rank 0 plans the tree for this job.
+    pub fn plan_options(&self) -> PlanOptions {
+        PlanOptions {
+            segment_size: self.segment_size,
+            verify: self.verify,
+            check_space: self.check_space,
+        }
+    }
 }
 
 /// `template` with `{rank}` replaced by the rank and `{node}` by this
@@ -37,16 +65,33 @@ pub fn expand(template: &str, rank: Rank) -> PathBuf {
     PathBuf::from(path)
 }
 
+/// A peer between its offer and its plan.
+#[derive(Debug)]
+pub struct Prepared {
+    rank: Rank,
+    spec: ShareSpec,
+    to_folder: Arc<Folder>,
+    /// Its `--from`, if it is a seeder, and the files it offers there.
+    from_folder: Option<Arc<Folder>>,
+    owned: Vec<ScannedFile>,
+    /// The names of every entry it offers (files, folders, links).
+    offered: BTreeSet<String>,
+    /// Temporaries of its killed runs under `--to`: the file each was for,
+    /// and where it is.
+    parts: HashMap<String, String>,
+    destination: Destination,
+}
+
 /// Scans what this rank (of a job of `size` ranks) offers and already
-/// has, for its registration. Problems come back as the one line the user
+/// has, for its offer. Problems come back as the one line the user
 /// reads; skipped files go to `warn`.
-pub fn share_peer(
+pub fn prepare(
     rank: Rank,
     size: u32,
     spec: &ShareSpec,
     warn: &mut dyn FnMut(String),
-) -> Result<(Registration, ShareContent), String> {
-    let in_rank = |e: mpitorrent_fs::Error| format!("rank {rank}: {e}");
+) -> Result<(Prepared, TreeOffer), String> {
+    let in_rank = |e: Error| format!("rank {rank}: {e}");
     let from = expand(&spec.from, rank);
     let seeder = match &spec.seeders {
         Some(seeders) => seeders.contains(&rank.0),
@@ -64,32 +109,171 @@ pub fn share_peer(
     std::fs::create_dir_all(&to)
         .map_err(|e| format!("rank {rank}: cannot create --to {}: {e}", shown_path(&to)))?;
     let to_folder = Arc::new(Folder::open(&to).map_err(in_rank)?);
-    let mut complete = HashMap::new();
-    let mut owned = Vec::new();
+    let mut options = ScanOptions {
+        segment_size: spec.segment_size,
+        hash: true,
+        links: spec.links,
+    };
+    let (mut from_folder, mut owned, mut entries) = (None, Vec::new(), Vec::new());
     if seeder {
-        let from_folder = Arc::new(Folder::open(&from).map_err(in_rank)?);
+        let folder = Arc::new(Folder::open(&from).map_err(in_rank)?);
         let skip = destinations(spec, size);
-        let files = scan_folder(&from_folder, spec.segment_size, &skip, warn).map_err(in_rank)?;
-        owned = listings(files, &from_folder, &mut complete);
+        let found = scan_folder(&folder, options, &skip, warn).map_err(in_rank)?;
+        entries = found.others;
+        entries.extend(found.files.iter().map(|file| TreeEntry::File {
+            name: file.name.clone(),
+            meta: file.meta,
+        }));
+        (from_folder, owned) = (Some(folder), found.files);
     }
     let destination = super::destination::destination_of(&to)
         .map_err(|e| format!("rank {rank}: cannot read --to {}: {e}", shown_path(&to)))?;
-    // What is already at the destination is offered as a candidate: the
-    // tracker counts it as held only if it is exactly what the owners list.
-    let found = scan_folder(&to_folder, spec.segment_size, &[], &mut |_| {}).map_err(in_rank)?;
-    let found = found
-        .into_iter()
-        .filter(|f| !is_temporary(&f.name))
-        .collect();
-    let candidates = listings(found, &to_folder, &mut complete);
+    // What is already at the destination, by size and time: the plan
+    // says which of it to hash.
+    (options.hash, options.links) = (false, false);
+    let found = scan_folder(&to_folder, options, &[], &mut |_| {}).map_err(in_rank)?;
+    let (mut present, mut parts) = (Vec::new(), HashMap::new());
+    for file in found.files {
+        let listed = Present {
+            name: file.name.clone(),
+            size: file.meta.size,
+            mtime: file.meta.mtime,
+        };
+        match temporary_of(&file.name) {
+            None => present.push(listed),
+            // Of a killed run of this rank (the newest, if several).
+            Some((name, owner)) if owner == rank.0 => {
+                let newer = |(_, old): &(String, Present)| old.mtime < listed.mtime;
+                if parts.get(&name).is_none_or(newer) {
+                    let listed = Present {
+                        name: name.clone(),
+                        ..listed
+                    };
+                    parts.insert(name, (file.name, listed));
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    let offer = TreeOffer {
+        entries,
+        present,
+        parts: parts.values().map(|(_, part)| part.clone()).collect(),
+        destination: destination.clone(),
+        available: available(&to_folder).map_err(in_rank)?,
+    };
+    let prepared = Prepared {
+        rank,
+        spec: spec.clone(),
+        to_folder,
+        from_folder,
+        owned,
+        offered: offer.entries.iter().map(|e| e.name().to_string()).collect(),
+        parts: parts
+            .into_iter()
+            .map(|(name, (path, _))| (name, path))
+            .collect(),
+        destination,
+    };
+    Ok((prepared, offer))
+}
+
+/// This peer's registration and contents, once the plan is known: the
+/// folders and links of the tree it lacks are made, and of the files at
+/// its destination only those the plan names are hashed (a file taken as
+/// complete is neither hashed nor fetched).
+pub fn share_peer(
+    prepared: Prepared,
+    plan: TreePlan,
+) -> Result<(Registration, ShareContent), String> {
+    let Prepared {
+        rank,
+        spec,
+        to_folder,
+        from_folder,
+        owned,
+        offered,
+        mut parts,
+        destination,
+    } = prepared;
+    let in_rank = |e: Error| format!("rank {rank}: {e}");
+    // A seeder's own entries stay where they are: it writes what it lacks.
+    let mine: BTreeSet<&str> = offered.iter().map(String::as_str).collect();
+    let kept: BTreeSet<&str> = plan.unchanged.iter().map(String::as_str).collect();
+    let mut finishing = Finishing::default();
+    let mut wanted = Vec::new();
+    for entry in &plan.entries {
+        // The names came from other ranks: they must stay under --to.
+        if let Some(problem) = relative_path_problem(entry.name()) {
+            return Err(format!(
+                "rank {rank}: refusing to write a file named {problem}"
+            ));
+        }
+        match entry {
+            _ if mine.contains(entry.name()) => {}
+            TreeEntry::File { name, meta } => {
+                finishing.files.insert(name.clone(), *meta);
+                if kept.contains(name.as_str()) {
+                    // Of the source's size and time, maybe not its mode.
+                    set_meta_below(&to_folder, Path::new(name), meta.mode, meta.mtime)
+                        .map_err(in_rank)?;
+                } else {
+                    wanted.push(name.clone());
+                }
+            }
+            TreeEntry::Folder { name, .. } => {
+                to_folder.create_folders(Path::new(name)).map_err(in_rank)?;
+                finishing.folders.push(entry.clone());
+            }
+            TreeEntry::Link { name, target } => {
+                create_link(&to_folder, Path::new(name), OsStr::new(target), rank.0)
+                    .map_err(in_rank)?;
+            }
+        }
+    }
+    let mut complete = HashMap::new();
+    let owned = match &from_folder {
+        Some(folder) => listings(owned, folder, &mut complete),
+        None => Vec::new(),
+    };
+    // Copies to hash, each under its final name or as a killed run's
+    // temporary: the download resumes from the segments that match.
+    let copies = plan.rehash.iter().map(|name| (name, name.clone()));
+    let temporaries = plan
+        .resume
+        .iter()
+        .filter_map(|n| Some((n, parts.remove(n)?)));
+    let mut candidates = Vec::new();
+    for (name, path) in copies.chain(temporaries) {
+        let size = finishing.files.get(name).map_or(0, |meta| meta.size);
+        let file = to_folder.open_file(Path::new(&path)).map_err(in_rank)?;
+        let (_, hashes) = hash_open(file.take(size), spec.segment_size)
+            .map_err(|e| in_rank(Error::io("read", to_folder.path().join(&path), e)))?;
+        // A copy under the final name is whole if every hash matches.
+        if path == *name {
+            complete.insert(name.clone(), Arc::clone(&to_folder));
+        }
+        finishing.resume.insert(name.clone(), path);
+        candidates.push(FileListing {
+            name: name.clone(),
+            hashes,
+        });
+    }
     let registration = Registration {
         owned,
-        wanted: Vec::new(),
-        want_all: true,
+        wanted,
+        want_all: false,
         candidates,
         destination: Some(destination),
     };
-    let content = ShareContent::new(to_folder, rank, spec.segment_size, spec.write, complete);
+    let content = ShareContent::new(
+        to_folder,
+        rank,
+        spec.segment_size,
+        spec.write,
+        complete,
+        finishing,
+    );
     Ok((registration, content))
 }
 
@@ -130,11 +314,21 @@ fn listings(
         .collect()
 }
 
-/// A temporary file of a run, this one's or an interrupted one's
-/// ([`mpitorrent_fs::temp`]'s pattern, any rank).
-fn is_temporary(name: &str) -> bool {
-    let base = name.rsplit('/').next().unwrap_or(name);
-    mpitorrent_fs::temp::parse(base.as_ref()).is_some()
+/// If `name` (a `/`-separated path) is a temporary file of a run, this
+/// one's or an interrupted one's ([`mpitorrent_fs::temp`]'s pattern),
+/// the path of the file it was for and the rank that wrote it.
+fn temporary_of(name: &str) -> Option<(String, u32)> {
+    let (folder, base) = match name.rsplit_once('/') {
+        Some((folder, base)) => (Some(folder), base),
+        None => (None, name),
+    };
+    let temp = mpitorrent_fs::temp::parse(base.as_ref())?;
+    let base = String::from_utf8_lossy(temp.final_part);
+    let final_name = match folder {
+        Some(folder) => format!("{folder}/{base}"),
+        None => base.into_owned(),
+    };
+    Some((final_name, temp.owner))
 }
 
 #[cfg(test)]
@@ -155,6 +349,24 @@ mod tests {
         );
     }
 
+    /// Prepares ranks 1..`size`, plans the tree as rank 0 would, and
+    /// returns every peer's registration.
+    fn registrations(spec: &ShareSpec, size: u32) -> Result<Vec<Registration>, String> {
+        let mut prepared = Vec::new();
+        let mut offers = Vec::new();
+        for rank in 1..size {
+            let (peer, offer) = prepare(Rank(rank), size, spec, &mut |_| {})?;
+            prepared.push(peer);
+            offers.push((Rank(rank), offer));
+        }
+        let (plans, _) = mpitorrent_core::tree::plan_tree(&offers, spec.plan_options())?;
+        prepared
+            .into_iter()
+            .zip(plans)
+            .map(|(peer, plan)| share_peer(peer, plan).map(|(registration, _)| registration))
+            .collect()
+    }
+
     #[test]
     fn a_seeder_offers_its_folder_and_everyone_offers_what_is_intact() {
         let dir = tempfile::tempdir().unwrap();
@@ -162,32 +374,46 @@ mod tests {
         fs::create_dir_all(dir.path().join("src/1/sub")).unwrap();
         fs::write(dir.path().join("src/1/sub/a"), b"aaaa").unwrap();
         fs::create_dir_all(dir.path().join("dst/2")).unwrap();
+        fs::create_dir_all(dir.path().join("dst/2/sub")).unwrap();
+        fs::write(dir.path().join("dst/2/sub/a"), b"bbbb").unwrap();
+        // Written within the same clock tick as the source: another time.
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1);
+        let stale = fs::File::options()
+            .write(true)
+            .open(dir.path().join("dst/2/sub/a"));
+        stale.unwrap().set_modified(old).unwrap();
         fs::write(dir.path().join("dst/2/b"), b"b").unwrap();
-        fs::write(dir.path().join("dst/2/.c.2-0123456789abcdef.part"), b"half").unwrap();
+        let part = "dst/2/sub/.a.2-0123456789abcdef.part";
+        fs::write(dir.path().join(part), b"aaaa").unwrap();
         let spec = ShareSpec {
             from: format!("{root}/src/{{rank}}"),
             to: format!("{root}/dst/{{rank}}"),
             seeders: None,
             segment_size: 2,
             write: WriteOptions::default(),
+            links: false,
+            verify: false,
+            check_space: true,
         };
-        let (seeder, _) = share_peer(Rank(1), 3, &spec, &mut |_| {}).unwrap();
+        let ranks = registrations(&spec, 3).unwrap();
+        let (seeder, other) = (&ranks[0], &ranks[1]);
         assert_eq!(seeder.owned[0].name, "sub/a");
         assert_eq!(seeder.owned[0].hashes.len(), 2);
-        assert!(seeder.want_all);
-        let (other, _) = share_peer(Rank(2), 3, &spec, &mut |_| {}).unwrap();
+        assert!(seeder.wanted.is_empty());
         assert!(other.owned.is_empty());
+        assert_eq!(other.wanted, ["sub/a"]);
         let names: Vec<&str> = other.candidates.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
-            vec!["b"],
-            "the .part file of an interrupted run is not offered"
+            vec!["sub/a"],
+            "the file of the source's size is hashed; neither the .part file of an \
+             interrupted run nor a file the source lacks is"
         );
         let named = ShareSpec {
             seeders: Some(vec![2]),
             ..spec
         };
-        let err = share_peer(Rank(2), 3, &named, &mut |_| {}).unwrap_err();
+        let err = prepare(Rank(2), 3, &named, &mut |_| {}).unwrap_err();
         assert!(
             err.contains("is not a folder, but this rank is a seeder"),
             "{err}"
@@ -208,9 +434,12 @@ mod tests {
             seeders: Some(vec![1]),
             segment_size: 2,
             write: WriteOptions::default(),
+            links: false,
+            verify: false,
+            check_space: true,
         };
-        let (seeder, _) = share_peer(Rank(1), 3, &spec, &mut |_| {}).unwrap();
-        let names: Vec<&str> = seeder.owned.iter().map(|c| c.name.as_str()).collect();
+        let ranks = registrations(&spec, 3).unwrap();
+        let names: Vec<&str> = ranks[0].owned.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
             ["a", "copies/kept"],

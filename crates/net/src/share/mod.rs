@@ -2,12 +2,15 @@
 //! ([`scan`]), and writing received segments in place and serving them
 //! back ([`storage`], through the page cache or, with `--direct`, around
 //! it: [`direct`]), and naming the folder a rank writes into
-//! ([`destination`]). Whole files are never held in memory: one segment
+//! ([`destination`]); before any of it, the tree every rank agrees on,
+//! with modes, times, folders, links and the free-space check
+//! ([`plan`]). Whole files are never held in memory: one segment
 //! at a time is read, hashed, written or sent.
 
 pub mod content;
 pub mod destination;
 pub mod direct;
 pub mod job;
+pub mod plan;
 pub mod scan;
 pub mod storage;

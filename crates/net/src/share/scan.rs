@@ -1,16 +1,18 @@
 //! Finding the files under a folder and listing each as a classic file:
-//! its relative path (with `/` separators) and the BLAKE3 hash of every
-//! segment, read one segment at a time. The walk opens every folder and
-//! file beneath the root without following links
-//! ([`mpitorrent_fs::beneath`]).
+//! its relative path (with `/` separators), its size, mode and time, and
+//! (if asked) the BLAKE3 hash of every segment, read one segment at a
+//! time; and the folders (empty ones included) and, with `--links`, the
+//! symbolic links of the tree. The walk opens every folder and file
+//! beneath the root without following links ([`mpitorrent_fs::beneath`]).
 
 use mpitorrent_core::content::{hash_segment, relative_path_problem};
 use mpitorrent_core::escape::shown_path;
+use mpitorrent_core::tree::{FileMeta, TreeEntry};
 use mpitorrent_fs::beneath::{FolderId, Kind, Visitor};
 use mpitorrent_fs::bounded::{open_regular, ReadError};
+use mpitorrent_fs::meta::{meta_of, read_link};
 use mpitorrent_fs::{Error, Folder};
 use std::ffi::OsStr;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
@@ -20,8 +22,29 @@ pub struct ScannedFile {
     /// The path relative to the folder, `/`-separated: the file's name in
     /// the swarm, and where it is below the folder on this rank.
     pub name: String,
-    pub size: u64,
+    pub meta: FileMeta,
+    /// Empty unless the scan hashes ([`ScanOptions::hash`]).
     pub hashes: Vec<String>,
+}
+
+/// What a scan looks at.
+#[derive(Clone, Copy, Debug)]
+pub struct ScanOptions {
+    pub segment_size: u64,
+    /// Hash every file (a seeder's `--from`); a destination is only
+    /// listed by size and time until the plan says what to hash.
+    pub hash: bool,
+    /// List symbolic links (`--links`) instead of skipping them.
+    pub links: bool,
+}
+
+/// Everything a scan found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scanned {
+    /// Regular files, sorted by name.
+    pub files: Vec<ScannedFile>,
+    /// Folders below the root and (with `links`) links, sorted by name.
+    pub others: Vec<TreeEntry>,
 }
 
 /// Hashes the regular file at `path` (a path the user named) segment by
@@ -35,8 +58,9 @@ pub fn hash_file(path: &Path, segment_size: u64) -> Result<(u64, Vec<String>), R
     })
 }
 
-/// Hashes an open file segment by segment.
-fn hash_open(mut file: File, segment_size: u64) -> io::Result<(u64, Vec<String>)> {
+/// Hashes an open file (or its first bytes: `Read::take`) segment by
+/// segment.
+pub fn hash_open(mut file: impl Read, segment_size: u64) -> io::Result<(u64, Vec<String>)> {
     let mut buffer = vec![0; segment_size as usize];
     let mut hashes = Vec::new();
     let mut size = 0;
@@ -55,7 +79,7 @@ fn hash_open(mut file: File, segment_size: u64) -> io::Result<(u64, Vec<String>)
 }
 
 /// Reads until `buffer` is full or the file ends; returns the bytes read.
-fn read_full(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
+fn read_full(file: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buffer.len() {
         match file.read(&mut buffer[filled..]) {
@@ -68,41 +92,71 @@ fn read_full(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Every regular file under `root` (sub-folders included, but not those
-/// whose identity is in `skip`: the destinations of a job, so that a rerun
-/// never offers its own output), sorted by name and hashed. Symbolic links
-/// and special files are skipped, each with a line given to `warn`; so are
-/// names that could not be used safely on another rank (see
-/// [`relative_path_problem`]).
+/// Every regular file and folder under `root` (sub-folders included, but
+/// not those whose identity is in `skip`: the destinations of a job, so
+/// that a rerun never offers its own output), sorted by name. Symbolic
+/// links (unless `options.links`) and special files are skipped, each
+/// with a line given to `warn`; so are names that could not be used
+/// safely on another rank (see [`relative_path_problem`]).
 pub fn scan_folder(
     root: &Folder,
-    segment_size: u64,
+    options: ScanOptions,
     skip: &[FolderId],
     warn: &mut dyn FnMut(String),
-) -> Result<Vec<ScannedFile>, Error> {
+) -> Result<Scanned, Error> {
     let mut scan = Scan {
-        segment_size,
+        options,
         skip,
         warn,
-        files: Vec::new(),
+        found: Scanned::default(),
     };
     root.walk(&mut scan)?;
-    let mut files = scan.files;
-    files.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(files)
+    let mut found = scan.found;
+    found.files.sort_by(|a, b| a.name.cmp(&b.name));
+    found.others.sort_by(|a, b| a.name().cmp(b.name()));
+    Ok(found)
 }
 
 /// What [`scan_folder`] has found so far.
 struct Scan<'a> {
-    segment_size: u64,
+    options: ScanOptions,
     skip: &'a [FolderId],
     warn: &'a mut dyn FnMut(String),
-    files: Vec<ScannedFile>,
+    found: Scanned,
+}
+
+impl Scan<'_> {
+    /// The swarm name of `relative`, or `None` (and a warning about
+    /// `path`) if it cannot be used on another rank.
+    fn usable_name(&mut self, path: &Path, relative: &Path) -> Option<String> {
+        let skip = |why: &str| format!("skipping {}: {why}", shown_path(path));
+        let Some(name) = swarm_name(relative) else {
+            (self.warn)(skip("its name is not UTF-8"));
+            return None;
+        };
+        if let Some(problem) = relative_path_problem(&name) {
+            (self.warn)(skip(&problem));
+            return None;
+        }
+        Some(name)
+    }
 }
 
 impl Visitor for Scan<'_> {
-    fn enter(&mut self, folder: &Folder, _: &Path) -> Result<bool, Error> {
-        Ok(!self.skip.contains(&folder.id()?))
+    fn enter(&mut self, folder: &Folder, relative: &Path) -> Result<bool, Error> {
+        if self.skip.contains(&folder.id()?) {
+            return Ok(false);
+        }
+        let Some(name) = self.usable_name(folder.path(), relative) else {
+            return Ok(false);
+        };
+        let meta = meta_of(folder).map_err(|e| Error::io("stat", folder.path(), e))?;
+        self.found.others.push(TreeEntry::Folder {
+            name,
+            mode: meta.mode,
+            mtime: meta.mtime,
+        });
+        Ok(true)
     }
 
     fn visit(
@@ -114,16 +168,28 @@ impl Visitor for Scan<'_> {
     ) -> Result<(), Error> {
         let path = folder.path().join(name);
         let skip = |why: &str| format!("skipping {}: {why}", shown_path(&path));
-        if kind != Kind::File {
-            (self.warn)(skip("not a regular file"));
+        let wanted = kind == Kind::File || (kind == Kind::Link && self.options.links);
+        if !wanted {
+            let why = match kind {
+                Kind::Link => "a symbolic link (--links recreates links)",
+                _ => "not a regular file",
+            };
+            (self.warn)(skip(why));
             return Ok(());
         }
-        let Some(name_in_swarm) = swarm_name(relative) else {
-            (self.warn)(skip("its name is not UTF-8"));
+        let Some(name_in_swarm) = self.usable_name(&path, relative) else {
             return Ok(());
         };
-        if let Some(problem) = relative_path_problem(&name_in_swarm) {
-            (self.warn)(skip(&problem));
+        if kind == Kind::Link {
+            let target = read_link(folder, name)?;
+            let Some(target) = target.to_str() else {
+                (self.warn)(skip("its link target is not UTF-8"));
+                return Ok(());
+            };
+            self.found.others.push(TreeEntry::Link {
+                name: name_in_swarm,
+                target: target.to_string(),
+            });
             return Ok(());
         }
         let file = match folder.open_file(Path::new(name)) {
@@ -135,11 +201,17 @@ impl Visitor for Scan<'_> {
             }
             Err(e) => return Err(e),
         };
-        let (size, hashes) =
-            hash_open(file, self.segment_size).map_err(|e| Error::io("read", &path, e))?;
-        self.files.push(ScannedFile {
+        let mut meta = meta_of(&file).map_err(|e| Error::io("stat", &path, e))?;
+        let mut hashes = Vec::new();
+        if self.options.hash {
+            let (size, hashed) = hash_open(file, self.options.segment_size)
+                .map_err(|e| Error::io("read", &path, e))?;
+            // The size the hashes cover (the file may have grown since).
+            (meta.size, hashes) = (size, hashed);
+        }
+        self.found.files.push(ScannedFile {
             name: name_in_swarm,
-            size,
+            meta,
             hashes,
         });
         Ok(())
@@ -181,16 +253,34 @@ mod tests {
         fs::write(dir.path().join("a.bin"), b"a").unwrap();
         fs::write(dir.path().join("sub/deeper/b.bin"), b"bb").unwrap();
         std::os::unix::fs::symlink("a.bin", dir.path().join("link")).unwrap();
+        fs::create_dir(dir.path().join("empty")).unwrap();
         let mut warnings = Vec::new();
         let root = Folder::open(dir.path()).unwrap();
-        let files = scan_folder(&root, 1024, &[], &mut |w| warnings.push(w)).unwrap();
-        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        let mut options = ScanOptions {
+            segment_size: 1024,
+            hash: true,
+            links: false,
+        };
+        let found = scan_folder(&root, options, &[], &mut |w| warnings.push(w)).unwrap();
+        let names: Vec<&str> = found.files.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, vec!["a.bin", "sub/deeper/b.bin"]);
-        assert_eq!(files[1].size, 2);
+        assert_eq!(found.files[1].meta.size, 2);
+        assert_eq!(found.files[1].hashes, [hash_segment(b"bb")]);
+        let others: Vec<&str> = found.others.iter().map(|e| e.name()).collect();
+        assert_eq!(others, ["empty", "sub", "sub/deeper"]);
         assert_eq!(warnings.len(), 1);
         assert!(
-            warnings[0].contains("link: not a regular file"),
+            warnings[0].contains("link: a symbolic link (--links recreates links)"),
             "{warnings:?}"
         );
+        (options.links, options.hash) = (true, false);
+        let found = scan_folder(&root, options, &[], &mut |w| warnings.push(w)).unwrap();
+        assert!(found.files[1].hashes.is_empty());
+        let link = TreeEntry::Link {
+            name: "link".into(),
+            target: "a.bin".into(),
+        };
+        assert!(found.others.contains(&link), "{:?}", found.others);
+        assert_eq!(warnings.len(), 1, "no new warning");
     }
 }

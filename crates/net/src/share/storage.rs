@@ -11,6 +11,8 @@
 //! scratch buffers that needs are the caller's, one per thread.
 
 use super::direct::{self, AlignedBuf};
+use mpitorrent_core::tree::FileMeta;
+use mpitorrent_fs::meta::set_meta;
 use mpitorrent_fs::{Error, Folder, TempFile};
 use std::fs::File;
 use std::io;
@@ -110,7 +112,16 @@ impl PartialFile {
     /// who need the files durable the moment the job ends, at the cost of
     /// waiting for the disk (measured here: 1 GiB to each of 7 ranks took
     /// seconds longer).
-    pub fn finish(&self, last_len: u64, fsync: bool) -> Result<PathBuf, Error> {
+    ///
+    /// With `meta`, the file gets the source's permission bits and time
+    /// last, through its descriptor, before the rename: no reader ever sees
+    /// it under its final name with another mode.
+    pub fn finish(
+        &self,
+        last_len: u64,
+        fsync: bool,
+        meta: Option<FileMeta>,
+    ) -> Result<PathBuf, Error> {
         let size = match self.segments {
             0 => 0,
             n => (n - 1) * self.segment_size + last_len,
@@ -118,6 +129,9 @@ impl PartialFile {
         let file = self.temp.file();
         let failed = |e| Error::io("write", self.temp.final_path(), e);
         file.set_len(size).map_err(failed)?;
+        if let Some(meta) = meta {
+            set_meta(file, meta.mode, meta.mtime).map_err(failed)?;
+        }
         if fsync {
             file.sync_all().map_err(failed)?;
         }
@@ -276,7 +290,7 @@ mod tests {
             .unwrap();
         assert_eq!(served[0], 9);
         assert_eq!(served[1..], segment(1, size));
-        let path = partial.finish((size / 2) as u64, true).unwrap();
+        let path = partial.finish((size / 2) as u64, true, None).unwrap();
         let whole_bytes = [segment(0, size), segment(1, size), segment(2, size / 2)].concat();
         assert_eq!(fs::read(&path).unwrap(), whole_bytes);
         let left: Vec<_> = fs::read_dir(dir.path().join("sub")).unwrap().collect();
@@ -324,7 +338,7 @@ mod tests {
         for direct in [false, true] {
             let path = PartialFile::create(&root(&dir), "empty", 1, 0, 4096, direct)
                 .unwrap()
-                .finish(0, false)
+                .finish(0, false, None)
                 .unwrap();
             assert_eq!(fs::read(path).unwrap(), b"");
         }

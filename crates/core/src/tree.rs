@@ -1,0 +1,413 @@
+//! A `share` job's tree, agreed before any byte moves: every peer sends
+//! rank 0 a [`TreeOffer`] (what its `--from` holds, with modes and
+//! times, empty folders and links; what its `--to` already holds, by size
+//! and time only; the free space there), and rank 0 answers each with a
+//! [`TreePlan`] made by [`plan_tree`]: the whole tree, which files at its
+//! destination are taken as complete (size and modification time equal to
+//! the source's, as `rsync` decides by default) and which it must hash to
+//! know. The same step refuses a job whose destinations lack the room
+//! for what they must write (the pre-flight), so that nothing is
+//! transferred or written.
+
+use crate::content::segment_count;
+use crate::{Destination, Rank};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A modification time: seconds and nanoseconds since the epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Mtime {
+    pub secs: i64,
+    pub nanos: u32,
+}
+
+/// What is kept of a regular file: its size, permission bits and time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileMeta {
+    pub size: u64,
+    /// Permission bits only (`0o777`): set-user-ID, set-group-ID and
+    /// sticky bits are not kept, as `cp -p` run by another user would not.
+    pub mode: u32,
+    pub mtime: Mtime,
+}
+
+/// One entry of a shared tree, by its `/`-separated path below the root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TreeEntry {
+    File {
+        name: String,
+        meta: FileMeta,
+    },
+    /// Every folder is listed, so empty ones are made too.
+    Folder {
+        name: String,
+        mode: u32,
+        mtime: Mtime,
+    },
+    /// A symbolic link, recreated as a link (`--links`), never followed.
+    Link {
+        name: String,
+        target: String,
+    },
+}
+
+impl TreeEntry {
+    pub fn name(&self) -> &str {
+        match self {
+            TreeEntry::File { name, .. }
+            | TreeEntry::Folder { name, .. }
+            | TreeEntry::Link { name, .. } => name,
+        }
+    }
+}
+
+/// A regular file already at a peer's destination: size and time only
+/// (nothing is hashed before the plan says so).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Present {
+    pub name: String,
+    pub size: u64,
+    pub mtime: Mtime,
+}
+
+/// What a peer tells rank 0 before it registers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeOffer {
+    /// Its `--from` tree, if it is a seeder (files, folders, links).
+    pub entries: Vec<TreeEntry>,
+    /// The regular files already under its `--to`.
+    pub present: Vec<Present>,
+    /// The temporaries this rank left under its `--to` in a run that was
+    /// killed, by the name of the file each was for (its size is the
+    /// temporary's).
+    pub parts: Vec<Present>,
+    pub destination: Destination,
+    /// Bytes free for an unprivileged writer at `--to` (`statvfs`).
+    pub available: u64,
+}
+
+/// Rank 0's answer to one peer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreePlan {
+    /// The whole tree, every seeder's entries (the first seeder's, by
+    /// rank, where two list one name).
+    pub entries: Vec<TreeEntry>,
+    /// Files at this peer's destination taken as complete, by size and
+    /// time: neither hashed nor fetched.
+    pub unchanged: Vec<String>,
+    /// Files at its destination of the source's size but another time:
+    /// hashed: kept if every segment matches, resumed if some do.
+    pub rehash: Vec<String>,
+    /// Files this peer has no copy of but a temporary of a killed run:
+    /// hashed, and resumed from the segments that match.
+    pub resume: Vec<String>,
+}
+
+/// What the plan saves on a rerun, for the run report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RerunCounts {
+    /// Files taken as complete by size and time, and their segments.
+    pub files_reused: u64,
+    pub segments_reused: u64,
+    /// Segments of files already at a destination that are hashed.
+    pub segments_hashed: u64,
+}
+
+/// How a tree is planned.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanOptions {
+    pub segment_size: u64,
+    /// Take nothing as complete by size and time: hash every file of the
+    /// source's size already at a destination (`--verify`).
+    pub verify: bool,
+    /// Refuse a job whose destinations lack the room (the pre-flight; off
+    /// with `--no-space-check`, where free space is misreported).
+    pub check_space: bool,
+}
+
+/// The plan of every peer (in the order of `offers`) and what it saves,
+/// or the one line saying why the job cannot start: a filesystem lacks
+/// the room for what its ranks must write.
+pub fn plan_tree(
+    offers: &[(Rank, TreeOffer)],
+    options: PlanOptions,
+) -> Result<(Vec<TreePlan>, RerunCounts), String> {
+    let PlanOptions {
+        segment_size,
+        verify,
+        check_space,
+    } = options;
+    let mut by_name: BTreeMap<&str, &TreeEntry> = BTreeMap::new();
+    for (_, offer) in offers {
+        for entry in &offer.entries {
+            by_name.entry(entry.name()).or_insert(entry);
+        }
+    }
+    let sizes: BTreeMap<&str, FileMeta> = by_name
+        .iter()
+        .filter_map(|(name, entry)| match entry {
+            TreeEntry::File { meta, .. } => Some((*name, *meta)),
+            _ => None,
+        })
+        .collect();
+    let entries: Vec<TreeEntry> = by_name.values().map(|e| (*e).clone()).collect();
+    let mut counts = RerunCounts::default();
+    let mut plans = Vec::new();
+    let mut needs = Vec::new();
+    for (rank, offer) in offers {
+        let mut plan = TreePlan {
+            entries: entries.clone(),
+            ..TreePlan::default()
+        };
+        // A seeder's own files are not written to its destination.
+        let owned: BTreeSet<&str> = offer.entries.iter().map(TreeEntry::name).collect();
+        for present in &offer.present {
+            let name = present.name.as_str();
+            let Some(source) = sizes.get(name).filter(|_| !owned.contains(name)) else {
+                continue;
+            };
+            let segments = segment_count(source.size, segment_size);
+            if source.size != present.size {
+                continue;
+            }
+            if !verify && source.mtime == present.mtime {
+                counts.files_reused += 1;
+                counts.segments_reused += segments;
+                plan.unchanged.push(present.name.clone());
+            } else {
+                counts.segments_hashed += segments;
+                plan.rehash.push(present.name.clone());
+            }
+        }
+        for part in &offer.parts {
+            let name = part.name.as_str();
+            // A copy under the final name of the source's size comes first.
+            let copy = plan.rehash.contains(&part.name) || plan.unchanged.contains(&part.name);
+            let Some(source) = sizes.get(name).filter(|_| !copy && !owned.contains(name)) else {
+                continue;
+            };
+            if !plan.resume.iter().any(|r| r == name) {
+                counts.segments_hashed += segment_count(source.size, segment_size);
+                plan.resume.push(part.name.clone());
+            }
+        }
+        let unchanged: BTreeSet<&str> = plan.unchanged.iter().map(String::as_str).collect();
+        // What it lacks: a file it may keep after hashing still counts, as
+        // its replacement would need the room beside it.
+        let need: u64 = sizes
+            .iter()
+            .filter(|(name, _)| !owned.contains(*name) && !unchanged.contains(*name))
+            .map(|(_, meta)| meta.size)
+            .sum();
+        needs.push((*rank, offer, need));
+        plans.push(plan);
+    }
+    if check_space {
+        preflight(&needs)?;
+    }
+    Ok((plans, counts))
+}
+
+/// Checks that every filesystem has the room its ranks need: ranks that
+/// write one folder write one copy (the most any of them lacks), and
+/// folders on one filesystem (one host, one device) share its free space.
+/// One folder that ranks write into: which of them lack something, one
+/// of their offers (the path and free space are the same for all), and
+/// the most any of them lacks (they write one copy between them).
+struct Writers<'a> {
+    ranks: Vec<Rank>,
+    offer: &'a TreeOffer,
+    need: u64,
+}
+
+fn preflight(needs: &[(Rank, &TreeOffer, u64)]) -> Result<(), String> {
+    let mut folders: BTreeMap<(&str, u64, u64), Writers> = BTreeMap::new();
+    for &(rank, offer, need) in needs {
+        let folder = folders
+            .entry(offer.destination.identity())
+            .or_insert(Writers {
+                ranks: Vec::new(),
+                offer,
+                need: 0,
+            });
+        if need > 0 {
+            folder.ranks.push(rank);
+        }
+        folder.need = folder.need.max(need);
+    }
+    let mut filesystems: BTreeMap<(&str, u64), Vec<Writers>> = BTreeMap::new();
+    // Folders that need nothing are not named.
+    for ((host, device, _), folder) in folders.into_iter().filter(|(_, f)| f.need > 0) {
+        filesystems.entry((host, device)).or_default().push(folder);
+    }
+    for ((host, _), mut folders) in filesystems {
+        // Named in rank order, not in the order of their inodes.
+        folders.sort_by_key(|folder| folder.ranks.first().copied());
+        let need: u64 = folders.iter().map(|folder| folder.need).sum();
+        let available = folders.iter().map(|folder| folder.offer.available).min();
+        let available = available.unwrap_or(0);
+        if need <= available {
+            continue;
+        }
+        let ranks: Vec<String> = folders
+            .iter()
+            .flat_map(|folder| folder.ranks.iter().map(|r| r.to_string()))
+            .collect();
+        let paths: Vec<&str> = folders
+            .iter()
+            .map(|folder| folder.offer.destination.path.as_str())
+            .collect();
+        let who = match ranks.len() {
+            1 => format!("rank {}", ranks[0]),
+            _ => format!("ranks {}", ranks.join(", ")),
+        };
+        return Err(format!(
+            "{who} (node {host}): not enough room in {}: {} to write, {} available \
+             (nothing was transferred)",
+            paths.join(", "),
+            bytes(need),
+            bytes(available)
+        ));
+    }
+    Ok(())
+}
+
+/// A byte count for a message: exact, and in MiB for the eye.
+fn bytes(n: u64) -> String {
+    format!("{n} bytes ({:.1} MiB)", n as f64 / (1024.0 * 1024.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(verify: bool) -> PlanOptions {
+        PlanOptions {
+            segment_size: 4,
+            verify,
+            check_space: true,
+        }
+    }
+
+    fn file(name: &str, size: u64, secs: i64) -> TreeEntry {
+        let mtime = Mtime { secs, nanos: 5 };
+        TreeEntry::File {
+            name: name.into(),
+            meta: FileMeta {
+                size,
+                mode: 0o755,
+                mtime,
+            },
+        }
+    }
+
+    fn offer(inode: u64, available: u64) -> TreeOffer {
+        TreeOffer {
+            destination: Destination {
+                host: "h".into(),
+                device: 1,
+                inode,
+                path: format!("out/{inode}"),
+            },
+            available,
+            ..TreeOffer::default()
+        }
+    }
+
+    fn present(name: &str, size: u64, secs: i64) -> Present {
+        Present {
+            name: name.into(),
+            size,
+            mtime: Mtime { secs, nanos: 5 },
+        }
+    }
+
+    #[test]
+    fn a_file_of_the_same_size_and_time_is_reused_and_others_are_hashed() {
+        let mut seeder = offer(1, 1 << 30);
+        seeder.entries = vec![file("a", 10, 1), file("b", 10, 2), file("c", 10, 3)];
+        let mut rerun = offer(2, 1 << 30);
+        rerun.present = vec![present("a", 10, 1), present("b", 10, 9), present("c", 4, 3)];
+        let offers = [(Rank(1), seeder), (Rank(2), rerun)];
+        let (plans, counts) = plan_tree(&offers, options(false)).unwrap();
+        assert_eq!(plans[1].unchanged, ["a"]);
+        assert_eq!(plans[1].rehash, ["b"]);
+        assert_eq!(plans[1].entries.len(), 3);
+        let expected = RerunCounts {
+            files_reused: 1,
+            segments_reused: 3,
+            segments_hashed: 3,
+        };
+        assert_eq!(counts, expected);
+        let (plans, counts) = plan_tree(&offers, options(true)).unwrap();
+        assert!(plans[1].unchanged.is_empty());
+        assert!(plans[1].resume.is_empty());
+        assert_eq!(plans[1].rehash, ["a", "b"]);
+        assert_eq!(counts.segments_hashed, 6);
+    }
+
+    #[test]
+    fn a_temporary_of_a_killed_run_is_resumed_unless_a_copy_comes_first() {
+        let mut seeder = offer(1, 1 << 30);
+        seeder.entries = vec![file("a", 10, 1), file("b", 10, 2), file("gone", 1, 1)];
+        let mut rerun = offer(2, 1 << 30);
+        rerun.present = vec![present("b", 10, 9)];
+        rerun.parts = vec![
+            present("a", 12, 0),
+            present("a", 12, 0),
+            present("b", 12, 0),
+            present("old", 4, 0),
+        ];
+        let offers = [(Rank(1), seeder), (Rank(2), rerun)];
+        let (plans, counts) = plan_tree(&offers, options(false)).unwrap();
+        assert_eq!(plans[1].resume, ["a"]);
+        assert_eq!(plans[1].rehash, ["b"]);
+        assert_eq!(counts.segments_hashed, 6);
+    }
+
+    #[test]
+    fn folders_on_one_filesystem_share_its_room() {
+        let mut seeder = offer(1, 1000);
+        seeder.entries = vec![file("a", 600, 1)];
+        let offers = [(Rank(1), seeder.clone()), (Rank(2), offer(2, 1000))];
+        assert!(plan_tree(&offers, options(false)).is_ok());
+        let three = [
+            (Rank(1), seeder.clone()),
+            (Rank(2), offer(2, 1000)),
+            (Rank(3), offer(3, 1000)),
+        ];
+        let err = plan_tree(&three, options(false)).unwrap_err();
+        assert_eq!(
+            err,
+            "ranks 2, 3 (node h): not enough room in out/2, out/3: 1200 bytes (0.0 MiB) \
+             to write, 1000 bytes (0.0 MiB) available (nothing was transferred)"
+        );
+        // One folder written by two ranks holds one copy.
+        let shared = [
+            (Rank(1), seeder),
+            (Rank(2), offer(2, 1000)),
+            (Rank(3), offer(2, 1000)),
+        ];
+        assert!(plan_tree(&shared, options(false)).is_ok());
+    }
+
+    #[test]
+    fn what_is_already_there_needs_no_room() {
+        let mut seeder = offer(1, 0);
+        seeder.entries = vec![file("a", 600, 1)];
+        let mut rerun = offer(2, 0);
+        rerun.present = vec![present("a", 600, 1)];
+        let offers = [(Rank(1), seeder), (Rank(2), rerun)];
+        assert!(plan_tree(&offers, options(false)).is_ok());
+        let err = plan_tree(&offers, options(true)).unwrap_err();
+        assert!(
+            err.starts_with("rank 2 (node h): not enough room in out/2: 600"),
+            "{err}"
+        );
+        let unchecked = PlanOptions {
+            check_space: false,
+            ..options(true)
+        };
+        assert!(plan_tree(&offers, unchecked).is_ok());
+    }
+}
