@@ -128,8 +128,8 @@ fn simulated(args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn the_largest_accepted_values_still_simulate_exactly() {
-    // An update interval of u32::MAX once asked the tracker for 2^32 - 2
-    // hints, which it read as a paced request, and never finished.
+    // The largest update interval asks the tracker for the most hints a
+    // request can carry: the answer must still be a finite, exact run.
     let json = simulated(&[
         "--peers",
         "3",
