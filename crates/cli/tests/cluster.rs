@@ -42,12 +42,12 @@ struct Cluster {
 }
 
 impl Cluster {
-    /// `cluster.sh up NODES RATE` (which first removes leftovers of an
-    /// earlier run), or `None` if nodes cannot be made here.
-    fn up(nodes: u32, rate: &str) -> Option<Cluster> {
+    /// `cluster.sh up NODES RATE SLOTS` (which first removes leftovers of
+    /// an earlier run), or `None` if nodes cannot be made here.
+    fn up(nodes: u32, rate: &str, slots: u32) -> Option<Cluster> {
         let cluster = Cluster { prefix: prefix() };
         let output = cluster
-            .script(&["up", &nodes.to_string(), rate])
+            .script(&["up", &nodes.to_string(), rate, &slots.to_string()])
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -133,7 +133,7 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
 
 #[test]
 fn share_from_one_node_writes_exact_copies_on_the_others() {
-    let Some(cluster) = Cluster::up(3, "1gbit") else {
+    let Some(cluster) = Cluster::up(3, "1gbit", 1) else {
         return;
     };
 
@@ -161,6 +161,16 @@ fn share_from_one_node_writes_exact_copies_on_the_others() {
         fs::write(path, noise(*len, i as u64)).unwrap();
     }
     let total: usize = files.iter().map(|(_, len)| len).sum();
+    let check = |ranks: std::ops::Range<u32>| {
+        for rank in ranks {
+            for (name, _) in files {
+                let want = fs::read(data.join(name)).unwrap();
+                let path = dir.path().join(format!("out/{rank}/{name}"));
+                let got = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert!(got == want, "{} differs from data/{name}", path.display());
+            }
+        }
+    };
     let sent_before = cluster.bytes_sent(1);
 
     let share: Vec<&str> = "share --from data --seeders 1 --to out/{rank}"
@@ -170,14 +180,7 @@ fn share_from_one_node_writes_exact_copies_on_the_others() {
     let output = cluster.run(4, dir.path(), &mpitorrent, &share);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    for rank in 2..4 {
-        for (name, _) in files {
-            let want = fs::read(data.join(name)).unwrap();
-            let path = dir.path().join(format!("out/{rank}/{name}"));
-            let got = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            assert!(got == want, "{} differs from data/{name}", path.display());
-        }
-    }
+    check(2..4);
     // Ranks 2 and 3 are on other nodes: at least one copy left n1 through
     // its link, not through shared memory.
     let sent = cluster.bytes_sent(1) - sent_before;
@@ -185,4 +188,44 @@ fn share_from_one_node_writes_exact_copies_on_the_others() {
         sent >= total as u64,
         "n1 sent {sent} bytes into its link for {total} bytes of files"
     );
+
+    // Two ranks per node, a copy each (`{rank}`): ranks 0, 1 and 2 on n1,
+    // 3 and 4 on n2, 5 and 6 on n3. A rank takes what its node-mate has
+    // from it, so each node's link carries one copy, not two.
+    drop(cluster);
+    let cluster = Cluster::up(3, "1gbit", 2).expect("the cluster came up once already");
+    fs::remove_dir_all(dir.path().join("out")).unwrap();
+    let mut share = share.clone();
+    share.extend(["--report", "report.json"]);
+    let output = cluster.run(7, dir.path(), &mpitorrent, &share);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    check(2..7);
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    let copy: u64 = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["segments"].as_u64().unwrap())
+        .sum();
+    for node in report["nodes"].as_array().unwrap() {
+        let (over_link, local) = (
+            node["segments_in"].as_u64().unwrap(),
+            node["segments_in_local"].as_u64().unwrap(),
+        );
+        if node["node"] == n(1) {
+            assert_eq!(
+                over_link, 0,
+                "rank 2 takes everything from the seeder beside it: {node}"
+            );
+            continue;
+        }
+        assert_eq!(over_link + local, 2 * copy, "{node}");
+        assert!(
+            over_link <= copy + copy / 10,
+            "{} segments came over the link of a node that needs one copy of {copy}: {node}",
+            over_link
+        );
+    }
 }

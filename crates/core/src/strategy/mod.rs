@@ -218,6 +218,9 @@ pub(crate) struct Ask<'a> {
     pub count: usize,
     /// Each rank's uploads so far, by rank.
     pub load: &'a [u32],
+    /// The other ranks on the requester's node (none when the nodes are
+    /// not known): a segment from one of them crosses no network link.
+    pub mates: &'a [Rank],
 }
 
 /// A strategy's tracker side: the hints that answer a request.

@@ -54,6 +54,7 @@ impl HintPolicy for RarestHints {
             requester,
             count,
             load,
+            ..
         } = ask;
         let segments = swarm.segments();
         if count == 0 || segments == 0 {
@@ -120,6 +121,7 @@ mod tests {
             requester: Rank(requester),
             count,
             load: &[],
+            mates: &[],
         };
         RarestHints.hints(swarm, ask, &mut rng)
     }

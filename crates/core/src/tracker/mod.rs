@@ -14,6 +14,7 @@
 //! Drive it like every machine in this crate: feed `handle_message` /
 //! `handle_timeout`, then drain `poll_transmit` and `poll_event`.
 
+mod nodes;
 mod rarity;
 mod registration;
 mod segments;
@@ -24,6 +25,7 @@ use crate::stats::{MessageCounts, PeerStats};
 use crate::strategy::HintRequest;
 use crate::Registration;
 use crate::{FileId, Message, Rank, Received, Transmit};
+use nodes::{mates_by_rank, node_mates};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use registration::build_file_table;
@@ -153,6 +155,9 @@ pub struct Tracker {
     by_name: HashMap<String, FileId>,
     /// Segments each rank uploaded, as the downloaders reported.
     load: Vec<u32>,
+    /// By rank: the other peer ranks on its node (from the hosts of the
+    /// registrations; empty where a rank named none).
+    mates: Vec<Vec<Rank>>,
     rng: ChaCha8Rng,
     received: MessageCounts,
     sent: MessageCounts,
@@ -180,6 +185,7 @@ impl Tracker {
             files: Vec::new(),
             by_name: HashMap::new(),
             load: vec![0; ranks],
+            mates: Vec::new(),
             received: MessageCounts::default(),
             sent: MessageCounts::default(),
             acked_at: now,
@@ -399,6 +405,7 @@ impl Tracker {
             };
             self.send(rank, msg);
         }
+        self.mates = mates_by_rank(self.peers.iter().map(|p| p.node.as_deref()));
         self.acked_at = now;
         self.segments_wanted = self.segments_to_download();
         self.phase = Phase::Mediating;
@@ -419,7 +426,13 @@ impl Tracker {
             ));
         }
         let owners = swarm.owners_for(from, &self.load, self.config.swarm_sample, &mut self.rng);
-        let hints = swarm.hints(from, hints, &self.load, &mut self.rng);
+        let hints = swarm.hints(
+            from,
+            hints,
+            &self.load,
+            node_mates(&self.mates, from),
+            &mut self.rng,
+        );
         let msg = Message::SwarmReply {
             file,
             hashes: swarm.hashes.clone(),
@@ -445,7 +458,13 @@ impl Tracker {
         } else {
             Vec::new()
         };
-        let hints = swarm.hints(from, hints, &self.load, &mut self.rng);
+        let hints = swarm.hints(
+            from,
+            hints,
+            &self.load,
+            node_mates(&self.mates, from),
+            &mut self.rng,
+        );
         self.send(
             from,
             Message::SwarmRefresh {

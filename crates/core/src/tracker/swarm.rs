@@ -335,12 +335,14 @@ impl FileSwarm {
         requester: Rank,
         request: HintRequest,
         load: &[u32],
+        mates: &[Rank],
         rng: &mut ChaCha8Rng,
     ) -> Vec<Hint> {
         let ask = Ask {
             requester,
             count: request.count as usize,
             load,
+            mates,
         };
         request.kind.policy().hints(self, ask, rng)
     }
@@ -440,7 +442,7 @@ mod tests {
                 kind: HintKind::Rarest,
                 count: 4,
             };
-            for (_, holder) in s.hints(Rank(9), rarest, &[], &mut rng) {
+            for (_, holder) in s.hints(Rank(9), rarest, &[], &[], &mut rng) {
                 assert_ne!(holder, Rank(3));
             }
         }

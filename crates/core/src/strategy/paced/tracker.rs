@@ -16,6 +16,10 @@
 //! the requester from the hint on, so the next requester is sent for
 //! another one.
 //!
+//! Ranks on the requester's own node come before any other holder (after
+//! the seeds' fresh segments): what they give crosses no network link, so
+//! they may give a whole answer and a seed among them gives anything.
+//!
 //! What a holder owes is counted per file: a rank serving several files
 //! may be named up to a window in each (one download at a time per peer
 //! keeps that rare, and it only lengthens a queue).
@@ -197,7 +201,10 @@ impl HintPolicy for PacedHints {
     /// its holder, and as held by the requester, until reported back.
     fn hints(&self, swarm: &mut FileSwarm, ask: Ask<'_>, rng: &mut ChaCha8Rng) -> Vec<Hint> {
         let Ask {
-            requester, count, ..
+            requester,
+            count,
+            mates,
+            ..
         } = ask;
         if swarm.members.get(requester).is_none() {
             return Vec::new();
@@ -226,6 +233,22 @@ impl HintPolicy for PacedHints {
                 hint(swarm, requester, index, seed, &mut hints);
             }
         }
+        // Then the requester's node-mates, as much as they have room for,
+        // from a random one on (so that no mate is always asked first).
+        let first = if mates.is_empty() {
+            0
+        } else {
+            rng.gen_range(0..mates.len())
+        };
+        for &mate in mates[first..].iter().chain(&mates[..first]) {
+            while hints.len() < count && swarm.pacing.owes(mate) < swarm.pacing.cap {
+                let start = rng.gen_range(0..swarm.segments().max(1));
+                let Some(index) = rarest_from(swarm, mate, requester, &[], start) else {
+                    break;
+                };
+                hint(swarm, requester, index, mate, &mut hints);
+            }
+        }
         // Until those are all out, the seeds give nothing else.
         let fresh_remain = fresh_left(swarm);
         let mut draws = DRAWS_PER_HINT * count;
@@ -240,7 +263,7 @@ impl HintPolicy for PacedHints {
                 continue;
             }
             let start = rng.gen_range(0..swarm.segments().max(1));
-            if let Some(index) = rarest_from(swarm, holder, requester, start) {
+            if let Some(index) = rarest_from(swarm, holder, requester, mates, start) {
                 hint(swarm, requester, index, holder, &mut hints);
             }
         }
@@ -256,20 +279,30 @@ impl HintPolicy for PacedHints {
 }
 
 /// The rarest of (the first few) segments `holder` holds and `requester`
-/// neither holds nor was hinted, looking from `start` on.
+/// neither holds nor was hinted, looking from `start` on; nor any of
+/// `mates` either, if given: a segment that one rank of a node has or is
+/// about to have enters that node over its link once, and its mates get
+/// it from there.
 fn rarest_from(
     swarm: &FileSwarm,
     holder: Rank,
     requester: Rank,
+    mates: &[Rank],
     start: usize,
 ) -> Option<SegmentIdx> {
     let (Some(has), Some(wants)) = (swarm.members.get(holder), swarm.members.get(requester)) else {
         return None;
     };
     let hinted = swarm.pacing.hinted_to(requester);
+    let near = |i: SegmentIdx| {
+        mates.iter().any(|&mate| {
+            swarm.members.get(mate).is_some_and(|m| m.held.contains(i))
+                || swarm.pacing.hinted_to(mate).iter().any(|h| h.0 == i)
+        })
+    };
     has.held
         .difference(&wants.held, start)
-        .filter(|&i| !hinted.iter().any(|h| h.0 == i))
+        .filter(|&i| !hinted.iter().any(|h| h.0 == i) && !near(i))
         .take(CANDIDATES)
         .min_by_key(|&i| swarm.rarity.count(i))
 }
@@ -303,13 +336,45 @@ mod tests {
     }
 
     fn ask(swarm: &mut FileSwarm, rank: u32, count: usize) -> Vec<Hint> {
+        ask_beside(swarm, rank, count, &[])
+    }
+
+    /// `ask`, from a rank whose node also holds `mates`.
+    fn ask_beside(swarm: &mut FileSwarm, rank: u32, count: usize, mates: &[Rank]) -> Vec<Hint> {
         let mut rng = ChaCha8Rng::seed_from_u64(u64::from(rank));
         let ask = Ask {
             requester: Rank(rank),
             count,
             load: &[],
+            mates,
         };
         PacedHints.hints(swarm, ask, &mut rng)
+    }
+
+    #[test]
+    fn a_node_mate_gives_first_and_a_whole_answer() {
+        let mut away = swarm(8);
+        let mut beside = swarm(8);
+        for s in [&mut away, &mut beside] {
+            for index in 0..8 {
+                s.record(Rank(3), index);
+            }
+        }
+        // Without nodes, rank 3 gives at most its share of an answer...
+        let spread = ask(&mut away, 2, 4);
+        assert!(spread.iter().filter(|h| h.1 == Rank(3)).count() <= PER_HOLDER);
+        // ...but as rank 2's node-mate it gives the whole answer, distinct
+        // segments, up to what it may owe.
+        let local = ask_beside(&mut beside, 2, 4, &[Rank(3)]);
+        assert_eq!(local.len(), 4, "{local:?}");
+        assert!(local.iter().all(|h| h.1 == Rank(3)), "{local:?}");
+        let mut segments: Vec<u32> = local.iter().map(|h| h.0).collect();
+        segments.sort();
+        segments.dedup();
+        assert_eq!(segments.len(), 4);
+        // Its room is spent: a mate that owes a full window gives no more.
+        let more = ask_beside(&mut beside, 4, 4, &[Rank(3)]);
+        assert!(more.iter().all(|h| h.1 != Rank(3)), "{more:?}");
     }
 
     #[test]
