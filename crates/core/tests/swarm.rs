@@ -1,8 +1,9 @@
 //! Whole-swarm tests of the core, in one thread.
 //!
 //! A small harness (in the spirit of quinn-proto's `Pair::drive`) runs one
-//! [`Tracker`] and, for every peer rank, a [`Downloader`] and an [`Uploader`]
-//! sharing one [`Holdings`], exactly as a real peer wires them. Every message
+//! [`Tracker`] and, for every peer rank, the core's [`Peer`] machine (the
+//! registration, then a download and an upload side sharing one
+//! [`Holdings`], exactly as a real peer runs them). Every message
 //! goes through [`wire::encode`] / [`wire::decode`] and waits in a pool of
 //! in-flight messages; a seeded RNG picks which one arrives next, keeping
 //! FIFO order per (sender, receiver, channel) as MPI does, so many seeds
@@ -22,18 +23,17 @@
 //! add `SWARM_TRACE=1` to print every delivery.
 
 use mpitorrent_core::classic::{render_output, OwnedFile, PeerInput};
-use mpitorrent_core::downloader::{DownloadEvent, Downloader, DownloaderConfig};
+use mpitorrent_core::downloader::{DownloadEvent, DownloaderConfig};
 use mpitorrent_core::holdings::Holdings;
+use mpitorrent_core::peer::{Peer, PeerConfig, PeerEvent};
 use mpitorrent_core::scenario::{Scenario, ScenarioParams};
 use mpitorrent_core::strategy::Strategy;
 use mpitorrent_core::tracker::{Tracker, TrackerConfig, TrackerEvent};
-use mpitorrent_core::uploader::{UploadEvent, Uploader};
 use mpitorrent_core::{wire, Channel, Message, MessageKind, Rank, Registration, Transmit, TRACKER};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Display;
-use std::sync::Arc;
 use std::time::Duration;
 
 // ---------------------------------------------------------------------------
@@ -86,9 +86,9 @@ struct Outcome {
     aborts: BTreeMap<Rank, String>,
     /// Peers whose downloader reported `Finished`.
     finished: BTreeSet<Rank>,
-    /// Peers whose uploader reported `Terminated`.
+    /// Peers that reported `Terminated`.
     terminated: BTreeSet<Rank>,
-    /// Peers whose uploader says `is_stopped()` at the end.
+    /// Peers that say `is_stopped()` at the end.
     stopped: BTreeSet<Rank>,
     steps: u64,
 }
@@ -103,17 +103,12 @@ impl Outcome {
     }
 }
 
-/// One peer: the two machines of a real peer around one `Holdings`.
-struct Peer {
-    rank: Rank,
-    owned: Vec<OwnedFile>,
+/// One peer: the machine, and what the harness checks it against.
+struct SwarmPeer {
+    machine: Peer,
+    /// Its input's wanted list, which the tracker's ACK must not change.
     wanted: Vec<String>,
-    holdings: Arc<Holdings>,
-    downloader: Downloader,
-    uploader: Uploader,
-    /// The RegisterAck arrived and the downloader was started.
-    started: bool,
-    /// TERMINATE was delivered to the uploader.
+    /// TERMINATE was delivered to its upload side.
     got_terminate: bool,
 }
 
@@ -126,7 +121,7 @@ struct Swarm {
     rng: ChaCha8Rng,
     tracker: Tracker,
     /// `peers[r - 1]` is rank `r`.
-    peers: Vec<Peer>,
+    peers: Vec<SwarmPeer>,
     /// In-flight encoded messages; routes with nothing queued are removed.
     pool: BTreeMap<Route, VecDeque<Vec<u8>>>,
     outcome: Outcome,
@@ -162,10 +157,7 @@ impl Swarm {
         };
         // A peer's start-up: send its listing to the tracker, then wait for
         // the ACK (see `deliver_control`).
-        for (rank, input) in scenario.peers() {
-            let msg = Message::Register(Registration::classic(input));
-            swarm.send(rank, Transmit { to: TRACKER, msg });
-        }
+        swarm.drain_all();
         swarm
     }
 
@@ -178,7 +170,7 @@ impl Swarm {
         Duration::from_millis(self.outcome.steps)
     }
 
-    fn peer_mut(&mut self, rank: Rank) -> &mut Peer {
+    fn peer_mut(&mut self, rank: Rank) -> &mut SwarmPeer {
         &mut self.peers[rank.index() - 1]
     }
 
@@ -198,8 +190,8 @@ impl Swarm {
             self.drain_all();
         }
         for peer in &self.peers {
-            if peer.uploader.is_stopped() {
-                self.outcome.stopped.insert(peer.rank);
+            if peer.machine.is_stopped() {
+                self.outcome.stopped.insert(peer.machine.rank());
             }
         }
         self.outcome
@@ -243,7 +235,9 @@ impl Swarm {
     /// MPI's queue (an early request must not be answered NACK).
     fn can_receive(&self, route: &Route) -> bool {
         match route.channel() {
-            Channel::Download | Channel::Upload => self.peers[route.to.index() - 1].started,
+            Channel::Download | Channel::Upload => {
+                self.peers[route.to.index() - 1].machine.is_registered()
+            }
             Channel::Tracker | Channel::Control => true,
         }
     }
@@ -257,7 +251,11 @@ impl Swarm {
             Message::SegmentNack { file, index } => (file, index, false),
             _ => return,
         };
-        if from.is_tracker() || self.peers[from.index() - 1].holdings.has(file, index) != acked {
+        let holds = |peer: &SwarmPeer| {
+            let holdings = peer.machine.holdings();
+            holdings.is_some_and(|h| h.has(file, index))
+        };
+        if from.is_tracker() || holds(&self.peers[from.index() - 1]) != acked {
             let kind = msg.kind().name();
             self.fail(format!(
                 "rank {from} answered {kind} for segment {index} of {file}"
@@ -306,17 +304,11 @@ impl Swarm {
                 self.deliver_control(from, to, msg);
                 Ok(())
             }
-            Channel::Download => {
-                let peer = self.peer_mut(to);
-                peer.downloader
-                    .handle_message(now, from, msg)
-                    .map_err(|e| e.to_string())
-            }
-            Channel::Upload => {
+            channel @ (Channel::Download | Channel::Upload) => {
                 let peer = self.peer_mut(to);
                 peer.got_terminate |= msg == Message::Terminate;
-                peer.uploader
-                    .handle_message(now, from, msg)
+                peer.machine
+                    .handle_message(now, from, channel, msg)
                     .map_err(|e| e.to_string())
             }
         };
@@ -328,46 +320,25 @@ impl Swarm {
     /// A peer's start-up path: the ACK starts it, an abort stops it.
     fn deliver_control(&mut self, from: Rank, to: Rank, msg: Message) {
         let now = self.now();
-        match msg {
-            Message::RegisterAck {
-                file_ids,
-                candidate_ids,
-                wanted,
-            } => {
-                let (started, owned, wants_as_input) = {
-                    let peer = self.peer_mut(to);
-                    (peer.started, peer.owned.len(), peer.wanted == wanted)
-                };
-                if started || file_ids.len() != owned || !candidate_ids.is_empty() {
-                    self.fail(format!(
-                        "rank {to}: RegisterAck with {} ids for {owned} owned files \
-                         (already started: {started})",
-                        file_ids.len()
-                    ));
-                }
-                if !wants_as_input {
-                    self.fail(format!("rank {to}: RegisterAck changed its wanted list"));
-                }
-                let peer = self.peer_mut(to);
-                for (id, file) in file_ids.into_iter().zip(&peer.owned) {
-                    peer.holdings
-                        .add_complete(id, file.name.clone(), file.hashes.clone());
-                }
-                peer.started = true;
-                peer.downloader.start(now);
+        match &msg {
+            Message::RegisterAck { wanted, .. } if *wanted != self.peer_mut(to).wanted => {
+                self.fail(format!("rank {to}: RegisterAck changed its wanted list"))
             }
+            Message::RegisterAck { .. } => {}
             Message::Abort { reason } if self.drive.expect_abort => {
                 self.outcome.aborts.insert(to, reason.clone());
-                let peer = self.peer_mut(to);
-                if let Err(e) = peer
-                    .uploader
-                    .handle_message(now, from, Message::Abort { reason })
-                {
-                    self.fail(format!("rank {to}: {e}"));
-                }
             }
             Message::Abort { reason } => self.fail(format!("rank {to} got Abort: {reason}")),
             other => self.fail(format!("rank {to} got {other:?} on its control channel")),
+        }
+        let peer = &mut self.peer_mut(to).machine;
+        let registered = peer.is_registered();
+        if let Err(e) = peer.handle_message(now, from, Channel::Control, msg) {
+            self.fail(format!("rank {to}: {e}"));
+        }
+        // A real peer starts its threads as soon as it is registered.
+        if !registered && peer.is_registered() {
+            peer.start_downloads(now);
         }
     }
 
@@ -381,27 +352,23 @@ impl Swarm {
             self.outcome.tracker_events.push(event);
         }
         for index in 0..self.peers.len() {
-            let rank = self.peers[index].rank;
-            let mut transmits = Vec::new();
-            let peer = &mut self.peers[index];
-            transmits.extend(std::iter::from_fn(|| peer.downloader.poll_transmit()));
-            transmits.extend(std::iter::from_fn(|| peer.uploader.poll_transmit()));
-            for t in transmits {
+            let rank = self.peers[index].machine.rank();
+            while let Some(t) = self.peers[index].machine.poll_transmit() {
                 self.send(rank, t);
             }
-            while let Some(event) = self.peers[index].downloader.poll_event() {
-                self.record_download_event(rank, event);
-            }
-            while let Some(event) = self.peers[index].uploader.poll_event() {
-                self.record_upload_event(rank, event);
+            while let Some(event) = self.peers[index].machine.poll_event() {
+                self.record_event(rank, event);
             }
         }
     }
 
-    /// A completed file is the peer's output, written once.
-    fn record_download_event(&mut self, rank: Rank, event: DownloadEvent) {
+    /// A completed file is the peer's output, written once; a segment to
+    /// serve goes out as its ACK (classic segments are only their hashes).
+    fn record_event(&mut self, rank: Rank, event: PeerEvent) {
         match event {
-            DownloadEvent::FileCompleted { file } => {
+            // Started at once (see `deliver_control`).
+            PeerEvent::Registered => {}
+            PeerEvent::Download(DownloadEvent::FileCompleted { file }) => {
                 if !file.is_complete() {
                     self.fail(format!(
                         "rank {rank}: '{}' reported complete early",
@@ -418,60 +385,46 @@ impl Swarm {
                     self.fail(format!("rank {rank} completed '{}' twice", file.name));
                 }
             }
-            DownloadEvent::Finished => {
+            PeerEvent::Download(DownloadEvent::Finished) => {
                 if !self.outcome.finished.insert(rank) {
                     self.fail(format!("rank {rank} finished twice"));
                 }
             }
             // Classic segments are only their hashes: nothing to store.
-            DownloadEvent::Received { .. } => {
+            PeerEvent::Download(DownloadEvent::Received { .. }) => {
                 self.fail(format!("rank {rank} got segment bytes in classic mode"))
             }
-        }
-    }
-
-    fn record_upload_event(&mut self, rank: Rank, event: UploadEvent) {
-        match event {
-            UploadEvent::Terminated => {
+            PeerEvent::Serve(serve) => self.send(rank, serve.hash_only()),
+            // Its STATS went with its messages (the tracker terminates only
+            // when every report is in).
+            PeerEvent::Terminated => {
                 if !self.outcome.terminated.insert(rank) {
                     self.fail(format!("rank {rank} terminated twice"));
                 }
-                // As a real peer does once its threads end: report to the
-                // tracker, which terminates only when every report is in.
-                let stats = Message::Stats(Box::default());
-                self.send(
-                    rank,
-                    Transmit {
-                        to: TRACKER,
-                        msg: stats,
-                    },
-                );
             }
-            UploadEvent::Aborted { reason } if self.drive.expect_abort => {
+            PeerEvent::Aborted { reason } if self.drive.expect_abort => {
                 self.outcome.aborts.entry(rank).or_insert(reason);
             }
-            UploadEvent::Aborted { reason } => self.fail(format!("rank {rank} aborted: {reason}")),
+            PeerEvent::Aborted { reason } => self.fail(format!("rank {rank} aborted: {reason}")),
         }
     }
 }
 
-/// A peer as a real one starts: empty holdings, both machines built.
-fn new_peer(rank: Rank, input: &PeerInput, drive: &Drive) -> Peer {
-    let holdings = Arc::new(Holdings::new());
-    let config = DownloaderConfig {
-        window: drive.window,
-        strategy: drive.strategy,
-        seed: drive.seed,
-        ..DownloaderConfig::classic(rank, input.wanted.clone())
+/// A peer as a real one starts: empty holdings, registering.
+fn new_peer(rank: Rank, input: &PeerInput, drive: &Drive) -> SwarmPeer {
+    let config = PeerConfig {
+        downloader: DownloaderConfig {
+            window: drive.window,
+            strategy: drive.strategy,
+            seed: drive.seed,
+            ..DownloaderConfig::classic(rank, Vec::new())
+        },
+        leaves: false,
     };
-    Peer {
-        rank,
-        owned: input.owned.clone(),
+    let registration = Registration::classic(input);
+    SwarmPeer {
+        machine: Peer::new(registration, config, Holdings::new()),
         wanted: input.wanted.clone(),
-        downloader: Downloader::new(config, Arc::clone(&holdings)),
-        uploader: Uploader::new(rank, Arc::clone(&holdings)),
-        holdings,
-        started: false,
         got_terminate: false,
     }
 }

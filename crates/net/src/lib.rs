@@ -28,4 +28,4 @@ pub mod resources;
 pub mod share;
 pub mod tracker_loop;
 
-pub use endpoint::{Counting, Endpoint, Envelope, Fabric, TransportError};
+pub use endpoint::{Endpoint, Envelope, Fabric, TransportError};
