@@ -1,13 +1,15 @@
 //! The simulated job: the tracker and every peer, the event queue and the
 //! links, and the checks a run must pass.
 //!
-//! Every message a machine wants sent is checked (never to itself, never to
-//! a rank that does not exist or after its TERMINATE), counted, encoded
-//! with the wire codec, and either scheduled `latency`
+//! Every message a machine wants sent (each counts its own) is checked
+//! (never to itself, never to a rank that does not exist or after its
+//! TERMINATE), encoded with the wire codec, and either scheduled `latency`
 //! ticks ahead (control messages) or queued on the sender's uplink (ACKs,
 //! which carry a segment; see [`crate::links`]). Delivery decodes it and
 //! feeds the machine it is for, whose transmits and events are drained at
-//! once, as the threads of a real peer do.
+//! once, as the threads of a real peer do. What a peer does (register,
+//! count, leave, report) is the core's [`mpitorrent_core::peer::Peer`];
+//! this file only moves its messages and checks what it produced.
 
 use crate::calendar::Calendar;
 use crate::config::SimConfig;

@@ -1,6 +1,9 @@
-//! A peer rank's driver: register with the tracker, wait for its ACK, then
-//! run the download thread and the upload thread until TERMINATE, then
-//! send the tracker this peer's statistics.
+//! A peer rank's driver: runs the core's peer machine
+//! ([`mpitorrent_core::peer`]) on real endpoints. The registration runs on
+//! the control channel; its two sides then run on a download thread and an
+//! upload thread until TERMINATE; then the STATS the machine assembles go
+//! to the tracker. Every check, count and message is the machine's; this
+//! driver moves bytes, stores and reads segments, and keeps the time.
 //!
 //! Each thread takes its own endpoint and only receives on its own
 //! channels: the download thread on [`Channel::Download`], the upload
