@@ -137,6 +137,12 @@ impl Registering {
         self.rank
     }
 
+    /// Whether it asked the tracker to abort and waits for that abort
+    /// (whatever else arrives no longer matters).
+    pub fn waits_for_abort(&self) -> bool {
+        self.stage == Stage::Failed
+    }
+
     /// The next message to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()

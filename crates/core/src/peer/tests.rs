@@ -85,6 +85,7 @@ fn an_ack_that_does_not_fit_the_registration_is_reported() {
             panic!("the tracker is told");
         };
         assert_eq!(reason, format!("protocol error: {}", err.0));
+        assert!(peer.waits_for_abort());
         assert!(peer.poll_event().is_none());
     }
     let mut peer = registering(false);
@@ -95,6 +96,7 @@ fn an_ack_that_does_not_fit_the_registration_is_reported() {
 #[test]
 fn a_peer_unable_to_read_its_input_asks_for_an_abort_and_waits_for_it() {
     let mut peer = Registering::unable(config(4, false), "rank 4: in4.txt line 1: bad".into());
+    assert!(peer.waits_for_abort());
     assert_eq!(
         kinds(std::iter::from_fn(|| peer.poll_transmit())),
         [MessageKind::Abort]
