@@ -1,8 +1,8 @@
 //! The mpitorrent protocol, with no I/O.
 //!
-//! The tracker ([`tracker::Tracker`]), the download side
-//! ([`downloader::Downloader`]) and the upload side ([`uploader::Uploader`])
-//! of a peer are state machines: a driver feeds them messages with
+//! The tracker ([`tracker::Tracker`]) and a peer ([`peer`]: its
+//! registration, then its download side around a [`downloader::Downloader`]
+//! and its upload side, an [`uploader::Uploader`]) are state machines: a driver feeds them messages with
 //! `handle_message(now, from, msg)` and then drains `poll_transmit()` (what to
 //! send) and `poll_event()` (what happened) until both are empty. They hold
 //! no sockets, threads, clocks or files, so the MPI transport, the
@@ -25,6 +25,7 @@ pub mod holdings;
 mod ids;
 mod message;
 mod payload;
+pub mod peer;
 pub mod prefetch;
 pub mod report;
 pub mod scenario;

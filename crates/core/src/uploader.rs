@@ -1,18 +1,51 @@
 //! The upload side of a peer as a state machine: answer each segment
 //! request with ACK if this peer holds the segment and NACK if not, until
 //! the tracker says TERMINATE (or the job aborts).
+//!
+//! An ACK carries the segment, which only the driver can read (from disk,
+//! or nothing at all where a segment is only its hash); so the uploader
+//! does not send it but says what to serve ([`UploadEvent::Serve`]), with
+//! the file as the holdings know it, and the driver reads the bytes
+//! straight into the one message it sends. Everything else it sends is a
+//! [`Transmit`]. Either way it counts what it sent, for the peer's STATS.
 
-use crate::holdings::Holdings;
+use crate::holdings::{HeldFile, Holdings};
 use crate::prefetch::{self, Depth};
-use crate::stats::TransferCounts;
-use crate::{Message, Payload, ProtocolError, Rank, Transmit, TRACKER};
+use crate::stats::{SentCounts, TransferCounts};
+use crate::{Message, MessageKind, Payload, ProtocolError, Rank, SegmentIdx, Transmit, TRACKER};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A segment to send: segment `index` of `file` to rank `to`, as a segment
+/// ACK whose bytes the driver reads into the message
+/// ([`crate::wire::encode_segment_ack`]). Counted as sent already.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Serve {
+    pub to: Rank,
+    /// The file as this peer's holdings keep it.
+    pub file: Arc<HeldFile>,
+    pub index: SegmentIdx,
+}
+
+impl Serve {
+    /// The ACK where a segment is only its hash (classic mode, the
+    /// simulator): no bytes to read.
+    pub fn hash_only(&self) -> Transmit {
+        let msg = Message::SegmentAck {
+            file: self.file.id,
+            index: self.index,
+            payload: Payload::default(),
+        };
+        Transmit { to: self.to, msg }
+    }
+}
+
 /// What the upload side reports to its driver.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UploadEvent {
+    /// Send this segment.
+    Serve(Serve),
     /// TERMINATE arrived: the swarm is done, stop serving.
     Terminated,
     /// The job is being aborted, for this reason.
@@ -33,6 +66,7 @@ pub struct Uploader {
     rank: Rank,
     holdings: Arc<Holdings>,
     stats: UploadStats,
+    sent: SentCounts,
     stopped: bool,
     transmits: VecDeque<Transmit>,
     events: VecDeque<UploadEvent>,
@@ -44,6 +78,7 @@ impl Uploader {
             rank,
             holdings,
             stats: UploadStats::default(),
+            sent: SentCounts::default(),
             stopped: false,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -60,6 +95,26 @@ impl Uploader {
         &self.stats
     }
 
+    /// Messages this side sent (ACKs it asked to serve included).
+    pub fn sent(&self) -> &SentCounts {
+        &self.sent
+    }
+
+    /// Something went wrong on this side (a segment that could not be
+    /// read): asks the tracker to abort the job. Its abort is what stops
+    /// this side, as every other rank.
+    pub fn report_failure(&mut self, reason: String) {
+        self.push(Transmit {
+            to: TRACKER,
+            msg: Message::Abort { reason },
+        });
+    }
+
+    fn push(&mut self, transmit: Transmit) {
+        self.sent.add(transmit.msg.kind());
+        self.transmits.push_back(transmit);
+    }
+
     /// Prefetch hint (see [`crate::prefetch`]): starts loading what the
     /// next segment request will touch, `depth` steps from this machine's
     /// own fields (which `Depth::Fields` loads).
@@ -69,6 +124,7 @@ impl Uploader {
             Depth::Pointees => {
                 self.holdings.prefetch(Depth::Fields);
                 self.stats.sent.prefetch();
+                self.sent.prefetch(MessageKind::SegmentAck);
             }
             Depth::Beyond => self.holdings.prefetch(Depth::Pointees),
         }
@@ -93,18 +149,27 @@ impl Uploader {
     ) -> Result<(), ProtocolError> {
         match msg {
             Message::SegmentRequest { file, index } => {
-                let msg = if self.holdings.has(file, index) {
-                    self.stats.sent.add(file, from);
-                    Message::SegmentAck {
-                        file,
-                        index,
-                        payload: Payload::default(),
+                // (The holdings answer `has` from the lines a prefetch loaded.)
+                let held = self
+                    .holdings
+                    .has(file, index)
+                    .then(|| self.holdings.get(file));
+                match held.flatten() {
+                    Some(held) => {
+                        self.stats.sent.add(file, from);
+                        self.sent.add(MessageKind::SegmentAck);
+                        self.events.push_back(UploadEvent::Serve(Serve {
+                            to: from,
+                            file: held,
+                            index,
+                        }));
                     }
-                } else {
-                    self.stats.nacks += 1;
-                    Message::SegmentNack { file, index }
-                };
-                self.transmits.push_back(Transmit { to: from, msg });
+                    None => {
+                        self.stats.nacks += 1;
+                        let msg = Message::SegmentNack { file, index };
+                        self.push(Transmit { to: from, msg });
+                    }
+                }
             }
             Message::Terminate if from == TRACKER => {
                 self.stopped = true;
@@ -151,11 +216,30 @@ mod tests {
         u.handle_message(Duration::ZERO, Rank(3), request).unwrap();
         let sent: Vec<_> = std::iter::from_fn(|| u.poll_transmit()).collect();
         assert!(matches!(sent[0].msg, Message::SegmentNack { index: 0, .. }));
-        assert!(matches!(sent[1].msg, Message::SegmentAck { index: 1, .. }));
-        assert!(matches!(sent[2].msg, Message::SegmentNack { index: 7, .. }));
-        assert_eq!(sent[3].to, Rank(3));
+        assert!(matches!(sent[1].msg, Message::SegmentNack { index: 7, .. }));
+        assert_eq!(sent[2].to, Rank(3));
+        assert_eq!(sent.len(), 3);
+        let Some(UploadEvent::Serve(serve)) = u.poll_event() else {
+            panic!("the held segment is to be served");
+        };
+        assert_eq!(
+            (serve.to, serve.file.id, serve.index),
+            (Rank(2), FileId(0), 1)
+        );
+        assert!(Arc::ptr_eq(&serve.file, &file), "the holdings' own entry");
+        let ack = serve.hash_only();
+        assert_eq!(ack.to, Rank(2));
+        assert!(matches!(ack.msg, Message::SegmentAck { index: 1, .. }));
+        assert_eq!(u.poll_event(), None);
         assert_eq!(u.stats().sent.total(), 1);
         assert_eq!(u.stats().nacks, 3);
+        let counts = u.sent().to_counts();
+        assert_eq!(counts.get(MessageKind::SegmentAck), 1);
+        assert_eq!(counts.get(MessageKind::SegmentNack), 3);
+        u.report_failure("rank 1: disk gone".into());
+        let abort = u.poll_transmit().unwrap();
+        assert_eq!(abort.to, TRACKER);
+        assert_eq!(u.sent().to_counts().get(MessageKind::Abort), 1);
     }
 
     #[test]

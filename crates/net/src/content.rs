@@ -4,7 +4,8 @@
 //! stored in place as it arrives and read back to serve others.
 
 use mpitorrent_core::holdings::HeldFile;
-use mpitorrent_core::{wire, Message, Payload, Rank, SegmentIdx};
+use mpitorrent_core::uploader::Serve;
+use mpitorrent_core::{wire, Rank, SegmentIdx};
 use std::path::PathBuf;
 
 /// The peer drivers' view of file contents. Both peer threads use it at
@@ -17,16 +18,11 @@ pub trait Content: Sync {
     /// Stores a verified segment of a file being downloaded.
     fn store(&self, file: &HeldFile, index: SegmentIdx, bytes: &[u8]) -> Result<(), String>;
 
-    /// The encoded ACK that uploads segment `index` of a file this peer
-    /// holds. Real bytes are read straight into the message
-    /// ([`wire::encode_segment_ack`]), never copied again; the classic
-    /// default carries none.
-    fn encode_ack(&self, file: &HeldFile, index: SegmentIdx) -> Result<Vec<u8>, String> {
-        Ok(wire::encode(&Message::SegmentAck {
-            file: file.id,
-            index,
-            payload: Payload::default(),
-        }))
+    /// The encoded ACK that serves what the uploader said to. Real bytes
+    /// are read straight into the message ([`wire::encode_segment_ack`]),
+    /// never copied again; the classic default carries none.
+    fn encode_ack(&self, serve: &Serve) -> Result<Vec<u8>, String> {
+        Ok(wire::encode(&serve.hash_only().msg))
     }
 
     /// A wanted file is complete: write or finish it where the user wants

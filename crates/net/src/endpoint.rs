@@ -1,9 +1,7 @@
 //! The transport interface every driver is written against.
 
-use mpitorrent_core::stats::MessageCounts;
 use mpitorrent_core::wire::{self, WireError};
 use mpitorrent_core::{Channel, Message, Rank, Transmit};
-use std::cell::RefCell;
 use std::time::Duration;
 
 /// A transport failed (the MPI library, or a peer thread that vanished).
@@ -62,13 +60,7 @@ pub trait Endpoint {
 
     /// Encodes and sends what a state machine asked for.
     fn transmit(&self, transmit: &Transmit) -> Result<(), TransportError> {
-        self.transmit_encoded(transmit, wire::encode(&transmit.msg))
-    }
-
-    /// Sends what a state machine asked for, already encoded as `bytes`
-    /// (an upload builds its ACK around the segment read from disk).
-    fn transmit_encoded(&self, transmit: &Transmit, bytes: Vec<u8>) -> Result<(), TransportError> {
-        self.send(transmit.to, transmit.channel(), bytes)
+        self.send(transmit.to, transmit.channel(), wire::encode(&transmit.msg))
     }
 }
 
@@ -79,53 +71,6 @@ pub trait Fabric: Sync {
 
     /// A fresh endpoint for the calling thread.
     fn endpoint(&self) -> Self::Endpoint;
-}
-
-/// An endpoint that counts the messages its thread transmits, by kind.
-pub struct Counting<E> {
-    inner: E,
-    sent: RefCell<MessageCounts>,
-}
-
-impl<E: Endpoint> Counting<E> {
-    pub fn new(inner: E) -> Self {
-        Counting {
-            inner,
-            sent: RefCell::default(),
-        }
-    }
-
-    /// What was transmitted so far.
-    pub fn sent(&self) -> MessageCounts {
-        self.sent.borrow().clone()
-    }
-}
-
-impl<E: Endpoint> Endpoint for Counting<E> {
-    fn rank(&self) -> Rank {
-        self.inner.rank()
-    }
-
-    fn size(&self) -> u32 {
-        self.inner.size()
-    }
-
-    fn send(&self, to: Rank, channel: Channel, bytes: Vec<u8>) -> Result<(), TransportError> {
-        self.inner.send(to, channel, bytes)
-    }
-
-    fn recv(
-        &self,
-        channels: &[Channel],
-        timeout: Duration,
-    ) -> Result<Option<Envelope>, TransportError> {
-        self.inner.recv(channels, timeout)
-    }
-
-    fn transmit_encoded(&self, transmit: &Transmit, bytes: Vec<u8>) -> Result<(), TransportError> {
-        self.sent.borrow_mut().add(transmit.msg.kind());
-        self.inner.transmit_encoded(transmit, bytes)
-    }
 }
 
 /// What an encoded message is, in a word (its kind), for a diagnostic about

@@ -8,8 +8,9 @@
 //! `mpi` (rsmpi over a real MPI library, non-blocking probes only).
 //!
 //! The drivers are the same for both: [`tracker_loop::run_tracker`] on
-//! rank 0, and [`peer::run_peer`] on every other rank, which registers,
-//! waits for the ACK, and runs the download and upload threads.
+//! rank 0, and [`peer::run_peer`] on every other rank, which runs the
+//! core's peer machine ([`mpitorrent_core::peer`]): the registration, then
+//! its download side and upload side on two threads.
 //!
 //! [`launcher`] tells which MPI's `mpirun` starts a job and the flags it
 //! needs, for the tests and the benchmark.
@@ -28,4 +29,4 @@ pub mod resources;
 pub mod share;
 pub mod tracker_loop;
 
-pub use endpoint::{Counting, Endpoint, Envelope, Fabric, TransportError};
+pub use endpoint::{Endpoint, Envelope, Fabric, TransportError};

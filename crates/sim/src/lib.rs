@@ -1,10 +1,10 @@
 //! A deterministic simulator of mpitorrent: the real protocol at thousands
 //! of peers, in virtual time, in one thread.
 //!
-//! It runs the same [`Tracker`](mpitorrent_core::tracker::Tracker),
-//! [`Downloader`](mpitorrent_core::downloader::Downloader) and
-//! [`Uploader`](mpitorrent_core::uploader::Uploader) as `mpirun` does, and
-//! every message goes through the same wire codec; only the transport is a
+//! It runs the same [`Tracker`](mpitorrent_core::tracker::Tracker) and
+//! peer machine ([`Peer`](mpitorrent_core::peer::Peer): registration, the
+//! download and upload sides, LEAVE, STATS) as `mpirun` does, and every
+//! message goes through the same wire codec; only the transport is a
 //! model. A run is a pure function of the scenario, the [`SimConfig`] and
 //! its seed: the same inputs give the same [`SimReport`], bit for bit.
 //!
@@ -36,7 +36,8 @@
 //!   while let Some((tick, event)) = calendar.pop():    // by (tick, order)
 //!     Deliver(bytes) -> machine.handle_message(tick, from, wire::decode(bytes)?)
 //!                       then drain its transmits (check, encode, schedule)
-//!                       and its events (check outputs, LEAVE, STATS)
+//!                       and its events (check outputs; a Serve is sent
+//!                       as its ACK; at the ACK, start or schedule downloads)
 //!     Uplink(rank)   -> the next queued segment leaves, through the downlink
 //!     StartDownloads -> a late peer's downloader starts
 //! ```

@@ -1,27 +1,29 @@
 //! The simulated job: the tracker and every peer, the event queue and the
 //! links, and the checks a run must pass.
 //!
-//! Every message a machine wants sent is checked (never to itself, never to
-//! a rank that does not exist or after its TERMINATE), counted, encoded
-//! with the wire codec, and either scheduled `latency`
+//! Every message a machine wants sent (each counts its own) is checked
+//! (never to itself, never to a rank that does not exist or after its
+//! TERMINATE), encoded with the wire codec, and either scheduled `latency`
 //! ticks ahead (control messages) or queued on the sender's uplink (ACKs,
 //! which carry a segment; see [`crate::links`]). Delivery decodes it and
 //! feeds the machine it is for, whose transmits and events are drained at
-//! once, as the threads of a real peer do.
+//! once, as the threads of a real peer do. What a peer does (register,
+//! count, leave, report) is the core's [`mpitorrent_core::peer::Peer`];
+//! this file only moves its messages and checks what it produced.
 
 use crate::calendar::Calendar;
 use crate::config::SimConfig;
 use crate::encoded::Encoded;
 use crate::links::{Links, Segment};
-use crate::peer::{draw_traits, SimPeer, Stage, Traits};
+use crate::peer::{draw_traits, SimPeer, Traits};
 use crate::SimError;
-use mpitorrent_core::downloader::{DownloadEvent, DownloaderConfig};
+use mpitorrent_core::downloader::DownloadEvent;
 use mpitorrent_core::holdings::SharedHashes;
+use mpitorrent_core::peer::PeerEvent;
 use mpitorrent_core::prefetch::Depth;
 use mpitorrent_core::scenario::Scenario;
 use mpitorrent_core::tracker::{RunData, Tracker, TrackerConfig, TrackerEvent};
-use mpitorrent_core::uploader::UploadEvent;
-use mpitorrent_core::{wire, Channel, FileId, Message, MessageKind, Rank, Transmit, TRACKER};
+use mpitorrent_core::{wire, Channel, MessageKind, Rank, Transmit, TRACKER};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,8 +73,6 @@ pub(crate) struct World<'a> {
     missing: BTreeSet<(Rank, &'a str)>,
     /// Ranks the tracker sent TERMINATE to.
     terminate_sent: Vec<bool>,
-    /// Files each peer owned at the start (never left).
-    owned: Vec<Vec<FileId>>,
     makespan: u64,
     terminated_at: Option<u64>,
     run_data: Option<RunData>,
@@ -120,7 +120,7 @@ impl<'a> World<'a> {
         let peers = scenario
             .peers()
             .zip(&traits)
-            .map(|((rank, input), &traits)| SimPeer::new(rank, input, traits, &shared))
+            .map(|((rank, input), &traits)| SimPeer::new(rank, input, traits, config, &shared))
             .collect();
         World {
             config,
@@ -132,7 +132,6 @@ impl<'a> World<'a> {
             expected,
             missing,
             terminate_sent: vec![false; ranks as usize],
-            owned: vec![Vec::new(); ranks as usize],
             makespan: 0,
             terminated_at: None,
             run_data: None,
@@ -155,10 +154,8 @@ impl<'a> World<'a> {
     /// events are handled in order until none is left.
     pub fn run(mut self) -> Result<Finished, SimError> {
         for index in 0..self.peers.len() {
-            let peer = &self.peers[index];
-            let msg = Message::Register(peer.registration.clone());
-            let rank = peer.rank;
-            self.send(0, rank, Transmit { to: TRACKER, msg })?;
+            let rank = self.peers[index].peer.rank();
+            self.drain_peer(0, rank)?;
         }
         while let Some((tick, event)) = self.calendar.pop() {
             if tick > self.config.max_ticks {
@@ -225,7 +222,7 @@ impl<'a> World<'a> {
                 self.tracker.prefetch(from, depth)
             }
             Event::Deliver { to, channel, .. } => {
-                self.peers[to.index() - 1].prefetch(depth, channel);
+                self.peers[to.index() - 1].peer.prefetch(depth, channel);
                 if channel == Channel::Upload {
                     // Most likely a request: its ACK goes onto the uplink.
                     self.links.prefetch_push(to, depth);
@@ -260,10 +257,8 @@ impl<'a> World<'a> {
             self.terminate_sent[to.index()] = true;
         }
         // (An ACK for a segment the sender does not hold cannot happen here:
-        // the uploader answers from the very holdings the downloader fills.)
-        if !from.is_tracker() {
-            self.peer(from).sent.add(kind);
-        }
+        // the uploader answers from the very holdings the downloader fills.
+        // Each machine counts what it sends.)
         let bytes = Encoded::new(wire::encode(&msg));
         if kind == MessageKind::SegmentAck {
             if let Some(at) = self.links.push(tick, Segment { from, to, bytes }) {
@@ -324,96 +319,21 @@ impl<'a> World<'a> {
             self.tracker.handle_message(now, from, msg);
             return self.drain_tracker(tick);
         }
-        let stage = self.peer(to).stage;
-        if stage == Stage::Terminated {
+        let peer = &mut self.peer(to).peer;
+        if peer.is_stopped() {
             return Err(self.fail(format!(
                 "rank {to} received {} from rank {from} after its TERMINATE",
                 msg.kind().name()
             )));
         }
-        let handled = match (channel, msg) {
-            (
-                Channel::Control,
-                Message::RegisterAck {
-                    file_ids, wanted, ..
-                },
-            ) if stage == Stage::Registering => {
-                return self.acked(tick, to, file_ids, wanted);
-            }
-            (Channel::Control, Message::Abort { reason }) => {
-                return Err(SimError::Aborted { tick, reason })
-            }
-            (_, msg) if stage == Stage::Registering => {
-                return Err(self.fail(format!(
-                    "rank {to} got {} from rank {from} before its REGISTER_ACK",
-                    msg.kind().name()
-                )))
-            }
-            (Channel::Download, msg) => match self.peer(to).downloader.as_mut() {
-                Some(downloader) if stage == Stage::Running => {
-                    downloader.handle_message(now, from, msg)
-                }
-                _ => {
-                    return Err(self.fail(format!(
-                        "rank {to} got {} from rank {from} before its download side started",
-                        msg.kind().name()
-                    )))
-                }
-            },
-            (Channel::Upload, msg) => self.peer(to).uploader.handle_message(now, from, msg),
-            (channel, msg) => {
-                return Err(self.fail(format!(
-                    "rank {to} got {} from rank {from} on its {channel:?} channel",
-                    msg.kind().name()
-                )))
-            }
-        };
+        let handled = peer.handle_message(now, from, channel, msg);
         handled.map_err(|e| self.fail(e.to_string()))?;
         self.drain_peer(tick, to)
     }
 
-    /// The registration ACK reached `rank`: build its download side and
-    /// start it now, or later for a late peer.
-    fn acked(
-        &mut self,
-        tick: u64,
-        rank: Rank,
-        file_ids: Vec<FileId>,
-        wanted: Vec<String>,
-    ) -> Result<(), SimError> {
-        let config = DownloaderConfig {
-            window: self.config.window,
-            update_every: self.config.update_every,
-            strategy: self.config.strategy,
-            seed: self.config.seed,
-            ..DownloaderConfig::classic(rank, wanted)
-        };
-        self.owned[rank.index()] = file_ids.clone();
-        let owned = self.peer(rank).registration.owned.len();
-        if file_ids.len() != owned {
-            return Err(self.fail(format!(
-                "rank {rank}: REGISTER_ACK with {} ids for {owned} owned files",
-                file_ids.len(),
-            )));
-        }
-        let peer = self.peer(rank);
-        peer.acked(file_ids, config);
-        match peer.traits.start_delay {
-            0 => self.start_downloads(tick, rank),
-            delay => {
-                self.calendar
-                    .schedule(tick.saturating_add(delay), Event::StartDownloads(rank));
-                Ok(())
-            }
-        }
-    }
-
+    /// A late peer's download side starts (or any peer's, at its ACK).
     fn start_downloads(&mut self, tick: u64, rank: Rank) -> Result<(), SimError> {
-        let peer = self.peer(rank);
-        peer.stage = Stage::Running;
-        if let Some(downloader) = peer.downloader.as_mut() {
-            downloader.start(now_of(tick));
-        }
+        self.peer(rank).peer.start_downloads(now_of(tick));
         self.drain_peer(tick, rank)
     }
 
@@ -438,38 +358,28 @@ impl<'a> World<'a> {
         Ok(())
     }
 
-    /// Sends what `rank`'s machines want sent, then handles their events.
+    /// Sends what `rank`'s peer wants sent, then handles its events.
     fn drain_peer(&mut self, tick: u64, rank: Rank) -> Result<(), SimError> {
-        let mut outbox = std::mem::take(&mut self.outbox);
-        let (mut downloads, mut uploads) = (Vec::new(), Vec::new());
-        let peer = self.peer(rank);
-        if let Some(downloader) = peer.downloader.as_mut() {
-            outbox.extend(std::iter::from_fn(|| downloader.poll_transmit()));
-            downloads.extend(std::iter::from_fn(|| downloader.poll_event()));
-        }
-        outbox.extend(std::iter::from_fn(|| peer.uploader.poll_transmit()));
-        uploads.extend(std::iter::from_fn(|| peer.uploader.poll_event()));
-        for transmit in outbox.drain(..) {
+        while let Some(transmit) = self.peer(rank).peer.poll_transmit() {
             self.send(tick, rank, transmit)?;
         }
-        self.outbox = outbox;
-        for event in downloads {
-            self.download_event(tick, rank, event)?;
-        }
-        for event in uploads {
-            self.upload_event(tick, rank, event)?;
+        while let Some(event) = self.peer(rank).peer.poll_event() {
+            self.peer_event(tick, rank, event)?;
         }
         Ok(())
     }
 
-    fn download_event(
-        &mut self,
-        tick: u64,
-        rank: Rank,
-        event: DownloadEvent,
-    ) -> Result<(), SimError> {
+    fn peer_event(&mut self, tick: u64, rank: Rank, event: PeerEvent) -> Result<(), SimError> {
         match event {
-            DownloadEvent::FileCompleted { file } => {
+            PeerEvent::Registered => match self.peer(rank).traits.start_delay {
+                0 => self.start_downloads(tick, rank),
+                delay => {
+                    let at = tick.saturating_add(delay);
+                    self.calendar.schedule(at, Event::StartDownloads(rank));
+                    Ok(())
+                }
+            },
+            PeerEvent::Download(DownloadEvent::FileCompleted { file }) => {
                 let expected = self.expected.get_key_value(file.name.as_str());
                 let name = match expected {
                     Some((&name, &hashes)) if file.is_complete() && hashes == &file.hashes[..] => {
@@ -488,41 +398,23 @@ impl<'a> World<'a> {
                         file.name
                     )));
                 }
-                if !self.owned[rank.index()].contains(&file.id) {
+                let peer = &self.peer(rank).peer;
+                if peer.download().is_some_and(|d| d.downloaded(file.id)) {
                     self.makespan = self.makespan.max(tick);
-                    self.peer(rank).downloaded.push(file.id);
                 }
                 Ok(())
             }
-            DownloadEvent::Finished => {
-                let peer = self.peer(rank);
-                peer.finished_at = Some(tick);
-                if !peer.traits.leaves {
-                    return Ok(());
-                }
-                for file in peer.downloaded.clone() {
-                    self.peer(rank).holdings.remove(file);
-                    let msg = Message::Leave { file };
-                    self.send(tick, rank, Transmit { to: TRACKER, msg })?;
-                }
+            PeerEvent::Download(DownloadEvent::Finished) => {
+                self.peer(rank).finished_at = Some(tick);
                 Ok(())
             }
-            DownloadEvent::Received { .. } => Err(self.fail(format!(
+            PeerEvent::Download(DownloadEvent::Received { .. }) => Err(self.fail(format!(
                 "rank {rank}: a segment to store, but simulated segments carry no bytes"
             ))),
-        }
-    }
-
-    fn upload_event(&mut self, tick: u64, rank: Rank, event: UploadEvent) -> Result<(), SimError> {
-        match event {
-            UploadEvent::Terminated => {
-                let peer = self.peer(rank);
-                peer.stage = Stage::Terminated;
-                let stats = peer.stats();
-                let msg = Message::Stats(Box::new(stats));
-                self.send(tick, rank, Transmit { to: TRACKER, msg })
-            }
-            UploadEvent::Aborted { reason } => Err(SimError::Aborted { tick, reason }),
+            PeerEvent::Serve(serve) => self.send(tick, rank, serve.hash_only()),
+            // Its STATS went with its other messages.
+            PeerEvent::Terminated => Ok(()),
+            PeerEvent::Aborted { reason } => Err(SimError::Aborted { tick, reason }),
         }
     }
 
@@ -531,20 +423,29 @@ impl<'a> World<'a> {
     fn describe_waiting(&self) -> String {
         const SHOWN: usize = 5;
         let mut waiting = Vec::new();
-        for peer in &self.peers {
-            let rank = peer.rank;
-            let what = match peer.stage {
-                Stage::Registering => format!("rank {rank} has no REGISTER_ACK"),
-                Stage::Waiting => format!("rank {rank} has not started downloading"),
-                Stage::Running if peer.finished_at.is_some() => {
+        for SimPeer {
+            peer, finished_at, ..
+        } in &self.peers
+        {
+            let rank = peer.rank();
+            let (Some(download), Some(holdings)) = (peer.download(), peer.holdings()) else {
+                waiting.push(format!("rank {rank} has no REGISTER_ACK"));
+                continue;
+            };
+            let what = match () {
+                _ if peer.is_stopped() => continue,
+                _ if !download.is_started() => {
+                    format!("rank {rank} has not started downloading")
+                }
+                _ if finished_at.is_some() => {
                     format!("rank {rank} has all its files and waits for TERMINATE")
                 }
-                Stage::Running => {
+                _ => {
                     let files: Vec<String> = self
                         .missing
                         .range((rank, "")..)
                         .take_while(|(r, _)| *r == rank)
-                        .map(|&(_, name)| match peer.holdings.find_by_name(name) {
+                        .map(|&(_, name)| match holdings.find_by_name(name) {
                             Some(file) => format!(
                                 "'{name}' ({} of {} segments)",
                                 file.held_count(),
@@ -555,7 +456,6 @@ impl<'a> World<'a> {
                         .collect();
                     format!("rank {rank} waits for {}", files.join(", "))
                 }
-                Stage::Terminated => continue,
             };
             waiting.push(what);
         }
@@ -576,6 +476,7 @@ impl<'a> World<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mpitorrent_core::{FileId, Message};
 
     fn world_of(scenario: &Scenario, config: &SimConfig) -> Result<(), SimError> {
         World::new(scenario, config).run().map(|_| ())

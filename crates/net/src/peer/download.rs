@@ -1,15 +1,14 @@
-//! The download thread: runs the [`Downloader`], hands verified segment
-//! bytes to the [`Content`] to store, and finishes each completed file.
+//! The download thread: runs the peer's [`DownloadSide`], hands verified
+//! segment bytes to the [`Content`] to store, and finishes each completed
+//! file.
 
-use super::{feed, report_failure, PeerError, PeerOptions, POLL_INTERVAL};
+use super::{feed, PeerError, POLL_INTERVAL};
 use crate::content::Content;
-use crate::{Counting, Endpoint, Fabric, TransportError};
-use mpitorrent_core::downloader::{DownloadEvent, DownloadStats, Downloader, DownloaderConfig};
-use mpitorrent_core::holdings::Holdings;
-use mpitorrent_core::stats::MessageCounts;
+use crate::{Endpoint, Fabric, TransportError};
+use mpitorrent_core::downloader::DownloadEvent;
+use mpitorrent_core::peer::DownloadSide;
 use mpitorrent_core::Channel;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a finished download thread, told to stop, still waits for the
@@ -19,44 +18,28 @@ const OWED_REPLIES_GRACE: Duration = Duration::from_secs(3);
 
 /// What the download thread hands back when it is done.
 pub(super) struct Downloaded {
+    pub side: DownloadSide,
     pub files_written: usize,
-    pub bytes_stored: u64,
-    pub stats: DownloadStats,
-    pub sent: MessageCounts,
 }
 
 pub(super) fn download_thread<F: Fabric>(
     fabric: &F,
-    holdings: &Arc<Holdings>,
-    wanted: Vec<String>,
+    mut side: DownloadSide,
     content: &dyn Content,
-    options: &PeerOptions,
     stop: &AtomicBool,
     clock: Instant,
 ) -> Result<Downloaded, PeerError> {
-    let endpoint = Counting::new(fabric.endpoint());
+    let endpoint = fabric.endpoint();
     let rank = endpoint.rank();
     let _span = tracing::info_span!("download", rank = rank.0).entered();
-    let config = DownloaderConfig {
-        rank,
-        wanted,
-        update_every: options.update_every,
-        window: options.window,
-        strategy: options.strategy,
-        seed: options.seed,
-        verify: content.carries_bytes(),
-    };
-    let mut downloader = Downloader::new(config, Arc::clone(holdings));
-    downloader.start(clock.elapsed());
+    side.start(clock.elapsed());
     let mut files_written = 0;
-    let mut bytes_stored = 0;
-    let mut finished = false;
     let mut stopped_at = None;
     loop {
         // Store segments and finish files before sending what the
         // downloader queued with them, so the tracker never counts a peer as
         // done (or as a seed) whose file could not be written.
-        while let Some(event) = downloader.poll_event() {
+        while let Some(event) = side.poll_event() {
             let done = match event {
                 DownloadEvent::Received {
                     file,
@@ -66,9 +49,7 @@ pub(super) fn download_thread<F: Fabric>(
                     .store(&file, index, &payload)
                     .map_err(|e| format!("rank {rank}: {e}"))
                     .and_then(|()| {
-                        bytes_stored += payload.len() as u64;
-                        downloader
-                            .segment_stored(clock.elapsed(), file.id, index)
+                        side.segment_stored(clock.elapsed(), file.id, index, payload.len())
                             .map_err(|e| e.to_string())
                     }),
                 DownloadEvent::FileCompleted { file } => {
@@ -78,15 +59,14 @@ pub(super) fn download_thread<F: Fabric>(
                 }
                 DownloadEvent::Finished => {
                     tracing::info!("has all its files");
-                    finished = true;
                     Ok(())
                 }
             };
             if let Err(reason) = done {
-                return Err(fail(&endpoint, content, reason, stop)?);
+                return Err(fail(&endpoint, side, content, reason, stop)?);
             }
         }
-        while let Some(transmit) = downloader.poll_transmit() {
+        while let Some(transmit) = side.poll_transmit() {
             if transmit.to.is_tracker() {
                 tracing::debug!("to the tracker: {}", transmit.msg.kind().name());
             }
@@ -95,12 +75,11 @@ pub(super) fn download_thread<F: Fabric>(
         // Done once every file is and every answer the tracker owes this
         // thread has been taken (MPI: nothing left unreceived at
         // MPI_Finalize).
-        if finished && downloader.replies_owed() == 0 {
+        let finished = side.is_finished();
+        if finished && side.replies_owed() == 0 {
             return Ok(Downloaded {
+                side,
                 files_written,
-                bytes_stored,
-                stats: downloader.stats().clone(),
-                sent: endpoint.sent(),
             });
         }
         if stop.load(Ordering::Acquire) {
@@ -115,7 +94,7 @@ pub(super) fn download_thread<F: Fabric>(
             if since.elapsed() > OWED_REPLIES_GRACE {
                 tracing::warn!(
                     "{} answer(s) of the tracker never came",
-                    downloader.replies_owed()
+                    side.replies_owed()
                 );
                 return Err(PeerError::Aborted("stopped by the tracker".into()));
             }
@@ -124,10 +103,10 @@ pub(super) fn download_thread<F: Fabric>(
             continue;
         };
         let handled = feed(rank, envelope, |from, msg| {
-            downloader.handle_message(clock.elapsed(), from, msg)
+            side.handle_message(clock.elapsed(), from, msg)
         });
         if let Err(reason) = handled {
-            return Err(fail(&endpoint, content, reason, stop)?);
+            return Err(fail(&endpoint, side, content, reason, stop)?);
         }
     }
 }
@@ -140,12 +119,16 @@ pub(super) fn download_thread<F: Fabric>(
 /// left, an owner could wait forever and never see the abort.
 fn fail<E: Endpoint>(
     endpoint: &E,
+    mut side: DownloadSide,
     content: &dyn Content,
     reason: String,
     stop: &AtomicBool,
 ) -> Result<PeerError, TransportError> {
     content.abandon();
-    report_failure(endpoint, reason.clone())?;
+    side.report_failure(reason.clone());
+    while let Some(transmit) = side.poll_transmit() {
+        endpoint.transmit(&transmit)?;
+    }
     while !stop.load(Ordering::Acquire) {
         endpoint.recv(&[Channel::Download], POLL_INTERVAL)?;
     }

@@ -1,6 +1,9 @@
-//! A peer rank's driver: register with the tracker, wait for its ACK, then
-//! run the download thread and the upload thread until TERMINATE, then
-//! send the tracker this peer's statistics.
+//! A peer rank's driver: runs the core's peer machine
+//! ([`mpitorrent_core::peer`]) on real endpoints. The registration runs on
+//! the control channel; its two sides then run on a download thread and an
+//! upload thread until TERMINATE; then the STATS the machine assembles go
+//! to the tracker. Every check, count and message is the machine's; this
+//! driver moves bytes, stores and reads segments, and keeps the time.
 //!
 //! Each thread takes its own endpoint and only receives on its own
 //! channels: the download thread on [`Channel::Download`], the upload
@@ -16,18 +19,17 @@ mod upload;
 use crate::content::Content;
 use crate::fault::FaultPlan;
 use crate::resources::process_resources;
-use crate::{Counting, Endpoint, Envelope, Fabric, TransportError};
+use crate::{Endpoint, Envelope, Fabric, TransportError};
 use download::{download_thread, Downloaded};
+use mpitorrent_core::downloader::DownloaderConfig;
 use mpitorrent_core::holdings::Holdings;
-use mpitorrent_core::stats::{PeerStats, ResourceUse};
+use mpitorrent_core::peer::{self, PeerConfig, Registering, RegistrationEvent, Sides};
+use mpitorrent_core::stats::ResourceUse;
 use mpitorrent_core::strategy::Strategy;
-use mpitorrent_core::{
-    Channel, Message, MessageKind, ProtocolError, Rank, Registration, Transmit, TRACKER,
-};
+use mpitorrent_core::{Channel, Message, ProtocolError, Rank, Registration};
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use upload::{upload_thread, Uploaded};
+use upload::upload_thread;
 
 /// How a peer downloads.
 #[derive(Clone, Debug)]
@@ -99,36 +101,45 @@ pub fn run_peer<F: Fabric>(
     setup: Result<PeerSetup, String>,
     options: &PeerOptions,
 ) -> Result<PeerReport, PeerError> {
-    let endpoint = Counting::new(fabric.endpoint());
-    let PeerSetup {
-        registration,
-        content,
-    } = match setup {
-        Ok(setup) => setup,
+    let endpoint = fabric.endpoint();
+    let rank = endpoint.rank();
+    let (registering, content) = match setup {
+        Ok(PeerSetup {
+            registration,
+            content,
+        }) => {
+            let config = peer_config(rank, options, content.carries_bytes());
+            let registering = Registering::new(registration, config, Holdings::new());
+            (registering, content)
+        }
         Err(reason) => {
-            report_failure(&endpoint, reason)?;
-            return Err(wait_for_abort(&endpoint)?);
+            let config = peer_config(rank, options, false);
+            // It never registers: the tracker's abort is what ends it.
+            return match register(&endpoint, Registering::unable(config, reason)) {
+                Err(e) => Err(e),
+                Ok(_) => Err(PeerError::Failed(format!(
+                    "rank {rank} was registered without an input"
+                ))),
+            };
         }
     };
     let content = content.as_ref();
-    let span = tracing::info_span!("peer", rank = endpoint.rank().0).entered();
-    let (holdings, wanted) = register(&endpoint, registration)?;
-    tracing::info!("registered; {} file(s) to fetch", wanted.len());
+    let span = tracing::info_span!("peer", rank = rank.0).entered();
+    let Sides { download, upload } = *register(&endpoint, registering)?;
     drop(span);
-    let holdings = Arc::new(holdings);
     let clock = Instant::now();
     let stop = AtomicBool::new(false);
     let (downloaded, uploaded) = std::thread::scope(|scope| {
         let download = std::thread::Builder::new()
             .name("download".into())
             .spawn_scoped(scope, || {
-                download_thread(fabric, &holdings, wanted, content, options, &stop, clock)
+                download_thread(fabric, download, content, &stop, clock)
             })
             .expect("spawn the download thread");
         let upload = std::thread::Builder::new()
             .name("upload".into())
             .spawn_scoped(scope, || {
-                upload_thread(fabric, &holdings, content, options.fault, &stop, clock)
+                upload_thread(fabric, upload, content, options.fault, &stop, clock)
             })
             .expect("spawn the upload thread");
         // A download failure was reported to the tracker, whose abort stops
@@ -147,17 +158,20 @@ pub fn run_peer<F: Fabric>(
     // tracker prints the reason; otherwise a download failure is this
     // rank's to print.
     let uploaded = uploaded?;
-    let downloaded = downloaded?;
-    let stats = peer_stats(&downloaded, &uploaded, &endpoint, options.own_process);
-    endpoint.transmit(&Transmit {
-        to: TRACKER,
-        msg: Message::Stats(Box::new(stats)),
-    })?;
+    let Downloaded {
+        side,
+        files_written,
+    } = downloaded?;
+    let resources = match options.own_process {
+        true => process_resources(),
+        false => ResourceUse::default(),
+    };
+    endpoint.transmit(&peer::report(&side, &uploaded, resources))?;
     // Only now: a failed run leaves everything as it was for the user to
     // look at, and only a run that ended well knows its outputs are whole,
     // so that any temporary of its own still there is an earlier run's.
     // After the STATS, so the tracker's end does not wait for it.
-    let _span = tracing::info_span!("peer", rank = endpoint.rank().0).entered();
+    let _span = tracing::info_span!("peer", rank = rank.0).entered();
     match content.tidy() {
         Ok(removed) => {
             for path in removed {
@@ -166,89 +180,55 @@ pub fn run_peer<F: Fabric>(
         }
         Err(e) => tracing::warn!("cannot remove what an earlier run left: {e}"),
     }
-    Ok(PeerReport {
-        files_written: downloaded.files_written,
-    })
+    Ok(PeerReport { files_written })
 }
 
-/// Everything this peer counted, for the tracker's run report.
-fn peer_stats<E: Endpoint>(
-    downloaded: &Downloaded,
-    uploaded: &Uploaded,
-    main: &Counting<E>,
-    own_process: bool,
-) -> PeerStats {
-    let mut sent = main.sent();
-    sent.merge(&downloaded.sent);
-    sent.merge(&uploaded.sent);
-    // The STATS message itself, sent right after this.
-    sent.add(MessageKind::Stats);
-    PeerStats {
-        downloads: downloaded.stats.received.to_list(),
-        uploads: uploaded.stats.sent.to_list(),
-        nacks_received: downloaded.stats.nacks_received,
-        corrupt_received: downloaded.stats.corrupt_received,
-        bytes_received: downloaded.bytes_stored,
-        completed: downloaded.stats.completed.clone(),
-        progress: downloaded.stats.progress.clone(),
-        messages_sent: sent,
-        resources: if own_process {
-            process_resources()
-        } else {
-            ResourceUse::default()
+/// How this rank's peer machine runs, from the options.
+fn peer_config(rank: Rank, options: &PeerOptions, verify: bool) -> PeerConfig {
+    PeerConfig {
+        downloader: DownloaderConfig {
+            rank,
+            wanted: Vec::new(),
+            update_every: options.update_every,
+            window: options.window,
+            strategy: options.strategy,
+            seed: options.seed,
+            verify,
         },
+        leaves: false,
     }
 }
 
-/// Sends the registration, waits for the tracker's ACK, and returns the
-/// peer's holdings (owned files and matched candidates, with the tracker's
-/// file ids) and the files to download.
-fn register<E: Endpoint>(
-    endpoint: &E,
-    registration: Registration,
-) -> Result<(Holdings, Vec<String>), PeerError> {
-    let msg = Message::Register(registration.clone());
-    endpoint.transmit(&Transmit { to: TRACKER, msg })?;
-    let (file_ids, candidate_ids, wanted) = loop {
+/// Runs the registration to its end on the control channel: the peer's
+/// two sides once the tracker's ACK checked out, or the tracker's abort.
+fn register<E: Endpoint>(endpoint: &E, mut peer: Registering) -> Result<Box<Sides>, PeerError> {
+    let start = Instant::now();
+    loop {
+        while let Some(transmit) = peer.poll_transmit() {
+            endpoint.transmit(&transmit)?;
+        }
+        match peer.poll_event() {
+            Some(RegistrationEvent::Registered(sides)) => {
+                tracing::info!("registered; {} file(s) to fetch", sides.download.wanted());
+                return Ok(sides);
+            }
+            Some(RegistrationEvent::Aborted { reason }) => return Err(PeerError::Aborted(reason)),
+            None => {}
+        }
         let Some(envelope) = endpoint.recv(&[Channel::Control], POLL_INTERVAL)? else {
             continue;
         };
-        match envelope.decode()? {
-            Message::RegisterAck {
-                file_ids,
-                candidate_ids,
-                wanted,
-            } if file_ids.len() == registration.owned.len()
-                && candidate_ids.len() == registration.candidates.len() =>
-            {
-                break (file_ids, candidate_ids, wanted)
-            }
-            Message::Abort { reason } => return Err(PeerError::Aborted(reason)),
-            other => {
-                let reason = format!(
-                    "protocol error: rank {} expected REGISTER_ACK, got {}",
-                    endpoint.rank(),
-                    other.kind().name()
-                );
-                report_failure(endpoint, reason)?;
-                return Err(wait_for_abort(endpoint)?);
-            }
-        }
-    };
-    let holdings = Holdings::new();
-    let held = registration
-        .owned
-        .into_iter()
-        .zip(file_ids.into_iter().map(Some))
-        .chain(registration.candidates.into_iter().zip(candidate_ids));
-    for (listing, id) in held {
-        match id {
-            Some(id) => drop(holdings.add_complete(id, listing.name, listing.hashes)),
-            // Partly intact, maybe: its matching segments are not fetched.
-            None => holdings.found_partly(listing.name, listing.hashes),
-        }
+        let from = envelope.from;
+        let msg = match envelope.decode() {
+            Ok(msg) => msg,
+            // Only the tracker's abort matters any more.
+            Err(_) if peer.waits_for_abort() => continue,
+            Err(e) => return Err(e.into()),
+        };
+        // A message out of place was reported to the tracker by the
+        // machine (ABORT queued above): its abort ends this rank.
+        let _ = peer.handle_message(start.elapsed(), from, msg);
     }
-    Ok((holdings, wanted))
 }
 
 /// Decodes a received message and feeds it to a state machine; a problem
@@ -261,24 +241,4 @@ fn feed(
     let from = envelope.from;
     let msg = envelope.decode().map_err(|e| format!("rank {rank}: {e}"))?;
     handle(from, msg).map_err(|e| e.to_string())
-}
-
-/// Asks the tracker to abort the job for `reason`.
-fn report_failure<E: Endpoint>(endpoint: &E, reason: String) -> Result<(), TransportError> {
-    endpoint.transmit(&Transmit {
-        to: TRACKER,
-        msg: Message::Abort { reason },
-    })
-}
-
-/// After reporting a failure before the threads start: wait for the
-/// tracker's abort, so this rank ends with the rest of the job.
-fn wait_for_abort<E: Endpoint>(endpoint: &E) -> Result<PeerError, TransportError> {
-    loop {
-        if let Some(envelope) = endpoint.recv(&[Channel::Control], POLL_INTERVAL)? {
-            if let Ok(Message::Abort { reason }) = envelope.decode() {
-                return Ok(PeerError::Aborted(reason));
-            }
-        }
-    }
 }

@@ -1,40 +1,33 @@
-//! The upload thread: answers segment requests (with the segment's bytes,
-//! read through the [`Content`], when segments carry bytes) until
-//! TERMINATE, or until the tracker aborts the job (then it also tells the
-//! download thread to stop). Injected faults strike here.
+//! The upload thread: runs the peer's [`Uploader`] and serves the segments
+//! it says to (with their bytes, read through the [`Content`] straight into
+//! the message, when segments carry bytes) until TERMINATE, or until the
+//! tracker aborts the job (then it also tells the download thread to stop).
+//! Injected faults strike here.
 
-use super::{feed, report_failure, PeerError, POLL_INTERVAL};
+use super::{feed, PeerError, POLL_INTERVAL};
 use crate::content::Content;
 use crate::fault::{Fault, FaultPlan};
-use crate::{Counting, Endpoint, Envelope, Fabric, TransportError};
-use mpitorrent_core::holdings::Holdings;
-use mpitorrent_core::stats::MessageCounts;
-use mpitorrent_core::uploader::{UploadEvent, UploadStats, Uploader};
-use mpitorrent_core::{wire, Channel, Message, Transmit};
+use crate::{Endpoint, Envelope, Fabric, TransportError};
+use mpitorrent_core::uploader::{Serve, UploadEvent, Uploader};
+use mpitorrent_core::Channel;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
-/// What the upload thread hands back after TERMINATE.
-pub(super) struct Uploaded {
-    pub stats: UploadStats,
-    pub sent: MessageCounts,
-}
-
+/// Runs the upload side; hands it back after TERMINATE.
 pub(super) fn upload_thread<F: Fabric>(
     fabric: &F,
-    holdings: &Arc<Holdings>,
+    mut uploader: Uploader,
     content: &dyn Content,
     fault: Option<FaultPlan>,
     stop: &AtomicBool,
     clock: Instant,
-) -> Result<Uploaded, PeerError> {
-    let endpoint = Counting::new(fabric.endpoint());
+) -> Result<Uploader, PeerError> {
+    let endpoint = fabric.endpoint();
     let rank = endpoint.rank();
     let _span = tracing::info_span!("upload", rank = rank.0).entered();
     let fault = FaultPlan::for_rank(fault, rank);
-    let mut uploader = Uploader::new(rank, Arc::clone(holdings));
-    let result = loop {
+    loop {
+        let mut ended = None;
         let Some(envelope) = endpoint.recv(&[Channel::Upload, Channel::Control], POLL_INTERVAL)?
         else {
             continue;
@@ -48,47 +41,38 @@ pub(super) fn upload_thread<F: Fabric>(
         // On a bad message, tell the tracker and keep going: its abort is
         // what ends this thread, like every other rank's.
         if let Err(reason) = handled {
-            report_failure(&endpoint, reason)?;
+            uploader.report_failure(reason);
+        }
+        while let Some(event) = uploader.poll_event() {
+            match event {
+                UploadEvent::Serve(serve) => match encode(&serve, content, fault) {
+                    // Where every ACK goes.
+                    Ok(bytes) => endpoint.send(serve.to, Channel::Download, bytes)?,
+                    Err(reason) => uploader.report_failure(format!("rank {rank}: {reason}")),
+                },
+                UploadEvent::Terminated => {
+                    let segments = uploader.stats().sent.total();
+                    tracing::info!("TERMINATE after uploading {segments} segments");
+                    ended = Some(Ok(()));
+                }
+                UploadEvent::Aborted { reason } => ended = Some(Err(PeerError::Aborted(reason))),
+            }
         }
         while let Some(transmit) = uploader.poll_transmit() {
-            match encode(&transmit, holdings, content, fault) {
-                Ok(bytes) => endpoint.transmit_encoded(&transmit, bytes)?,
-                Err(reason) => report_failure(&endpoint, format!("rank {rank}: {reason}"))?,
-            }
+            endpoint.transmit(&transmit)?;
         }
-        match uploader.poll_event() {
-            Some(UploadEvent::Terminated) => {
-                let segments = uploader.stats().sent.total();
-                tracing::info!("TERMINATE after uploading {segments} segments");
-                break Ok(Uploaded {
-                    stats: uploader.stats().clone(),
-                    sent: endpoint.sent(),
-                });
-            }
-            Some(UploadEvent::Aborted { reason }) => break Err(PeerError::Aborted(reason)),
-            None => {}
+        if let Some(ended) = ended {
+            stop.store(true, Ordering::Release);
+            return ended.map(|()| uploader);
         }
-    };
-    stop.store(true, Ordering::Release);
-    result
+    }
 }
 
-/// Encodes what the uploader sends: an ACK through the [`Content`], which
-/// reads the segment's bytes straight into it (and spoils them if this rank
-/// is to corrupt its uploads), anything else as it is.
-fn encode(
-    transmit: &Transmit,
-    holdings: &Holdings,
-    content: &dyn Content,
-    fault: Option<Fault>,
-) -> Result<Vec<u8>, String> {
-    let Message::SegmentAck { file, index, .. } = transmit.msg else {
-        return Ok(wire::encode(&transmit.msg));
-    };
-    let held = holdings
-        .get(file)
-        .ok_or_else(|| format!("asked for {file}, which it acknowledged but does not know"))?;
-    let mut bytes = content.encode_ack(&held, index)?;
+/// The ACK that serves `serve`: the [`Content`] reads the segment's bytes
+/// straight into it (and they are spoilt if this rank is to corrupt its
+/// uploads).
+fn encode(serve: &Serve, content: &dyn Content, fault: Option<Fault>) -> Result<Vec<u8>, String> {
+    let mut bytes = content.encode_ack(serve)?;
     if fault == Some(Fault::CorruptUpload) && content.carries_bytes() {
         // The payload ends the message (and a real segment is never empty).
         if let Some(last) = bytes.last_mut() {

@@ -10,6 +10,7 @@ use mpitorrent_core::content::relative_path_problem;
 use mpitorrent_core::escape::shown;
 use mpitorrent_core::holdings::HeldFile;
 use mpitorrent_core::tree::{FileMeta, TreeEntry};
+use mpitorrent_core::uploader::Serve;
 use mpitorrent_core::{wire, FileId, Rank, SegmentIdx};
 use mpitorrent_fs::meta::{set_meta, set_meta_below};
 use mpitorrent_fs::Folder;
@@ -218,7 +219,8 @@ impl Content for ShareContent {
         Ok(())
     }
 
-    fn encode_ack(&self, file: &HeldFile, index: SegmentIdx) -> Result<Vec<u8>, String> {
+    fn encode_ack(&self, serve: &Serve) -> Result<Vec<u8>, String> {
+        let (file, index) = (&serve.file, serve.index);
         // A file being received is read from its partial copy (a stale
         // file of the same name may still sit under its final name).
         let partial = {
@@ -376,8 +378,13 @@ mod tests {
     }
 
     /// The payload of the ACK this content sends for a segment.
-    fn served(content: &ShareContent, file: &HeldFile, index: SegmentIdx) -> Vec<u8> {
-        match wire::decode_owned(content.encode_ack(file, index).unwrap()).unwrap() {
+    fn served(content: &ShareContent, file: &Arc<HeldFile>, index: SegmentIdx) -> Vec<u8> {
+        let serve = Serve {
+            to: Rank(2),
+            file: Arc::clone(file),
+            index,
+        };
+        match wire::decode_owned(content.encode_ack(&serve).unwrap()).unwrap() {
             Message::SegmentAck { payload, .. } => payload.into_vec(),
             other => panic!("expected an ACK, got {other:?}"),
         }
