@@ -137,7 +137,8 @@ fn try_main() -> Result<bool> {
              target = 1.25 x link bound + floor; bcast = mpi-bcast; http = every node pulls \
              from one HTTP server on node 1 (curl); CPU/GiB = CPU seconds of every process on \
              every node per GiB delivered; share cores = share's CPU / wall; seeder copies = \
-             bytes the seeder uploaded / size; every output checked byte for byte",
+             segments out of the seeder's node over its link / segments of the file; every output \
+             checked byte for byte",
             plan.cluster.size >> 20,
             plan.runs
         );

@@ -324,8 +324,16 @@ impl<'a> Case<'a> {
         self.check(&wanted)?;
         let report = read_report(&report)?;
         let segments = report.files.iter().map(|f| f.segments as u64).sum::<u64>();
+        // What crossed the seeder's node's link: with one rank per node,
+        // the seeder's uploads; with more, not what it handed its
+        // node-mates through shared memory.
         let seeder = report.peers.iter().find(|p| p.rank == 1);
-        let uploaded = seeder.map_or(0, |p| p.uploaded);
+        let node = seeder.and_then(|p| p.node.as_deref());
+        let over_link = report.nodes.iter().find(|n| Some(n.node.as_str()) == node);
+        let uploaded = match over_link {
+            Some(node) => node.segments_out,
+            None => seeder.map_or(0, |p| p.uploaded),
+        };
         Ok((cost, uploaded as f64 / segments.max(1) as f64))
     }
 
