@@ -221,6 +221,8 @@ impl HintPolicy for PacedHints {
                 .first()
                 .is_some_and(|&i| swarm.rarity.count(i) <= seeds)
         };
+        // (A seed of another node gives none that the requester's node
+        // already has or is about to have: that copy comes from a mate.)
         for at in 0..swarm.seeds.len().min(SEEDS_TRIED) {
             let seed = swarm.seeds[at];
             while hints.len() < count
@@ -228,6 +230,8 @@ impl HintPolicy for PacedHints {
                 && swarm.pacing.owes(seed) < swarm.pacing.cap
                 && hints.iter().filter(|h| h.1 == seed).count() < PER_HOLDER
                 && fresh_left(swarm)
+                && (mates.contains(&seed)
+                    || !near(swarm, mates, swarm.rarity.held_by_at_least(0)[0]))
             {
                 let index = swarm.rarity.held_by_at_least(0)[0];
                 hint(swarm, requester, index, seed, &mut hints);
@@ -294,17 +298,22 @@ fn rarest_from(
         return None;
     };
     let hinted = swarm.pacing.hinted_to(requester);
-    let near = |i: SegmentIdx| {
-        mates.iter().any(|&mate| {
-            swarm.members.get(mate).is_some_and(|m| m.held.contains(i))
-                || swarm.pacing.hinted_to(mate).iter().any(|h| h.0 == i)
-        })
-    };
     has.held
         .difference(&wants.held, start)
-        .filter(|&i| !hinted.iter().any(|h| h.0 == i) && !near(i))
+        .filter(|&i| !hinted.iter().any(|h| h.0 == i) && !near(swarm, mates, i))
         .take(CANDIDATES)
         .min_by_key(|&i| swarm.rarity.count(i))
+}
+
+/// Whether one of `mates` holds segment `index` or was hinted it.
+fn near(swarm: &FileSwarm, mates: &[Rank], index: SegmentIdx) -> bool {
+    mates.iter().any(|&mate| {
+        swarm
+            .members
+            .get(mate)
+            .is_some_and(|m| m.held.contains(index))
+            || swarm.pacing.hinted_to(mate).iter().any(|h| h.0 == index)
+    })
 }
 
 /// Gives `requester` segment `index` from `holder`.
