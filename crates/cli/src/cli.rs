@@ -240,6 +240,12 @@ pub struct ShareArgs {
     /// fails.
     #[arg(long)]
     pub no_space_check: bool,
+    /// Register the hashes of this file (the output of `mpitorrent
+    /// manifest`, names relative to --from) instead of hashing --from on
+    /// every seeder; each segment is still verified against them. It must
+    /// list exactly the files of --from, made with this --segment-size.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
     /// Run the whole job in this process with this many ranks (tracker
     /// included) instead of under mpirun.
     #[arg(long, value_name = "RANKS", value_parser = clap::value_parser!(u32).range(2..))]

@@ -60,6 +60,7 @@ impl Workload {
             links: args.links,
             verify: args.verify,
             check_space: !args.no_space_check,
+            manifest: args.manifest.clone(),
         })
     }
 }

@@ -333,15 +333,21 @@ impl RunReport {
             .peers
             .iter()
             .filter(|p| p.bytes_downloaded > 0)
-            .map(|p| (rate(p.bytes_downloaded), p.rank))
+            .map(|p| (rate(p.bytes_downloaded), p))
             .min_by(|a, b| a.0.total_cmp(&b.0));
         let mut line = format!(
             "  bytes: {:.1} MiB at {:.1} MiB/s overall",
             mib(self.bytes_downloaded),
             rate(self.bytes_downloaded)
         );
-        if let Some((slowest, rank)) = slowest {
-            line += &format!("; slowest rank {rank} at {slowest:.1} MiB/s");
+        if let Some((slowest, peer)) = slowest {
+            let rank = peer.rank;
+            // The node is the peer's own word for its host (escaped).
+            let node = match &peer.node {
+                Some(node) => format!(" on {}", shown(node)),
+                None => String::new(),
+            };
+            line += &format!("; slowest rank {rank}{node} at {slowest:.1} MiB/s");
         }
         line + &format!(
             "; {} segment(s) failed verification and were fetched again\n",

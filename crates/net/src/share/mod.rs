@@ -11,6 +11,7 @@ pub mod content;
 pub mod destination;
 pub mod direct;
 pub mod job;
+pub mod manifest;
 pub mod plan;
 pub mod scan;
 pub mod storage;
