@@ -13,5 +13,6 @@ pub mod direct;
 pub mod job;
 pub mod manifest;
 pub mod plan;
+pub mod progress;
 pub mod scan;
 pub mod storage;
