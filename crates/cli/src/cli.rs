@@ -83,7 +83,8 @@ pub enum Command {
     /// verified: `mpirun -np N mpitorrent share --from DIR --to DIR`.
     Share(ShareArgs),
     /// Print real files the classic way: `<name> <segment count>`, then the
-    /// BLAKE3 hash of each segment.
+    /// BLAKE3 hash of each segment (what `share --manifest` takes: run it
+    /// inside the folder, so that the names are relative to it).
     Manifest(ManifestArgs),
 }
 

@@ -26,18 +26,10 @@ fn plain_progress_lines_of_a_share_count_mib_and_name_the_slowest_rank_and_node(
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("data")).unwrap();
         fs::write(dir.path().join("data/f.bin"), bytes(SIZE, 3)).unwrap();
-        let args = [
-            "--from",
-            "data",
-            "--seeders",
-            "1",
-            "--to",
-            "out/{rank}",
-            "--segment-size",
-            "4KiB",
-            "--progress-interval",
-            "0.1",
-        ];
+        let args: Vec<&str> =
+            "--from data --seeders 1 --to out/{rank} --segment-size 4KiB --progress-interval 0.1"
+                .split(' ')
+                .collect();
         let output = share_command(dir.path(), 4, under_mpirun, &args)
             .output()
             .unwrap();

@@ -502,6 +502,18 @@ mod tests {
             "{summary}"
         );
         assert!(summary.contains("busiest rank 1 (4 segments)"), "{summary}");
+        // Real bytes (`share`): the slowest rank is named with its node.
+        let mut share = report.clone();
+        share.bytes_downloaded = 3 << 20;
+        (
+            share.peers[1].bytes_downloaded,
+            share.peers[2].bytes_downloaded,
+        ) = (2 << 20, 1 << 20);
+        share.peers[1].node = Some("n1".into());
+        share.peers[2].node = Some("n\x1b2".into());
+        let summary = share.summary();
+        let slowest = "; slowest rank 3 on n\\x1b2 at 0.7 MiB/s;";
+        assert!(summary.contains(slowest), "{summary}");
         let json = serde_json::to_string(&report).unwrap();
         let back: RunReport = serde_json::from_str(&json).unwrap();
         assert_eq!(back, report);
