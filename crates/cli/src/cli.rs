@@ -83,7 +83,8 @@ pub enum Command {
     /// verified: `mpirun -np N mpitorrent share --from DIR --to DIR`.
     Share(ShareArgs),
     /// Print real files the classic way: `<name> <segment count>`, then the
-    /// BLAKE3 hash of each segment.
+    /// BLAKE3 hash of each segment (what `share --manifest` takes: run it
+    /// inside the folder, so that the names are relative to it).
     Manifest(ManifestArgs),
 }
 
@@ -240,6 +241,12 @@ pub struct ShareArgs {
     /// fails.
     #[arg(long)]
     pub no_space_check: bool,
+    /// Register the hashes of this file (the output of `mpitorrent
+    /// manifest`, names relative to --from) instead of hashing --from on
+    /// every seeder; each segment is still verified against them. It must
+    /// list exactly the files of --from, made with this --segment-size.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
     /// Run the whole job in this process with this many ranks (tracker
     /// included) instead of under mpirun.
     #[arg(long, value_name = "RANKS", value_parser = clap::value_parser!(u32).range(2..))]

@@ -1,7 +1,8 @@
 //! `mpitorrent manifest FILE...`: real files described the classic way, a
 //! `<name> <segment count>` line and then one BLAKE3 hash per segment, so
 //! real and classic files are listed alike (and a share can be checked by
-//! hand).
+//! hand). `share --manifest` takes this output instead of hashing its
+//! source ([`mpitorrent_net::share::manifest`]).
 
 use crate::cli::ManifestArgs;
 use anyhow::Result;

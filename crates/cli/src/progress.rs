@@ -1,7 +1,9 @@
-//! Rank 0's live view of the swarm, on stderr: segments done out of the
+//! Rank 0's live view of the swarm, on stderr: what is done out of the
 //! total, the rate, the ETA and the peers finished, all from what the
 //! tracker knows (its [`Progress`], handed over by the tracker loop every
-//! 100 ms).
+//! 100 ms). A `share` counts in MiB (its segments have a size: the bytes
+//! each rank lacks come with the progress) and names the slowest rank
+//! still downloading and its node; a classic swarm counts segments.
 //!
 //! In a terminal it is an `indicatif` bar. Anywhere else (a file, a pipe,
 //! mpirun forwarding rank 0's stderr, a batch scheduler's log) it is a
@@ -10,7 +12,9 @@
 
 use crate::logging;
 use indicatif::{HumanCount, HumanDuration, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mpitorrent_core::escape::shown;
 use mpitorrent_core::tracker::Progress;
+use mpitorrent_net::share::progress::RankBytes;
 use std::collections::VecDeque;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -36,7 +40,9 @@ enum View {
 pub struct ProgressDisplay {
     view: View,
     started: Instant,
+    /// Of segments, or of bytes in a `share`.
     rate: RateEstimate,
+    ranks: Vec<RankTrack>,
 }
 
 impl ProgressDisplay {
@@ -57,6 +63,7 @@ impl ProgressDisplay {
             view,
             started: Instant::now(),
             rate: RateEstimate::default(),
+            ranks: Vec::new(),
         }
     }
 
@@ -65,21 +72,28 @@ impl ProgressDisplay {
         ProgressDisplay::new(true, Duration::ZERO)
     }
 
-    /// Takes the tracker's latest progress.
-    pub fn observe(&mut self, progress: &Progress) {
+    /// Takes the tracker's latest progress and (in a `share`) the bytes
+    /// each peer rank still lacks.
+    pub fn observe(&mut self, progress: &Progress, ranks: &[RankBytes]) {
         let now = Instant::now();
         let elapsed = now - self.started;
-        self.rate.add(elapsed, progress.segments_done);
+        let bytes = (!ranks.is_empty()).then(|| self.bytes(elapsed, ranks));
+        let (done, total) = match &bytes {
+            Some(bytes) => (bytes.done, bytes.total),
+            None => (progress.segments_done, progress.segments_total),
+        };
+        self.rate.add(elapsed, done);
         let status = Status {
             progress: *progress,
             per_second: self.rate.per_second(),
+            bytes,
         };
         match &mut self.view {
             View::Hidden => {}
             View::Bar(bar) => {
-                let bar = bar.get_or_insert_with(new_bar);
-                bar.set_length(progress.segments_total);
-                bar.set_position(progress.segments_done);
+                let bar = bar.get_or_insert_with(|| new_bar(status.bytes.is_some()));
+                bar.set_length(total);
+                bar.set_position(done);
                 bar.set_message(status.details());
             }
             View::Lines { every, next } => {
@@ -97,6 +111,38 @@ impl ProgressDisplay {
         }
     }
 
+    /// The bytes done and to do, and the slowest rank still downloading.
+    /// A rank's total is the most it was seen to lack: what it lacked when
+    /// every peer had registered (the tracker loop shows that moment).
+    fn bytes(&mut self, elapsed: Duration, ranks: &[RankBytes]) -> ByteStatus {
+        if self.ranks.len() < ranks.len() {
+            self.ranks.resize_with(ranks.len(), RankTrack::default);
+        }
+        let mut status = ByteStatus::default();
+        for (track, rank) in self.ranks.iter_mut().zip(ranks) {
+            track.total = track.total.max(rank.missing);
+            let done = track.total - rank.missing;
+            track.rate.add(elapsed, done);
+            (status.done, status.total) = (status.done + done, status.total + track.total);
+            if rank.missing == 0 {
+                continue;
+            }
+            let per_second = track.rate.over_window().unwrap_or(0.0);
+            if status
+                .slowest
+                .as_ref()
+                .is_none_or(|s| per_second < s.per_second)
+            {
+                status.slowest = Some(Slowest {
+                    rank: rank.rank.0,
+                    node: shown(rank.node).into_owned(),
+                    per_second,
+                });
+            }
+        }
+        status
+    }
+
     /// Takes the bar off the screen, before the summary is printed.
     pub fn finish(&mut self) {
         if let View::Bar(Some(bar)) = &self.view {
@@ -106,57 +152,112 @@ impl ProgressDisplay {
     }
 }
 
-fn new_bar() -> ProgressBar {
-    let style = ProgressStyle::with_template(
-        "{spinner} {elapsed:>4} [{wide_bar}] {human_pos}/{human_len} segments {percent:>3}% · {msg}",
-    )
-    .expect("a valid progress template")
-    .progress_chars("=> ");
+/// A bar counting bytes (`share`) or segments.
+fn new_bar(bytes: bool) -> ProgressBar {
+    let counts = match bytes {
+        true => "{binary_bytes}/{binary_total_bytes}",
+        false => "{human_pos}/{human_len} segments",
+    };
+    let template =
+        format!("{{spinner}} {{elapsed:>4}} [{{wide_bar}}] {counts} {{percent:>3}}% · {{msg}}");
+    let style = ProgressStyle::with_template(&template)
+        .expect("a valid progress template")
+        .progress_chars("=> ");
     let bar =
         ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr()).with_style(style);
     logging::set_active_bar(Some(bar.clone()));
     bar
 }
 
+/// One peer rank's bytes, followed over the run.
+#[derive(Default)]
+struct RankTrack {
+    /// The most it was seen to lack.
+    total: u64,
+    /// Of its bytes done.
+    rate: RateEstimate,
+}
+
+/// A `share`'s progress in bytes.
+#[derive(Default)]
+struct ByteStatus {
+    done: u64,
+    total: u64,
+    slowest: Option<Slowest>,
+}
+
+/// The rank still downloading with the lowest rate.
+struct Slowest {
+    rank: u32,
+    /// Escaped (a peer named it).
+    node: String,
+    /// Bytes per second over the last [`RATE_WINDOW`].
+    per_second: f64,
+}
+
 /// What one progress report says, worded for the bar or for a line.
 struct Status {
     progress: Progress,
+    /// Of segments, or of bytes with `bytes`.
     per_second: Option<f64>,
+    bytes: Option<ByteStatus>,
+}
+
+/// Bytes as MiB, one decimal.
+fn mib(bytes: f64) -> String {
+    format!("{:.1}", bytes / (1024.0 * 1024.0))
 }
 
 impl Status {
     /// The plain line (after "mpitorrent: <elapsed>: ").
     fn line(&self) -> String {
-        let p = &self.progress;
-        let percent = if p.segments_total == 0 {
+        let (done, total) = self.done_total();
+        let percent = if total == 0 {
             0.0
         } else {
-            100.0 * p.segments_done as f64 / p.segments_total as f64
+            100.0 * done as f64 / total as f64
         };
-        format!(
-            "{} of {} segments ({percent:.1}%); {}",
-            HumanCount(p.segments_done),
-            HumanCount(p.segments_total),
-            self.details()
-        )
+        let counts = match self.bytes {
+            Some(_) => format!("{} of {} MiB", mib(done as f64), mib(total as f64)),
+            None => format!("{} of {} segments", HumanCount(done), HumanCount(total)),
+        };
+        format!("{counts} ({percent:.1}%); {}", self.details())
     }
 
-    /// Rate, ETA and peers: what the bar does not draw itself.
+    /// Bytes (`share`) or segments: done and in all.
+    fn done_total(&self) -> (u64, u64) {
+        match &self.bytes {
+            Some(bytes) => (bytes.done, bytes.total),
+            None => (self.progress.segments_done, self.progress.segments_total),
+        }
+    }
+
+    /// Rate, ETA, the slowest rank and peers: what the bar does not draw
+    /// itself.
     fn details(&self) -> String {
         let p = &self.progress;
-        let peers = format!("{} of {} peers done", p.peers_done, p.peers);
-        let remaining = p.segments_total.saturating_sub(p.segments_done);
-        match self.per_second {
-            Some(rate) if rate > 0.0 => {
-                let eta = Duration::from_secs_f64(remaining as f64 / rate);
-                format!(
-                    "{} segments/s, ETA {}; {peers}",
-                    HumanCount(rate.round() as u64),
-                    HumanDuration(eta)
-                )
-            }
-            _ => peers,
+        let mut details = String::new();
+        let (done, total) = self.done_total();
+        if let Some(rate) = self.per_second.filter(|rate| *rate > 0.0) {
+            let eta = Duration::from_secs_f64(total.saturating_sub(done) as f64 / rate);
+            let rate = match self.bytes {
+                Some(_) => format!("{} MiB/s", mib(rate)),
+                None => format!("{} segments/s", HumanCount(rate.round() as u64)),
+            };
+            details += &format!("{rate}, ETA {}; ", HumanDuration(eta));
         }
+        if let Some(slowest) = self.bytes.as_ref().and_then(|b| b.slowest.as_ref()) {
+            let node = match slowest.node.as_str() {
+                "" => String::new(),
+                node => format!(" on {node}"),
+            };
+            details += &format!(
+                "slowest rank {}{node} at {} MiB/s; ",
+                slowest.rank,
+                mib(slowest.per_second)
+            );
+        }
+        details + &format!("{} of {} peers done", p.peers_done, p.peers)
     }
 }
 
@@ -178,9 +279,16 @@ impl RateEstimate {
 
     /// None until some time passed or while nothing has been reported.
     fn per_second(&self) -> Option<f64> {
+        let done = self.samples.back()?.1;
+        self.over_window().filter(|_| done > 0)
+    }
+
+    /// The rate over the window, 0 if nothing was done in it; None until
+    /// some time passed.
+    fn over_window(&self) -> Option<f64> {
         let (&(t0, d0), &(t1, d1)) = (self.samples.front()?, self.samples.back()?);
         let seconds = (t1 - t0).as_secs_f64();
-        (seconds > 0.0 && d1 > 0).then(|| d1.saturating_sub(d0) as f64 / seconds)
+        (seconds > 0.0).then(|| d1.saturating_sub(d0) as f64 / seconds)
     }
 }
 
@@ -213,6 +321,39 @@ mod tests {
     }
 
     #[test]
+    fn a_share_line_says_mib_rate_eta_and_the_slowest_rank_and_node() {
+        let mut display = ProgressDisplay::hidden();
+        let rank = |rank, missing| RankBytes {
+            rank: mpitorrent_core::Rank(rank),
+            node: if rank == 3 { "n\x1b2" } else { "n1" },
+            missing,
+        };
+        let mib = 1 << 20;
+        // At the ACK: rank 1 seeds, ranks 2 and 3 lack 8 MiB each.
+        let at_ack = display.bytes(at(0), &[rank(1, 0), rank(2, 8 * mib), rank(3, 8 * mib)]);
+        assert_eq!((at_ack.done, at_ack.total), (0, 16 * mib));
+        let later = [rank(1, 0), rank(2, 2 * mib), rank(3, 7 * mib)];
+        let status = Status {
+            progress: Progress {
+                segments_done: 7,
+                segments_total: 16,
+                peers_done: 1,
+                peers: 3,
+            },
+            per_second: Some(3.5 * mib as f64),
+            bytes: Some(display.bytes(at(2), &later)),
+        };
+        assert_eq!(
+            status.line(),
+            "7.0 of 16.0 MiB (43.8%); 3.5 MiB/s, ETA 3 seconds; \
+             slowest rank 3 on n\\x1b2 at 0.5 MiB/s; 1 of 3 peers done"
+        );
+        let done = display.bytes(at(3), &[rank(1, 0), rank(2, 0), rank(3, 0)]);
+        assert_eq!((done.done, done.total), (16 * mib, 16 * mib));
+        assert!(done.slowest.is_none(), "nobody is downloading");
+    }
+
+    #[test]
     fn a_line_says_done_total_rate_eta_and_peers() {
         let status = Status {
             progress: Progress {
@@ -222,6 +363,7 @@ mod tests {
                 peers: 15,
             },
             per_second: Some(1_500.0),
+            bytes: None,
         };
         assert_eq!(
             status.line(),
@@ -234,6 +376,7 @@ mod tests {
                 ..Progress::default()
             },
             per_second: None,
+            bytes: None,
         };
         assert_eq!(
             starting.line(),

@@ -60,6 +60,7 @@ impl Workload {
             links: args.links,
             verify: args.verify,
             check_space: !args.no_space_check,
+            manifest: args.manifest.clone(),
         })
     }
 }
@@ -241,7 +242,8 @@ pub fn run_mpi(swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
     } else {
         ProgressDisplay::hidden()
     };
-    let outcome = mpitorrent_net::job::run_rank(&fabric, &job, &mut |p| display.observe(p));
+    let outcome =
+        mpitorrent_net::job::run_rank(&fabric, &job, &mut |p, ranks| display.observe(p, ranks));
     display.finish();
     if let Err(err @ JobError::Transport { .. }) = &outcome {
         // The transport itself failed: the protocol cannot tell the other
@@ -321,7 +323,7 @@ pub fn run_local(ranks: u32, swarm: &SwarmArgs, workload: &Workload) -> Result<E
     // Before any rank starts: a file that cannot be written is the one error.
     let mut files = Some(RunFiles::create(swarm)?);
     let mut display = progress_display(swarm);
-    let ended = run_local_job(ranks, &job, &mut |p| display.observe(p));
+    let ended = run_local_job(ranks, &job, &mut |p, ranks| display.observe(p, ranks));
     display.finish();
     let mut code = ExitCode::SUCCESS;
     let mut aborted = false;

@@ -333,15 +333,21 @@ impl RunReport {
             .peers
             .iter()
             .filter(|p| p.bytes_downloaded > 0)
-            .map(|p| (rate(p.bytes_downloaded), p.rank))
+            .map(|p| (rate(p.bytes_downloaded), p))
             .min_by(|a, b| a.0.total_cmp(&b.0));
         let mut line = format!(
             "  bytes: {:.1} MiB at {:.1} MiB/s overall",
             mib(self.bytes_downloaded),
             rate(self.bytes_downloaded)
         );
-        if let Some((slowest, rank)) = slowest {
-            line += &format!("; slowest rank {rank} at {slowest:.1} MiB/s");
+        if let Some((slowest, peer)) = slowest {
+            let rank = peer.rank;
+            // The node is the peer's own word for its host (escaped).
+            let node = match &peer.node {
+                Some(node) => format!(" on {}", shown(node)),
+                None => String::new(),
+            };
+            line += &format!("; slowest rank {rank}{node} at {slowest:.1} MiB/s");
         }
         line + &format!(
             "; {} segment(s) failed verification and were fetched again\n",
@@ -496,6 +502,18 @@ mod tests {
             "{summary}"
         );
         assert!(summary.contains("busiest rank 1 (4 segments)"), "{summary}");
+        // Real bytes (`share`): the slowest rank is named with its node.
+        let mut share = report.clone();
+        share.bytes_downloaded = 3 << 20;
+        (
+            share.peers[1].bytes_downloaded,
+            share.peers[2].bytes_downloaded,
+        ) = (2 << 20, 1 << 20);
+        share.peers[1].node = Some("n1".into());
+        share.peers[2].node = Some("n\x1b2".into());
+        let summary = share.summary();
+        let slowest = "; slowest rank 3 on n\\x1b2 at 0.7 MiB/s;";
+        assert!(summary.contains(slowest), "{summary}");
         let json = serde_json::to_string(&report).unwrap();
         let back: RunReport = serde_json::from_str(&json).unwrap();
         assert_eq!(back, report);

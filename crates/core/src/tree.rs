@@ -84,6 +84,9 @@ pub struct TreeOffer {
     pub destination: Destination,
     /// Bytes free for an unprivileged writer at `--to` (`statvfs`).
     pub available: u64,
+    /// Segments of its `--from` it hashed: every one, or with
+    /// `--manifest` at most one (the check of the segment size).
+    pub source_segments_hashed: u64,
 }
 
 /// Rank 0's answer to one peer.
@@ -111,6 +114,10 @@ pub struct RerunCounts {
     pub segments_reused: u64,
     /// Segments of files already at a destination that are hashed.
     pub segments_hashed: u64,
+    /// Segments the seeders hashed of their `--from` (few with
+    /// `--manifest`).
+    #[serde(default)]
+    pub source_segments_hashed: u64,
 }
 
 /// How a tree is planned.
@@ -155,6 +162,7 @@ pub fn plan_tree(
     let mut plans = Vec::new();
     let mut needs = Vec::new();
     for (rank, offer) in offers {
+        counts.source_segments_hashed += offer.source_segments_hashed;
         let mut plan = TreePlan {
             entries: entries.clone(),
             ..TreePlan::default()
@@ -337,6 +345,7 @@ mod tests {
             files_reused: 1,
             segments_reused: 3,
             segments_hashed: 3,
+            source_segments_hashed: 0,
         };
         assert_eq!(counts, expected);
         let (plans, counts) = plan_tree(&offers, options(true)).unwrap();

@@ -27,7 +27,9 @@ use std::io;
 /// 4: SWARM_REQUEST and PEER_UPDATE name the hint policy they ask for;
 ///    TREE_OFFER and TREE_PLAN (`share`: modes, times, folders, links,
 ///    free space, reruns) before REGISTER.
-pub const WIRE_VERSION: u8 = 4;
+/// 5: TREE_OFFER says how many segments of its source the peer hashed
+///    (`share --manifest`).
+pub const WIRE_VERSION: u8 = 5;
 
 /// A message that could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -201,6 +203,7 @@ mod tests {
             }],
             destination: Destination::default(),
             available: 1 << 40,
+            source_segments_hashed: 3,
         }
     }
 

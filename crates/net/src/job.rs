@@ -8,11 +8,12 @@ use crate::output::OutputDir;
 use crate::peer::{run_peer, PeerError, PeerOptions, PeerReport, PeerSetup};
 use crate::share::job::ShareSpec;
 use crate::share::plan::{plan_job, plan_peer, PlanError};
+use crate::share::progress::RankBytes;
 use crate::tracker_loop::{run_tracker, TrackerError};
 use crate::{Endpoint, Fabric, TransportError};
 use mpitorrent_core::classic::{input_file_name, output_file_name, parse_peer_input, PeerInput};
 use mpitorrent_core::escape::shown_path;
-use mpitorrent_core::tracker::{Progress, RunData, TrackerConfig};
+use mpitorrent_core::tracker::{Progress, RunData, Tracker, TrackerConfig};
 use mpitorrent_core::tree::RerunCounts;
 use mpitorrent_core::{Rank, Registration};
 use mpitorrent_fs::bounded::{read_text, PEER_INPUT};
@@ -68,7 +69,10 @@ pub enum JobError {
 /// The tracker's progress observer, as the job functions take it (see
 /// [`run_tracker`]); `Send` so that a local job can hand it to rank 0's
 /// thread.
-pub type ObserveProgress<'a> = &'a mut (dyn FnMut(&Progress) + Send);
+/// It gets the swarm's progress by segment and, in a `share` job, the bytes
+/// each peer rank still lacks (empty in a classic job, whose segments have
+/// no size).
+pub type ObserveProgress<'a> = &'a mut (dyn FnMut(&Progress, &[RankBytes]) + Send);
 
 /// Runs this rank's part of the job (tracker on rank 0, peer elsewhere).
 /// On rank 0, `observe` follows the swarm's progress; peers never call it.
@@ -85,9 +89,16 @@ pub fn run_rank<F: Fabric>(
         PlanError::Transport(source) => JobError::Transport { rank, source },
     };
     if rank.is_tracker() {
-        let reruns = match &job.share {
-            Some(spec) => Some(plan_job(&endpoint, spec).map_err(|e| planned(e, true))?),
-            None => None,
+        let (reruns, bytes) = match &job.share {
+            Some(spec) => {
+                let (counts, bytes) = plan_job(&endpoint, spec).map_err(|e| planned(e, true))?;
+                (Some(counts), Some(bytes))
+            }
+            None => (None, None),
+        };
+        let mut observe_tracker = |tracker: &Tracker| {
+            let ranks = bytes.as_ref().map(|b| b.missing(tracker));
+            observe(&tracker.progress(), ranks.as_deref().unwrap_or_default())
         };
         let config = TrackerConfig {
             ranks: endpoint.size(),
@@ -96,7 +107,7 @@ pub fn run_rank<F: Fabric>(
             seed: job.peer.seed,
             share_from: job.share.as_ref().map(|spec| spec.from.clone()),
         };
-        return match run_tracker(&endpoint, config, job.refuse.clone(), observe) {
+        return match run_tracker(&endpoint, config, job.refuse.clone(), &mut observe_tracker) {
             Ok(data) => Ok(RankOutcome::Tracker(Box::new(data), reruns)),
             Err(TrackerError::Aborted(reason)) => Err(JobError::Aborted {
                 reason,
@@ -210,7 +221,7 @@ pub fn run_local_job(ranks: u32, job: &JobConfig, observe: ObserveProgress) -> L
                 std::thread::Builder::new()
                     .name(format!("rank-{rank}"))
                     .spawn_scoped(scope, move || {
-                        let mut ignore = |_: &Progress| {};
+                        let mut ignore = |_: &Progress, _: &[RankBytes]| {};
                         run_rank(&fabric, job, observer.unwrap_or(&mut ignore))
                     })
                     .expect("spawn a rank thread")

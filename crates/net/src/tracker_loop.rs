@@ -1,12 +1,12 @@
 //! Rank 0's driver: receive on the tracker channel, feed the [`Tracker`],
 //! send what it asks, until it terminates or aborts the job.
 //!
-//! While it runs, the loop hands the swarm's [`Progress`] to an observer
-//! now and then, so the binary can draw a progress display; this crate
-//! draws nothing itself.
+//! While it runs, the loop hands the tracker to an observer now and then
+//! (to read its [`Tracker::progress`] and [`Tracker::missing`]), so the
+//! binary can draw a progress display; this crate draws nothing itself.
 
 use crate::{Endpoint, TransportError};
-use mpitorrent_core::tracker::{Progress, RunData, Tracker, TrackerConfig, TrackerEvent};
+use mpitorrent_core::tracker::{RunData, Tracker, TrackerConfig, TrackerEvent};
 use mpitorrent_core::{Channel, Message};
 use std::time::{Duration, Instant};
 use tracing::{debug, info};
@@ -36,14 +36,15 @@ pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 /// cannot work (a `--report` path that cannot be written): the job is
 /// aborted with it at once, before any peer is answered.
 ///
-/// `observe` gets the swarm's progress at most every [`PROGRESS_INTERVAL`]
-/// (and at least that often, messages or not), and once more, complete,
-/// when every peer has all its files.
+/// `observe` sees the tracker at most every [`PROGRESS_INTERVAL`]
+/// (and at least that often, messages or not), once when every peer is
+/// registered (so before any download is reported), and once more,
+/// complete, when every peer has all its files.
 pub fn run_tracker<E: Endpoint>(
     endpoint: &E,
     config: TrackerConfig,
     refuse: Option<String>,
-    observe: &mut dyn FnMut(&Progress),
+    observe: &mut dyn FnMut(&Tracker),
 ) -> Result<RunData, TrackerError> {
     let _span = tracing::info_span!("tracker", rank = endpoint.rank().0).entered();
     let start = Instant::now();
@@ -78,12 +79,15 @@ pub fn run_tracker<E: Endpoint>(
             endpoint.transmit(&transmit)?;
         }
         if Instant::now() >= next_observation {
-            observe(&tracker.progress());
+            observe(&tracker);
             next_observation = Instant::now() + PROGRESS_INTERVAL;
         }
         while let Some(event) = tracker.poll_event() {
             match event {
                 TrackerEvent::AllRegistered => {
+                    // Before any download is reported: what each peer
+                    // must download in all.
+                    observe(&tracker);
                     let progress = tracker.progress();
                     info!(
                         "every peer registered: {} peers, {} segments to download",
@@ -91,7 +95,7 @@ pub fn run_tracker<E: Endpoint>(
                     );
                 }
                 TrackerEvent::Terminated => {
-                    observe(&tracker.progress());
+                    observe(&tracker);
                     info!("every peer terminated and sent its statistics");
                     return Ok(tracker
                         .take_run_data()

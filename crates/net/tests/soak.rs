@@ -46,7 +46,7 @@ fn run_one(seed: u64) -> Result<(), String> {
         share: None,
         refuse: None,
     };
-    let ended = run_local_job(params.ranks, &job, &mut |_| {});
+    let ended = run_local_job(params.ranks, &job, &mut |_, _| {});
     for outcome in ended.outcomes {
         outcome.map_err(|e| format!("{params}: {e}"))?;
     }

@@ -101,6 +101,7 @@ mod tests {
                 files_reused: 2,
                 segments_reused: 5,
                 segments_hashed: 1,
+                source_segments_hashed: 4,
             }),
             peers: vec![PeerReport {
                 node: None,

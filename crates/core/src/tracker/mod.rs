@@ -143,6 +143,16 @@ pub struct Progress {
     pub peers: u32,
 }
 
+/// Of one file a peer downloads, what it lacks ([`Tracker::missing`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Missing<'a> {
+    pub rank: Rank,
+    pub name: &'a str,
+    /// Segments it has not reported, of the file's `segments`.
+    pub lacking: u64,
+    pub segments: u64,
+}
+
 /// The tracker state machine.
 #[derive(Debug)]
 pub struct Tracker {
@@ -219,24 +229,36 @@ impl Tracker {
         }
     }
 
-    /// Segments the peers still have to download: of each file a peer has
-    /// not completed, those it has not reported. (A completed file is done
-    /// for good, even if the peer leaves its swarm later; a wanted file
-    /// the peer owned from the start needs no download.)
+    /// Segments the peers still have to download (see [`Tracker::missing`]).
     fn segments_to_download(&self) -> u64 {
-        let mut missing = 0;
-        for (rank, peer) in self.peer_ranks().zip(&self.peers[1..]) {
-            for name in &peer.pending {
-                let Some(swarm) = self.by_name.get(name).map(|id| &self.files[id.index()]) else {
-                    continue;
-                };
-                if !swarm.initial_owners.contains(&rank) {
-                    let held = u64::from(swarm.held_by(rank));
-                    missing += (swarm.hashes.len() as u64).saturating_sub(held);
-                }
-            }
-        }
-        missing
+        self.missing().map(|m| m.lacking).sum()
+    }
+
+    /// What each peer still has to download, file by file, as the tracker
+    /// knows it (so lagging as [`Progress`] does): of each file a peer has
+    /// not completed, the segments it has not reported. (A completed file
+    /// is done for good, even if the peer leaves its swarm later; a wanted
+    /// file the peer owned from the start needs no download.) For a driver
+    /// that shows progress per rank or in bytes.
+    pub fn missing(&self) -> impl Iterator<Item = Missing<'_>> + '_ {
+        self.peer_ranks()
+            .zip(&self.peers[1..])
+            .flat_map(move |(rank, peer)| {
+                peer.pending.iter().filter_map(move |name| {
+                    let swarm = &self.files[self.by_name.get(name)?.index()];
+                    if swarm.initial_owners.contains(&rank) {
+                        return None;
+                    }
+                    let segments = swarm.hashes.len() as u64;
+                    let lacking = segments.saturating_sub(u64::from(swarm.held_by(rank)));
+                    Some(Missing {
+                        rank,
+                        name,
+                        lacking,
+                        segments,
+                    })
+                })
+            })
     }
 
     /// Feeds one message received from `from`.

@@ -7,6 +7,7 @@
 //! the [`ShareContent`] that stores and serves the bytes.
 
 use super::content::{Finishing, ShareContent, WriteOptions};
+use super::manifest::Manifest;
 use super::scan::{hash_open, scan_folder, ScanOptions, ScannedFile};
 use mpitorrent_core::content::relative_path_problem;
 use mpitorrent_core::escape::shown_path;
@@ -42,6 +43,9 @@ pub struct ShareSpec {
     /// Check the free space of every destination before the job starts
     /// (off with `--no-space-check`).
     pub check_space: bool,
+    /// The hashes of the source (`--manifest`), which a seeder registers
+    /// instead of hashing its `--from`.
+    pub manifest: Option<PathBuf>,
 }
 
 impl ShareSpec {
@@ -111,14 +115,21 @@ pub fn prepare(
     let to_folder = Arc::new(Folder::open(&to).map_err(in_rank)?);
     let mut options = ScanOptions {
         segment_size: spec.segment_size,
-        hash: true,
+        hash: spec.manifest.is_none(),
         links: spec.links,
     };
     let (mut from_folder, mut owned, mut entries) = (None, Vec::new(), Vec::new());
+    let mut source_segments_hashed = 0;
     if seeder {
         let folder = Arc::new(Folder::open(&from).map_err(in_rank)?);
         let skip = destinations(spec, size);
-        let found = scan_folder(&folder, options, &skip, warn).map_err(in_rank)?;
+        let mut found = scan_folder(&folder, options, &skip, warn).map_err(in_rank)?;
+        source_segments_hashed = match &spec.manifest {
+            Some(path) => Manifest::read(path)
+                .and_then(|m| m.apply(&mut found.files, &folder, spec.segment_size))
+                .map_err(|e| format!("rank {rank}: {e}"))?,
+            None => found.files.iter().map(|f| f.hashes.len() as u64).sum(),
+        };
         entries = found.others;
         entries.extend(found.files.iter().map(|file| TreeEntry::File {
             name: file.name.clone(),
@@ -161,6 +172,7 @@ pub fn prepare(
         parts: parts.values().map(|(_, part)| part.clone()).collect(),
         destination: destination.clone(),
         available: available(&to_folder).map_err(in_rank)?,
+        source_segments_hashed,
     };
     let prepared = Prepared {
         rank,
@@ -394,6 +406,7 @@ mod tests {
             links: false,
             verify: false,
             check_space: true,
+            manifest: None,
         };
         let ranks = registrations(&spec, 3).unwrap();
         let (seeder, other) = (&ranks[0], &ranks[1]);
@@ -437,6 +450,7 @@ mod tests {
             links: false,
             verify: false,
             check_space: true,
+            manifest: None,
         };
         let ranks = registrations(&spec, 3).unwrap();
         let names: Vec<&str> = ranks[0].owned.iter().map(|c| c.name.as_str()).collect();

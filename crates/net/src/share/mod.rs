@@ -4,13 +4,17 @@
 //! it: [`direct`]), and naming the folder a rank writes into
 //! ([`destination`]); before any of it, the tree every rank agrees on,
 //! with modes, times, folders, links and the free-space check
-//! ([`plan`]). Whole files are never held in memory: one segment
+//! ([`plan`]); a seeder's hashes from a manifest instead of its files
+//! ([`manifest`]); and rank 0's view of the progress in bytes
+//! ([`progress`]). Whole files are never held in memory: one segment
 //! at a time is read, hashed, written or sent.
 
 pub mod content;
 pub mod destination;
 pub mod direct;
 pub mod job;
+pub mod manifest;
 pub mod plan;
+pub mod progress;
 pub mod scan;
 pub mod storage;

@@ -12,6 +12,7 @@
 
 use super::content::ShareContent;
 use super::job::{prepare, share_peer, ShareSpec};
+use super::progress::ByteView;
 use crate::{Endpoint, TransportError};
 use mpitorrent_core::tree::{plan_tree, RerunCounts, TreeOffer};
 use mpitorrent_core::{Channel, Message, Rank, Registration, Transmit, TRACKER};
@@ -31,8 +32,12 @@ pub enum PlanError {
 }
 
 /// Rank 0's part: collects every peer's offer, answers with the plans,
-/// and says what they save on a rerun; or aborts every peer.
-pub fn plan_job<E: Endpoint>(endpoint: &E, spec: &ShareSpec) -> Result<RerunCounts, PlanError> {
+/// and says what they save on a rerun and (for the progress in bytes)
+/// the files' sizes and the ranks' nodes; or aborts every peer.
+pub fn plan_job<E: Endpoint>(
+    endpoint: &E,
+    spec: &ShareSpec,
+) -> Result<(RerunCounts, ByteView), PlanError> {
     let peers = endpoint.size().saturating_sub(1) as usize;
     let mut offers: Vec<(Rank, TreeOffer)> = Vec::new();
     let mut failure: Option<(Rank, String)> = None;
@@ -71,7 +76,7 @@ pub fn plan_job<E: Endpoint>(endpoint: &E, spec: &ShareSpec) -> Result<RerunCoun
                 let msg = Message::TreePlan(Box::new(plan));
                 endpoint.transmit(&Transmit { to: *rank, msg })?;
             }
-            Ok(counts)
+            Ok((counts, ByteView::new(&offers, spec.segment_size)))
         }
         Err(reason) => {
             for peer in 1..endpoint.size() {
