@@ -3,7 +3,7 @@
 //! not scan its folders, an ABORT with the reason), rank 0 makes the plan
 //! ([`plan_tree`]: the tree with its modes, times, folders and links,
 //! what each destination already has, and the pre-flight check of free
-//! space) and answers every peer with its [`TreePlan`], or every peer
+//! space) and answers every peer with its [`TreePlan`](mpitorrent_core::tree::TreePlan), or every peer
 //! with one ABORT. So a job that cannot fit, or whose peer failed,
 //! ends before a single segment moves or a file is written.
 //!
