@@ -182,3 +182,114 @@ pub fn check_observed(run: &RunData, observed: &BTreeMap<MessageKind, u64>) -> R
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mpitorrent_core::classic::{OwnedFile, PeerInput};
+    use mpitorrent_core::stats::PeerStats;
+    use std::time::Duration;
+
+    /// Rank 1 owns a file of 25 segments, ranks 2 and 3 want it.
+    fn scenario() -> Scenario {
+        let owner = PeerInput {
+            owned: vec![OwnedFile {
+                name: "f".into(),
+                hashes: (0..25).map(|i| format!("h{i}")).collect(),
+            }],
+            wanted: vec![],
+        };
+        let leecher = || PeerInput {
+            owned: vec![],
+            wanted: vec!["f".into()],
+        };
+        Scenario::from_inputs(vec![owner, leecher(), leecher()])
+    }
+
+    #[test]
+    fn the_scenario_fixes_its_downloads_and_counts() {
+        let implied = Implied::of(&scenario());
+        assert_eq!(implied.downloads, [(Rank(2), 25), (Rank(3), 25)]);
+        assert_eq!((implied.peers, implied.files), (3, 1));
+        assert_eq!(implied.segments(), 50);
+        assert_eq!(implied.updates(10), 4);
+        assert_eq!(implied.downloads_of(Rank(1)), 0);
+        assert_eq!(implied.downloads_of(Rank(3)), 1);
+        use MessageKind::*;
+        let mut counts = BTreeMap::from([
+            (Register, 3),
+            (RegisterAck, 3),
+            (SwarmRequest, 2),
+            (SwarmReply, 2),
+            (FileCompleted, 2),
+            (AllFilesCompleted, 3),
+            (Terminate, 3),
+            (Stats, 3),
+            (SegmentAck, 50),
+            (SegmentNack, 4),
+            (SegmentRequest, 54),
+        ]);
+        let count = |c: &BTreeMap<MessageKind, u64>| {
+            let c = c.clone();
+            move |kind| c.get(&kind).copied().unwrap_or(0)
+        };
+        check_counts(&implied, count(&counts), false).unwrap();
+        counts.insert(Leave, 1);
+        let err = check_counts(&implied, count(&counts), false).unwrap_err();
+        assert_eq!(err, "sent 1 LEAVE where 0 were expected");
+        check_counts(&implied, count(&counts), true).unwrap();
+        counts.insert(SegmentRequest, 53);
+        let err = check_counts(&implied, count(&counts), true).unwrap_err();
+        assert_eq!(err, "sent 53 SEGMENT_REQUEST where 54 were expected");
+    }
+
+    #[test]
+    fn the_peers_stats_must_match_what_the_tracker_received() {
+        let implied = Implied::of(&scenario());
+        let stats = |completed: usize| {
+            let mut stats = PeerStats::default();
+            stats.completed = vec![(mpitorrent_core::FileId(0), 1); completed];
+            stats.messages_sent.add(MessageKind::Register);
+            stats
+        };
+        let mut run = RunData {
+            ranks: 4,
+            wall: Duration::ZERO,
+            files: Vec::new(),
+            peers: vec![
+                (Rank(1), stats(0)),
+                (Rank(2), stats(1)),
+                (Rank(3), stats(1)),
+            ],
+            nodes: Vec::new(),
+            tracker_received: Default::default(),
+            tracker_sent: Default::default(),
+        };
+        let err = check_reported(&implied, &run).unwrap_err();
+        assert_eq!(
+            err,
+            "the peers' STATS say they sent 3 REGISTER but the tracker received 0"
+        );
+        for _ in 0..3 {
+            run.tracker_received.add(MessageKind::Register);
+        }
+        check_reported(&implied, &run).unwrap();
+        let observed = BTreeMap::from([(MessageKind::Register, 3)]);
+        check_observed(&run, &observed).unwrap();
+        let observed = BTreeMap::from([(MessageKind::Register, 3), (MessageKind::SegmentAck, 1)]);
+        let err = check_observed(&run, &observed).unwrap_err();
+        assert_eq!(err, "the report says 0 ACK were sent but the driver saw 1");
+        run.peers[0]
+            .1
+            .completed
+            .push((mpitorrent_core::FileId(0), 1));
+        let err = check_reported(&implied, &run).unwrap_err();
+        assert!(
+            err.contains("rank 1's STATS list 1 completed files"),
+            "{err}"
+        );
+        run.peers.pop();
+        let err = check_reported(&implied, &run).unwrap_err();
+        assert!(err.contains("statistics of 2 peers where 3 ran"), "{err}");
+    }
+}

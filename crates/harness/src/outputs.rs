@@ -92,3 +92,60 @@ impl<'a> Outputs<'a> {
         self.expected.len() - self.missing.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mpitorrent_core::classic::{OwnedFile, PeerInput};
+    use mpitorrent_core::holdings::Holdings;
+    use mpitorrent_core::FileId;
+
+    fn hashes(n: u32) -> Vec<String> {
+        (0..n).map(|i| format!("h{i}")).collect()
+    }
+
+    #[test]
+    fn only_a_wanted_file_complete_with_its_hashes_once_is_an_output() {
+        let owner = PeerInput {
+            owned: vec![OwnedFile {
+                name: "f".into(),
+                hashes: hashes(3),
+            }],
+            wanted: vec![],
+        };
+        let leecher = PeerInput {
+            owned: vec![],
+            wanted: vec!["f".into()],
+        };
+        let scenario = Scenario::from_inputs(vec![owner, leecher]);
+        let mut outputs = Outputs::new(&scenario);
+        let holdings = Holdings::new();
+        let right = holdings.add_complete(FileId(0), "f".into(), hashes(3));
+        let wrong = holdings.add_complete(FileId(1), "f".into(), hashes(2));
+        let partial = holdings.add_empty(FileId(2), "f".into(), hashes(3));
+        assert!(outputs
+            .check_all_done()
+            .unwrap_err()
+            .contains("rank 2 never completed 'f'"));
+        assert!(outputs
+            .complete(Rank(1), &right)
+            .unwrap_err()
+            .contains("did not want"));
+        assert!(outputs
+            .complete(Rank(2), &wrong)
+            .unwrap_err()
+            .contains("wrong contents"));
+        assert!(outputs
+            .complete(Rank(2), &partial)
+            .unwrap_err()
+            .contains("wrong contents"));
+        assert_eq!(outputs.missing_of(Rank(2)).collect::<Vec<_>>(), ["f"]);
+        outputs.complete(Rank(2), &right).unwrap();
+        assert_eq!(outputs.completed(), 1);
+        outputs.check_all_done().unwrap();
+        assert!(outputs
+            .complete(Rank(2), &right)
+            .unwrap_err()
+            .contains("twice"));
+    }
+}
