@@ -155,7 +155,7 @@ impl<'a> World<'a> {
                     to,
                     channel,
                     bytes,
-                } => self.deliver(tick, from, to, channel, bytes.as_slice())?,
+                } => self.deliver(now_of(tick), from, to, channel, bytes.as_slice())?,
                 Event::Uplink(rank) => self.wake_uplink(tick, rank),
                 Event::StartDownloads(rank) => self.start_downloads(tick, rank)?,
             }
@@ -266,37 +266,6 @@ impl<'a> World<'a> {
         }
     }
 
-    /// Decodes a message and feeds it to the machine it is for.
-    fn deliver(
-        &mut self,
-        tick: u64,
-        from: Rank,
-        to: Rank,
-        channel: Channel,
-        bytes: &[u8],
-    ) -> Result<(), SimError> {
-        let msg = wire::decode(bytes).map_err(|e| {
-            self.fail(format!(
-                "rank {to} cannot decode what rank {from} sent: {e}"
-            ))
-        })?;
-        let now = now_of(tick);
-        if to.is_tracker() {
-            self.tracker.handle_message(now, from, msg);
-            return self.drain_tracker();
-        }
-        let peer = &mut self.peer(to).peer;
-        if peer.is_stopped() {
-            return Err(self.fail(format!(
-                "rank {to} received {} from rank {from} after its TERMINATE",
-                msg.kind().name()
-            )));
-        }
-        let handled = peer.handle_message(now, from, channel, msg);
-        handled.map_err(|e| self.fail(e.to_string()))?;
-        self.drain_peer(to)
-    }
-
     /// A late peer's download side starts (or any peer's, at its ACK).
     fn start_downloads(&mut self, tick: u64, rank: Rank) -> Result<(), SimError> {
         self.peer(rank).peer.start_downloads(now_of(tick));
@@ -361,6 +330,13 @@ impl<'a> World<'a> {
 /// tick; the tracker's end is noted; a peer's events drive the run.
 impl Drain for World<'_> {
     type Error = SimError;
+    /// Control messages share one latency and a tick's events keep their
+    /// order, so whatever was sent before a TERMINATE arrives before it.
+    const IN_ORDER: bool = true;
+
+    fn fail(&self, what: String) -> SimError {
+        World::fail(self, what)
+    }
 
     fn tracker_mut(&mut self) -> &mut Tracker {
         &mut self.tracker

@@ -148,7 +148,7 @@ impl<'a> Swarm<'a> {
             trace: std::env::var_os("SWARM_TRACE").is_some(),
         };
         // A peer's start-up: send its listing to the tracker, then wait for
-        // the ACK (see `deliver_control`).
+        // the ACK (see `check_control`).
         swarm.drain_all();
         swarm
     }
@@ -175,7 +175,6 @@ impl<'a> Swarm<'a> {
             }
             self.outcome.steps += 1;
             self.deliver_one();
-            self.drain_all();
         }
         for peer in &self.peers {
             if peer.machine.is_stopped() {
@@ -269,59 +268,37 @@ impl<'a> Swarm<'a> {
         if queue.is_empty() {
             self.pool.remove(&route);
         }
-        let msg = wire::decode(&bytes)
-            .unwrap_or_else(|e| self.fail(format!("{route:?}: undecodable message: {e}")));
         if self.trace {
+            let msg = wire::decode(&bytes);
             eprintln!(
                 "step {:>6}: {} -> {}: {msg:?}",
                 self.outcome.steps, route.from, route.to
             );
         }
-        let (now, from, to) = (self.now(), route.from, route.to);
-        let result = match route.channel() {
-            // `Transmit::channel` puts everything for rank 0 on this channel.
-            Channel::Tracker if to.is_tracker() => {
-                self.tracker.handle_message(now, from, msg);
-                Ok(())
-            }
-            Channel::Tracker => Err(format!("tracker message {msg:?} sent to peer {to}")),
-            Channel::Control => {
-                self.deliver_control(from, to, msg);
-                Ok(())
-            }
-            channel @ (Channel::Download | Channel::Upload) => {
-                let peer = self.peer_mut(to);
-                peer.handle_message(now, from, channel, msg)
-                    .map_err(|e| e.to_string())
-            }
-        };
-        if let Err(e) = result {
-            self.fail(format!("{route:?}: {e}"));
+        let channel = route.channel();
+        if channel == Channel::Control {
+            self.check_control(route.to, &bytes);
         }
+        let Ok(()) = self.deliver(self.now(), route.from, route.to, channel, &bytes);
     }
 
-    /// A peer's start-up path: the ACK starts it, an abort stops it.
-    fn deliver_control(&mut self, from: Rank, to: Rank, msg: Message) {
-        let now = self.now();
-        match &msg {
-            Message::RegisterAck { wanted, .. } if *wanted != self.peers[to.index() - 1].wanted => {
+    /// What a peer's control channel may carry: its RegisterAck, with its
+    /// wanted list unchanged, or an Abort where the test expects one.
+    fn check_control(&mut self, to: Rank, bytes: &[u8]) {
+        // Bytes that do not decode are `deliver`'s to report.
+        let Ok(msg) = wire::decode(bytes) else {
+            return;
+        };
+        match msg {
+            Message::RegisterAck { wanted, .. } if wanted != self.peers[to.index() - 1].wanted => {
                 self.fail(format!("rank {to}: RegisterAck changed its wanted list"))
             }
             Message::RegisterAck { .. } => {}
             Message::Abort { reason } if self.drive.expect_abort => {
-                self.outcome.aborts.insert(to, reason.clone());
+                self.outcome.aborts.insert(to, reason);
             }
             Message::Abort { reason } => self.fail(format!("rank {to} got Abort: {reason}")),
             other => self.fail(format!("rank {to} got {other:?} on its control channel")),
-        }
-        let peer = self.peer_mut(to);
-        let registered = peer.is_registered();
-        if let Err(e) = peer.handle_message(now, from, Channel::Control, msg) {
-            self.fail(format!("rank {to}: {e}"));
-        }
-        // A real peer starts its threads as soon as it is registered.
-        if !registered && peer.is_registered() {
-            peer.start_downloads(now);
         }
     }
 
@@ -342,6 +319,12 @@ impl<'a> Swarm<'a> {
 impl Drain for Swarm<'_> {
     /// The harness fails by panicking, with the replay label.
     type Error = Infallible;
+    /// The pool keeps FIFO order per route only, as MPI does.
+    const IN_ORDER: bool = false;
+
+    fn fail(&self, what: String) -> Infallible {
+        Swarm::fail(self, what)
+    }
 
     fn tracker_mut(&mut self) -> &mut Tracker {
         &mut self.tracker
@@ -366,8 +349,12 @@ impl Drain for Swarm<'_> {
 
     fn peer_event(&mut self, rank: Rank, event: PeerEvent) -> Result<(), Infallible> {
         match event {
-            // Started at once (see `deliver_control`).
-            PeerEvent::Registered => {}
+            // A real peer starts its threads as soon as it is registered.
+            PeerEvent::Registered => {
+                let now = self.now();
+                self.peer_mut(rank).start_downloads(now);
+                let Ok(()) = self.drain_peer(rank);
+            }
             PeerEvent::Download(DownloadEvent::FileCompleted { file }) => {
                 if let Err(e) = self.outputs.complete(rank, &file) {
                     self.fail(e);
