@@ -247,8 +247,10 @@ mod tests {
     fn the_peers_stats_must_match_what_the_tracker_received() {
         let implied = Implied::of(&scenario());
         let stats = |completed: usize| {
-            let mut stats = PeerStats::default();
-            stats.completed = vec![(mpitorrent_core::FileId(0), 1); completed];
+            let mut stats = PeerStats {
+                completed: vec![(mpitorrent_core::FileId(0), 1); completed],
+                ..PeerStats::default()
+            };
             stats.messages_sent.add(MessageKind::Register);
             stats
         };

@@ -7,8 +7,9 @@
 //! asks: every peer completes every wanted file with exact contents, the
 //! tracker terminates everyone, no rank requests from itself, nothing is
 //! sent to a rank after its TERMINATE (the simulator fails the run on any
-//! of these; see `mpitorrent_sim::SimError`), the message counts add up,
-//! and the second run is identical to the first.
+//! of these; see `mpitorrent_sim::SimError`), the message counts add up
+//! (`mpitorrent_harness::check_counts`, as in the core's swarm tests), and
+//! the second run is identical to the first.
 //!
 //! A failure names its seed; replay it alone with
 //! `SIM_SEED=<seed> cargo test -p mpitorrent-sim --test properties`, and
