@@ -14,8 +14,9 @@
 //!   [`check_reported`]: the peers' STATS agree with the tracker's own
 //!   counts of what it received; [`check_observed`], for a driver that
 //!   counts what it sees: the report agrees with what was sent.
-//! - [`Drain`]: a machine's transmits and events are drained the same way
-//!   by both drivers.
+//! - [`Drain`]: an arrived message is decoded and handed to its machine,
+//!   and the machine's transmits and events drained, the same way by both
+//!   drivers; a driver only says when and in what order messages arrive.
 //! - [`seeds_from_env`]: which seeds a generated test runs (all, or one to
 //!   replay a failure).
 //!
