@@ -50,9 +50,12 @@
 //!
 //! A run fails (a [`SimError`]) on anything a user or the protocol would
 //! call wrong: a machine's protocol error, a rank sending to itself or to a
-//! rank after its TERMINATE, an ACK for a segment the sender does not
-//! hold, a file completed with the wrong hashes or not at all, an abort, a
-//! stall, or more than `max_ticks` ticks. A run that would not fit in
+//! rank after its TERMINATE, a file completed with the wrong hashes or not
+//! at all, a tracker report whose peers' STATS do not match the tracker's
+//! own counts, an abort, a stall, or more than `max_ticks` ticks. These
+//! checks, and the delivering and draining of the machines, are
+//! `mpitorrent-harness`'s, which the core's swarm tests use too; the
+//! simulator's own part is time: the calendar and the links. A run that would not fit in
 //! memory is refused before it starts ([`memory`]), and so are settings
 //! that cannot be simulated ([`SimConfig::validate`]).
 

@@ -2,12 +2,13 @@
 //! links, and the checks a run must pass.
 //!
 //! Every message a machine wants sent (each counts its own) is checked
-//! (never to itself, never to a rank that does not exist or after its
-//! TERMINATE), encoded with the wire codec, and either scheduled `latency`
+//! ([`Sends`]: never to itself, never to a rank that does not exist or
+//! after its TERMINATE), encoded with the wire codec, and either scheduled `latency`
 //! ticks ahead (control messages) or queued on the sender's uplink (ACKs,
 //! which carry a segment; see [`crate::links`]). Delivery decodes it and
 //! feeds the machine it is for, whose transmits and events are drained at
-//! once, as the threads of a real peer do. What a peer does (register,
+//! once ([`Drain`]), as the threads of a real peer do. The checks are the
+//! ones the core's swarm tests make too (`mpitorrent-harness`). What a peer does (register,
 //! count, leave, report) is the core's [`mpitorrent_core::peer::Peer`];
 //! this file only moves its messages and checks what it produced.
 
@@ -19,12 +20,12 @@ use crate::peer::{draw_traits, SimPeer, Traits};
 use crate::SimError;
 use mpitorrent_core::downloader::DownloadEvent;
 use mpitorrent_core::holdings::SharedHashes;
-use mpitorrent_core::peer::PeerEvent;
+use mpitorrent_core::peer::{Peer, PeerEvent};
 use mpitorrent_core::prefetch::Depth;
 use mpitorrent_core::scenario::Scenario;
 use mpitorrent_core::tracker::{RunData, Tracker, TrackerConfig, TrackerEvent};
-use mpitorrent_core::{wire, Channel, MessageKind, Rank, Transmit, TRACKER};
-use std::collections::{BTreeMap, BTreeSet};
+use mpitorrent_core::{wire, Channel, MessageKind, Rank, Transmit};
+use mpitorrent_harness::{check_reported, Drain, Implied, Outputs, Sends};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,23 +62,20 @@ pub(crate) struct Finished {
 /// The whole job.
 pub(crate) struct World<'a> {
     config: &'a SimConfig,
-    ranks: u32,
     calendar: Calendar<Event>,
     links: Links,
     tracker: Tracker,
     /// `peers[r - 1]` is rank `r`.
     peers: Vec<SimPeer>,
-    /// Every file's hashes, as its owners list them.
-    expected: BTreeMap<&'a str, &'a [String]>,
-    /// (rank, file name) of every output not produced yet.
-    missing: BTreeSet<(Rank, &'a str)>,
-    /// Ranks the tracker sent TERMINATE to.
-    terminate_sent: Vec<bool>,
+    /// What each peer must complete, and what it has not yet.
+    outputs: Outputs<'a>,
+    /// The traffic the scenario implies, for the check of the report.
+    implied: Implied,
+    /// Who may still be sent to.
+    sends: Sends,
     makespan: u64,
     terminated_at: Option<u64>,
     run_data: Option<RunData>,
-    /// Reused buffer of transmits being sent.
-    outbox: Vec<Transmit>,
 }
 
 /// Events between two prefetch stages of one event (see
@@ -104,18 +102,6 @@ impl<'a> World<'a> {
             },
             Duration::ZERO,
         );
-        let mut expected = BTreeMap::new();
-        for input in &scenario.inputs {
-            for file in &input.owned {
-                expected
-                    .entry(file.name.as_str())
-                    .or_insert(&file.hashes[..]);
-            }
-        }
-        let missing = scenario
-            .peers()
-            .flat_map(|(rank, input)| input.wanted.iter().map(move |w| (rank, w.as_str())))
-            .collect();
         let shared = Arc::new(SharedHashes::default());
         let peers = scenario
             .peers()
@@ -124,18 +110,16 @@ impl<'a> World<'a> {
             .collect();
         World {
             config,
-            ranks,
             calendar: Calendar::new(),
             links: Links::new(&every),
             tracker,
             peers,
-            expected,
-            missing,
-            terminate_sent: vec![false; ranks as usize],
+            outputs: Outputs::new(scenario),
+            implied: Implied::of(scenario),
+            sends: Sends::new(ranks),
             makespan: 0,
             terminated_at: None,
             run_data: None,
-            outbox: Vec::new(),
         }
     }
 
@@ -155,7 +139,7 @@ impl<'a> World<'a> {
     pub fn run(mut self) -> Result<Finished, SimError> {
         for index in 0..self.peers.len() {
             let rank = self.peers[index].peer.rank();
-            self.drain_peer(0, rank)?;
+            self.drain_peer(rank)?;
         }
         while let Some((tick, event)) = self.calendar.pop() {
             if tick > self.config.max_ticks {
@@ -171,7 +155,7 @@ impl<'a> World<'a> {
                     to,
                     channel,
                     bytes,
-                } => self.deliver(tick, from, to, channel, bytes.as_slice())?,
+                } => self.deliver(now_of(tick), from, to, channel, bytes.as_slice())?,
                 Event::Uplink(rank) => self.wake_uplink(tick, rank),
                 Event::StartDownloads(rank) => self.start_downloads(tick, rank)?,
             }
@@ -182,11 +166,8 @@ impl<'a> World<'a> {
                 waiting: self.describe_waiting(),
             });
         };
-        if let Some(&(rank, name)) = self.missing.iter().next() {
-            return Err(self.fail(format!(
-                "the job ended but rank {rank} never completed '{name}'"
-            )));
-        }
+        self.outputs.check_all_done().map_err(|e| self.fail(e))?;
+        check_reported(&self.implied, &run).map_err(|e| self.fail(e))?;
         Ok(Finished {
             run,
             makespan: self.makespan,
@@ -233,28 +214,13 @@ impl<'a> World<'a> {
         }
     }
 
-    /// Checks, counts, encodes and schedules one message from `from`.
-    fn send(&mut self, tick: u64, from: Rank, transmit: Transmit) -> Result<(), SimError> {
+    /// Checks, encodes and schedules one message from `from`.
+    fn send_at(&mut self, tick: u64, from: Rank, transmit: Transmit) -> Result<(), SimError> {
         let channel = transmit.channel();
         let Transmit { to, msg } = transmit;
         let kind = msg.kind();
-        if to == from {
-            return Err(self.fail(format!("rank {from} sent {} to itself", kind.name())));
-        }
-        if to.0 >= self.ranks {
-            return Err(self.fail(format!(
-                "rank {from} sent {} to rank {to}, which does not exist",
-                kind.name()
-            )));
-        }
-        if self.terminate_sent[to.index()] {
-            return Err(self.fail(format!(
-                "rank {from} sent {} to rank {to} after its TERMINATE",
-                kind.name()
-            )));
-        }
-        if kind == MessageKind::Terminate {
-            self.terminate_sent[to.index()] = true;
+        if let Err(e) = self.sends.check(from, to, kind) {
+            return Err(self.fail(e));
         }
         // (An ACK for a segment the sender does not hold cannot happen here:
         // the uploader answers from the very holdings the downloader fills.
@@ -300,122 +266,10 @@ impl<'a> World<'a> {
         }
     }
 
-    /// Decodes a message and feeds it to the machine it is for.
-    fn deliver(
-        &mut self,
-        tick: u64,
-        from: Rank,
-        to: Rank,
-        channel: Channel,
-        bytes: &[u8],
-    ) -> Result<(), SimError> {
-        let msg = wire::decode(bytes).map_err(|e| {
-            self.fail(format!(
-                "rank {to} cannot decode what rank {from} sent: {e}"
-            ))
-        })?;
-        let now = now_of(tick);
-        if to.is_tracker() {
-            self.tracker.handle_message(now, from, msg);
-            return self.drain_tracker(tick);
-        }
-        let peer = &mut self.peer(to).peer;
-        if peer.is_stopped() {
-            return Err(self.fail(format!(
-                "rank {to} received {} from rank {from} after its TERMINATE",
-                msg.kind().name()
-            )));
-        }
-        let handled = peer.handle_message(now, from, channel, msg);
-        handled.map_err(|e| self.fail(e.to_string()))?;
-        self.drain_peer(tick, to)
-    }
-
     /// A late peer's download side starts (or any peer's, at its ACK).
     fn start_downloads(&mut self, tick: u64, rank: Rank) -> Result<(), SimError> {
         self.peer(rank).peer.start_downloads(now_of(tick));
-        self.drain_peer(tick, rank)
-    }
-
-    /// Sends what the tracker wants sent; notes how it ended.
-    fn drain_tracker(&mut self, tick: u64) -> Result<(), SimError> {
-        let mut outbox = std::mem::take(&mut self.outbox);
-        outbox.extend(std::iter::from_fn(|| self.tracker.poll_transmit()));
-        for transmit in outbox.drain(..) {
-            self.send(tick, TRACKER, transmit)?;
-        }
-        self.outbox = outbox;
-        while let Some(event) = self.tracker.poll_event() {
-            match event {
-                TrackerEvent::AllRegistered => {}
-                TrackerEvent::Terminated => {
-                    self.terminated_at = Some(tick);
-                    self.run_data = self.tracker.take_run_data();
-                }
-                TrackerEvent::Aborted { reason } => return Err(SimError::Aborted { tick, reason }),
-            }
-        }
-        Ok(())
-    }
-
-    /// Sends what `rank`'s peer wants sent, then handles its events.
-    fn drain_peer(&mut self, tick: u64, rank: Rank) -> Result<(), SimError> {
-        while let Some(transmit) = self.peer(rank).peer.poll_transmit() {
-            self.send(tick, rank, transmit)?;
-        }
-        while let Some(event) = self.peer(rank).peer.poll_event() {
-            self.peer_event(tick, rank, event)?;
-        }
-        Ok(())
-    }
-
-    fn peer_event(&mut self, tick: u64, rank: Rank, event: PeerEvent) -> Result<(), SimError> {
-        match event {
-            PeerEvent::Registered => match self.peer(rank).traits.start_delay {
-                0 => self.start_downloads(tick, rank),
-                delay => {
-                    let at = tick.saturating_add(delay);
-                    self.calendar.schedule(at, Event::StartDownloads(rank));
-                    Ok(())
-                }
-            },
-            PeerEvent::Download(DownloadEvent::FileCompleted { file }) => {
-                let expected = self.expected.get_key_value(file.name.as_str());
-                let name = match expected {
-                    Some((&name, &hashes)) if file.is_complete() && hashes == &file.hashes[..] => {
-                        name
-                    }
-                    _ => {
-                        return Err(self.fail(format!(
-                            "rank {rank} completed '{}' with the wrong contents",
-                            file.name
-                        )))
-                    }
-                };
-                if !self.missing.remove(&(rank, name)) {
-                    return Err(self.fail(format!(
-                        "rank {rank} completed '{}', which it did not want or completed before",
-                        file.name
-                    )));
-                }
-                let peer = &self.peer(rank).peer;
-                if peer.download().is_some_and(|d| d.downloaded(file.id)) {
-                    self.makespan = self.makespan.max(tick);
-                }
-                Ok(())
-            }
-            PeerEvent::Download(DownloadEvent::Finished) => {
-                self.peer(rank).finished_at = Some(tick);
-                Ok(())
-            }
-            PeerEvent::Download(DownloadEvent::Received { .. }) => Err(self.fail(format!(
-                "rank {rank}: a segment to store, but simulated segments carry no bytes"
-            ))),
-            PeerEvent::Serve(serve) => self.send(tick, rank, serve.hash_only()),
-            // Its STATS went with its other messages.
-            PeerEvent::Terminated => Ok(()),
-            PeerEvent::Aborted { reason } => Err(SimError::Aborted { tick, reason }),
-        }
+        self.drain_peer(rank)
     }
 
     /// Who the job waits for, for a stall or a run past `max_ticks`: the
@@ -442,10 +296,9 @@ impl<'a> World<'a> {
                 }
                 _ => {
                     let files: Vec<String> = self
-                        .missing
-                        .range((rank, "")..)
-                        .take_while(|(r, _)| *r == rank)
-                        .map(|&(_, name)| match holdings.find_by_name(name) {
+                        .outputs
+                        .missing_of(rank)
+                        .map(|name| match holdings.find_by_name(name) {
                             Some(file) => format!(
                                 "'{name}' ({} of {} segments)",
                                 file.held_count(),
@@ -473,10 +326,83 @@ impl<'a> World<'a> {
     }
 }
 
+/// The simulator's side of the draining: a message is sent at the current
+/// tick; the tracker's end is noted; a peer's events drive the run.
+impl Drain for World<'_> {
+    type Error = SimError;
+    /// Control messages share one latency and a tick's events keep their
+    /// order, so whatever was sent before a TERMINATE arrives before it.
+    const IN_ORDER: bool = true;
+
+    fn fail(&self, what: String) -> SimError {
+        World::fail(self, what)
+    }
+
+    fn tracker_mut(&mut self) -> &mut Tracker {
+        &mut self.tracker
+    }
+
+    fn peer_mut(&mut self, rank: Rank) -> &mut Peer {
+        &mut self.peer(rank).peer
+    }
+
+    fn send(&mut self, from: Rank, transmit: Transmit) -> Result<(), SimError> {
+        self.send_at(self.calendar.now(), from, transmit)
+    }
+
+    fn tracker_event(&mut self, event: TrackerEvent) -> Result<(), SimError> {
+        let tick = self.calendar.now();
+        match event {
+            TrackerEvent::AllRegistered => {}
+            TrackerEvent::Terminated => {
+                self.terminated_at = Some(tick);
+                self.run_data = self.tracker.take_run_data();
+            }
+            TrackerEvent::Aborted { reason } => return Err(SimError::Aborted { tick, reason }),
+        }
+        Ok(())
+    }
+
+    fn peer_event(&mut self, rank: Rank, event: PeerEvent) -> Result<(), SimError> {
+        let tick = self.calendar.now();
+        match event {
+            PeerEvent::Registered => match self.peer(rank).traits.start_delay {
+                0 => self.start_downloads(tick, rank),
+                delay => {
+                    let at = tick.saturating_add(delay);
+                    self.calendar.schedule(at, Event::StartDownloads(rank));
+                    Ok(())
+                }
+            },
+            PeerEvent::Download(DownloadEvent::FileCompleted { file }) => {
+                if let Err(e) = self.outputs.complete(rank, &file) {
+                    return Err(self.fail(e));
+                }
+                let peer = &self.peer(rank).peer;
+                if peer.download().is_some_and(|d| d.downloaded(file.id)) {
+                    self.makespan = self.makespan.max(tick);
+                }
+                Ok(())
+            }
+            PeerEvent::Download(DownloadEvent::Finished) => {
+                self.peer(rank).finished_at = Some(tick);
+                Ok(())
+            }
+            PeerEvent::Download(DownloadEvent::Received { .. }) => Err(self.fail(format!(
+                "rank {rank}: a segment to store, but simulated segments carry no bytes"
+            ))),
+            PeerEvent::Serve(serve) => self.send(rank, serve.hash_only()),
+            // Its STATS went with its other messages.
+            PeerEvent::Terminated => Ok(()),
+            PeerEvent::Aborted { reason } => Err(SimError::Aborted { tick, reason }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mpitorrent_core::{FileId, Message};
+    use mpitorrent_core::{FileId, Message, TRACKER};
 
     fn world_of(scenario: &Scenario, config: &SimConfig) -> Result<(), SimError> {
         World::new(scenario, config).run().map(|_| ())
@@ -493,7 +419,7 @@ mod tests {
         let mut world = World::new(&scenario, &config);
         let msg = || Message::AllFilesCompleted;
         let err = world
-            .send(
+            .send_at(
                 0,
                 Rank(1),
                 Transmit {
@@ -508,7 +434,7 @@ mod tests {
             "{err}"
         );
         let err = world
-            .send(
+            .send_at(
                 0,
                 Rank(1),
                 Transmit {
@@ -522,13 +448,13 @@ mod tests {
             to: Rank(2),
             msg: Message::Terminate,
         };
-        world.send(0, TRACKER, terminate).unwrap();
+        world.send_at(0, TRACKER, terminate).unwrap();
         let request = Message::SegmentRequest {
             file: FileId(0),
             index: 0,
         };
         let err = world
-            .send(
+            .send_at(
                 0,
                 Rank(1),
                 Transmit {

@@ -15,24 +15,15 @@
 use mpitorrent_core::scenario::Scenario;
 use mpitorrent_core::shapes;
 use mpitorrent_core::strategy::Strategy;
+use mpitorrent_harness::Implied;
 use mpitorrent_sim::SimConfig;
 use std::collections::BTreeMap;
 
 /// The counts of every kind the scenario fixes, by the classic name.
 fn implied_counts(scenario: &Scenario) -> BTreeMap<&'static str, u64> {
-    let peers = scenario.inputs.len() as u64;
-    let (mut downloads, mut segments, mut updates) = (0, 0, 0);
-    for input in &scenario.inputs {
-        for name in &input.wanted {
-            if input.owned.iter().any(|f| &f.name == name) {
-                continue;
-            }
-            let n = scenario.hashes_of(name).map_or(0, |h| h.len() as u64);
-            downloads += 1;
-            segments += n;
-            updates += n.saturating_sub(1) / 10;
-        }
-    }
+    let implied = Implied::of(scenario);
+    let (peers, downloads) = (implied.peers, implied.downloads.len() as u64);
+    let (segments, updates) = (implied.segments(), implied.updates(10));
     BTreeMap::from([
         ("REGISTER", peers),
         ("REGISTER_ACK", peers),

@@ -7,8 +7,9 @@
 //! asks: every peer completes every wanted file with exact contents, the
 //! tracker terminates everyone, no rank requests from itself, nothing is
 //! sent to a rank after its TERMINATE (the simulator fails the run on any
-//! of these; see `mpitorrent_sim::SimError`), the message counts add up,
-//! and the second run is identical to the first.
+//! of these; see `mpitorrent_sim::SimError`), the message counts add up
+//! (`mpitorrent_harness::check_counts`, as in the core's swarm tests), and
+//! the second run is identical to the first.
 //!
 //! A failure names its seed; replay it alone with
 //! `SIM_SEED=<seed> cargo test -p mpitorrent-sim --test properties`, and
@@ -16,24 +17,11 @@
 
 use mpitorrent_core::scenario::{Scenario, ScenarioParams};
 use mpitorrent_core::strategy::Strategy;
+use mpitorrent_core::MessageKind;
+use mpitorrent_harness::{seeds_from_env, Implied};
 use mpitorrent_sim::{LatePeers, SimConfig, SimReport, SlowPeers};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-/// Seeds to run: 0..300, or `SIM_SEED` alone, or 0..`SIM_SEEDS`.
-fn seeds() -> Vec<u64> {
-    let var = |name: &str| {
-        std::env::var(name).ok().map(|v| {
-            v.parse::<u64>()
-                .unwrap_or_else(|_| panic!("{name} is not a number: {v}"))
-        })
-    };
-    match (var("SIM_SEED"), var("SIM_SEEDS")) {
-        (Some(seed), _) => vec![seed],
-        (None, Some(count)) => (0..count).collect(),
-        (None, None) => (0..300).collect(),
-    }
-}
 
 /// The scenario and setting of one seed, drawn on their own streams.
 fn draw(seed: u64) -> (ScenarioParams, SimConfig) {
@@ -75,70 +63,21 @@ fn draw(seed: u64) -> (ScenarioParams, SimConfig) {
     (params, config)
 }
 
-/// Downloads the scenario implies: (peer, file) pairs wanted and not
-/// owned, and their segments.
-fn downloads(scenario: &Scenario) -> Vec<(u32, u64)> {
-    let mut out = Vec::new();
-    for (rank, input) in scenario.peers() {
-        for name in &input.wanted {
-            if input.owned.iter().all(|f| &f.name != name) {
-                let segments = scenario.hashes_of(name).map_or(0, |h| h.len() as u64);
-                out.push((rank.0, segments));
-            }
-        }
-    }
-    out
-}
-
-/// What the counts of a finished run must add up to.
+/// What the counts of a finished run must add up to (the checks the core's
+/// swarm tests make too), and the segments it downloaded. That the
+/// tracker's report holds every peer's STATS, each with the files it
+/// downloaded, the simulator checks of every run.
 fn check_counts(scenario: &Scenario, report: &SimReport) -> Result<(), String> {
+    let implied = Implied::of(scenario);
     let by_kind = &report.messages.by_kind;
-    let count = |name: &str| by_kind.get(name).copied().unwrap_or(0);
-    let peers = scenario.inputs.len() as u64;
-    let downloads = downloads(scenario);
-    let segments: u64 = downloads.iter().map(|d| d.1).sum();
-    let expected = [
-        ("REGISTER", peers),
-        ("REGISTER_ACK", peers),
-        ("TERMINATE", peers),
-        ("STATS", peers),
-        ("CLIENT_GOT_ALL_FILES", peers),
-        ("SWARM_REQUEST", downloads.len() as u64),
-        ("SWARM_REPLY", downloads.len() as u64),
-        ("SINGLE_FILE_DOWNLOAD_COMPLETED", downloads.len() as u64),
-        ("ACK", segments),
-        ("SEGMENT_REQUEST", count("ACK") + count("NACK")),
-        ("SWARM_REFRESH", count("PEER_UPDATE")),
-        ("ABORT", 0),
-    ];
-    for (name, want) in expected {
-        if count(name) != want {
-            return Err(format!("{} {name} where {want} were expected", count(name)));
-        }
-    }
-    if report.segments_downloaded != segments {
+    let count = |kind: MessageKind| by_kind.get(kind.name()).copied().unwrap_or(0);
+    mpitorrent_harness::check_counts(&implied, count, report.leaving_peers > 0)?;
+    if report.segments_downloaded != implied.segments() {
         return Err(format!(
-            "{} segments downloaded where {segments} were expected",
-            report.segments_downloaded
+            "{} segments downloaded where {} were expected",
+            report.segments_downloaded,
+            implied.segments()
         ));
-    }
-    // The tracker collected every peer's statistics: each lists exactly
-    // the files it downloaded.
-    if report.run.peers.len() as u64 != peers {
-        return Err(format!("statistics of {} peers", report.run.peers.len()));
-    }
-    for peer in &report.run.peers {
-        let want = downloads.iter().filter(|d| d.0 == peer.rank).count();
-        if peer.files.len() != want {
-            return Err(format!(
-                "rank {} completed {} files where it downloads {want}",
-                peer.rank,
-                peer.files.len()
-            ));
-        }
-    }
-    if report.leaving_peers == 0 && count("LEAVE") != 0 {
-        return Err("LEAVE from a peer that does not leave".into());
     }
     Ok(())
 }
@@ -147,7 +86,7 @@ fn check_counts(scenario: &Scenario, report: &SimReport) -> Result<(), String> {
 fn generated_swarms_complete_correctly_and_repeat_exactly() {
     let mut strategies = [0; 4];
     let (mut slow, mut late, mut leaving, mut nacks) = (0, 0, 0, 0);
-    for seed in seeds() {
+    for seed in seeds_from_env("SIM_SEED", "SIM_SEEDS", 300) {
         let (params, config) = draw(seed);
         let scenario = Scenario::generate(&params).expect("valid parameters");
         let context = format!(

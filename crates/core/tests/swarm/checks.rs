@@ -1,46 +1,14 @@
 //! Running a scenario to its end, and what is checked of every run: the
-//! outputs, the termination, and that the message counts add up.
+//! outputs, the termination, and that the message counts add up (the
+//! checks themselves are `mpitorrent-harness`'s, shared with the
+//! simulator).
 
 use crate::harness::{Drive, Outcome, Swarm};
 use mpitorrent_core::scenario::Scenario;
 use mpitorrent_core::strategy::Strategy;
 use mpitorrent_core::tracker::TrackerEvent;
-use mpitorrent_core::{MessageKind, Rank};
-use std::collections::{BTreeMap, BTreeSet};
-
-/// What the scenario implies the traffic must add up to.
-pub(crate) struct Shape {
-    peers: u64,
-    /// Distinct files anyone owns.
-    files: u64,
-    /// (peer, file) pairs that must be downloaded (wanted, not owned).
-    downloads: u64,
-    /// Segments in those downloads: each must be ACKed exactly once.
-    segments: u64,
-}
-
-pub(crate) fn shape(scenario: &Scenario) -> Shape {
-    let files: BTreeSet<&str> = scenario
-        .inputs
-        .iter()
-        .flat_map(|input| input.owned.iter().map(|f| f.name.as_str()))
-        .collect();
-    let (mut downloads, mut segments) = (0, 0);
-    for input in &scenario.inputs {
-        for name in &input.wanted {
-            if input.owned.iter().all(|f| &f.name != name) {
-                downloads += 1;
-                segments += scenario.hashes_of(name).map_or(0, |h| h.len() as u64);
-            }
-        }
-    }
-    Shape {
-        peers: scenario.inputs.len() as u64,
-        files: files.len() as u64,
-        downloads,
-        segments,
-    }
-}
+use mpitorrent_core::MessageKind;
+use mpitorrent_harness::{check_counts, Implied};
 
 /// Runs a scenario to the end under `drive`, with a step bound that only a
 /// livelock can reach.
@@ -49,8 +17,8 @@ pub(crate) fn run(scenario: &Scenario, drive: Drive, label: &str) -> Outcome {
         "[{label}; delivery seed {}, window {}]",
         drive.seed, drive.window
     );
-    let shape = shape(scenario);
-    let max_steps = 10_000 + 100 * shape.segments + 50 * shape.peers * (shape.files + 1);
+    let implied = Implied::of(scenario);
+    let max_steps = 10_000 + 100 * implied.segments() + 50 * implied.peers * (implied.files + 1);
     Swarm::new(scenario, drive, label).run(max_steps)
 }
 
@@ -76,41 +44,18 @@ pub(crate) fn run_ok_with(scenario: &Scenario, drive: Drive, label: &str) -> Out
             drive.seed, drive.window, drive.strategy, drive.sample
         )
     };
-    check_outputs(scenario, &outcome).unwrap_or_else(|e| fail(e));
+    check_outputs(&outcome).unwrap_or_else(|e| fail(e));
     check_termination(scenario, &outcome).unwrap_or_else(|e| fail(e));
     check_traffic(scenario, &outcome, drive.strategy).unwrap_or_else(|e| fail(e));
     outcome
 }
 
-/// Every expected output was produced with the right content, and nothing else.
-pub(crate) fn check_outputs(scenario: &Scenario, outcome: &Outcome) -> Result<(), String> {
-    let expected: BTreeMap<(Rank, String), String> = scenario
-        .expected_outputs()
-        .into_iter()
-        .map(|out| ((out.rank, out.file), out.content))
-        .collect();
-    let mut problems = Vec::new();
-    for (key, content) in &expected {
-        match outcome.outputs.get(key) {
-            None => problems.push(format!("missing output: rank {} '{}'", key.0, key.1)),
-            Some(got) if got != content => problems.push(format!(
-                "wrong output: rank {} '{}': expected {content:?}, got {got:?}",
-                key.0, key.1
-            )),
-            Some(_) => {}
-        }
-    }
-    for key in outcome
-        .outputs
-        .keys()
-        .filter(|k| !expected.contains_key(*k))
-    {
-        problems.push(format!("unexpected output: rank {} '{}'", key.0, key.1));
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.join("\n  "))
+/// Every expected output was produced (each was checked exact as it was
+/// completed, see [`mpitorrent_harness::Outputs`]).
+pub(crate) fn check_outputs(outcome: &Outcome) -> Result<(), String> {
+    match &outcome.missing {
+        None => Ok(()),
+        Some(missing) => Err(missing.clone()),
     }
 }
 
@@ -133,46 +78,25 @@ pub(crate) fn check_termination(scenario: &Scenario, outcome: &Outcome) -> Resul
     Ok(())
 }
 
-/// Message counts add up: one registration, swarm request, completion and
-/// TERMINATE each; every segment ACKed once; PEER_UPDATE at most every ten
-/// segments (except with `paced`, which asks the tracker for work whenever
-/// half its window is free, so its updates follow the swarm, not a count).
+/// Message counts add up (see [`mpitorrent_harness::check_counts`]; the
+/// peers' STATS against the tracker's and this driver's counts were checked
+/// at the end of the run), and PEER_UPDATE at most every ten segments
+/// (except with `paced`, which asks the tracker for work whenever half its
+/// window is free, so its updates follow the swarm, not a count).
 pub(crate) fn check_traffic(
     scenario: &Scenario,
     outcome: &Outcome,
     strategy: Strategy,
 ) -> Result<(), String> {
-    use MessageKind::*;
-    let shape = shape(scenario);
-    let acks = outcome.count(SegmentAck);
-    let exact = [
-        (Register, shape.peers),
-        (RegisterAck, shape.peers),
-        (SwarmRequest, shape.downloads),
-        (SwarmReply, shape.downloads),
-        (FileCompleted, shape.downloads),
-        (AllFilesCompleted, shape.peers),
-        (Terminate, shape.peers),
-        (Abort, 0),
-        (SegmentAck, shape.segments),
-        (SegmentRequest, acks + outcome.count(SegmentNack)),
-        (SwarmRefresh, outcome.count(PeerUpdate)),
-    ];
-    for (kind, expected) in exact {
-        let got = outcome.count(kind);
-        if got != expected {
-            return Err(format!(
-                "sent {got} {} where {expected} were expected; all counts: {:?}",
-                kind.name(),
-                outcome.sent
-            ));
-        }
-    }
-    let updates = outcome.count(PeerUpdate);
-    if strategy != Strategy::Paced && updates > acks / 10 + shape.files {
+    let implied = Implied::of(scenario);
+    check_counts(&implied, |kind| outcome.count(kind), false)
+        .map_err(|e| format!("{e}; all counts: {:?}", outcome.sent))?;
+    let acks = outcome.count(MessageKind::SegmentAck);
+    let updates = outcome.count(MessageKind::PeerUpdate);
+    if strategy != Strategy::Paced && updates > acks / 10 + implied.files {
         return Err(format!(
             "{updates} PEER_UPDATEs for {acks} downloaded segments of {} files",
-            shape.files
+            implied.files
         ));
     }
     Ok(())

@@ -1,10 +1,12 @@
-//! Generated scenarios over many seeds, with every strategy.
+//! Generated scenarios over many seeds, with every strategy; a run
+//! repeated must be the same.
 
-use crate::checks::run_ok_with;
+use crate::checks::{run, run_ok_with};
 use crate::harness::Drive;
 use mpitorrent_core::scenario::{Scenario, ScenarioParams};
 use mpitorrent_core::strategy::Strategy;
 use mpitorrent_core::MessageKind;
+use mpitorrent_harness::seeds_from_env;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -12,17 +14,12 @@ use std::collections::BTreeMap;
 /// Generated seeds: 0..200; `SWARM_SEED=<n>` runs only seed n (to replay a
 /// failure) and `SWARM_SEEDS=<n>` runs 0..n (for a longer soak).
 pub(crate) fn generated_seeds() -> Vec<u64> {
-    let var = |name: &str| {
-        std::env::var(name).ok().map(|v| {
-            v.parse::<u64>()
-                .unwrap_or_else(|_| panic!("{name} is not a number: {v}"))
-        })
-    };
-    match (var("SWARM_SEED"), var("SWARM_SEEDS")) {
-        (Some(seed), _) => vec![seed],
-        (None, Some(count)) => (0..count).collect(),
-        (None, None) => (0..200).collect(),
-    }
+    seeds_from_env("SWARM_SEED", "SWARM_SEEDS", 200)
+}
+
+/// Whether one seed is being replayed (`SWARM_SEED`).
+fn replaying() -> bool {
+    std::env::var_os("SWARM_SEED").is_some()
 }
 
 /// The swarm shape for a test seed: ranks 2..=12, files 1..=6, segments
@@ -70,6 +67,13 @@ pub(crate) fn run_generated_with(
             expect_abort: false,
         };
         let outcome = run_ok_with(&scenario, drive, &label);
+        // The same seed must give the same run, message for message
+        // (checked on every fourth seed, or the one replayed, to keep the
+        // suite's time).
+        if seed % 4 == 0 || replaying() {
+            let again = run(&scenario, drive, &label);
+            assert!(outcome == again, "[{label}] a second run differs");
+        }
         for (kind, count) in outcome.sent {
             *totals.entry(kind).or_default() += count;
         }
@@ -80,7 +84,7 @@ pub(crate) fn run_generated_with(
 /// The generated seeds must reach the interesting paths: NACKs from partial
 /// owners, PEER_UPDATE and its refresh (skipped when replaying one seed).
 pub(crate) fn assert_paths_covered(totals: &BTreeMap<MessageKind, u64>) {
-    if std::env::var("SWARM_SEED").is_ok() {
+    if replaying() {
         return;
     }
     for kind in [

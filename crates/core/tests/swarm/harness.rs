@@ -1,17 +1,22 @@
 //! The harness: one tracker and every peer's machine, the in-flight pool,
-//! and the checks made on every message as it is sent.
+//! and the checks made on every message as it is sent. The checks and the
+//! draining are the simulator's too (`mpitorrent-harness`); what is this
+//! driver's own is the pool and its random delivery order.
 
-use mpitorrent_core::classic::{render_output, PeerInput};
+use mpitorrent_core::classic::PeerInput;
 use mpitorrent_core::downloader::{DownloadEvent, DownloaderConfig};
 use mpitorrent_core::holdings::Holdings;
 use mpitorrent_core::peer::{Peer, PeerConfig, PeerEvent};
 use mpitorrent_core::scenario::Scenario;
+use mpitorrent_core::stats::PeerStats;
 use mpitorrent_core::strategy::Strategy;
-use mpitorrent_core::tracker::{Tracker, TrackerConfig, TrackerEvent};
-use mpitorrent_core::{wire, Channel, Message, MessageKind, Rank, Registration, Transmit, TRACKER};
+use mpitorrent_core::tracker::{RunData, Tracker, TrackerConfig, TrackerEvent};
+use mpitorrent_core::{wire, Channel, Message, MessageKind, Rank, Registration, Transmit};
+use mpitorrent_harness::{check_observed, check_reported, Drain, Implied, Outputs, Sends};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::convert::Infallible;
 use std::fmt::Display;
 use std::time::Duration;
 
@@ -47,11 +52,14 @@ impl Route {
     }
 }
 
-/// Everything a run produced, for the checks at the end.
-#[derive(Debug, Default)]
+/// Everything a run produced, for the checks at the end (and, compared
+/// whole, to show that a run repeats exactly).
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct Outcome {
-    /// (peer, file) -> rendered output, from `DownloadEvent::FileCompleted`.
-    pub outputs: BTreeMap<(Rank, String), String>,
+    /// Outputs completed (each checked exact as it was).
+    pub completed: usize,
+    /// The first expected output never completed, if any.
+    pub missing: Option<String>,
     /// Messages sent, by kind.
     pub sent: BTreeMap<MessageKind, u64>,
     /// Messages sent, by sender and kind.
@@ -65,6 +73,8 @@ pub(crate) struct Outcome {
     pub terminated: BTreeSet<Rank>,
     /// Peers that say `is_stopped()` at the end.
     pub stopped: BTreeSet<Rank>,
+    /// Every peer's STATS, as the tracker collected them.
+    pub stats: Vec<(Rank, PeerStats)>,
     pub steps: u64,
 }
 
@@ -83,16 +93,20 @@ pub(crate) struct SwarmPeer {
     machine: Peer,
     /// Its input's wanted list, which the tracker's ACK must not change.
     wanted: Vec<String>,
-    /// TERMINATE was delivered to its upload side.
-    got_terminate: bool,
 }
 
 /// The whole swarm, with the in-flight pool.
-pub(crate) struct Swarm {
+pub(crate) struct Swarm<'a> {
     /// Printed with every failure: seed, window, scenario.
     label: String,
-    ranks: u32,
     drive: Drive,
+    /// Who may still be sent to.
+    sends: Sends,
+    /// What each peer must complete, and what it has not yet.
+    outputs: Outputs<'a>,
+    implied: Implied,
+    /// The tracker's report, once it terminated the job.
+    run: Option<RunData>,
     rng: ChaCha8Rng,
     tracker: Tracker,
     /// `peers[r - 1]` is rank `r`.
@@ -104,8 +118,8 @@ pub(crate) struct Swarm {
     trace: bool,
 }
 
-impl Swarm {
-    pub fn new(scenario: &Scenario, drive: Drive, label: String) -> Swarm {
+impl<'a> Swarm<'a> {
+    pub fn new(scenario: &'a Scenario, drive: Drive, label: String) -> Swarm<'a> {
         let ranks = scenario.ranks();
         let tracker = Tracker::new(
             TrackerConfig {
@@ -121,8 +135,11 @@ impl Swarm {
             .collect();
         let mut swarm = Swarm {
             label,
-            ranks,
             drive,
+            sends: Sends::new(ranks),
+            outputs: Outputs::new(scenario),
+            implied: Implied::of(scenario),
+            run: None,
             rng: ChaCha8Rng::seed_from_u64(drive.seed),
             tracker,
             peers,
@@ -131,7 +148,7 @@ impl Swarm {
             trace: std::env::var_os("SWARM_TRACE").is_some(),
         };
         // A peer's start-up: send its listing to the tracker, then wait for
-        // the ACK (see `deliver_control`).
+        // the ACK (see `check_control`).
         swarm.drain_all();
         swarm
     }
@@ -143,10 +160,6 @@ impl Swarm {
 
     fn now(&self) -> Duration {
         Duration::from_millis(self.outcome.steps)
-    }
-
-    fn peer_mut(&mut self, rank: Rank) -> &mut SwarmPeer {
-        &mut self.peers[rank.index() - 1]
     }
 
     /// Delivers messages until none is in flight, at most `max_steps`.
@@ -162,33 +175,29 @@ impl Swarm {
             }
             self.outcome.steps += 1;
             self.deliver_one();
-            self.drain_all();
         }
         for peer in &self.peers {
             if peer.machine.is_stopped() {
                 self.outcome.stopped.insert(peer.machine.rank());
             }
         }
+        self.outcome.completed = self.outputs.completed();
+        self.outcome.missing = self.outputs.check_all_done().err();
+        if let Some(run) = self.run.take() {
+            let checked = check_reported(&self.implied, &run)
+                .and_then(|()| check_observed(&run, &self.outcome.sent));
+            checked.unwrap_or_else(|e| self.fail(e));
+            self.outcome.stats = run.peers;
+        }
         self.outcome
     }
 
     /// Checks and queues one message from `from`.
-    fn send(&mut self, from: Rank, transmit: Transmit) {
+    fn queue(&mut self, from: Rank, transmit: Transmit) {
         let channel = transmit.channel();
         let Transmit { to, msg } = transmit;
-        let kind = msg.kind().name();
-        if to == from {
-            self.fail(format!("rank {from} sent {kind} to itself"));
-        }
-        if to.0 >= self.ranks {
-            self.fail(format!(
-                "rank {from} sent {kind} to rank {to}, which does not exist"
-            ));
-        }
-        if !to.is_tracker() && self.peers[to.index() - 1].got_terminate {
-            self.fail(format!(
-                "rank {from} sent {kind} to rank {to} after it got TERMINATE"
-            ));
+        if let Err(e) = self.sends.check(from, to, msg.kind()) {
+            self.fail(e);
         }
         self.check_answer(from, &msg);
         *self.outcome.sent.entry(msg.kind()).or_default() += 1;
@@ -259,105 +268,96 @@ impl Swarm {
         if queue.is_empty() {
             self.pool.remove(&route);
         }
-        let msg = wire::decode(&bytes)
-            .unwrap_or_else(|e| self.fail(format!("{route:?}: undecodable message: {e}")));
         if self.trace {
+            let msg = wire::decode(&bytes);
             eprintln!(
                 "step {:>6}: {} -> {}: {msg:?}",
                 self.outcome.steps, route.from, route.to
             );
         }
-        let (now, from, to) = (self.now(), route.from, route.to);
-        let result = match route.channel() {
-            // `Transmit::channel` puts everything for rank 0 on this channel.
-            Channel::Tracker if to.is_tracker() => {
-                self.tracker.handle_message(now, from, msg);
-                Ok(())
-            }
-            Channel::Tracker => Err(format!("tracker message {msg:?} sent to peer {to}")),
-            Channel::Control => {
-                self.deliver_control(from, to, msg);
-                Ok(())
-            }
-            channel @ (Channel::Download | Channel::Upload) => {
-                let peer = self.peer_mut(to);
-                peer.got_terminate |= msg == Message::Terminate;
-                peer.machine
-                    .handle_message(now, from, channel, msg)
-                    .map_err(|e| e.to_string())
-            }
-        };
-        if let Err(e) = result {
-            self.fail(format!("{route:?}: {e}"));
+        let channel = route.channel();
+        if channel == Channel::Control {
+            self.check_control(route.to, &bytes);
         }
+        let Ok(()) = self.deliver(self.now(), route.from, route.to, channel, &bytes);
     }
 
-    /// A peer's start-up path: the ACK starts it, an abort stops it.
-    fn deliver_control(&mut self, from: Rank, to: Rank, msg: Message) {
-        let now = self.now();
-        match &msg {
-            Message::RegisterAck { wanted, .. } if *wanted != self.peer_mut(to).wanted => {
+    /// What a peer's control channel may carry: its RegisterAck, with its
+    /// wanted list unchanged, or an Abort where the test expects one.
+    fn check_control(&mut self, to: Rank, bytes: &[u8]) {
+        // Bytes that do not decode are `deliver`'s to report.
+        let Ok(msg) = wire::decode(bytes) else {
+            return;
+        };
+        match msg {
+            Message::RegisterAck { wanted, .. } if wanted != self.peers[to.index() - 1].wanted => {
                 self.fail(format!("rank {to}: RegisterAck changed its wanted list"))
             }
             Message::RegisterAck { .. } => {}
             Message::Abort { reason } if self.drive.expect_abort => {
-                self.outcome.aborts.insert(to, reason.clone());
+                self.outcome.aborts.insert(to, reason);
             }
             Message::Abort { reason } => self.fail(format!("rank {to} got Abort: {reason}")),
             other => self.fail(format!("rank {to} got {other:?} on its control channel")),
-        }
-        let peer = &mut self.peer_mut(to).machine;
-        let registered = peer.is_registered();
-        if let Err(e) = peer.handle_message(now, from, Channel::Control, msg) {
-            self.fail(format!("rank {to}: {e}"));
-        }
-        // A real peer starts its threads as soon as it is registered.
-        if !registered && peer.is_registered() {
-            peer.start_downloads(now);
         }
     }
 
     /// Drains every machine's transmits into the pool and its events into
     /// the outcome.
     fn drain_all(&mut self) {
-        while let Some(t) = self.tracker.poll_transmit() {
-            self.send(TRACKER, t);
-        }
-        while let Some(event) = self.tracker.poll_event() {
-            self.outcome.tracker_events.push(event);
-        }
+        let Ok(()) = self.drain_tracker();
         for index in 0..self.peers.len() {
             let rank = self.peers[index].machine.rank();
-            while let Some(t) = self.peers[index].machine.poll_transmit() {
-                self.send(rank, t);
-            }
-            while let Some(event) = self.peers[index].machine.poll_event() {
-                self.record_event(rank, event);
-            }
+            let Ok(()) = self.drain_peer(rank);
         }
     }
+}
 
-    /// A completed file is the peer's output, written once; a segment to
-    /// serve goes out as its ACK (classic segments are only their hashes).
-    fn record_event(&mut self, rank: Rank, event: PeerEvent) {
+/// This driver's side of the draining: a message goes into the pool; a
+/// completed file is checked exact at once; a segment to serve goes out as
+/// its ACK (classic segments are only their hashes).
+impl Drain for Swarm<'_> {
+    /// The harness fails by panicking, with the replay label.
+    type Error = Infallible;
+    /// The pool keeps FIFO order per route only, as MPI does.
+    const IN_ORDER: bool = false;
+
+    fn fail(&self, what: String) -> Infallible {
+        Swarm::fail(self, what)
+    }
+
+    fn tracker_mut(&mut self) -> &mut Tracker {
+        &mut self.tracker
+    }
+
+    fn peer_mut(&mut self, rank: Rank) -> &mut Peer {
+        &mut self.peers[rank.index() - 1].machine
+    }
+
+    fn send(&mut self, from: Rank, transmit: Transmit) -> Result<(), Infallible> {
+        self.queue(from, transmit);
+        Ok(())
+    }
+
+    fn tracker_event(&mut self, event: TrackerEvent) -> Result<(), Infallible> {
+        if event == TrackerEvent::Terminated {
+            self.run = self.tracker.take_run_data();
+        }
+        self.outcome.tracker_events.push(event);
+        Ok(())
+    }
+
+    fn peer_event(&mut self, rank: Rank, event: PeerEvent) -> Result<(), Infallible> {
         match event {
-            // Started at once (see `deliver_control`).
-            PeerEvent::Registered => {}
+            // A real peer starts its threads as soon as it is registered.
+            PeerEvent::Registered => {
+                let now = self.now();
+                self.peer_mut(rank).start_downloads(now);
+                let Ok(()) = self.drain_peer(rank);
+            }
             PeerEvent::Download(DownloadEvent::FileCompleted { file }) => {
-                if !file.is_complete() {
-                    self.fail(format!(
-                        "rank {rank}: '{}' reported complete early",
-                        file.name
-                    ));
-                }
-                let content = render_output(&file.hashes);
-                if self
-                    .outcome
-                    .outputs
-                    .insert((rank, file.name.clone()), content)
-                    .is_some()
-                {
-                    self.fail(format!("rank {rank} completed '{}' twice", file.name));
+                if let Err(e) = self.outputs.complete(rank, &file) {
+                    self.fail(e);
                 }
             }
             PeerEvent::Download(DownloadEvent::Finished) => {
@@ -369,7 +369,7 @@ impl Swarm {
             PeerEvent::Download(DownloadEvent::Received { .. }) => {
                 self.fail(format!("rank {rank} got segment bytes in classic mode"))
             }
-            PeerEvent::Serve(serve) => self.send(rank, serve.hash_only()),
+            PeerEvent::Serve(serve) => self.queue(rank, serve.hash_only()),
             // Its STATS went with its messages (the tracker terminates only
             // when every report is in).
             PeerEvent::Terminated => {
@@ -382,6 +382,7 @@ impl Swarm {
             }
             PeerEvent::Aborted { reason } => self.fail(format!("rank {rank} aborted: {reason}")),
         }
+        Ok(())
     }
 }
 
@@ -400,6 +401,5 @@ pub(crate) fn new_peer(rank: Rank, input: &PeerInput, drive: &Drive) -> SwarmPee
     SwarmPeer {
         machine: Peer::new(registration, config, Holdings::new()),
         wanted: input.wanted.clone(),
-        got_terminate: false,
     }
 }

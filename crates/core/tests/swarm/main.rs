@@ -11,11 +11,16 @@
 //! upload sides receive nothing before its RegisterAck was handled (their
 //! messages wait in the pool, as in MPI's queue).
 //!
-//! At the end the harness checks what a user would check (the outputs,
-//! TERMINATE for everyone) and protocol invariants: no self-sends, nothing
-//! sent to a peer after its TERMINATE, an ACK only from a rank holding the
-//! segment, every segment downloaded once, PEER_UPDATE at most every ten
-//! segments.
+//! The checks are `mpitorrent-harness`'s, the ones the simulator makes
+//! too: on every message, no self-sends and nothing sent to a peer after
+//! its TERMINATE was sent; every output exact as it is completed; at the
+//! end the message counts the scenario implies, the peers' STATS against
+//! the tracker's counts and against what the harness saw, and TERMINATE
+//! for everyone. This driver adds what only it can see: an ACK only from a
+//! rank holding the segment, PEER_UPDATE at most every ten segments, and a
+//! generated run repeated giving the same outcome. Delivering and draining
+//! the machines is the harness's `Drain`, as in the simulator; what is this
+//! driver's own is the pool and its random order.
 //!
 //! Every failure names the seed, the window and the scenario. A generated
 //! case is replayed alone with
