@@ -6,24 +6,6 @@ mod common;
 use common::*;
 use mpitorrent_core::scenario::ScenarioParams;
 
-fn params(
-    ranks: u32,
-    files: u32,
-    segments: u32,
-    seeds: u32,
-    wanters: u32,
-    seed: u64,
-) -> ScenarioParams {
-    ScenarioParams {
-        ranks,
-        files,
-        segments,
-        seeds_per_file: seeds,
-        wanters_per_file: wanters,
-        seed,
-    }
-}
-
 fn run_local(params: &ScenarioParams, window: u32) {
     let (dir, scenario) = generated(params);
     let context = format!("{params} window={window}");
@@ -40,7 +22,7 @@ fn run_local(params: &ScenarioParams, window: u32) {
 fn generated_scenarios_are_exact() {
     for seed in 0..24 {
         let ranks = 2 + (seed % 9) as u32;
-        let p = params(
+        let p = ScenarioParams::new(
             ranks,
             1 + (seed % 5) as u32,
             (seed * 7 % 90) as u32,
@@ -55,14 +37,14 @@ fn generated_scenarios_are_exact() {
 #[test]
 fn windows_of_several_requests_are_exact() {
     for seed in 100..112 {
-        let p = params(7, 4, 83, 2, 4, seed);
+        let p = ScenarioParams::new(7, 4, 83, 2, 4, seed);
         run_local(&p, 1 + (seed % 8) as u32);
     }
 }
 
 #[test]
 fn explicit_input_and_output_folders() {
-    let (dir, scenario) = generated(&params(5, 3, 40, 1, 2, 9));
+    let (dir, scenario) = generated(&ScenarioParams::new(5, 3, 40, 1, 2, 9));
     let out = tempfile::tempdir().unwrap();
     mpitorrent()
         .args(["local", "--ranks", "5", "--input-dir"])
@@ -81,6 +63,6 @@ fn explicit_input_and_output_folders() {
 #[test]
 fn large_files_and_many_files_per_peer() {
     // 100,000 segments in one file, and a peer with 1,000 files: no caps.
-    run_local(&params(3, 1, 100_000, 1, 1, 5), 8);
-    run_local(&params(3, 1000, 3, 1, 1, 6), 4);
+    run_local(&ScenarioParams::new(3, 1, 100_000, 1, 1, 5), 8);
+    run_local(&ScenarioParams::new(3, 1000, 3, 1, 1, 6), 4);
 }

@@ -41,6 +41,21 @@ pub struct ScenarioParams {
     pub seed: u64,
 }
 
+impl ScenarioParams {
+    /// `ranks` with the tracker, `files` of `segments` each, `seeds` owners
+    /// and `wanters` wanters per file, drawn from `seed`.
+    pub fn new(ranks: u32, files: u32, segments: u32, seeds: u32, wanters: u32, seed: u64) -> Self {
+        ScenarioParams {
+            ranks,
+            files,
+            segments,
+            seeds_per_file: seeds,
+            wanters_per_file: wanters,
+            seed,
+        }
+    }
+}
+
 /// Parameters in one line, for test names and failure messages.
 impl fmt::Display for ScenarioParams {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -218,14 +233,7 @@ mod tests {
     use std::collections::HashSet;
 
     fn params(ranks: u32, files: u32, segments: u32, seeds: u32, wanters: u32) -> ScenarioParams {
-        ScenarioParams {
-            ranks,
-            files,
-            segments,
-            seeds_per_file: seeds,
-            wanters_per_file: wanters,
-            seed: 7,
-        }
+        ScenarioParams::new(ranks, files, segments, seeds, wanters, 7)
     }
 
     fn owners_of(scenario: &Scenario, name: &str) -> Vec<Rank> {

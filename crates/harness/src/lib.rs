@@ -17,8 +17,8 @@
 //! - [`Drain`]: an arrived message is decoded and handed to its machine,
 //!   and the machine's transmits and events drained, the same way by both
 //!   drivers; a driver only says when and in what order messages arrive.
-//! - [`seeds_from_env`]: which seeds a generated test runs (all, or one to
-//!   replay a failure).
+//! - [`seeds_from_env`] and [`draw_shape`]: which seeds a generated test
+//!   runs (all, or one to replay a failure) and the swarm shape each draws.
 //!
 //! That a run repeats exactly is checked by running it twice and comparing
 //! what each driver produced (its outcome or report).
@@ -36,5 +36,5 @@ mod sends;
 pub use counts::{check_counts, check_observed, check_reported, Implied};
 pub use drain::Drain;
 pub use outputs::Outputs;
-pub use seeds::seeds_from_env;
+pub use seeds::{draw_shape, seeds_from_env};
 pub use sends::Sends;

@@ -18,23 +18,14 @@
 use mpitorrent_core::scenario::{Scenario, ScenarioParams};
 use mpitorrent_core::strategy::Strategy;
 use mpitorrent_core::MessageKind;
-use mpitorrent_harness::{seeds_from_env, Implied};
+use mpitorrent_harness::{draw_shape, seeds_from_env, Implied};
 use mpitorrent_sim::{LatePeers, SimConfig, SimReport, SlowPeers};
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 /// The scenario and setting of one seed, drawn on their own streams.
 fn draw(seed: u64) -> (ScenarioParams, SimConfig) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(3);
-    let params = ScenarioParams {
-        ranks: rng.gen_range(2..=12),
-        files: rng.gen_range(1..=6),
-        segments: rng.gen_range(0..=60),
-        seeds_per_file: rng.gen_range(1..=3),
-        wanters_per_file: rng.gen_range(0..=5),
-        seed,
-    };
+    let (params, mut rng) = draw_shape(seed, 3);
     let fraction = |rng: &mut ChaCha8Rng| {
         if rng.gen_bool(0.5) {
             0.0

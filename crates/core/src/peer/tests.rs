@@ -211,27 +211,30 @@ fn a_leaving_peer_leaves_the_files_it_downloaded_only() {
     assert!(after < sent.iter().position(|t| t.msg.kind() == MessageKind::Leave));
 }
 
+/// Why `peer` refuses `msg` from rank 3 on `channel` (it must).
+fn refusal(peer: &mut Peer, channel: Channel, msg: Message) -> String {
+    let refused = peer.handle_message(Duration::ZERO, Rank(3), channel, msg);
+    refused.unwrap_err().0
+}
+
 #[test]
 fn a_peer_refuses_messages_before_its_ack_and_before_its_downloads() {
     let mut peer = Peer::new(Registration::default(), config(2, false), Holdings::new());
-    let request = Message::SegmentRequest {
-        file: FileId(0),
-        index: 0,
-    };
-    let err = peer
-        .handle_message(Duration::ZERO, Rank(3), Channel::Upload, request)
-        .unwrap_err();
-    assert!(err.0.contains("before its REGISTER_ACK"), "{err}");
+    let (file, index) = (FileId(0), 0);
+    let err = refusal(
+        &mut peer,
+        Channel::Upload,
+        Message::SegmentRequest { file, index },
+    );
+    assert!(err.contains("before its REGISTER_ACK"), "{err}");
     peer.handle_message(Duration::ZERO, TRACKER, Channel::Control, ack(0, vec![]))
         .unwrap();
-    let early = Message::SegmentNack {
-        file: FileId(0),
-        index: 0,
-    };
-    let err = peer
-        .handle_message(Duration::ZERO, Rank(3), Channel::Download, early)
-        .unwrap_err();
-    assert!(err.0.contains("before its download side started"), "{err}");
+    let err = refusal(
+        &mut peer,
+        Channel::Download,
+        Message::SegmentNack { file, index },
+    );
+    assert!(err.contains("before its download side started"), "{err}");
 }
 
 #[test]

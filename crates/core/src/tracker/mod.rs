@@ -449,20 +449,22 @@ impl Tracker {
             ));
         }
         let owners = swarm.owners_for(from, &self.load, self.config.swarm_sample, &mut self.rng);
-        let hints = swarm.hints(
-            from,
-            hints,
-            &self.load,
-            node_mates(&self.mates, from),
-            &mut self.rng,
-        );
+        let hashes = swarm.hashes.clone();
+        let hints = self.hints_for(file, from, hints);
         let msg = Message::SwarmReply {
             file,
-            hashes: swarm.hashes.clone(),
+            hashes,
             owners,
             hints,
         };
         self.send(from, msg);
+    }
+
+    /// The hints `request` asks of `file`'s swarm for rank `from` (the same
+    /// answer in a SWARM_REPLY and a SWARM_REFRESH).
+    fn hints_for(&mut self, file: FileId, from: Rank, request: HintRequest) -> Vec<crate::Hint> {
+        let mates = node_mates(&self.mates, from);
+        self.files[file.index()].hints(from, request, &self.load, mates, &mut self.rng)
     }
 
     fn handle_peer_update(
@@ -481,13 +483,7 @@ impl Tracker {
         } else {
             Vec::new()
         };
-        let hints = swarm.hints(
-            from,
-            hints,
-            &self.load,
-            node_mates(&self.mates, from),
-            &mut self.rng,
-        );
+        let hints = self.hints_for(file, from, hints);
         self.send(
             from,
             Message::SwarmRefresh {

@@ -6,9 +6,7 @@ use crate::harness::Drive;
 use mpitorrent_core::scenario::{Scenario, ScenarioParams};
 use mpitorrent_core::strategy::Strategy;
 use mpitorrent_core::MessageKind;
-use mpitorrent_harness::seeds_from_env;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use mpitorrent_harness::{draw_shape, seeds_from_env};
 use std::collections::BTreeMap;
 
 /// Generated seeds: 0..200; `SWARM_SEED=<n>` runs only seed n (to replay a
@@ -22,20 +20,9 @@ fn replaying() -> bool {
     std::env::var_os("SWARM_SEED").is_some()
 }
 
-/// The swarm shape for a test seed: ranks 2..=12, files 1..=6, segments
-/// 0..=60, seeds 1..=3, wanters 0..=5. The shape is drawn on its own stream
-/// of the seed's RNG so it does not repeat the scenario's own draws.
+/// The swarm shape for a test seed (see [`draw_shape`]), on stream 1.
 pub(crate) fn generated_params(seed: u64) -> ScenarioParams {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(1);
-    ScenarioParams {
-        ranks: rng.gen_range(2..=12),
-        files: rng.gen_range(1..=6),
-        segments: rng.gen_range(0..=60),
-        seeds_per_file: rng.gen_range(1..=3),
-        wanters_per_file: rng.gen_range(0..=5),
-        seed,
-    }
+    draw_shape(seed, 1).0
 }
 
 /// Runs every generated seed at `window`; returns the message counts summed
