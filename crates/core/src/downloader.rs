@@ -16,6 +16,7 @@
 
 use crate::content::verify_segment;
 use crate::holdings::{HeldFile, Holdings};
+#[cfg(feature = "sim-speed")]
 use crate::prefetch::{self, Depth};
 use crate::stats::{millis, TransferCounts};
 use crate::strategy::{DownloadPolicy, Strategy, SwarmView};
@@ -200,6 +201,7 @@ impl Downloader {
     /// Starts loading into the cache (see [`crate::prefetch`]) what the
     /// next segment ACK or swarm refresh will touch, `depth` steps from
     /// this machine's own fields (which `Depth::Fields` loads).
+    #[cfg(feature = "sim-speed")]
     pub fn prefetch(&self, depth: Depth) {
         match (depth, &self.active) {
             (Depth::Fields, _) => prefetch::lines(self, usize::MAX),
@@ -563,6 +565,7 @@ fn next_segment(active: &mut Active, scan: bool) -> Option<(SegmentIdx, Option<R
     None
 }
 
+#[cfg(feature = "sim-speed")]
 impl Active {
     /// Starts loading into the cache the file's entry and the tables and
     /// queues an ACK reads or appends to.

@@ -12,14 +12,15 @@
 //! one file or a few), and the segment bits it points to, shared with the
 //! [`HeldFile`]. A hash map of `Arc<HeldFile>`s took four or five.
 //!
-//! A process that runs many peers (the simulator) can also have their
-//! holdings keep each file's segment hashes once ([`SharedHashes`]): a
-//! million-segment swarm's worth of strings per peer is most of what
-//! 10,000 simulated peers would otherwise hold.
+//! A process that runs many peers (the simulator, with the `sim-speed`
+//! feature) can also have their holdings keep each file's segment hashes
+//! once (`SharedHashes`): a million-segment swarm's worth of strings per
+//! peer is most of what 10,000 simulated peers would otherwise hold.
 
+#[cfg(feature = "sim-speed")]
 use crate::prefetch::{self, Depth};
 use crate::{FileId, SegmentIdx};
-use std::collections::hash_map::{self, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -29,7 +30,7 @@ pub struct HeldFile {
     pub id: FileId,
     pub name: String,
     /// Shared with other peers' entries of the same file when their
-    /// holdings share a [`SharedHashes`].
+    /// holdings share a `SharedHashes` (the `sim-speed` feature).
     pub hashes: Arc<[String]>,
     bits: SegmentBits,
     held: AtomicU32,
@@ -39,8 +40,9 @@ pub struct HeldFile {
 /// last segment are never set, so they read as not held.
 type SegmentBits = Arc<[AtomicU64]>;
 
-/// Lines of segment bits a prefetch hint loads (all of them for files of
-/// up to ~1,500 segments).
+/// Lines of segment bits a prefetch loads (all of them for files of up to
+/// ~1,500 segments).
+#[cfg(feature = "sim-speed")]
 const BITS_PREFETCHED: usize = 3;
 
 /// Whether `bits` has segment `index` (false past the end).
@@ -89,8 +91,9 @@ impl HeldFile {
         index < self.segment_count() && bit_is_set(&self.bits, index)
     }
 
-    /// Prefetch hint (see [`crate::prefetch`]): `Fields` loads this entry,
-    /// `Pointees` its segment bits (up to a few lines of them).
+    /// Starts loading into the cache (see [`crate::prefetch`]): `Fields`
+    /// this entry, `Pointees` its segment bits (up to a few lines of them).
+    #[cfg(feature = "sim-speed")]
     pub fn prefetch(&self, depth: Depth) {
         match depth {
             Depth::Fields => prefetch::lines(self, 2),
@@ -203,22 +206,23 @@ impl FileTable {
 /// of the same list: 10^7 strings, most of its memory). A list is shared
 /// only with an equal one, so what each peer holds is exactly what it was
 /// told either way.
+#[cfg(feature = "sim-speed")]
 #[derive(Debug, Default)]
 pub struct SharedHashes {
     files: Mutex<HashMap<FileId, Arc<[String]>>>,
 }
 
+#[cfg(feature = "sim-speed")]
 impl SharedHashes {
     /// The shared list of file `id`, if it equals `hashes`; else `hashes`
     /// (kept as the shared one if it is the first list of `id`).
     fn share(&self, id: FileId, hashes: Vec<String>) -> Arc<[String]> {
+        use std::collections::hash_map::Entry;
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         match files.entry(id) {
-            hash_map::Entry::Occupied(known) if known.get()[..] == hashes[..] => {
-                Arc::clone(known.get())
-            }
-            hash_map::Entry::Occupied(_) => hashes.into(),
-            hash_map::Entry::Vacant(slot) => Arc::clone(slot.insert(hashes.into())),
+            Entry::Occupied(known) if known.get()[..] == hashes[..] => Arc::clone(known.get()),
+            Entry::Occupied(_) => hashes.into(),
+            Entry::Vacant(slot) => Arc::clone(slot.insert(hashes.into())),
         }
     }
 }
@@ -227,6 +231,7 @@ impl SharedHashes {
 #[derive(Debug, Default)]
 pub struct Holdings {
     files: RwLock<FileTable>,
+    #[cfg(feature = "sim-speed")]
     shared: Option<Arc<SharedHashes>>,
     /// Files partly at hand before their download (a `share` rerun): the
     /// hash of each segment as found here, by name.
@@ -240,6 +245,7 @@ impl Holdings {
 
     /// Holdings that keep each file's hashes in `shared`, once for every
     /// holdings sharing it (when the lists are equal).
+    #[cfg(feature = "sim-speed")]
     pub fn sharing(shared: Arc<SharedHashes>) -> Self {
         Holdings {
             shared: Some(shared),
@@ -287,10 +293,12 @@ impl Holdings {
 
     /// The hashes of file `id` as this peer keeps them: shared if they can.
     fn keep(&self, id: FileId, hashes: Vec<String>) -> Arc<[String]> {
-        match &self.shared {
-            Some(shared) => shared.share(id, hashes),
-            None => hashes.into(),
+        #[cfg(feature = "sim-speed")]
+        if let Some(shared) = &self.shared {
+            return shared.share(id, hashes);
         }
+        let _ = id; // (it only picks a shared list)
+        hashes.into()
     }
 
     /// Adds `file`, replacing any entry with its id.
@@ -326,16 +334,17 @@ impl Holdings {
             .is_some_and(|entry| bit_is_set(&entry.bits, index))
     }
 
-    /// Prefetch hint (see [`crate::prefetch`]) for [`Holdings::has`]:
-    /// `Fields` loads the lock and the inline table entry, `Pointees` the
-    /// segment bits of that entry (up to a few lines of them: which segment
-    /// is asked for is not known yet).
+    /// Starts loading into the cache (see [`crate::prefetch`]) what
+    /// [`Holdings::has`] reads: `Fields` the lock and the inline table
+    /// entry, `Pointees` the segment bits of that entry (up to a few lines
+    /// of them: which segment is asked for is not known yet).
+    #[cfg(feature = "sim-speed")]
     pub fn prefetch(&self, depth: Depth) {
         match depth {
             Depth::Fields => prefetch::lines(self, 2),
             Depth::Pointees => {
                 // Uncontended in a driver of many machines in one thread;
-                // a hint never waits for a lock.
+                // a prefetch never waits for a lock.
                 if let Ok(files) = self.files.try_read() {
                     if let Some(first) = &files.first {
                         prefetch::lines(&first.bits[..], BITS_PREFETCHED);
@@ -451,6 +460,26 @@ mod tests {
         assert_eq!(ids(&holdings), [4]);
     }
 
+    /// [`Holdings::has`] reads the lock and the table's inline first entry,
+    /// then the bits; the simulator's prefetch of a holdings or a file
+    /// loads two cache lines from where it starts (in an `Arc`, at a 16-byte
+    /// boundary: at least 80 bytes of it). A field placed before the lock,
+    /// a bigger lock or entry would quietly cost the simulator a cache miss
+    /// on every segment request.
+    #[test]
+    fn what_has_reads_first_fits_the_two_lines_a_prefetch_loads() {
+        use std::mem::{offset_of, size_of};
+        let in_two_lines = 2 * 64 - 48;
+        let table_end = offset_of!(Holdings, files) + size_of::<RwLock<FileTable>>();
+        assert!(
+            table_end <= in_two_lines,
+            "the table ends at byte {table_end}"
+        );
+        let file = size_of::<HeldFile>();
+        assert!(file <= in_two_lines, "a file takes {file} bytes");
+    }
+
+    #[cfg(feature = "sim-speed")]
     #[test]
     fn equal_hashes_are_kept_once_for_sharing_holdings() {
         let shared = Arc::new(SharedHashes::default());

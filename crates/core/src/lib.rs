@@ -16,6 +16,11 @@
 //!     while let Some(t) = machine.poll_transmit() { transport.send(t.to, wire::encode(&t.msg)) }
 //!     while let Some(e) = machine.poll_event()    { act on it (write a file, stop) }
 //! ```
+//!
+//! The `sim-speed` feature (off by default; the simulator turns it on) adds
+//! what only a driver of thousands of machines in one thread needs:
+//! the `prefetch` module and the machines' `prefetch` methods, and
+//! `holdings::SharedHashes`.
 
 pub mod classic;
 pub mod content;
@@ -26,6 +31,7 @@ mod ids;
 mod message;
 mod payload;
 pub mod peer;
+#[cfg(feature = "sim-speed")]
 pub mod prefetch;
 pub mod report;
 pub mod scenario;

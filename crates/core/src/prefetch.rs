@@ -1,4 +1,6 @@
-//! Prefetch hints, for a driver that runs many machines in one thread.
+//! Cache prefetches, for a driver that runs many machines in one thread
+//! (the simulator). Compiled with the `sim-speed` feature only, like every
+//! machine's `prefetch` method: no other driver sees them.
 //!
 //! The simulator delivers 10^7 messages to 10,000 peers' machines, each to
 //! a machine it has not touched for a while: its working set is far
@@ -11,8 +13,8 @@
 //! little later, then one step further. The misses then overlap instead of
 //! coming one after the other.
 //!
-//! A hint never changes what a machine does: a prefetch only moves a
-//! cache line, and a line it did not need is merely wasted bandwidth.
+//! A prefetch never changes what a machine does: it only moves a cache
+//! line, and a line it did not need is merely wasted bandwidth.
 
 /// Bytes in a cache line.
 const LINE: usize = 64;
@@ -39,8 +41,9 @@ impl Depth {
 #[inline(always)]
 pub fn line<T: ?Sized>(at: *const T) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: PREFETCHT0 only hints the cache; it reads nothing the program
-    // sees and cannot fault, whatever the address. SSE is part of x86_64.
+    // SAFETY: PREFETCHT0 only asks the cache to load a line; it reads
+    // nothing the program sees and cannot fault, whatever the address. SSE
+    // is part of x86_64.
     unsafe {
         std::arch::x86_64::_mm_prefetch(at as *const i8, std::arch::x86_64::_MM_HINT_T0);
     }

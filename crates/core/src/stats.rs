@@ -55,8 +55,9 @@ impl TransferCounts {
         self.total
     }
 
-    /// Prefetch hint (see [`crate::prefetch`]): the slot the next
-    /// [`TransferCounts::add`] writes.
+    /// Starts loading into the cache (see [`crate::prefetch`]) the slot
+    /// the next [`TransferCounts::add`] writes.
+    #[cfg(feature = "sim-speed")]
     pub fn prefetch(&self) {
         crate::prefetch::line(self.recent.as_ptr().wrapping_add(self.recent.len()));
     }
@@ -177,8 +178,9 @@ impl SentCounts {
         }
     }
 
-    /// Prefetch hint (see [`crate::prefetch`]): what [`SentCounts::add`]
-    /// of `kind` writes.
+    /// Starts loading into the cache (see [`crate::prefetch`]) what
+    /// [`SentCounts::add`] of `kind` writes.
+    #[cfg(feature = "sim-speed")]
     pub fn prefetch(&self, kind: MessageKind) {
         crate::prefetch::line(&self.counts[kind as usize]);
     }

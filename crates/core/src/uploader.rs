@@ -10,6 +10,7 @@
 //! [`Transmit`]. Either way it counts what it sent, for the peer's STATS.
 
 use crate::holdings::{HeldFile, Holdings};
+#[cfg(feature = "sim-speed")]
 use crate::prefetch::{self, Depth};
 use crate::stats::{SentCounts, TransferCounts};
 use crate::{Message, MessageKind, Payload, ProtocolError, Rank, SegmentIdx, Transmit, TRACKER};
@@ -115,9 +116,10 @@ impl Uploader {
         self.transmits.push_back(transmit);
     }
 
-    /// Prefetch hint (see [`crate::prefetch`]): starts loading what the
+    /// Starts loading into the cache (see [`crate::prefetch`]) what the
     /// next segment request will touch, `depth` steps from this machine's
     /// own fields (which `Depth::Fields` loads).
+    #[cfg(feature = "sim-speed")]
     pub fn prefetch(&self, depth: Depth) {
         match depth {
             Depth::Fields => prefetch::lines(self, usize::MAX),

@@ -66,8 +66,8 @@ impl<E> Calendar<E> {
         self.buckets.front()?.get(ahead)
     }
 
-    /// Prefetch hint: the slot of the event `ahead` places after the next
-    /// one, if it is in the current tick.
+    /// Starts loading into the cache the slot of the event `ahead` places
+    /// after the next one, if it is in the current tick.
     pub fn prefetch(&self, ahead: usize) {
         if let Some(event) = self.peek(ahead) {
             mpitorrent_core::prefetch::lines(event, 2);

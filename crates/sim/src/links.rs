@@ -99,8 +99,9 @@ impl Links {
         (Some((*down, segment)), next)
     }
 
-    /// Prefetch hint (see [`mpitorrent_core::prefetch`]) for a wake-up of
-    /// `rank`'s uplink: its state, then the front of its queue.
+    /// Starts loading into the cache (see [`mpitorrent_core::prefetch`])
+    /// what a wake-up of `rank`'s uplink reads: its state, then the front
+    /// of its queue.
     pub fn prefetch_wake(&self, rank: Rank, depth: Depth) {
         if let Some(up) = self.up.get(rank.index()) {
             match depth {
@@ -111,8 +112,8 @@ impl Links {
         }
     }
 
-    /// Prefetch hint for a segment pushed onto `rank`'s uplink: its state,
-    /// then the slot past the back of its queue.
+    /// Starts loading into the cache what a segment pushed onto `rank`'s
+    /// uplink touches: its state, then the slot past the back of its queue.
     pub fn prefetch_push(&self, rank: Rank, depth: Depth) {
         if let Some(up) = self.up.get(rank.index()) {
             match depth {

@@ -180,7 +180,7 @@ impl<'a> World<'a> {
     /// Asks for the memory the next events will touch to be loaded, in
     /// stages (see [`mpitorrent_core::prefetch`]). At 10,000 peers the
     /// machines' state is far bigger than the caches, and handling a
-    /// message is a chain of cache misses; with these hints, the run takes
+    /// message is a chain of cache misses; with these, the run takes
     /// about half the time. The event [`PREFETCH_EVERY`] places ahead gets
     /// its deepest prefetch, the one twice as far the next shallower, and
     /// so on; further still, the event's own slot in the calendar is

@@ -55,6 +55,7 @@ impl<V> SegmentMap<V> {
     }
 
     /// Starts loading into the cache (see [`crate::prefetch`]) the entries.
+    #[cfg(feature = "sim-speed")]
     pub fn prefetch(&self) {
         crate::prefetch::lines(&self.entries[..], 2);
     }
@@ -68,8 +69,8 @@ impl<V> SegmentMap<V> {
 /// The owners a download may ask, as the tracker named them (without the
 /// downloader itself), with their ranks apart when they are sorted, as the
 /// tracker sends them: then a rank is found by binary search over 4 bytes
-/// an owner rather than 16 (a few cache lines, which a prefetch hint can
-/// load, rather than a dozen).
+/// an owner rather than 16 (a few cache lines, which the simulator's
+/// prefetch can load, rather than a dozen).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct OwnerList {
     list: Vec<Owner>,
@@ -100,6 +101,7 @@ impl OwnerList {
 
     /// Starts loading into the cache (see [`crate::prefetch`]) what
     /// [`OwnerList::position_of`] reads (up to a few lines of it).
+    #[cfg(feature = "sim-speed")]
     pub fn prefetch(&self) {
         crate::prefetch::lines(&self.sorted_ranks[..], 4);
     }

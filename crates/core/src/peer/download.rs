@@ -5,6 +5,7 @@
 
 use crate::downloader::{DownloadEvent, DownloadStats, Downloader};
 use crate::holdings::Holdings;
+#[cfg(feature = "sim-speed")]
 use crate::prefetch::{self, Depth};
 use crate::stats::SentCounts;
 use crate::{FileId, Message, ProtocolError, Rank, SegmentIdx, Transmit, TRACKER};
@@ -193,8 +194,10 @@ impl DownloadSide {
         &self.holdings
     }
 
-    /// Prefetch hint (see [`crate::prefetch`]): what the next message on
-    /// the download channel touches; `Fields` loads this side in place.
+    /// Starts loading into the cache (see [`crate::prefetch`]) what the
+    /// next message on the download channel touches; `Fields` loads this
+    /// side in place.
+    #[cfg(feature = "sim-speed")]
     pub fn prefetch(&self, depth: Depth) {
         match depth {
             // The downloader's fields and the counts are in place here.

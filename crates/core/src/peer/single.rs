@@ -7,6 +7,7 @@
 use super::{report, DownloadSide, PeerConfig, Registering, RegistrationEvent, Sides};
 use crate::downloader::DownloadEvent;
 use crate::holdings::Holdings;
+#[cfg(feature = "sim-speed")]
 use crate::prefetch::{self, Depth};
 use crate::stats::ResourceUse;
 use crate::uploader::{Serve, UploadEvent};
@@ -219,9 +220,10 @@ impl Peer {
         }
     }
 
-    /// Prefetch hint (see [`crate::prefetch`]) for a message on `channel`:
-    /// `Fields` loads this peer and the side it is for in place, the next
-    /// depths ask that side.
+    /// Starts loading into the cache (see [`crate::prefetch`]) what a
+    /// message on `channel` touches: `Fields` loads this peer and the side
+    /// it is for in place, the next depths ask that side.
+    #[cfg(feature = "sim-speed")]
     pub fn prefetch(&self, depth: Depth, channel: Channel) {
         if depth == Depth::Fields {
             prefetch::lines(self, usize::MAX);

@@ -21,6 +21,7 @@ mod segments;
 mod stall;
 mod swarm;
 
+#[cfg(feature = "sim-speed")]
 use crate::prefetch::Depth;
 use crate::stats::{MessageCounts, PeerStats};
 use crate::strategy::HintRequest;
@@ -325,9 +326,10 @@ impl Tracker {
         }
     }
 
-    /// Prefetch hint (see [`crate::prefetch`]): starts loading what a
+    /// Starts loading into the cache (see [`crate::prefetch`]) what a
     /// swarm update from `from` will touch in the swarms of the first few
     /// files, `depth` steps from the tracker's own fields.
+    #[cfg(feature = "sim-speed")]
     pub fn prefetch(&self, from: Rank, depth: Depth) {
         const FILES: usize = 4;
         for swarm in self.files.iter().take(FILES) {

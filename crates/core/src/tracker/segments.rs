@@ -34,8 +34,9 @@ impl SegmentSet {
         new
     }
 
-    /// Prefetch hint (see [`crate::prefetch`]): the first few lines of
-    /// the set.
+    /// Starts loading into the cache (see [`crate::prefetch`]) the first
+    /// few lines of the set.
+    #[cfg(feature = "sim-speed")]
     pub fn prefetch(&self) {
         crate::prefetch::lines(&self.words[..], 3);
     }

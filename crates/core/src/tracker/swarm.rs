@@ -12,6 +12,7 @@
 
 use super::rarity::RarityOrder;
 use super::segments::SegmentSet;
+#[cfg(feature = "sim-speed")]
 use crate::prefetch::{self, Depth};
 use crate::strategy::{Ask, HintRequest, Pacing};
 use crate::{Hint, Owner, Rank, SegmentIdx};
@@ -241,6 +242,7 @@ impl FileSwarm {
     /// Starts loading into the cache (see [`crate::prefetch`]) what an
     /// update from `rank` reads: its member entry, then the segments it
     /// holds and the hints it was given.
+    #[cfg(feature = "sim-speed")]
     pub fn prefetch(&self, rank: Rank, depth: Depth) {
         match depth {
             Depth::Fields => {

@@ -157,6 +157,7 @@ impl Pacing {
     /// Starts loading into the cache (see [`crate::prefetch`]) what an
     /// update from `rank` reads, `pointees` false: the list of its hints,
     /// true: the hints themselves.
+    #[cfg(feature = "sim-speed")]
     pub fn prefetch(&self, rank: Rank, pointees: bool) {
         match (pointees, self.hinted.get(rank.index())) {
             (false, _) => crate::prefetch::line(self.hinted.as_ptr().wrapping_add(rank.index())),
