@@ -10,7 +10,7 @@
 //! cache miss waiting on the one before). So the answer takes two reads:
 //! the table, whose first entry sits inline beside the lock (a peer knows
 //! one file or a few), and the segment bits it points to, shared with the
-//! [`HeldFile`]. A hash map of `Arc<HeldFile>`s took four or five.
+//! [`HeldFile`]. A hash map of `Arc<HeldFile>`s takes four or five.
 //!
 //! A process that runs many peers (the simulator, with the `sim-speed`
 //! feature) can also have their holdings keep each file's segment hashes
@@ -150,12 +150,12 @@ impl Entry {
 /// Every file a peer knows, by id: the lowest id inline, the others in a
 /// vector sorted by id. `first` is `None` only when `rest` is empty.
 #[derive(Debug, Default)]
-struct FileTable {
+struct Entries {
     first: Option<Entry>,
     rest: Vec<Entry>,
 }
 
-impl FileTable {
+impl Entries {
     fn get(&self, id: FileId) -> Option<&Entry> {
         match &self.first {
             Some(first) if first.id == id => Some(first),
@@ -230,7 +230,7 @@ impl SharedHashes {
 /// Every file a peer knows, by id. Shared by its download and upload sides.
 #[derive(Debug, Default)]
 pub struct Holdings {
-    files: RwLock<FileTable>,
+    files: RwLock<Entries>,
     #[cfg(feature = "sim-speed")]
     shared: Option<Arc<SharedHashes>>,
     /// Files partly at hand before their download (a `share` rerun): the
@@ -355,13 +355,13 @@ impl Holdings {
         }
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, FileTable> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Entries> {
         // A poisoned lock means another thread panicked mid-insert of an
         // Arc; the table itself is still consistent, so keep going.
         self.files.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, FileTable> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
         self.files.write().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -470,7 +470,7 @@ mod tests {
     fn what_has_reads_first_fits_the_two_lines_a_prefetch_loads() {
         use std::mem::{offset_of, size_of};
         let in_two_lines = 2 * 64 - 48;
-        let table_end = offset_of!(Holdings, files) + size_of::<RwLock<FileTable>>();
+        let table_end = offset_of!(Holdings, files) + size_of::<RwLock<Entries>>();
         assert!(
             table_end <= in_two_lines,
             "the table ends at byte {table_end}"

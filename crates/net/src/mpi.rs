@@ -227,7 +227,7 @@ pub struct MpiEndpoint {
     /// busy channel cannot starve the others.
     next_channel: Cell<usize>,
     /// Sends started and not yet complete, in no particular order.
-    in_flight: RefCell<Vec<InFlight>>,
+    in_flight: RefCell<Vec<PendingSend>>,
 }
 
 /// At most this many sends in flight per endpoint: for an upload thread,
@@ -237,7 +237,7 @@ const MAX_IN_FLIGHT: usize = 8;
 
 /// A send MPI has started: its buffer must stay where it is, untouched,
 /// until `MPI_Test` says the send is complete.
-struct InFlight {
+struct PendingSend {
     request: ffi::MPI_Request,
     /// Never read: held so that the bytes outlive the send.
     _bytes: Vec<u8>,
@@ -280,7 +280,7 @@ impl MpiEndpoint {
         }
         // SAFETY: MPI_Isend succeeded, so it wrote the request.
         let request = unsafe { request.assume_init() };
-        self.in_flight.borrow_mut().push(InFlight {
+        self.in_flight.borrow_mut().push(PendingSend {
             request,
             _bytes: bytes,
         });

@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 /// lock into a sleep per message. A sleep of at most a quarter of the wait
 /// so far oversleeps an answer by at most a quarter: each round trip after
 /// a long idle is shorter than the one before, until both threads are back
-/// in their yielding phase. (The earlier rule, sleeps doubling from 50 us
-/// after yielding for longer than the longest sleep, needed a 1.5 ms
-/// yielding phase after every message, and yielding, on cores shared by
-/// every rank's threads, was a third of the CPU of a 1 GiB `share`.)
+/// in their yielding phase. (Sleeps doubling from 50 µs would need a
+/// yielding phase longer than the longest sleep, 1.5 ms, after every
+/// message to avoid that lock-step, and yielding, on cores shared by every
+/// rank's threads, is then a third of the CPU of a 1 GiB `share`.)
 ///
 /// Tuned with `examples/mpi_pingpong.rs` (Open MPI 4.1.4, 2 cores, 4
 /// ranks, each with a download and an upload thread; release build):
@@ -37,18 +37,18 @@ use std::time::{Duration, Instant};
 /// | 6     | 1.5 ms    | 20–250 µs, doubling   | 15 ms, worst 30 ms     | 3.4 ms     | 5.0 %    |
 /// | 6     | 200 µs    | 50 µs–1 ms, wait / 4  | 9–30 ms, median 16 ms  | 2.6–13 ms  | 3.0–3.7 % | (chosen, b)
 ///
-/// (b) measured on 2026-11-30 on another 2-core machine (Intel Xeon), 4
-/// runs, where the previous choice (1.5 ms, doubling) measured 10–20 ms,
-/// 3.7–8.8 ms and 3.7–5.3 % in 3 runs: the same within this machine's
-/// noise. Round trips: median and worst over 8 runs × the 2 measuring ranks. 4
-/// MiB: median of 5 trips per rank (the first, ~12 ms, pays for page
-/// faults). Idle CPU: per rank, both threads polling `recv` in 100 ms
+/// (b) on another 2-core machine (Intel Xeon), 4 runs, where the rule of
+/// the third row (1.5 ms, doubling) measured 10–20 ms, 3.7–8.8 ms and
+/// 3.7–5.3 % in 3 runs: the same within that machine's noise, so the
+/// choice rests on the CPU of `share` below. Round trips: median and worst
+/// over 8 runs × the 2 measuring ranks. 4 MiB: median of 5 trips per rank
+/// (the first, ~12 ms, pays for page faults). Idle CPU: per rank, both threads polling `recv` in 100 ms
 /// slices, from `/proc/self/stat` (and `ps`). (a) the pair locked into one
 /// sleep per message, as described above. Binding (`--bind-to none`,
 /// `--bind-to core:overload-allowed`, or the default, which is no binding
 /// when oversubscribed) made no difference. On `share` (1 GiB from one
-/// seeder to 7 ranks) the chosen rule used 11.6–13.5 CPU s with `--direct`
-/// where the previous one used 16.3–18.2 s, and 29.6–30.9 s instead of
+/// seeder to 7 ranks) the chosen rule uses 11.6–13.5 CPU s with `--direct`
+/// where the third row's uses 16.3–18.2 s, and 29.6–30.9 s instead of
 /// 32.0–33.5 s through the page cache, for the same wall time.
 #[derive(Clone, Debug)]
 pub(super) struct Backoff {
@@ -59,7 +59,7 @@ pub(super) struct Backoff {
 /// One wait of a [`Backoff`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Pause {
-    /// Busy-wait this many `spin_loop` hints.
+    /// Busy-wait this many `spin_loop` calls.
     Spin(u32),
     /// Give the core to another thread.
     Yield,
@@ -68,7 +68,7 @@ pub(super) enum Pause {
 }
 
 impl Backoff {
-    /// Spins before the first yield; the n-th is 2^n `spin_loop` hints.
+    /// Spins before the first yield; the n-th is 2^n `spin_loop` calls.
     const SPIN_STEPS: u32 = 6;
     /// How long, from the start of the wait, to keep yielding.
     const YIELD_FOR: Duration = Duration::from_micros(200);
