@@ -127,18 +127,15 @@ mod tests {
             .check_all_done()
             .unwrap_err()
             .contains("rank 2 never completed 'f'"));
-        assert!(outputs
-            .complete(Rank(1), &right)
-            .unwrap_err()
-            .contains("did not want"));
-        assert!(outputs
-            .complete(Rank(2), &wrong)
-            .unwrap_err()
-            .contains("wrong contents"));
-        assert!(outputs
-            .complete(Rank(2), &partial)
-            .unwrap_err()
-            .contains("wrong contents"));
+        let refused = [
+            (Rank(1), &right, "did not want"),
+            (Rank(2), &wrong, "wrong contents"),
+            (Rank(2), &partial, "wrong contents"),
+        ];
+        for (rank, file, why) in refused {
+            let err = outputs.complete(rank, file).unwrap_err();
+            assert!(err.contains(why), "rank {rank}, file {}: {err}", file.id);
+        }
         assert_eq!(outputs.missing_of(Rank(2)).collect::<Vec<_>>(), ["f"]);
         outputs.complete(Rank(2), &right).unwrap();
         assert_eq!(outputs.completed(), 1);
