@@ -20,7 +20,11 @@
 //!   a segment only every `k` ticks.
 //! - Every other message (the tracker's, requests, NACKs) is a control
 //!   message: it arrives `latency` ticks after it was sent, and uses no
-//!   capacity.
+//!   link capacity.
+//! - The tracker handles at most `tracker_capacity` messages per tick
+//!   (0: any number); the others wait at the tracker, first come first
+//!   served, and its answers leave when it handles them
+//!   ([`tracker_queue`]).
 //! - Every peer sends REGISTER at tick 0. A late peer's download side
 //!   starts `by` ticks after its ACK; a leaving peer, once it has all its
 //!   files, tells the tracker LEAVE for each file it downloaded and drops
@@ -68,13 +72,15 @@ mod links;
 pub mod memory;
 mod peer;
 mod report;
+mod tracker_queue;
 mod world;
 
 pub use config::{
-    LatePeers, SimConfig, SlowPeers, DEFAULT_MAX_TICKS, MAX_DELAY_TICKS, MAX_TICKS_LIMIT,
+    LatePeers, SimConfig, SlowPeers, DEFAULT_MAX_TICKS, DEFAULT_TRACKER_CAPACITY,
+    MAX_DELAY_TICKS, MAX_TICKS_LIMIT, MAX_TRACKER_CAPACITY,
 };
 pub use input::{broadcast, scenario_from_dir};
-pub use report::{Fairness, SimReport, SimSettings};
+pub use report::{Fairness, SimReport, SimSettings, TrackerQueueReport};
 
 use mpitorrent_core::scenario::Scenario;
 

@@ -17,6 +17,7 @@ use crate::config::SimConfig;
 use crate::encoded::Encoded;
 use crate::links::{Links, Segment};
 use crate::peer::{draw_traits, SimPeer, Traits};
+use crate::tracker_queue::{Arrival, QueueStats, TrackerQueue};
 use crate::SimError;
 use mpitorrent_core::downloader::DownloadEvent;
 use mpitorrent_core::holdings::SharedHashes;
@@ -24,7 +25,7 @@ use mpitorrent_core::peer::{Peer, PeerEvent};
 use mpitorrent_core::prefetch::Depth;
 use mpitorrent_core::scenario::Scenario;
 use mpitorrent_core::tracker::{RunData, Tracker, TrackerConfig, TrackerEvent};
-use mpitorrent_core::{wire, Channel, MessageKind, Rank, Transmit};
+use mpitorrent_core::{wire, Channel, MessageKind, Rank, Transmit, TRACKER};
 use mpitorrent_harness::{check_reported, Drain, Implied, Outputs, Sends};
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +45,17 @@ enum Event {
     Uplink(Rank),
     /// A late peer's download side starts.
     StartDownloads(Rank),
+    /// The tracker handles what waits in its queue, as far as the tick's
+    /// capacity goes.
+    TrackerWake,
+}
+
+/// A message waiting in the tracker's queue.
+#[derive(Debug)]
+struct Inbound {
+    from: Rank,
+    channel: Channel,
+    bytes: Encoded,
 }
 
 /// What a finished run hands to the report.
@@ -57,6 +69,10 @@ pub(crate) struct Finished {
     pub uploads: Vec<u64>,
     /// Per peer: how it differed from the others.
     pub traits: Vec<Traits>,
+    /// How the tracker's queue did (`None`: a tracker without capacity).
+    pub tracker_queue: Option<QueueStats>,
+    /// Messages the tracker handled before the makespan's tick.
+    pub tracker_handled_by_makespan: u64,
 }
 
 /// The whole job.
@@ -73,7 +89,12 @@ pub(crate) struct World<'a> {
     implied: Implied,
     /// Who may still be sent to.
     sends: Sends,
+    /// Messages waiting for the tracker (`None`: it has no capacity
+    /// limit and handles each at once).
+    tracker_queue: Option<TrackerQueue<Inbound>>,
     makespan: u64,
+    /// What the tracker had handled before the makespan's tick.
+    tracker_handled_by_makespan: u64,
     terminated_at: Option<u64>,
     run_data: Option<RunData>,
 }
@@ -117,7 +138,10 @@ impl<'a> World<'a> {
             outputs: Outputs::new(scenario),
             implied: Implied::of(scenario),
             sends: Sends::new(ranks),
+            tracker_queue: (config.tracker_capacity > 0)
+                .then(|| TrackerQueue::new(config.tracker_capacity)),
             makespan: 0,
+            tracker_handled_by_makespan: 0,
             terminated_at: None,
             run_data: None,
         }
@@ -155,9 +179,23 @@ impl<'a> World<'a> {
                     to,
                     channel,
                     bytes,
+                } if to.is_tracker() && self.tracker_queue.is_some() => {
+                    let inbound = Inbound {
+                        from,
+                        channel,
+                        bytes,
+                    };
+                    self.arrive_at_tracker(tick, inbound)?
+                }
+                Event::Deliver {
+                    from,
+                    to,
+                    channel,
+                    bytes,
                 } => self.deliver(now_of(tick), from, to, channel, bytes.as_slice())?,
                 Event::Uplink(rank) => self.wake_uplink(tick, rank),
                 Event::StartDownloads(rank) => self.start_downloads(tick, rank)?,
+                Event::TrackerWake => self.wake_tracker(tick)?,
             }
         }
         let Some(run) = self.run_data.take() else {
@@ -174,7 +212,45 @@ impl<'a> World<'a> {
             terminated_at: self.terminated_at.unwrap_or(0),
             uploads: self.links.sent(),
             traits: self.peers.iter().map(|p| p.traits).collect(),
+            tracker_queue: self.tracker_queue.as_ref().map(TrackerQueue::stats),
+            tracker_handled_by_makespan: self.tracker_handled_by_makespan,
         })
+    }
+
+    /// The tracker handles a message that arrived at it (now or earlier).
+    fn deliver_to_tracker(&mut self, tick: u64, inbound: Inbound) -> Result<(), SimError> {
+        let Inbound {
+            from,
+            channel,
+            bytes,
+        } = inbound;
+        self.deliver(now_of(tick), from, TRACKER, channel, bytes.as_slice())
+    }
+
+    /// A message arrives at a tracker with a capacity: it is handled now,
+    /// or waits in the queue.
+    fn arrive_at_tracker(&mut self, tick: u64, inbound: Inbound) -> Result<(), SimError> {
+        let Some(queue) = &mut self.tracker_queue else {
+            return self.deliver_to_tracker(tick, inbound);
+        };
+        match queue.arrive(tick, inbound) {
+            Arrival::Handle(inbound) => return self.deliver_to_tracker(tick, inbound),
+            Arrival::Queued(Some(at)) => self.calendar.schedule(at, Event::TrackerWake),
+            Arrival::Queued(None) => {}
+        }
+        Ok(())
+    }
+
+    /// The tracker handles the front of its queue, as much as the tick's
+    /// capacity lets it, and wakes again next tick if more waits.
+    fn wake_tracker(&mut self, tick: u64) -> Result<(), SimError> {
+        while let Some(inbound) = self.tracker_queue.as_mut().and_then(|q| q.take(tick)) {
+            self.deliver_to_tracker(tick, inbound)?;
+        }
+        if let Some(at) = self.tracker_queue.as_ref().and_then(|q| q.next_wake(tick)) {
+            self.calendar.schedule(at, Event::TrackerWake);
+        }
+        Ok(())
     }
 
     /// Asks for the memory the next events will touch to be loaded, in
@@ -210,7 +286,7 @@ impl<'a> World<'a> {
                 }
             }
             Event::Uplink(rank) => self.links.prefetch_wake(rank, depth),
-            Event::StartDownloads(_) => {}
+            Event::StartDownloads(_) | Event::TrackerWake => {}
         }
     }
 
@@ -380,7 +456,11 @@ impl Drain for World<'_> {
                 }
                 let peer = &self.peer(rank).peer;
                 if peer.download().is_some_and(|d| d.downloaded(file.id)) {
+                    // (Ticks never go back: the makespan is now this tick.)
                     self.makespan = self.makespan.max(tick);
+                    if let Some(queue) = &self.tracker_queue {
+                        self.tracker_handled_by_makespan = queue.handled_before(tick);
+                    }
                 }
                 Ok(())
             }
@@ -402,7 +482,7 @@ impl Drain for World<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mpitorrent_core::{FileId, Message, TRACKER};
+    use mpitorrent_core::{FileId, Message};
 
     fn world_of(scenario: &Scenario, config: &SimConfig) -> Result<(), SimError> {
         World::new(scenario, config).run().map(|_| ())
