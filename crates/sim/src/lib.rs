@@ -67,6 +67,7 @@ pub mod bound;
 mod calendar;
 mod config;
 mod encoded;
+pub mod inbox;
 mod input;
 mod links;
 pub mod memory;
@@ -124,12 +125,25 @@ pub enum SimError {
 
 /// Runs `scenario` under `config` to its end.
 pub fn run(scenario: &Scenario, config: &SimConfig) -> Result<SimReport, SimError> {
+    let finished = checked_world(scenario, config)?.run()?;
+    Ok(report(finished, scenario, config))
+}
+
+/// The world of a run, once its settings and its size are found fine.
+fn checked_world<'a>(
+    scenario: &'a Scenario,
+    config: &'a SimConfig,
+) -> Result<world::World<'a>, SimError> {
     config.validate().map_err(SimError::Config)?;
     memory::Footprint::of(scenario).check(config, memory::available_memory())?;
-    let finished = world::World::new(scenario, config).run()?;
-    Ok(SimReport::build(
+    Ok(world::World::new(scenario, config))
+}
+
+/// The report of a finished run.
+fn report(finished: world::Finished, scenario: &Scenario, config: &SimConfig) -> SimReport {
+    SimReport::build(
         finished,
         config,
         bound::lower_bound(scenario),
-    ))
+    )
 }

@@ -24,7 +24,8 @@ use mpitorrent_core::holdings::SharedHashes;
 use mpitorrent_core::peer::{Peer, PeerEvent};
 use mpitorrent_core::prefetch::Depth;
 use mpitorrent_core::scenario::Scenario;
-use mpitorrent_core::tracker::{RunData, Tracker, TrackerConfig, TrackerEvent};
+use crate::inbox::{tracker_config, TrackerMessage};
+use mpitorrent_core::tracker::{RunData, Tracker, TrackerEvent};
 use mpitorrent_core::{wire, Channel, MessageKind, Rank, Transmit, TRACKER};
 use mpitorrent_harness::{check_reported, Drain, Implied, Outputs, Sends};
 use std::sync::Arc;
@@ -73,6 +74,8 @@ pub(crate) struct Finished {
     pub tracker_queue: Option<QueueStats>,
     /// Messages the tracker handled before the makespan's tick.
     pub tracker_handled_by_makespan: u64,
+    /// Every message the tracker handled, if it was asked to record them.
+    pub inbox: Option<Vec<TrackerMessage>>,
 }
 
 /// The whole job.
@@ -97,6 +100,8 @@ pub(crate) struct World<'a> {
     tracker_handled_by_makespan: u64,
     terminated_at: Option<u64>,
     run_data: Option<RunData>,
+    /// Where the tracker's messages are recorded, if they are.
+    inbox: Option<Vec<TrackerMessage>>,
 }
 
 /// Events between two prefetch stages of one event (see
@@ -115,14 +120,7 @@ impl<'a> World<'a> {
         let traits = draw_traits(scenario.inputs.len(), config);
         let mut every = vec![1];
         every.extend(traits.iter().map(|t| t.upload_every));
-        let tracker = Tracker::new(
-            TrackerConfig {
-                swarm_sample: config.swarm_sample,
-                seed: config.seed,
-                ..TrackerConfig::new(ranks)
-            },
-            Duration::ZERO,
-        );
+        let tracker = Tracker::new(tracker_config(scenario, config), Duration::ZERO);
         let shared = Arc::new(SharedHashes::default());
         let peers = scenario
             .peers()
@@ -144,6 +142,15 @@ impl<'a> World<'a> {
             tracker_handled_by_makespan: 0,
             terminated_at: None,
             run_data: None,
+            inbox: None,
+        }
+    }
+
+    /// Records every message the tracker handles (see [`crate::inbox`]).
+    pub fn recording(self) -> Self {
+        World {
+            inbox: Some(Vec::new()),
+            ..self
         }
     }
 
@@ -179,7 +186,7 @@ impl<'a> World<'a> {
                     to,
                     channel,
                     bytes,
-                } if to.is_tracker() && self.tracker_queue.is_some() => {
+                } if to.is_tracker() => {
                     let inbound = Inbound {
                         from,
                         channel,
@@ -214,6 +221,7 @@ impl<'a> World<'a> {
             traits: self.peers.iter().map(|p| p.traits).collect(),
             tracker_queue: self.tracker_queue.as_ref().map(TrackerQueue::stats),
             tracker_handled_by_makespan: self.tracker_handled_by_makespan,
+            inbox: self.inbox.take(),
         })
     }
 
@@ -224,6 +232,10 @@ impl<'a> World<'a> {
             channel,
             bytes,
         } = inbound;
+        if let Some(inbox) = &mut self.inbox {
+            let bytes = bytes.as_slice().to_vec();
+            inbox.push(TrackerMessage { tick, from, bytes });
+        }
         self.deliver(now_of(tick), from, TRACKER, channel, bytes.as_slice())
     }
 
