@@ -66,13 +66,21 @@ pub const MAX_DELAY_TICKS: u64 = 1_000_000;
 pub const MAX_TICKS_LIMIT: u64 = 1 << 53;
 
 /// The messages one tracker rank handles in one tick, when a tick is the
-/// time of one 1 MiB segment at 10 Gbit/s (1 MiB x 8 / 10e9 s = 0.839 ms).
+/// time of one 1 MiB segment at 10 Gbit/s (1 MiB x 8 / 10e9 s = 838.9 µs).
 ///
-/// Measured (see below) by the benchmark (`bash scripts/bench.sh
-/// --tracker-cost ...`, crates/bench/src/tracker_cost.rs) as the real
-/// tracker rank's CPU seconds per message it received under `mpirun`.
-/// MEASUREMENT: filled in below.
-pub const DEFAULT_TRACKER_CAPACITY: u64 = 100;
+/// Measured on 2026-12-01 by the benchmark (`bash scripts/bench.sh --runs 5
+/// --scenario large --strategy paced`: 16 ranks under `mpirun`, Open MPI
+/// 4.1.4, 2-core AMD EPYC VM shared with other jobs): the tracker rank's
+/// CPU seconds over the messages it received (its columns "tracker µs/msg"
+/// and "tracker msgs/tick") were 8.69, 9.16, 9.45, 9.60 and 10.90 µs per
+/// message in the 5 runs (about 100,000 messages each); the median, 9.45
+/// µs, gives 838.9 / 9.45 = 88.8, rounded down: 88. That cost is the whole
+/// rank's (MPI's receive and sends of the answers included, and its
+/// start-up and idle polling, spread over the messages), so an upper bound
+/// on a message's cost and this capacity a lower bound; the machine alone,
+/// without MPI, measured 3 to 6 µs per message on the mix of a 1,000-peer
+/// paced swarm (the benchmark's "tracker machine alone" line).
+pub const DEFAULT_TRACKER_CAPACITY: u64 = 88;
 
 /// The largest `tracker_capacity`: a billion messages per tick is beyond
 /// any tracker (a tick is a segment's time), and keeps every count of
