@@ -57,7 +57,8 @@ impl MachineCost {
 
 /// Records the swarm's tracker inbox and times its replays.
 pub fn measure() -> Result<MachineCost> {
-    let scenario = mpitorrent_sim::broadcast(PEERS, SEGMENTS, 1, SEED).map_err(anyhow::Error::msg)?;
+    let scenario =
+        mpitorrent_sim::broadcast(PEERS, SEGMENTS, 1, SEED).map_err(anyhow::Error::msg)?;
     let config = SimConfig {
         strategy: Strategy::Paced,
         seed: SEED,

@@ -77,8 +77,8 @@ mod tracker_queue;
 mod world;
 
 pub use config::{
-    LatePeers, SimConfig, SlowPeers, DEFAULT_MAX_TICKS, DEFAULT_TRACKER_CAPACITY,
-    MAX_DELAY_TICKS, MAX_TICKS_LIMIT, MAX_TRACKER_CAPACITY,
+    LatePeers, SimConfig, SlowPeers, DEFAULT_MAX_TICKS, DEFAULT_TRACKER_CAPACITY, MAX_DELAY_TICKS,
+    MAX_TICKS_LIMIT, MAX_TRACKER_CAPACITY,
 };
 pub use input::{broadcast, scenario_from_dir};
 pub use report::{Fairness, SimReport, SimSettings, TrackerQueueReport};
@@ -141,9 +141,5 @@ fn checked_world<'a>(
 
 /// The report of a finished run.
 fn report(finished: world::Finished, scenario: &Scenario, config: &SimConfig) -> SimReport {
-    SimReport::build(
-        finished,
-        config,
-        bound::lower_bound(scenario),
-    )
+    SimReport::build(finished, config, bound::lower_bound(scenario))
 }

@@ -15,6 +15,7 @@
 use crate::calendar::Calendar;
 use crate::config::SimConfig;
 use crate::encoded::Encoded;
+use crate::inbox::{tracker_config, TrackerMessage};
 use crate::links::{Links, Segment};
 use crate::peer::{draw_traits, SimPeer, Traits};
 use crate::tracker_queue::{Arrival, QueueStats, TrackerQueue};
@@ -24,7 +25,6 @@ use mpitorrent_core::holdings::SharedHashes;
 use mpitorrent_core::peer::{Peer, PeerEvent};
 use mpitorrent_core::prefetch::Depth;
 use mpitorrent_core::scenario::Scenario;
-use crate::inbox::{tracker_config, TrackerMessage};
 use mpitorrent_core::tracker::{RunData, Tracker, TrackerEvent};
 use mpitorrent_core::{wire, Channel, MessageKind, Rank, Transmit, TRACKER};
 use mpitorrent_harness::{check_reported, Drain, Implied, Outputs, Sends};

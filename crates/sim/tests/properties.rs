@@ -70,7 +70,11 @@ fn draw(seed: u64) -> (ScenarioParams, SimConfig) {
     // tracker handles the LEAVE: seed 293 with a capacity of 2 or 3.
     let capacity = rng.gen_range(0..=4);
     let config = SimConfig {
-        tracker_capacity: if config.leave_fraction > 0.0 { 0 } else { capacity },
+        tracker_capacity: if config.leave_fraction > 0.0 {
+            0
+        } else {
+            capacity
+        },
         ..config
     };
     (params, config)

@@ -24,7 +24,11 @@ fn a_free_tracker_keeps_no_one_waiting() {
     assert_eq!(free.tracker_utilization, None);
     let queue = &free.tracker_queue;
     assert_eq!(
-        (queue.mean_wait_ticks, queue.max_wait_ticks, queue.longest_queue),
+        (
+            queue.mean_wait_ticks,
+            queue.max_wait_ticks,
+            queue.longest_queue
+        ),
         (0.0, 0, 0)
     );
     assert!(free.summary().contains("no capacity limit"));
@@ -45,11 +49,23 @@ fn a_small_capacity_queues_and_slows_the_swarm_the_same_way_each_time() {
     let free = paced(0);
     let slow = paced(3);
     // 100 REGISTERs arrive at tick 1: the last one is handled 33 ticks on.
-    assert!(slow.tracker_queue.max_wait_ticks >= 33, "{}", slow.summary());
+    assert!(
+        slow.tracker_queue.max_wait_ticks >= 33,
+        "{}",
+        slow.summary()
+    );
     assert!(slow.tracker_queue.longest_queue >= 97, "{}", slow.summary());
     let utilization = slow.tracker_utilization.unwrap();
-    assert!(utilization > 0.9 && utilization <= 1.0, "{}", slow.summary());
-    assert!(slow.makespan_ticks > free.makespan_ticks, "{}", slow.summary());
+    assert!(
+        utilization > 0.9 && utilization <= 1.0,
+        "{}",
+        slow.summary()
+    );
+    assert!(
+        slow.makespan_ticks > free.makespan_ticks,
+        "{}",
+        slow.summary()
+    );
     assert_eq!(slow.segments_downloaded, free.segments_downloaded);
     assert_eq!(slow, paced(3), "a run is a function of its inputs");
 }
