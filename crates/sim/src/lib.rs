@@ -44,6 +44,8 @@
 //!                       as its ACK; at the ACK, start or schedule downloads)
 //!     Uplink(rank)   -> the next queued segment leaves, through the downlink
 //!     StartDownloads -> a late peer's downloader starts
+//!     TrackerWake    -> the tracker handles the front of its queue,
+//!                       as many as its capacity per tick
 //! ```
 //!
 //! At 10,000 peers the machines' state is far bigger than the caches, so

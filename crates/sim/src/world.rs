@@ -5,9 +5,11 @@
 //! ([`Sends`]: never to itself, never to a rank that does not exist or
 //! after its TERMINATE), encoded with the wire codec, and either scheduled `latency`
 //! ticks ahead (control messages) or queued on the sender's uplink (ACKs,
-//! which carry a segment; see [`crate::links`]). Delivery decodes it and
-//! feeds the machine it is for, whose transmits and events are drained at
-//! once ([`Drain`]), as the threads of a real peer do. The checks are the
+//! which carry a segment; see [`crate::links`]). A message for a tracker
+//! with a capacity may wait in its queue first ([`crate::tracker_queue`]).
+//! Delivery decodes it and feeds the machine it is for, whose transmits
+//! and events are drained at once ([`Drain`]), as the threads of a real
+//! peer do. The checks are the
 //! ones the core's swarm tests make too (`mpitorrent-harness`). What a peer does (register,
 //! count, leave, report) is the core's [`mpitorrent_core::peer::Peer`];
 //! this file only moves its messages and checks what it produced.
