@@ -24,6 +24,7 @@ mod share;
 mod stats;
 mod swarm_dir;
 mod table;
+mod tracker_cost;
 
 use anyhow::Result;
 use clap::Parser;
@@ -96,8 +97,16 @@ fn try_main() -> Result<bool> {
         cluster_cases.push(case);
     }
     let idle = idle::run(&runner, &plan.idle_shape, plan.runs);
+    // Next to the tracker rank's cost under mpirun in the swarm table: the
+    // machine's own share of it.
+    let tracker_machine = if cases.is_empty() {
+        None
+    } else {
+        Some(tracker_cost::measure()?)
+    };
     let mut results = Results::new(machine, plan.record(), cases, share_cases, idle);
     results.add_cluster_cases(cluster_cases);
+    results.tracker_machine = tracker_machine;
 
     println!("{}", results.machine.header());
     if !results.cases.is_empty() {
@@ -111,7 +120,17 @@ fn try_main() -> Result<bool> {
              same ranks, threads and window, on mpitorrent's MPI transport; vs msg floor = wall / \
              msg floor"
         );
+        println!(
+            "tracker µs/msg = the tracker rank's CPU seconds / messages it received (MPI receive, \
+             decode, the machine, encode and send of its answers, plus its start-up and idle \
+             polling: an upper bound); tracker msgs/tick = {:.1} µs (one 1 MiB segment at 10 \
+             Gbit/s, a tick of `mpitorrent sim`) / tracker µs/msg",
+            sample::TICK_MICROS
+        );
         print!("{}", table::swarm(&results.cases));
+        if let Some(cost) = &results.tracker_machine {
+            println!("{}", cost.summary());
+        }
     }
     if !results.share_cases.is_empty() {
         println!(

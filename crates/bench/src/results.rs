@@ -8,6 +8,7 @@ use crate::idle::IdleResult;
 use crate::machine::Machine;
 use crate::runner::CaseResult;
 use crate::share::case::ShareCaseResult;
+use crate::tracker_cost::MachineCost;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::Path;
@@ -22,6 +23,9 @@ pub struct Results {
     /// The emulated-cluster cases (`share`, `mpi-bcast`, HTTP).
     pub cluster_cases: Vec<ClusterCaseResult>,
     pub idle: IdleResult,
+    /// The tracker machine's cost per message without MPI (measured when
+    /// swarm cases run).
+    pub tracker_machine: Option<MachineCost>,
     /// Failed runs (including wrong outputs) over every case and the check.
     pub failed_runs: usize,
 }
@@ -42,6 +46,7 @@ impl Results {
             share_cases,
             cluster_cases: Vec::new(),
             idle,
+            tracker_machine: None,
             failed_runs: 0,
         };
         results.failed_runs = results.failures().count();

@@ -31,6 +31,31 @@ pub struct RunSample {
     pub cpu_seconds: f64,
     /// The largest peak resident memory of any rank.
     pub peak_mib: f64,
+    /// The tracker rank's CPU time per message it received, in µs (see
+    /// [`tracker_us_per_message`]).
+    pub tracker_us_per_message: f64,
+}
+
+/// The time of one tick of `mpitorrent sim`, taken as one 1 MiB segment
+/// at 10 Gbit/s: 1 MiB x 8 / 10e9 s = 838.9 µs.
+pub const TICK_MICROS: f64 = (1u64 << 20) as f64 * 8.0 / 10e9 * 1e6;
+
+/// What one message costs the real tracker: its rank's CPU time (user and
+/// system, the whole process) over the messages it received, in µs. That
+/// is the MPI receive, the decoding, the tracker machine, the encoding and
+/// the MPI sends of its answers, plus the rank's share of what is not per
+/// message (MPI's start-up, and polling while no message waits): an upper
+/// bound on a message's cost, the closer the busier the tracker.
+pub fn tracker_us_per_message(report: &RunReport) -> f64 {
+    let messages = report.messages.to_tracker.max(1) as f64;
+    report.tracker_resources.cpu_seconds * 1e6 / messages
+}
+
+/// The messages a tracker that spends `us_per_message` on each handles in
+/// one simulator tick ([`TICK_MICROS`]): what `mpitorrent sim
+/// --tracker-capacity` means.
+pub fn messages_per_tick(us_per_message: f64) -> f64 {
+    TICK_MICROS / us_per_message
 }
 
 impl RunSample {
@@ -55,6 +80,7 @@ impl RunSample {
                 .min_by(f64::total_cmp),
             cpu_seconds: cpu_seconds(report),
             peak_mib: peak_mib(report),
+            tracker_us_per_message: tracker_us_per_message(report),
         }
     }
 }
@@ -94,6 +120,9 @@ pub struct Medians {
     pub fairness_min: Option<f64>,
     pub cpu_seconds: f64,
     pub peak_mib: f64,
+    pub tracker_us_per_message: f64,
+    /// [`TICK_MICROS`] / `tracker_us_per_message`.
+    pub tracker_messages_per_tick: f64,
 }
 
 impl Medians {
@@ -103,6 +132,7 @@ impl Medians {
         let wall_seconds = of(|r| r.wall_seconds)?;
         let floor_seconds = of(|r| r.floor_seconds)?;
         let message_floor_seconds = of(|r| r.message_floor_seconds)?;
+        let tracker_us_per_message = of(|r| r.tracker_us_per_message)?;
         Some(Medians {
             wall_seconds,
             floor_seconds,
@@ -116,6 +146,8 @@ impl Medians {
             fairness_min: median(runs.iter().filter_map(|r| r.fairness_min)),
             cpu_seconds: of(|r| r.cpu_seconds)?,
             peak_mib: of(|r| r.peak_mib)?,
+            tracker_us_per_message,
+            tracker_messages_per_tick: messages_per_tick(tracker_us_per_message),
         })
     }
 }

@@ -8,7 +8,7 @@ use crate::runner::{window_label, CaseResult};
 pub type Column = (&'static str, bool);
 
 /// The columns of the swarm table.
-const COLUMNS: [Column; 16] = [
+const COLUMNS: [Column; 18] = [
     ("scenario", false),
     ("np", true),
     ("strategy", false),
@@ -24,6 +24,8 @@ const COLUMNS: [Column; 16] = [
     ("fairness", true),
     ("CPU s", true),
     ("peak MiB", true),
+    ("tracker µs/msg", true),
+    ("tracker msgs/tick", true),
     ("runs ok", true),
 ];
 
@@ -39,8 +41,9 @@ pub fn render(columns: &[Column], rows: &[Vec<String>]) -> String {
     let titles: Vec<String> = columns.iter().map(|(t, _)| t.to_string()).collect();
     let widths: Vec<usize> = (0..columns.len())
         .map(|i| {
-            let cells = rows.iter().map(|r| r[i].len());
-            cells.chain([titles[i].len()]).max().unwrap_or(0)
+            // (Characters, not bytes: `format!` pads by characters.)
+            let cells = rows.iter().map(|r| r[i].chars().count());
+            cells.chain([titles[i].chars().count()]).max().unwrap_or(0)
         })
         .collect();
     let mut out = String::new();
@@ -104,6 +107,8 @@ fn row(case: &CaseResult) -> Vec<String> {
                 .map_or_else(|| "-".to_string(), |f| format!("{f:.2}")),
             format!("{:.2}", m.cpu_seconds),
             format!("{:.1}", m.peak_mib),
+            format!("{:.2}", m.tracker_us_per_message),
+            format!("{:.0}", m.tracker_messages_per_tick.floor()),
         ]
     });
     case_row(

@@ -5,32 +5,10 @@
 
 mod common;
 
-use common::mpitorrent;
+use common::{mpitorrent, sim_refused as refused, simulated};
 use std::time::{Duration, Instant};
 
 const U64_MAX: &str = "18446744073709551615";
-
-/// Runs `mpitorrent sim --peers 3 <args>` and asserts it is refused with
-/// status 2 and one error line holding `message`, quickly.
-fn refused(args: &[&str], message: &str) {
-    let start = Instant::now();
-    let output = mpitorrent()
-        .args(["sim", "--peers", "3"])
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
-    assert_eq!(errors.len(), 1, "{args:?}: one error line in: {stderr}");
-    assert!(errors[0].contains(message), "{args:?}: {stderr}");
-    assert!(output.stdout.is_empty(), "{args:?}: no result printed");
-    assert!(
-        start.elapsed() < Duration::from_secs(20),
-        "{args:?}: refused only after {:?}",
-        start.elapsed()
-    );
-}
 
 #[test]
 fn latency_beyond_what_can_be_simulated() {
@@ -111,19 +89,6 @@ fn a_swarm_beyond_memory_is_refused_with_its_estimate() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(start.elapsed() < Duration::from_secs(20));
     }
-}
-
-/// Runs `mpitorrent sim <args> --json` to success and parses its result.
-fn simulated(args: &[&str]) -> serde_json::Value {
-    let output = mpitorrent()
-        .arg("sim")
-        .args(args)
-        .arg("--json")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{args:?}: {stderr}");
-    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 #[test]

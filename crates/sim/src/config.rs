@@ -46,6 +46,10 @@ pub struct SimConfig {
     pub leave_fraction: f64,
     /// Give up (with a report of who waits for what) past this tick.
     pub max_ticks: u64,
+    /// Messages the tracker handles per tick; the rest wait in a queue at
+    /// the tracker (see `tracker_queue`). 0: a free tracker, that handles
+    /// any number at once.
+    pub tracker_capacity: u64,
 }
 
 /// The tick past which a run gives up unless told otherwise.
@@ -61,6 +65,31 @@ pub const MAX_DELAY_TICKS: u64 = 1_000_000;
 /// a delay) is exact in the JSON report and in `u64` arithmetic.
 pub const MAX_TICKS_LIMIT: u64 = 1 << 53;
 
+/// The messages one tracker rank handles in one tick, when a tick is the
+/// time of one 1 MiB segment at 10 Gbit/s (1 MiB x 8 / 10e9 s = 838.9 µs).
+///
+/// Measured on 2026-12-01 by the benchmark (`bash scripts/bench.sh --runs 5
+/// --scenario large --strategy paced`: 16 ranks under `mpirun`, Open MPI
+/// 4.1.4, 2-core AMD EPYC VM shared with other jobs): the tracker rank's
+/// CPU seconds over the messages it received (its columns "tracker µs/msg"
+/// and "tracker msgs/tick") were 8.69, 9.16, 9.45, 9.60 and 10.90 µs per
+/// message in the 5 runs (about 100,000 messages each); the median, 9.45
+/// µs, gives 838.9 / 9.45 = 88.8, rounded down: 88. That cost is the whole
+/// rank's (MPI's receive and sends of the answers included, and its
+/// start-up and idle polling, spread over the messages), so an upper bound
+/// on a message's cost and this capacity a lower bound. The machine alone,
+/// without MPI (the benchmark's "tracker machine alone" line: the 280,595
+/// messages of a 1,000-peer paced swarm fed again to a fresh tracker,
+/// decoded and answered, thread CPU time), measured 1.93 to 2.37 µs per
+/// message, median 2.04 (411 per tick): most of what a message costs the
+/// real tracker is MPI's, which is why the default is the rank's cost.
+pub const DEFAULT_TRACKER_CAPACITY: u64 = 88;
+
+/// The largest `tracker_capacity`: a billion messages per tick is beyond
+/// any tracker (a tick is a segment's time), and keeps every count of
+/// messages handled in a run exact.
+pub const MAX_TRACKER_CAPACITY: u64 = 1_000_000_000;
+
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
@@ -74,6 +103,7 @@ impl Default for SimConfig {
             late: None,
             leave_fraction: 0.0,
             max_ticks: DEFAULT_MAX_TICKS,
+            tracker_capacity: DEFAULT_TRACKER_CAPACITY,
         }
     }
 }
@@ -121,6 +151,13 @@ impl SimConfig {
                     self.max_ticks
                 ));
             }
+        }
+        if self.tracker_capacity > MAX_TRACKER_CAPACITY {
+            return Err(format!(
+                "--tracker-capacity {} is more messages per tick than any tracker handles: \
+                 at most {MAX_TRACKER_CAPACITY} (0: a tracker without a limit)",
+                self.tracker_capacity
+            ));
         }
         if self.window == 0 || self.update_every == 0 {
             return Err("the window and the update interval must be at least 1".into());
@@ -190,6 +227,21 @@ mod tests {
         assert!(bad(latency(1, 0)).starts_with("--max-ticks must be 1 to"));
         assert!(bad(latency(1, u64::MAX)).starts_with("--max-ticks must be 1 to"));
         assert_eq!(latency(1, MAX_TICKS_LIMIT).validate(), Ok(()));
+    }
+
+    #[test]
+    fn the_tracker_capacity_is_0_to_a_billion() {
+        let capacity = |tracker_capacity| SimConfig {
+            tracker_capacity,
+            ..SimConfig::default()
+        };
+        assert_eq!(capacity(0).validate(), Ok(()));
+        assert_eq!(capacity(MAX_TRACKER_CAPACITY).validate(), Ok(()));
+        assert_eq!(
+            capacity(MAX_TRACKER_CAPACITY + 1).validate().unwrap_err(),
+            "--tracker-capacity 1000000001 is more messages per tick than any tracker \
+             handles: at most 1000000000 (0: a tracker without a limit)"
+        );
     }
 
     #[test]

@@ -20,7 +20,11 @@
 //!   a segment only every `k` ticks.
 //! - Every other message (the tracker's, requests, NACKs) is a control
 //!   message: it arrives `latency` ticks after it was sent, and uses no
-//!   capacity.
+//!   link capacity.
+//! - The tracker handles at most `tracker_capacity` messages per tick
+//!   (0: any number); the others wait at the tracker, first come first
+//!   served, and its answers leave when it handles them
+//!   ([`tracker_queue`]).
 //! - Every peer sends REGISTER at tick 0. A late peer's download side
 //!   starts `by` ticks after its ACK; a leaving peer, once it has all its
 //!   files, tells the tracker LEAVE for each file it downloaded and drops
@@ -40,6 +44,8 @@
 //!                       as its ACK; at the ACK, start or schedule downloads)
 //!     Uplink(rank)   -> the next queued segment leaves, through the downlink
 //!     StartDownloads -> a late peer's downloader starts
+//!     TrackerWake    -> the tracker handles the front of its queue,
+//!                       as many as its capacity per tick
 //! ```
 //!
 //! At 10,000 peers the machines' state is far bigger than the caches, so
@@ -63,18 +69,21 @@ pub mod bound;
 mod calendar;
 mod config;
 mod encoded;
+pub mod inbox;
 mod input;
 mod links;
 pub mod memory;
 mod peer;
 mod report;
+mod tracker_queue;
 mod world;
 
 pub use config::{
-    LatePeers, SimConfig, SlowPeers, DEFAULT_MAX_TICKS, MAX_DELAY_TICKS, MAX_TICKS_LIMIT,
+    LatePeers, SimConfig, SlowPeers, DEFAULT_MAX_TICKS, DEFAULT_TRACKER_CAPACITY, MAX_DELAY_TICKS,
+    MAX_TICKS_LIMIT, MAX_TRACKER_CAPACITY,
 };
 pub use input::{broadcast, scenario_from_dir};
-pub use report::{Fairness, SimReport, SimSettings};
+pub use report::{Fairness, SimReport, SimSettings, TrackerQueueReport};
 
 use mpitorrent_core::scenario::Scenario;
 
@@ -118,12 +127,21 @@ pub enum SimError {
 
 /// Runs `scenario` under `config` to its end.
 pub fn run(scenario: &Scenario, config: &SimConfig) -> Result<SimReport, SimError> {
+    let finished = checked_world(scenario, config)?.run()?;
+    Ok(report(finished, scenario, config))
+}
+
+/// The world of a run, once its settings and its size are found fine.
+fn checked_world<'a>(
+    scenario: &'a Scenario,
+    config: &'a SimConfig,
+) -> Result<world::World<'a>, SimError> {
     config.validate().map_err(SimError::Config)?;
     memory::Footprint::of(scenario).check(config, memory::available_memory())?;
-    let finished = world::World::new(scenario, config).run()?;
-    Ok(SimReport::build(
-        finished,
-        config,
-        bound::lower_bound(scenario),
-    ))
+    Ok(world::World::new(scenario, config))
+}
+
+/// The report of a finished run.
+fn report(finished: world::Finished, scenario: &Scenario, config: &SimConfig) -> SimReport {
+    SimReport::build(finished, config, bound::lower_bound(scenario))
 }

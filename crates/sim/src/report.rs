@@ -21,6 +21,20 @@ pub struct SimSettings {
     pub slow: Option<crate::SlowPeers>,
     pub late: Option<crate::LatePeers>,
     pub leave_fraction: f64,
+    /// Messages the tracker handles per tick (0: any number).
+    pub tracker_capacity: u64,
+}
+
+/// How long messages waited for the tracker (all 0 for a tracker without
+/// a capacity).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrackerQueueReport {
+    /// Ticks from a message's arrival at the tracker to its handling,
+    /// over every message the tracker handled.
+    pub mean_wait_ticks: f64,
+    pub max_wait_ticks: u64,
+    /// The most messages that waited at once.
+    pub longest_queue: usize,
 }
 
 /// Jain's fairness index of the uploads of each file's holders.
@@ -56,6 +70,11 @@ pub struct SimReport {
     pub terminated_at_tick: u64,
     /// Segments sent / (peers x makespan): how busy the uplinks were.
     pub uplink_utilization: f64,
+    /// Messages the tracker handled before the makespan's tick / (its
+    /// capacity x makespan): how busy it was while files were downloaded.
+    /// `None` for a tracker without a capacity.
+    pub tracker_utilization: Option<f64>,
+    pub tracker_queue: TrackerQueueReport,
     pub messages: MessageReport,
     pub fairness: Option<Fairness>,
     /// Ranks that were slow, late, or left, as drawn.
@@ -86,6 +105,15 @@ impl SimReport {
         fairness.sort_by(f64::total_cmp);
         let peers = finished.traits.len();
         let sent: u64 = finished.uploads.iter().sum();
+        let queue = finished.tracker_queue.unwrap_or_default();
+        let tracker_utilization = finished.tracker_queue.map(|q| {
+            let ticks = q.capacity as f64 * makespan as f64;
+            if ticks == 0.0 {
+                0.0
+            } else {
+                finished.tracker_handled_by_makespan as f64 / ticks
+            }
+        });
         SimReport {
             seed: config.seed,
             settings: SimSettings {
@@ -97,6 +125,7 @@ impl SimReport {
                 slow: config.slow,
                 late: config.late,
                 leave_fraction: config.leave_fraction,
+                tracker_capacity: config.tracker_capacity,
             },
             peers: peers as u32,
             files: run.files.len(),
@@ -109,6 +138,12 @@ impl SimReport {
                 0.0
             } else {
                 sent as f64 / (peers as f64 * makespan as f64)
+            },
+            tracker_utilization,
+            tracker_queue: TrackerQueueReport {
+                mean_wait_ticks: queue.mean_wait(),
+                max_wait_ticks: queue.max_wait,
+                longest_queue: queue.longest,
             },
             messages: run.messages.clone(),
             fairness: fairness.first().map(|&min| Fairness {
@@ -158,6 +193,7 @@ impl SimReport {
             100.0 * self.uplink_utilization,
             self.terminated_at_tick
         );
+        let _ = writeln!(out, "  tracker: {}", self.tracker_line());
         let m = &self.messages;
         let kinds: Vec<String> = m.by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(
@@ -183,5 +219,23 @@ impl SimReport {
             );
         }
         out
+    }
+
+    /// The tracker's capacity and how it coped, in words.
+    fn tracker_line(&self) -> String {
+        let Some(utilization) = self.tracker_utilization else {
+            return "no capacity limit (--tracker-capacity 0): every message handled at once"
+                .to_string();
+        };
+        let q = &self.tracker_queue;
+        format!(
+            "{} messages per tick, {:.0}% busy until the makespan; messages waited {:.2} \
+             ticks on average, at most {}; at most {} waited at once",
+            self.settings.tracker_capacity,
+            100.0 * utilization,
+            q.mean_wait_ticks,
+            q.max_wait_ticks,
+            q.longest_queue
+        )
     }
 }

@@ -5,9 +5,11 @@
 //! ([`Sends`]: never to itself, never to a rank that does not exist or
 //! after its TERMINATE), encoded with the wire codec, and either scheduled `latency`
 //! ticks ahead (control messages) or queued on the sender's uplink (ACKs,
-//! which carry a segment; see [`crate::links`]). Delivery decodes it and
-//! feeds the machine it is for, whose transmits and events are drained at
-//! once ([`Drain`]), as the threads of a real peer do. The checks are the
+//! which carry a segment; see [`crate::links`]). A message for a tracker
+//! with a capacity may wait in its queue first ([`crate::tracker_queue`]).
+//! Delivery decodes it and feeds the machine it is for, whose transmits
+//! and events are drained at once ([`Drain`]), as the threads of a real
+//! peer do. The checks are the
 //! ones the core's swarm tests make too (`mpitorrent-harness`). What a peer does (register,
 //! count, leave, report) is the core's [`mpitorrent_core::peer::Peer`];
 //! this file only moves its messages and checks what it produced.
@@ -15,16 +17,18 @@
 use crate::calendar::Calendar;
 use crate::config::SimConfig;
 use crate::encoded::Encoded;
+use crate::inbox::{tracker_config, TrackerMessage};
 use crate::links::{Links, Segment};
 use crate::peer::{draw_traits, SimPeer, Traits};
+use crate::tracker_queue::{Arrival, QueueStats, TrackerQueue};
 use crate::SimError;
 use mpitorrent_core::downloader::DownloadEvent;
 use mpitorrent_core::holdings::SharedHashes;
 use mpitorrent_core::peer::{Peer, PeerEvent};
 use mpitorrent_core::prefetch::Depth;
 use mpitorrent_core::scenario::Scenario;
-use mpitorrent_core::tracker::{RunData, Tracker, TrackerConfig, TrackerEvent};
-use mpitorrent_core::{wire, Channel, MessageKind, Rank, Transmit};
+use mpitorrent_core::tracker::{RunData, Tracker, TrackerEvent};
+use mpitorrent_core::{wire, Channel, MessageKind, Rank, Transmit, TRACKER};
 use mpitorrent_harness::{check_reported, Drain, Implied, Outputs, Sends};
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +48,17 @@ enum Event {
     Uplink(Rank),
     /// A late peer's download side starts.
     StartDownloads(Rank),
+    /// The tracker handles what waits in its queue, as far as the tick's
+    /// capacity goes.
+    TrackerWake,
+}
+
+/// A message waiting in the tracker's queue.
+#[derive(Debug)]
+struct Inbound {
+    from: Rank,
+    channel: Channel,
+    bytes: Encoded,
 }
 
 /// What a finished run hands to the report.
@@ -57,6 +72,12 @@ pub(crate) struct Finished {
     pub uploads: Vec<u64>,
     /// Per peer: how it differed from the others.
     pub traits: Vec<Traits>,
+    /// How the tracker's queue did (`None`: a tracker without capacity).
+    pub tracker_queue: Option<QueueStats>,
+    /// Messages the tracker handled before the makespan's tick.
+    pub tracker_handled_by_makespan: u64,
+    /// Every message the tracker handled, if it was asked to record them.
+    pub inbox: Option<Vec<TrackerMessage>>,
 }
 
 /// The whole job.
@@ -73,9 +94,16 @@ pub(crate) struct World<'a> {
     implied: Implied,
     /// Who may still be sent to.
     sends: Sends,
+    /// Messages waiting for the tracker (`None`: it has no capacity
+    /// limit and handles each at once).
+    tracker_queue: Option<TrackerQueue<Inbound>>,
     makespan: u64,
+    /// What the tracker had handled before the makespan's tick.
+    tracker_handled_by_makespan: u64,
     terminated_at: Option<u64>,
     run_data: Option<RunData>,
+    /// Where the tracker's messages are recorded, if they are.
+    inbox: Option<Vec<TrackerMessage>>,
 }
 
 /// Events between two prefetch stages of one event (see
@@ -94,14 +122,7 @@ impl<'a> World<'a> {
         let traits = draw_traits(scenario.inputs.len(), config);
         let mut every = vec![1];
         every.extend(traits.iter().map(|t| t.upload_every));
-        let tracker = Tracker::new(
-            TrackerConfig {
-                swarm_sample: config.swarm_sample,
-                seed: config.seed,
-                ..TrackerConfig::new(ranks)
-            },
-            Duration::ZERO,
-        );
+        let tracker = Tracker::new(tracker_config(scenario, config), Duration::ZERO);
         let shared = Arc::new(SharedHashes::default());
         let peers = scenario
             .peers()
@@ -117,9 +138,21 @@ impl<'a> World<'a> {
             outputs: Outputs::new(scenario),
             implied: Implied::of(scenario),
             sends: Sends::new(ranks),
+            tracker_queue: (config.tracker_capacity > 0)
+                .then(|| TrackerQueue::new(config.tracker_capacity)),
             makespan: 0,
+            tracker_handled_by_makespan: 0,
             terminated_at: None,
             run_data: None,
+            inbox: None,
+        }
+    }
+
+    /// Records every message the tracker handles (see [`crate::inbox`]).
+    pub fn recording(self) -> Self {
+        World {
+            inbox: Some(Vec::new()),
+            ..self
         }
     }
 
@@ -155,9 +188,23 @@ impl<'a> World<'a> {
                     to,
                     channel,
                     bytes,
+                } if to.is_tracker() => {
+                    let inbound = Inbound {
+                        from,
+                        channel,
+                        bytes,
+                    };
+                    self.arrive_at_tracker(tick, inbound)?
+                }
+                Event::Deliver {
+                    from,
+                    to,
+                    channel,
+                    bytes,
                 } => self.deliver(now_of(tick), from, to, channel, bytes.as_slice())?,
                 Event::Uplink(rank) => self.wake_uplink(tick, rank),
                 Event::StartDownloads(rank) => self.start_downloads(tick, rank)?,
+                Event::TrackerWake => self.wake_tracker(tick)?,
             }
         }
         let Some(run) = self.run_data.take() else {
@@ -174,7 +221,50 @@ impl<'a> World<'a> {
             terminated_at: self.terminated_at.unwrap_or(0),
             uploads: self.links.sent(),
             traits: self.peers.iter().map(|p| p.traits).collect(),
+            tracker_queue: self.tracker_queue.as_ref().map(TrackerQueue::stats),
+            tracker_handled_by_makespan: self.tracker_handled_by_makespan,
+            inbox: self.inbox.take(),
         })
+    }
+
+    /// The tracker handles a message that arrived at it (now or earlier).
+    fn deliver_to_tracker(&mut self, tick: u64, inbound: Inbound) -> Result<(), SimError> {
+        let Inbound {
+            from,
+            channel,
+            bytes,
+        } = inbound;
+        if let Some(inbox) = &mut self.inbox {
+            let bytes = bytes.as_slice().to_vec();
+            inbox.push(TrackerMessage { tick, from, bytes });
+        }
+        self.deliver(now_of(tick), from, TRACKER, channel, bytes.as_slice())
+    }
+
+    /// A message arrives at a tracker with a capacity: it is handled now,
+    /// or waits in the queue.
+    fn arrive_at_tracker(&mut self, tick: u64, inbound: Inbound) -> Result<(), SimError> {
+        let Some(queue) = &mut self.tracker_queue else {
+            return self.deliver_to_tracker(tick, inbound);
+        };
+        match queue.arrive(tick, inbound) {
+            Arrival::Handle(inbound) => return self.deliver_to_tracker(tick, inbound),
+            Arrival::Queued(Some(at)) => self.calendar.schedule(at, Event::TrackerWake),
+            Arrival::Queued(None) => {}
+        }
+        Ok(())
+    }
+
+    /// The tracker handles the front of its queue, as much as the tick's
+    /// capacity lets it, and wakes again next tick if more waits.
+    fn wake_tracker(&mut self, tick: u64) -> Result<(), SimError> {
+        while let Some(inbound) = self.tracker_queue.as_mut().and_then(|q| q.take(tick)) {
+            self.deliver_to_tracker(tick, inbound)?;
+        }
+        if let Some(at) = self.tracker_queue.as_ref().and_then(|q| q.next_wake(tick)) {
+            self.calendar.schedule(at, Event::TrackerWake);
+        }
+        Ok(())
     }
 
     /// Asks for the memory the next events will touch to be loaded, in
@@ -210,7 +300,7 @@ impl<'a> World<'a> {
                 }
             }
             Event::Uplink(rank) => self.links.prefetch_wake(rank, depth),
-            Event::StartDownloads(_) => {}
+            Event::StartDownloads(_) | Event::TrackerWake => {}
         }
     }
 
@@ -380,7 +470,11 @@ impl Drain for World<'_> {
                 }
                 let peer = &self.peer(rank).peer;
                 if peer.download().is_some_and(|d| d.downloaded(file.id)) {
+                    // (Ticks never go back: the makespan is now this tick.)
                     self.makespan = self.makespan.max(tick);
+                    if let Some(queue) = &self.tracker_queue {
+                        self.tracker_handled_by_makespan = queue.handled_before(tick);
+                    }
                 }
                 Ok(())
             }
@@ -402,7 +496,7 @@ impl Drain for World<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mpitorrent_core::{FileId, Message, TRACKER};
+    use mpitorrent_core::{FileId, Message};
 
     fn world_of(scenario: &Scenario, config: &SimConfig) -> Result<(), SimError> {
         World::new(scenario, config).run().map(|_| ())

@@ -8,7 +8,7 @@ use mpitorrent_core::scenario::{Scenario, ScenarioParams};
 use mpitorrent_net::launcher::Launcher;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Every run in a test is killed after this long: a hang is a failure, not
 /// a stuck CI job.
@@ -192,4 +192,39 @@ pub fn mtime(path: &Path) -> std::time::SystemTime {
 /// Sets the modification time of the file or folder at `path`.
 pub fn set_mtime(path: &Path, time: std::time::SystemTime) {
     fs::File::open(path).unwrap().set_modified(time).unwrap();
+}
+
+/// Runs `mpitorrent sim --peers 3 <args>` and asserts it is refused with
+/// status 2 and one error line holding `message`, quickly.
+pub fn sim_refused(args: &[&str], message: &str) {
+    let start = Instant::now();
+    let output = mpitorrent()
+        .args(["sim", "--peers", "3"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "{args:?}: one error line in: {stderr}");
+    assert!(errors[0].contains(message), "{args:?}: {stderr}");
+    assert!(output.stdout.is_empty(), "{args:?}: no result printed");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{args:?}: refused only after {:?}",
+        start.elapsed()
+    );
+}
+
+/// Runs `mpitorrent sim <args> --json` to success and parses its result.
+pub fn simulated(args: &[&str]) -> serde_json::Value {
+    let output = mpitorrent()
+        .arg("sim")
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{args:?}: {stderr}");
+    serde_json::from_slice(&output.stdout).unwrap()
 }
