@@ -443,6 +443,9 @@ impl Downloader {
             return Ok(());
         };
         let scan = self.policy.scans();
+        let batches = self.policy.batches();
+        // (With `batches`: the segments asked of each owner, in order.)
+        let mut batch: Vec<(Rank, Vec<SegmentIdx>)> = Vec::new();
         while active.in_flight.len() < window {
             let Some((index, hinted)) = next_segment(active, scan) else {
                 break;
@@ -472,6 +475,13 @@ impl Downloader {
                 },
             );
             self.policy.requested(owner);
+            if batches {
+                match batch.iter_mut().find(|(to, _)| *to == owner) {
+                    Some((_, indices)) => indices.push(index),
+                    None => batch.push((owner, vec![index])),
+                }
+                continue;
+            }
             self.transmits.push_back(Transmit {
                 to: owner,
                 msg: Message::SegmentRequest {
@@ -480,6 +490,12 @@ impl Downloader {
                 },
             });
         }
+        let file = active.file.id;
+        self.transmits
+            .extend(batch.into_iter().map(|(to, indices)| Transmit {
+                to,
+                msg: Message::SegmentBatch { file, indices },
+            }));
         Ok(())
     }
 

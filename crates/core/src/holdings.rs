@@ -228,7 +228,10 @@ impl SharedHashes {
 }
 
 /// Every file a peer knows, by id. Shared by its download and upload sides.
+/// (`repr(C)`: the table, which every segment request reads, stays first;
+/// see the layout test.)
 #[derive(Debug, Default)]
+#[repr(C)]
 pub struct Holdings {
     files: RwLock<Entries>,
     #[cfg(feature = "sim-speed")]
@@ -236,6 +239,8 @@ pub struct Holdings {
     /// Files partly at hand before their download (a `share` rerun): the
     /// hash of each segment as found here, by name.
     found: Mutex<HashMap<String, Vec<String>>>,
+    /// Files removed ([`Holdings::remove`]): their swarms were left.
+    left: Mutex<Vec<FileId>>,
 }
 
 impl Holdings {
@@ -311,7 +316,16 @@ impl Holdings {
     /// Forgets file `id`: the peer left its swarm and its segments went with
     /// it, so the upload side answers NACK for them from now on.
     pub fn remove(&self, id: FileId) -> Option<Arc<HeldFile>> {
-        self.write().remove(id).map(|entry| entry.file)
+        let removed = self.write().remove(id).map(|entry| entry.file);
+        self.left.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+        removed
+    }
+
+    /// Whether file `id` was removed: a file this peer does not know is
+    /// either one it left or one it has not been told of yet.
+    pub fn has_left(&self, id: FileId) -> bool {
+        let left = self.left.lock().unwrap_or_else(|e| e.into_inner());
+        left.contains(&id)
     }
 
     /// The file with this id, if the peer knows it.

@@ -194,6 +194,14 @@ pub enum Message {
     AllFilesCompleted,
     /// Download thread → an owner's upload thread: send me this segment.
     SegmentRequest { file: FileId, index: SegmentIdx },
+    /// SEGMENT_BATCH: download thread → an owner's upload thread: send me
+    /// each of these segments (one ACK each). The tracker may have named
+    /// the owner for a segment it is still receiving (a relay): then the
+    /// owner answers once it holds it, and NACKs only what it never will.
+    SegmentBatch {
+        file: FileId,
+        indices: Vec<SegmentIdx>,
+    },
     /// Upload thread → download thread: here it is (ACK). The payload is
     /// empty in classic mode, where a segment is only its hash.
     SegmentAck {
@@ -235,6 +243,7 @@ impl Message {
             Message::FileCompleted { .. } => MessageKind::FileCompleted,
             Message::AllFilesCompleted => MessageKind::AllFilesCompleted,
             Message::SegmentRequest { .. } => MessageKind::SegmentRequest,
+            Message::SegmentBatch { .. } => MessageKind::SegmentBatch,
             Message::SegmentAck { .. } => MessageKind::SegmentAck,
             Message::SegmentNack { .. } => MessageKind::SegmentNack,
             Message::Terminate => MessageKind::Terminate,
@@ -266,6 +275,7 @@ pub enum MessageKind {
     Leave,
     TreeOffer,
     TreePlan,
+    SegmentBatch,
 }
 
 impl MessageKind {
@@ -289,6 +299,7 @@ impl MessageKind {
             MessageKind::Leave => "LEAVE",
             MessageKind::TreeOffer => "TREE_OFFER",
             MessageKind::TreePlan => "TREE_PLAN",
+            MessageKind::SegmentBatch => "SEGMENT_BATCH",
         }
     }
 
@@ -296,7 +307,10 @@ impl MessageKind {
     pub fn is_between_peers(self) -> bool {
         matches!(
             self,
-            MessageKind::SegmentRequest | MessageKind::SegmentAck | MessageKind::SegmentNack
+            MessageKind::SegmentRequest
+                | MessageKind::SegmentBatch
+                | MessageKind::SegmentAck
+                | MessageKind::SegmentNack
         )
     }
 }
@@ -330,7 +344,9 @@ impl Transmit {
             | Message::SwarmRefresh { .. }
             | Message::SegmentAck { .. }
             | Message::SegmentNack { .. } => Channel::Download,
-            Message::SegmentRequest { .. } | Message::Terminate => Channel::Upload,
+            Message::SegmentRequest { .. } | Message::SegmentBatch { .. } | Message::Terminate => {
+                Channel::Upload
+            }
         }
     }
 }

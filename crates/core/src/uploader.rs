@@ -13,7 +13,9 @@ use crate::holdings::{HeldFile, Holdings};
 #[cfg(feature = "sim-speed")]
 use crate::prefetch::{self, Depth};
 use crate::stats::{SentCounts, TransferCounts};
-use crate::{Message, MessageKind, Payload, ProtocolError, Rank, SegmentIdx, Transmit, TRACKER};
+use crate::{
+    FileId, Message, MessageKind, Payload, ProtocolError, Rank, SegmentIdx, Transmit, TRACKER,
+};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +42,14 @@ impl Serve {
         };
         Transmit { to: self.to, msg }
     }
+}
+
+/// A segment of a SEGMENT_BATCH that waits for this peer to receive it.
+#[derive(Clone, Copy, Debug)]
+struct Waiting {
+    to: Rank,
+    file: FileId,
+    index: SegmentIdx,
 }
 
 /// What the upload side reports to its driver.
@@ -69,6 +79,10 @@ pub struct Uploader {
     stats: UploadStats,
     sent: SentCounts,
     stopped: bool,
+    /// Segments of a SEGMENT_BATCH this peer is still receiving itself (it
+    /// was named as their relay): (requester, file, segment), in the order
+    /// asked, served as they arrive ([`Uploader::serve_arrived`]).
+    waiting: Vec<Waiting>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<UploadEvent>,
 }
@@ -81,6 +95,7 @@ impl Uploader {
             stats: UploadStats::default(),
             sent: SentCounts::default(),
             stopped: false,
+            waiting: Vec::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -132,6 +147,58 @@ impl Uploader {
         }
     }
 
+    /// Serves segment `index` of `file` to `to` if this peer holds it.
+    fn serve(&mut self, to: Rank, file: FileId, index: SegmentIdx) -> bool {
+        // (The holdings answer `has` from the lines a prefetch loaded.)
+        let held = self
+            .holdings
+            .has(file, index)
+            .then(|| self.holdings.get(file));
+        let Some(held) = held.flatten() else {
+            return false;
+        };
+        self.stats.sent.add(file, to);
+        self.sent.add(MessageKind::SegmentAck);
+        self.events.push_back(UploadEvent::Serve(Serve {
+            to,
+            file: held,
+            index,
+        }));
+        true
+    }
+
+    fn nack(&mut self, to: Rank, file: FileId, index: SegmentIdx) {
+        self.stats.nacks += 1;
+        let msg = Message::SegmentNack { file, index };
+        self.push(Transmit { to, msg });
+    }
+
+    /// Whether some requested segments wait for this peer to receive them.
+    pub fn is_waiting(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
+    /// Serves the waiting segments that arrived since (the download side
+    /// stored them), in the order they were asked; NACKs those of a file
+    /// this peer dropped (it left the file's swarm).
+    pub fn serve_arrived(&mut self) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let mut waiting = std::mem::take(&mut self.waiting);
+        waiting.retain(|w| {
+            if self.serve(w.to, w.file, w.index) {
+                return false;
+            }
+            if self.holdings.has_left(w.file) {
+                self.nack(w.to, w.file, w.index);
+                return false;
+            }
+            true
+        });
+        self.waiting = waiting;
+    }
+
     /// The next message to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
@@ -151,25 +218,32 @@ impl Uploader {
     ) -> Result<(), ProtocolError> {
         match msg {
             Message::SegmentRequest { file, index } => {
-                // (The holdings answer `has` from the lines a prefetch loaded.)
-                let held = self
-                    .holdings
-                    .has(file, index)
-                    .then(|| self.holdings.get(file));
-                match held.flatten() {
-                    Some(held) => {
-                        self.stats.sent.add(file, from);
-                        self.sent.add(MessageKind::SegmentAck);
-                        self.events.push_back(UploadEvent::Serve(Serve {
-                            to: from,
-                            file: held,
-                            index,
-                        }));
+                if !self.serve(from, file, index) {
+                    self.nack(from, file, index);
+                }
+            }
+            Message::SegmentBatch { file, indices } => {
+                for index in indices {
+                    if self.serve(from, file, index) {
+                        continue;
                     }
-                    None => {
-                        self.stats.nacks += 1;
-                        let msg = Message::SegmentNack { file, index };
-                        self.push(Transmit { to: from, msg });
+                    // Being received here, it is served on arrival; the
+                    // tracker may even have named this peer as the relay
+                    // of a file whose swarm reply its download side has
+                    // not taken yet.
+                    let known = self.holdings.get(file);
+                    match known.map(|held| index < held.segment_count()) {
+                        Some(true) => self.waiting.push(Waiting {
+                            to: from,
+                            file,
+                            index,
+                        }),
+                        None if !self.holdings.has_left(file) => self.waiting.push(Waiting {
+                            to: from,
+                            file,
+                            index,
+                        }),
+                        _ => self.nack(from, file, index),
                     }
                 }
             }
@@ -196,7 +270,6 @@ impl Uploader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::FileId;
 
     #[test]
     fn acks_held_segments_and_nacks_the_rest() {

@@ -29,7 +29,9 @@ use std::io;
 ///    free space, reruns) before REGISTER.
 /// 5: TREE_OFFER says how many segments of its source the peer hashed
 ///    (`share --manifest`).
-pub const WIRE_VERSION: u8 = 5;
+/// 6: SEGMENT_BATCH (several segments asked of one owner, which may be a
+///    relay) and the `relay` hint policy.
+pub const WIRE_VERSION: u8 = 6;
 
 /// A message that could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -272,6 +274,10 @@ mod tests {
             Message::SegmentRequest {
                 file: FileId(2),
                 index: 99_999,
+            },
+            Message::SegmentBatch {
+                file: FileId(2),
+                indices: vec![3, 99_999, 0],
             },
             Message::SegmentAck {
                 file: FileId(2),

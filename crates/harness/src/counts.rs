@@ -70,7 +70,9 @@ impl Implied {
 /// The counts of a run that ended well add up: one REGISTER, REGISTER_ACK,
 /// CLIENT_GOT_ALL_FILES, TERMINATE and STATS per peer; one SWARM_REQUEST,
 /// SWARM_REPLY and SINGLE_FILE_DOWNLOAD_COMPLETED per download; one ACK per
-/// segment; a SEGMENT_REQUEST per ACK or NACK; a SWARM_REFRESH per
+/// segment; a SEGMENT_REQUEST per ACK or NACK (a SEGMENT_BATCH asks for
+/// one or more, so with batches the requests are at most the answers); a
+/// SWARM_REFRESH per
 /// PEER_UPDATE; no ABORT, and no LEAVE unless some peer `leaves`.
 /// `count` gives the job's count of a kind.
 pub fn check_counts(
@@ -91,9 +93,19 @@ pub fn check_counts(
         (Stats, implied.peers),
         (Abort, 0),
         (SegmentAck, implied.segments()),
-        (SegmentRequest, count(SegmentAck) + count(SegmentNack)),
         (SwarmRefresh, count(PeerUpdate)),
     ];
+    let answers = count(SegmentAck) + count(SegmentNack);
+    match count(SegmentBatch) {
+        0 => exact.push((SegmentRequest, answers)),
+        batches if count(SegmentRequest) + batches > answers => {
+            return Err(format!(
+                "sent {} SEGMENT_REQUEST and {batches} SEGMENT_BATCH for {answers} answers",
+                count(SegmentRequest)
+            ))
+        }
+        _ => {}
+    }
     if !leaves {
         exact.push((Leave, 0));
     }

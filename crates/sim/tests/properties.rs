@@ -95,7 +95,7 @@ fn check_counts(scenario: &Scenario, report: &SimReport) -> Result<(), String> {
 
 #[test]
 fn generated_swarms_complete_correctly_and_repeat_exactly() {
-    let mut strategies = [0; 4];
+    let mut strategies = [0; Strategy::ALL.len()];
     let (mut slow, mut late, mut leaving, mut nacks) = (0, 0, 0, 0);
     for seed in seeds_from_env("SIM_SEED", "SIM_SEEDS", 300) {
         let (params, config) = draw(seed);

@@ -195,10 +195,17 @@ impl Peer {
         }
     }
 
+    /// Takes the download side's events; what it received may be what the
+    /// upload side waits to relay.
     fn take_download_events(&mut self) {
-        if let Some(sides) = &mut self.sides {
-            let events = std::iter::from_fn(|| sides.download.poll_event());
-            self.events.extend(events.map(PeerEvent::Download));
+        let Some(sides) = &mut self.sides else {
+            return;
+        };
+        let events = std::iter::from_fn(|| sides.download.poll_event());
+        self.events.extend(events.map(PeerEvent::Download));
+        if sides.upload.is_waiting() {
+            sides.upload.serve_arrived();
+            self.take_upload_events();
         }
     }
 

@@ -11,6 +11,10 @@
 //! - `paced`: rarest-first in which the tracker also paces the holders, so
 //!   that no rank, the seed least of all, is asked for more than it can
 //!   send.
+//! - `relay`: paced in which a rank may be named as the source of a segment
+//!   it is still receiving, and passes it on as it arrives; hints come in
+//!   large batches and the requests to one holder travel together
+//!   (SEGMENT_BATCH), so the tracker sees few messages per segment.
 //!
 //! A strategy is a type with up to two sides: a `DownloadPolicy`, which
 //! the [`crate::downloader::Downloader`] consults at each of its choices,
@@ -23,6 +27,7 @@
 mod least_loaded;
 mod paced;
 mod rarest_first;
+mod relay;
 mod round_robin;
 
 pub(crate) use paced::Pacing;
@@ -44,14 +49,16 @@ pub enum Strategy {
     LeastLoaded,
     RarestFirst,
     Paced,
+    Relay,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 4] = [
+    pub const ALL: [Strategy; 5] = [
         Strategy::RoundRobin,
         Strategy::LeastLoaded,
         Strategy::RarestFirst,
         Strategy::Paced,
+        Strategy::Relay,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,6 +67,7 @@ impl Strategy {
             Strategy::LeastLoaded => "least-loaded",
             Strategy::RarestFirst => "rarest-first",
             Strategy::Paced => "paced",
+            Strategy::Relay => "relay",
         }
     }
 
@@ -69,7 +77,8 @@ impl Strategy {
             Strategy::RoundRobin => Box::new(round_robin::RoundRobin),
             Strategy::LeastLoaded => Box::<least_loaded::LeastLoaded>::default(),
             Strategy::RarestFirst => Box::new(rarest_first::RarestFirst),
-            Strategy::Paced => Box::<paced::Paced>::default(),
+            Strategy::Paced => Box::new(paced::Paced::new(HintKind::Paced)),
+            Strategy::Relay => Box::new(paced::Paced::new(HintKind::Relay)),
         }
     }
 }
@@ -104,6 +113,8 @@ pub enum HintKind {
     /// Hints the requester uses, every one, so each is an upload its holder
     /// owes until it is reported; only holders with room are named.
     Paced,
+    /// Paced hints that may name a holder still receiving the segment.
+    Relay,
 }
 
 impl HintKind {
@@ -111,7 +122,8 @@ impl HintKind {
     pub(crate) fn policy(self) -> &'static dyn HintPolicy {
         match self {
             HintKind::Rarest => &rarest_first::RarestHints,
-            HintKind::Paced => &paced::PacedHints,
+            HintKind::Paced => &paced::PacedHints { relay: false },
+            HintKind::Relay => &relay::RELAY_HINTS,
         }
     }
 }
@@ -170,6 +182,13 @@ pub(crate) trait DownloadPolicy: fmt::Debug + Send {
 
     /// A segment request went to `owner`.
     fn requested(&mut self, _owner: Rank) {}
+
+    /// Whether the requests of one choice that go to one owner travel
+    /// together, as one SEGMENT_BATCH (which a relay answers as the
+    /// segments arrive), rather than one SEGMENT_REQUEST each.
+    fn batches(&self) -> bool {
+        false
+    }
 
     /// Whether a PEER_UPDATE is due after a segment arrived, `since`
     /// segments after the last one.
@@ -232,6 +251,12 @@ pub(crate) trait HintPolicy: Sync {
     fn refresh_names_owners(&self) -> bool {
         true
     }
+
+    /// Whether a request that gets no hint waits at the tracker until it
+    /// can get one, rather than being answered with nothing.
+    fn waits(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]
@@ -246,7 +271,7 @@ mod tests {
         let error = "fastest".parse::<Strategy>().unwrap_err();
         assert_eq!(
             error,
-            "unknown strategy 'fastest' (round-robin, least-loaded, rarest-first or paced)"
+            "unknown strategy 'fastest' (round-robin, least-loaded, rarest-first, paced or relay)"
         );
     }
 }

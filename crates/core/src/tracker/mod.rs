@@ -20,6 +20,7 @@ mod registration;
 mod segments;
 mod stall;
 mod swarm;
+mod waiting;
 
 #[cfg(feature = "sim-speed")]
 use crate::prefetch::Depth;
@@ -433,6 +434,13 @@ impl Tracker {
         self.mates = mates_by_rank(self.peers.iter().map(|p| p.node.as_deref()));
         self.acked_at = now;
         self.segments_wanted = self.segments_to_download();
+        let mut wanters = vec![0; self.files.len()];
+        for missing in self.missing() {
+            wanters[self.by_name[missing.name].index()] += 1;
+        }
+        for (swarm, wanters) in self.files.iter_mut().zip(wanters) {
+            swarm.pacing.expect(wanters);
+        }
         self.phase = Phase::Mediating;
         self.events.push_back(TrackerEvent::AllRegistered);
     }
@@ -464,7 +472,12 @@ impl Tracker {
 
     /// The hints `request` asks of `file`'s swarm for rank `from` (the same
     /// answer in a SWARM_REPLY and a SWARM_REFRESH).
-    fn hints_for(&mut self, file: FileId, from: Rank, request: HintRequest) -> Vec<crate::Hint> {
+    pub(super) fn hints_for(
+        &mut self,
+        file: FileId,
+        from: Rank,
+        request: HintRequest,
+    ) -> Vec<crate::Hint> {
         let mates = node_mates(&self.mates, from);
         self.files[file.index()].hints(from, request, &self.load, mates, &mut self.rng)
     }
@@ -479,21 +492,8 @@ impl Tracker {
         if let Err(reason) = self.record_received(from, file, received) {
             return self.abort(reason);
         }
-        let swarm = &mut self.files[file.index()];
-        let owners = if hints.kind.policy().refresh_names_owners() {
-            swarm.owners_for(from, &self.load, self.config.swarm_sample, &mut self.rng)
-        } else {
-            Vec::new()
-        };
-        let hints = self.hints_for(file, from, hints);
-        self.send(
-            from,
-            Message::SwarmRefresh {
-                file,
-                owners,
-                hints,
-            },
-        );
+        self.answer_update(from, file, hints);
+        self.retry_waiting(file);
     }
 
     fn handle_file_completed(&mut self, from: Rank, file: FileId, received: &[Received]) {
@@ -510,6 +510,8 @@ impl Tracker {
         }
         let name = swarm.name.clone();
         self.peers[from.index()].pending.retain(|n| *n != name);
+        self.release_waiting(from, file);
+        self.retry_waiting(file);
     }
 
     /// `from` leaves the swarm of `file` (it finished it and goes away).

@@ -91,6 +91,8 @@ pub(crate) struct FileSwarm {
     pub rarity: RarityOrder,
     /// The paced strategy's count of what each holder owes.
     pub pacing: Pacing,
+    /// Requests for hints that found none and wait (see `waiting.rs`).
+    pub waiting: super::waiting::Waiting,
 }
 
 impl FileSwarm {
@@ -102,6 +104,7 @@ impl FileSwarm {
             stale: vec![0; segments],
             rarity: RarityOrder::new(segments, 0),
             pacing: Pacing::default(),
+            waiting: Default::default(),
             hashes,
             initial_owners: owners.clone(),
             members: Members::default(),

@@ -13,6 +13,11 @@ use mpitorrent_core::Channel;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+/// How long the thread waits for a message while segments it relays are
+/// still arriving: a segment's time over a fast link is about a
+/// millisecond, and each one it waits for is another rank's download.
+const RELAY_POLL: std::time::Duration = std::time::Duration::from_micros(100);
+
 /// Runs the upload side; hands it back after TERMINATE.
 pub(super) fn upload_thread<F: Fabric>(
     fabric: &F,
@@ -28,20 +33,26 @@ pub(super) fn upload_thread<F: Fabric>(
     let fault = FaultPlan::for_rank(fault, rank);
     loop {
         let mut ended = None;
-        let Some(envelope) = endpoint.recv(&[Channel::Upload, Channel::Control], POLL_INTERVAL)?
-        else {
-            continue;
+        // Segments it relays are served as the download thread stores
+        // them; while some wait, it looks between messages.
+        let wait = match uploader.is_waiting() {
+            true => RELAY_POLL,
+            false => POLL_INTERVAL,
         };
-        if envelope.channel == Channel::Upload && inject(fault, &endpoint, &envelope)? {
-            continue;
-        }
-        let handled = feed(rank, envelope, |from, msg| {
-            uploader.handle_message(clock.elapsed(), from, msg)
-        });
-        // On a bad message, tell the tracker and keep going: its abort is
-        // what ends this thread, like every other rank's.
-        if let Err(reason) = handled {
-            uploader.report_failure(reason);
+        let received = endpoint.recv(&[Channel::Upload, Channel::Control], wait)?;
+        uploader.serve_arrived();
+        if let Some(envelope) = received {
+            if envelope.channel == Channel::Upload && inject(fault, &endpoint, &envelope)? {
+                continue;
+            }
+            let handled = feed(rank, envelope, |from, msg| {
+                uploader.handle_message(clock.elapsed(), from, msg)
+            });
+            // On a bad message, tell the tracker and keep going: its abort
+            // is what ends this thread, like every other rank's.
+            if let Err(reason) = handled {
+                uploader.report_failure(reason);
+            }
         }
         while let Some(event) = uploader.poll_event() {
             match event {

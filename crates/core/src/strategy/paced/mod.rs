@@ -24,23 +24,39 @@ use rand_chacha::ChaCha8Rng;
 pub(super) use tracker::PacedHints;
 pub(crate) use tracker::Pacing;
 
-/// The paced strategy's download side.
-#[derive(Debug, Default)]
+/// The paced strategy's download side (and the relay strategy's, which
+/// asks for relay hints and batches its requests).
+#[derive(Debug)]
 pub(super) struct Paced {
-    /// A PEER_UPDATE asked for hints and its refresh is not back.
-    refresh_pending: bool,
+    /// The hints it asks for: `Paced` or `Relay`.
+    kind: HintKind,
+    /// PEER_UPDATEs that asked for hints and whose refresh is not back.
+    refreshes_pending: u32,
+}
+
+impl Paced {
+    pub fn new(kind: HintKind) -> Self {
+        Paced {
+            kind,
+            refreshes_pending: 0,
+        }
+    }
 }
 
 impl DownloadPolicy for Paced {
     fn hint_request(&self, window: &Window) -> HintRequest {
         HintRequest {
-            kind: HintKind::Paced,
+            kind: self.kind,
             count: window.free,
         }
     }
 
+    fn batches(&self) -> bool {
+        self.kind == HintKind::Relay
+    }
+
     fn start_file(&mut self, _segments: SegmentIdx, _rng: &mut ChaCha8Rng) -> SegmentIdx {
-        self.refresh_pending = false;
+        self.refreshes_pending = 0;
         0
     }
 
@@ -53,13 +69,20 @@ impl DownloadPolicy for Paced {
         false
     }
 
+    /// One update at a time, once half the window is free; a relay
+    /// request may wait at the tracker, so once nothing at all is in
+    /// flight a second one reports what arrived (which may be what the
+    /// swarm waits for) and replaces it.
     fn ask_for_work(&mut self, window: &Window) -> bool {
         let half = window.size.max(2) / 2;
-        if self.refresh_pending || window.free < half {
-            return false;
-        }
-        self.refresh_pending = true;
-        true
+        let idle = window.free >= window.size.max(1);
+        let ask = match self.refreshes_pending {
+            0 => window.free >= half,
+            1 => self.kind == HintKind::Relay && idle,
+            _ => false,
+        };
+        self.refreshes_pending += u32::from(ask);
+        ask
     }
 
     /// Every hint is kept (the tracker counts it as owed). A refresh names
@@ -69,7 +92,7 @@ impl DownloadPolicy for Paced {
             *view.owners = OwnerList::new(owners, view.me);
         }
         view.hints.extend(hints);
-        self.refresh_pending = false;
+        self.refreshes_pending = self.refreshes_pending.saturating_sub(1);
     }
 }
 

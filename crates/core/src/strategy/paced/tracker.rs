@@ -35,6 +35,12 @@ use rand_chacha::ChaCha8Rng;
 /// starve it.
 const PER_HOLDER: usize = 2;
 
+/// A relay answer spreads its hints over at least this many holders
+/// (if it has room for more than [`PER_HOLDER`] each): what one holder
+/// gives travels as one SEGMENT_BATCH, so fewer, larger batches are fewer
+/// messages, and under `mpirun` the message is what costs.
+const RELAY_SPREAD: usize = 4;
+
 /// Holders drawn per hint wanted before an answer gives up (and is
 /// answered with fewer hints; the requester asks again later).
 const DRAWS_PER_HINT: usize = 2;
@@ -65,6 +71,10 @@ pub(crate) struct Pacing {
     eligible: Vec<bool>,
     /// The most a holder may owe: the largest window a paced peer declared.
     cap: u32,
+    /// Ranks that may owe (hold something and did not leave), and ranks
+    /// that want the file.
+    holders: usize,
+    wanters: usize,
 }
 
 impl Pacing {
@@ -113,9 +123,15 @@ impl Pacing {
         }
     }
 
+    /// `wanters` ranks want the file (known once every peer registered).
+    pub fn expect(&mut self, wanters: usize) {
+        self.wanters = wanters;
+    }
+
     /// `rank` holds something now: it may be named.
     pub fn may_owe(&mut self, rank: Rank) {
         self.grow(rank);
+        self.holders += usize::from(!self.eligible[rank.index()]);
         self.eligible[rank.index()] = true;
         self.refresh(rank);
     }
@@ -124,6 +140,7 @@ impl Pacing {
     /// are owed no more. Returns those hints.
     pub fn left(&mut self, rank: Rank) -> Vec<Hint> {
         self.grow(rank);
+        self.holders -= usize::from(self.eligible[rank.index()]);
         self.eligible[rank.index()] = false;
         self.refresh(rank);
         let hinted = std::mem::take(&mut self.hinted[rank.index()]);
@@ -192,9 +209,14 @@ impl Pacing {
     }
 }
 
-/// The tracker's paced hints.
+/// The tracker's paced hints. With `relay`, a holder may also be named
+/// for a segment it was hinted and is still receiving: it serves it on
+/// arrival (the `relay` strategy's SEGMENT_BATCH waits for it), so a
+/// segment is passed on without waiting for its holder to report it.
 #[derive(Debug)]
-pub(crate) struct PacedHints;
+pub(crate) struct PacedHints {
+    pub relay: bool,
+}
 
 impl HintPolicy for PacedHints {
     /// Up to `count` hints for a paced requester, each naming a holder with
@@ -211,6 +233,8 @@ impl HintPolicy for PacedHints {
             return Vec::new();
         }
         let window = swarm.pacing.window_of(requester, count as u32);
+        // A seed may owe a whole window of fresh segments at once.
+        let seed_cap = window.max(swarm.pacing.cap);
         swarm.pacing.allow(window);
         let mut hints: Vec<Hint> = Vec::new();
         let seeds = swarm.seeds.len() as u32;
@@ -228,14 +252,14 @@ impl HintPolicy for PacedHints {
             let seed = swarm.seeds[at];
             while hints.len() < count
                 && seed != requester
-                && swarm.pacing.owes(seed) < swarm.pacing.cap
+                && swarm.pacing.owes(seed) < seed_cap
                 && hints.iter().filter(|h| h.1 == seed).count() < PER_HOLDER
                 && fresh_left(swarm)
                 && (mates.contains(&seed)
                     || !near(swarm, mates, swarm.rarity.held_by_at_least(0)[0]))
             {
                 let index = swarm.rarity.held_by_at_least(0)[0];
-                hint(swarm, requester, index, seed, &mut hints);
+                self.hint(swarm, requester, index, seed, &mut hints);
             }
         }
         // Then the requester's node-mates, as much as they have room for,
@@ -248,12 +272,18 @@ impl HintPolicy for PacedHints {
         for &mate in mates[first..].iter().chain(&mates[..first]) {
             while hints.len() < count && swarm.pacing.owes(mate) < swarm.pacing.cap {
                 let start = rng.gen_range(0..swarm.segments().max(1));
-                let Some(index) = rarest_from(swarm, mate, requester, &[], start) else {
+                let Some(index) = self.rarest_from(swarm, mate, requester, &[], start) else {
                     break;
                 };
-                hint(swarm, requester, index, mate, &mut hints);
+                self.hint(swarm, requester, index, mate, &mut hints);
             }
         }
+        // A relay request's hints from one holder travel as one message:
+        // larger answers name each holder for more of them.
+        let per_holder = match self.relay {
+            true => PER_HOLDER.max(count / RELAY_SPREAD),
+            false => PER_HOLDER,
+        };
         // Until those are all out, the seeds give nothing else.
         let fresh_remain = fresh_left(swarm);
         let mut draws = DRAWS_PER_HINT * count;
@@ -263,13 +293,13 @@ impl HintPolicy for PacedHints {
             let is_seed = swarm.members.get(holder).is_some_and(|m| m.seed);
             if holder == requester
                 || (is_seed && fresh_remain)
-                || hints.iter().filter(|h| h.1 == holder).count() >= PER_HOLDER
+                || hints.iter().filter(|h| h.1 == holder).count() >= per_holder
             {
                 continue;
             }
             let start = rng.gen_range(0..swarm.segments().max(1));
-            if let Some(index) = rarest_from(swarm, holder, requester, mates, start) {
-                hint(swarm, requester, index, holder, &mut hints);
+            if let Some(index) = self.rarest_from(swarm, holder, requester, mates, start) {
+                self.hint(swarm, requester, index, holder, &mut hints);
             }
         }
         hints
@@ -281,29 +311,74 @@ impl HintPolicy for PacedHints {
     fn refresh_names_owners(&self) -> bool {
         false
     }
+
+    /// A relay request waits for hints: at thousands of peers, the empty
+    /// answers while a swarm starts would be most of the tracker's work.
+    fn waits(&self) -> bool {
+        self.relay
+    }
 }
 
-/// The rarest of (the first few) segments `holder` holds and `requester`
-/// neither holds nor was hinted, looking from `start` on; nor any of
-/// `mates` either, if given: a segment that one rank of a node has or is
-/// about to have enters that node over its link once, and its mates get
-/// it from there.
-fn rarest_from(
-    swarm: &FileSwarm,
-    holder: Rank,
-    requester: Rank,
-    mates: &[Rank],
-    start: usize,
-) -> Option<SegmentIdx> {
-    let (Some(has), Some(wants)) = (swarm.members.get(holder), swarm.members.get(requester)) else {
-        return None;
-    };
-    let hinted = swarm.pacing.hinted_to(requester);
-    has.held
-        .difference(&wants.held, start)
-        .filter(|&i| !hinted.iter().any(|h| h.0 == i) && !near(swarm, mates, i))
-        .take(CANDIDATES)
-        .min_by_key(|&i| swarm.rarity.count(i))
+impl PacedHints {
+    /// The rarest of (the first few) segments `holder` holds (or, with
+    /// `relay`, is receiving) and `requester` neither holds nor was hinted,
+    /// looking from `start` on; nor any of `mates` either, if given: a
+    /// segment that one rank of a node has or is about to have enters that
+    /// node over its link once, and its mates get it from there.
+    fn rarest_from(
+        &self,
+        swarm: &FileSwarm,
+        holder: Rank,
+        requester: Rank,
+        mates: &[Rank],
+        start: usize,
+    ) -> Option<SegmentIdx> {
+        let (Some(has), Some(wants)) = (swarm.members.get(holder), swarm.members.get(requester))
+        else {
+            return None;
+        };
+        let hinted = swarm.pacing.hinted_to(requester);
+        // What it is receiving is the freshest it has: looked at first.
+        let receiving = match self.relay {
+            true => swarm.pacing.hinted_to(holder),
+            false => &[],
+        };
+        // Only a segment whose source holds it: its arrival is one queue away.
+        let sent = |&&(i, source): &&Hint| {
+            swarm
+                .members
+                .get(source)
+                .is_some_and(|m| m.held.contains(i))
+        };
+        receiving
+            .iter()
+            .filter(sent)
+            .map(|h| h.0)
+            .filter(|&i| !wants.held.contains(i))
+            .chain(has.held.difference(&wants.held, start))
+            .filter(|&i| !hinted.iter().any(|h| h.0 == i) && !near(swarm, mates, i))
+            .take(CANDIDATES)
+            .min_by_key(|&i| swarm.rarity.count(i))
+    }
+
+    /// Gives `requester` segment `index` from `holder`.
+    fn hint(
+        &self,
+        swarm: &mut FileSwarm,
+        requester: Rank,
+        index: SegmentIdx,
+        holder: Rank,
+        hints: &mut Vec<Hint>,
+    ) {
+        swarm.pacing.hinted[requester.index()].push((index, holder));
+        swarm.pacing.owe(holder);
+        swarm.rarity.add_holder(index);
+        if self.relay {
+            // It may relay the segment from now on.
+            swarm.pacing.may_owe(requester);
+        }
+        hints.push((index, holder));
+    }
 }
 
 /// Whether one of `mates` holds segment `index` or was hinted it.
@@ -315,20 +390,6 @@ fn near(swarm: &FileSwarm, mates: &[Rank], index: SegmentIdx) -> bool {
             .is_some_and(|m| m.held.contains(index))
             || swarm.pacing.hinted_to(mate).iter().any(|h| h.0 == index)
     })
-}
-
-/// Gives `requester` segment `index` from `holder`.
-fn hint(
-    swarm: &mut FileSwarm,
-    requester: Rank,
-    index: SegmentIdx,
-    holder: Rank,
-    hints: &mut Vec<Hint>,
-) {
-    swarm.pacing.hinted[requester.index()].push((index, holder));
-    swarm.pacing.owe(holder);
-    swarm.rarity.add_holder(index);
-    hints.push((index, holder));
 }
 
 #[cfg(test)]
@@ -358,7 +419,7 @@ mod tests {
             load: &[],
             mates,
         };
-        PacedHints.hints(swarm, ask, &mut rng)
+        PacedHints { relay: false }.hints(swarm, ask, &mut rng)
     }
 
     #[test]
