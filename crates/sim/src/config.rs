@@ -65,25 +65,25 @@ pub const MAX_DELAY_TICKS: u64 = 1_000_000;
 /// a delay) is exact in the JSON report and in `u64` arithmetic.
 pub const MAX_TICKS_LIMIT: u64 = 1 << 53;
 
-/// The messages one tracker rank handles in one tick, when a tick is the
-/// time of one 1 MiB segment at 10 Gbit/s (1 MiB x 8 / 10e9 s = 838.9 µs).
+/// The messages the tracker machine handles in one tick, when a tick is
+/// the time of one 1 MiB segment at 10 Gbit/s (1 MiB x 8 / 10e9 s = 838.9
+/// µs).
 ///
-/// Measured on 2026-12-01 by the benchmark (`bash scripts/bench.sh --runs 5
-/// --scenario large --strategy paced`: 16 ranks under `mpirun`, Open MPI
-/// 4.1.4, 2-core AMD EPYC VM shared with other jobs): the tracker rank's
-/// CPU seconds over the messages it received (its columns "tracker µs/msg"
-/// and "tracker msgs/tick") were 8.69, 9.16, 9.45, 9.60 and 10.90 µs per
-/// message in the 5 runs (about 100,000 messages each); the median, 9.45
-/// µs, gives 838.9 / 9.45 = 88.8, rounded down: 88. That cost is the whole
-/// rank's (MPI's receive and sends of the answers included, and its
-/// start-up and idle polling, spread over the messages), so an upper bound
-/// on a message's cost and this capacity a lower bound. The machine alone,
-/// without MPI (the benchmark's "tracker machine alone" line: the 280,595
-/// messages of a 1,000-peer paced swarm fed again to a fresh tracker,
-/// decoded and answered, thread CPU time), measured 1.93 to 2.37 µs per
-/// message, median 2.04 (411 per tick): most of what a message costs the
-/// real tracker is MPI's, which is why the default is the rank's cost.
-pub const DEFAULT_TRACKER_CAPACITY: u64 = 88;
+/// Measured on 2026-12-01 by the benchmark's "tracker machine alone" line
+/// (`bash scripts/bench.sh`, any swarm case): the 280,595 messages the
+/// tracker of a 1,000-peer paced swarm handled (`sim --peers 1000
+/// --strategy paced --seed 7 --tracker-capacity 0`, recorded by
+/// [`crate::inbox`]) fed again to a fresh `Tracker`, each decoded, handled
+/// and its answers encoded, in thread CPU time: 1.93 to 2.37 µs per
+/// message, median 2.04, so 838.9 / 2.04 = 411 per tick. This is the
+/// machine's own cost, which is what the simulator models (the same
+/// machine, every transport). A tracker rank under `mpirun` on this 2-core
+/// machine, 16 ranks of 2 polling threads each, spent 9.45 µs of CPU per
+/// message received (88 per tick, the swarm table's `tracker msgs/tick`),
+/// but that counts its idle polling and start-up and the contention of 33
+/// threads on 2 cores, not a message's cost; `--tracker-capacity 88` runs
+/// the simulator with that figure.
+pub const DEFAULT_TRACKER_CAPACITY: u64 = 411;
 
 /// The largest `tracker_capacity`: a billion messages per tick is beyond
 /// any tracker (a tick is a segment's time), and keeps every count of
