@@ -29,7 +29,7 @@ use std::io;
 ///    free space, reruns) before REGISTER.
 /// 5: TREE_OFFER says how many segments of its source the peer hashed
 ///    (`share --manifest`).
-pub const WIRE_VERSION: u8 = 5;
+pub const WIRE_VERSION: u8 = 6;
 
 /// A message that could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
