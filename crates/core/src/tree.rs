@@ -507,6 +507,61 @@ mod tests {
     }
 
     #[test]
+    fn small_files_are_packed_by_who_lacks_them_and_hashed_in_their_packs() {
+        let mut seeder = offer(1, 1 << 30);
+        // With 4-byte segments: "big" is not packed, the others are.
+        seeder.entries = vec![
+            file("a", 3, 1),
+            file("b", 3, 1),
+            file("big", 9, 1),
+            file("c", 0, 1),
+            file("d", 3, 1),
+        ];
+        seeder.source_segments_hashed = 3;
+        let mut fresh = offer(2, 1 << 30);
+        fresh.present = vec![present("a", 3, 9)];
+        let mut rerun = offer(3, 1 << 30);
+        rerun.present = vec![present("a", 3, 1), present("b", 3, 1), present("c", 0, 1)];
+        let offers = [(Rank(1), seeder), (Rank(2), fresh), (Rank(3), rerun)];
+        let (plans, counts) = plan_tree(&offers, options(false)).unwrap();
+        let packs: Vec<(&str, &[u32])> = plans[0]
+            .packs
+            .iter()
+            .map(|p| (p.name.as_str(), p.members.as_slice()))
+            .collect();
+        // Entries by name: a, b, big, c, d. Rank 3 lacks only d.
+        assert_eq!(
+            packs,
+            [
+                ("/pack 1: a and 2 more", &[0, 1, 3][..]),
+                ("/pack 2: d", &[4][..])
+            ]
+        );
+        assert!(plans.iter().all(|plan| plan.packs.len() == 2));
+        assert_eq!(
+            (plans[0].seeds.as_slice(), plans[0].fetches.as_slice()),
+            (&[0, 1][..], &[][..])
+        );
+        assert_eq!(plans[1].fetches, [0, 1]);
+        assert_eq!(
+            plans[2].fetches,
+            [1],
+            "the pack of what it has is not fetched"
+        );
+        assert_eq!(plans[1].rehash, ["a"]);
+        // Hashed: the source's 3 segments of big and 2 + 1 of the packs;
+        // rank 2's copy of a fills segment 0 of pack 1 only with b's first
+        // byte, which it lacks: nothing of it can be hashed.
+        let expected = RerunCounts {
+            files_reused: 3,
+            segments_reused: 2,
+            segments_hashed: 0,
+            source_segments_hashed: 6,
+        };
+        assert_eq!(counts, expected);
+    }
+
+    #[test]
     fn what_is_already_there_needs_no_room() {
         let mut seeder = offer(1, 0);
         seeder.entries = vec![file("a", 600, 1)];

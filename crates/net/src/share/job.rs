@@ -8,7 +8,7 @@
 
 use super::content::{Finishing, ShareContent, WriteOptions};
 use super::manifest::Manifest;
-use super::pack::PackedFile;
+use super::pack::{PackPlace, PackedFile, SegmentCache};
 use super::scan::{hash_open, scan_folder, ScanOptions, ScannedFile};
 use mpitorrent_core::content::relative_path_problem;
 use mpitorrent_core::escape::shown_path;
@@ -272,6 +272,7 @@ pub fn share_peer(
         layouts: &layouts,
         rank,
         fsync: spec.write.fsync,
+        cache: Arc::default(),
     };
     let mut content_packs = HashMap::new();
     let listed: HashMap<&str, &[String]> = small
@@ -361,6 +362,7 @@ struct Packs<'a> {
     layouts: &'a [PackLayout],
     rank: Rank,
     fsync: bool,
+    cache: Arc<SegmentCache>,
 }
 
 impl Packs<'_> {
@@ -380,12 +382,17 @@ impl Packs<'_> {
             ));
         };
         let local = layout.members.iter().map(|m| local(&m.name)).collect();
+        let place = PackPlace {
+            root: Arc::clone(root),
+            owner: self.rank.0,
+            fsync: self.fsync,
+            cache: Arc::clone(&self.cache),
+        };
         Ok(Arc::new(PackedFile::new(
             layout.clone(),
-            Arc::clone(root),
+            index,
+            place,
             local,
-            self.rank.0,
-            self.fsync,
         )))
     }
 }

@@ -17,16 +17,74 @@ use mpitorrent_core::holdings::HeldFile;
 use mpitorrent_core::tree::pack::PackLayout;
 use mpitorrent_fs::meta::{set_meta, set_meta_below};
 use mpitorrent_fs::{Error, Folder, TempFile};
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+/// The most bytes of pack segments a rank keeps in memory to serve
+/// them again ([`SegmentCache`]).
+pub const CACHE_BYTES: usize = 8 << 20;
+
+/// The pack segments this rank hashed or received last, kept to serve
+/// them: a segment of a pack is read from thousands of members, and
+/// every rank that lacks it asks for it, so reading it again each time
+/// would open every member once per rank served. First in, first out, at
+/// most [`CACHE_BYTES`] in all.
+#[derive(Debug, Default)]
+pub struct SegmentCache {
+    segments: Mutex<(VecDeque<(u32, u64, Arc<[u8]>)>, usize)>,
+}
+
+impl SegmentCache {
+    fn put(&self, pack: u32, index: u64, bytes: &[u8]) {
+        if bytes.len() > CACHE_BYTES {
+            return;
+        }
+        let mut guard = self.segments.lock().unwrap_or_else(PoisonError::into_inner);
+        let (segments, total) = &mut *guard;
+        if segments.iter().any(|(p, i, _)| (*p, *i) == (pack, index)) {
+            return;
+        }
+        while *total + bytes.len() > CACHE_BYTES {
+            let Some((_, _, old)) = segments.pop_front() else {
+                break;
+            };
+            *total -= old.len();
+        }
+        *total += bytes.len();
+        segments.push_back((pack, index, Arc::from(bytes)));
+    }
+
+    fn get(&self, pack: u32, index: u64) -> Option<Arc<[u8]>> {
+        let guard = self.segments.lock().unwrap_or_else(PoisonError::into_inner);
+        let found = guard.0.iter().find(|(p, i, _)| (*p, *i) == (pack, index));
+        found.map(|(_, _, bytes)| Arc::clone(bytes))
+    }
+}
+
+/// Where a pack is on this rank and how its members are written.
+#[derive(Clone, Debug)]
+pub struct PackPlace {
+    /// Its members' folder: `--from` on a seeder, `--to` on a rank that
+    /// fetches it.
+    pub root: Arc<Folder>,
+    /// The rank that writes its members, and whether it flushes them to
+    /// disk before renaming them (`--fsync`).
+    pub owner: u32,
+    pub fsync: bool,
+    pub cache: Arc<SegmentCache>,
+}
+
 /// One pack, as this rank seeds or fetches it.
 #[derive(Debug)]
 pub struct PackedFile {
     layout: PackLayout,
+    /// Its index in the plan, which names it in the cache.
+    id: u32,
+    cache: Arc<SegmentCache>,
     /// Where its members are, at their names: `--from` on a seeder,
     /// `--to` on a rank that fetches it.
     root: Arc<Folder>,
@@ -59,15 +117,19 @@ enum Member {
 }
 
 impl PackedFile {
-    pub fn new(
-        layout: PackLayout,
-        root: Arc<Folder>,
-        local: Vec<bool>,
-        owner: u32,
-        fsync: bool,
-    ) -> Self {
+    /// Pack `id` of the plan, with its members at `place`, of which this
+    /// rank has copies of the source's size where `local` says.
+    pub fn new(layout: PackLayout, id: u32, place: PackPlace, local: Vec<bool>) -> Self {
+        let PackPlace {
+            root,
+            owner,
+            fsync,
+            cache,
+        } = place;
         PackedFile {
             layout,
+            id,
+            cache,
             root,
             local,
             owner,
@@ -135,29 +197,38 @@ impl PackedFile {
                 whole &= self.local[index];
                 rest = &rest[take..];
                 if segment.len() == segment_size {
-                    hashes.push(if whole {
-                        hash_segment(&segment)
-                    } else {
-                        String::new()
-                    });
+                    hashes.push(self.hash_segment(hashes.len(), &segment, whole));
                     (whole, segment) = (true, Vec::with_capacity(segment_size));
                 }
             }
         }
         if !segment.is_empty() {
-            hashes.push(if whole {
-                hash_segment(&segment)
-            } else {
-                String::new()
-            });
+            hashes.push(self.hash_segment(hashes.len(), &segment, whole));
         }
         Ok(hashes)
+    }
+
+    /// The hash of segment `index` (empty if it is not `whole`: some
+    /// member is not here); a seeder's, whose every segment is whole, is
+    /// kept to serve.
+    fn hash_segment(&self, index: usize, bytes: &[u8], whole: bool) -> String {
+        if !whole {
+            return String::new();
+        }
+        if !self.local.contains(&false) {
+            self.cache.put(self.id, index as u64, bytes);
+        }
+        hash_segment(bytes)
     }
 
     /// Appends segment `index` to `out`, read from its members: from a
     /// member's temporary while it is being written, from its final name
     /// otherwise.
     pub fn append_segment(&self, index: u64, out: &mut Vec<u8>) -> Result<(), String> {
+        if let Some(bytes) = self.cache.get(self.id, index) {
+            out.extend_from_slice(&bytes);
+            return Ok(());
+        }
         let range = self.layout.segment_range(index);
         let members = self.layout.overlapping(index);
         let temps: Vec<Option<Arc<TempFile>>> = {
@@ -196,6 +267,7 @@ impl PackedFile {
     /// Writes the verified segment `index` of the pack (`file`, as the
     /// holdings see it) into its members, and renames those it completes.
     pub fn store(&self, file: &HeldFile, index: u64, bytes: &[u8]) -> Result<(), String> {
+        self.cache.put(self.id, index, bytes);
         let mut writing = self.lock();
         let members = self.writing(&mut writing, file)?;
         let start = self.layout.segment_range(index).start;
