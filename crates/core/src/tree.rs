@@ -255,7 +255,8 @@ pub fn plan_tree(
 /// every plan the packs and says which each peer seeds and fetches; the
 /// layouts come back, by index, for counting what is hashed. A file's
 /// seeders are the peers that offer it with the size the tree lists; its
-/// wanters, those that neither offer it nor have it unchanged.
+/// wanters, those that neither offer it nor have it unchanged; its
+/// hashers, the wanters with a copy of its size.
 fn plan_packs(
     offers: &[(Rank, TreeOffer)],
     entries: &[TreeEntry],
@@ -276,10 +277,14 @@ fn plan_packs(
                 .collect()
         })
         .collect();
-    let unchanged: Vec<BTreeSet<&str>> = plans
-        .iter()
-        .map(|plan| plan.unchanged.iter().map(String::as_str).collect())
-        .collect();
+    let names = |list: fn(&TreePlan) -> &Vec<String>| -> Vec<BTreeSet<String>> {
+        plans
+            .iter()
+            .map(|plan| list(plan).iter().cloned().collect())
+            .collect()
+    };
+    let unchanged = names(|plan| &plan.unchanged);
+    let rehash = names(|plan| &plan.rehash);
     let mut small = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
         let TreeEntry::File { name, meta } = entry else {
@@ -295,12 +300,14 @@ fn plan_packs(
                 .map(|i| offers[i].0)
                 .collect()
         };
+        let wants = |i: usize| !owners[i].contains(name) && !unchanged[i].contains(name);
         small.push(SmallFile {
             index: index as u32,
             name,
             size: meta.size,
             seeders: ranks(&|i| sizes[i].get(name) == Some(&meta.size)),
-            wanters: ranks(&|i| !owners[i].contains(name) && !unchanged[i].contains(name)),
+            wanters: ranks(&wants),
+            hashers: ranks(&|i| wants(i) && rehash[i].contains(name)),
         });
     }
     let formed = form_packs(small, segment_size);
@@ -529,33 +536,32 @@ mod tests {
             .iter()
             .map(|p| (p.name.as_str(), p.members.as_slice()))
             .collect();
-        // Entries by name: a, b, big, c, d. Rank 3 lacks only d.
+        // Entries by name: a, b, big, c, d. Rank 3 lacks only d; rank 2
+        // has a copy of a to hash, so a goes alone.
         assert_eq!(
             packs,
             [
-                ("/pack 1: a and 2 more", &[0, 1, 3][..]),
-                ("/pack 2: d", &[4][..])
+                ("/pack 1: a", &[0][..]),
+                ("/pack 2: b and 1 more", &[1, 3][..]),
+                ("/pack 3: d", &[4][..])
             ]
         );
-        assert!(plans.iter().all(|plan| plan.packs.len() == 2));
-        assert_eq!(
-            (plans[0].seeds.as_slice(), plans[0].fetches.as_slice()),
-            (&[0, 1][..], &[][..])
-        );
-        assert_eq!(plans[1].fetches, [0, 1]);
+        assert!(plans.iter().all(|plan| plan.packs.len() == 3));
+        assert_eq!(plans[0].seeds, [0, 1, 2]);
+        assert!(plans[0].fetches.is_empty());
+        assert_eq!(plans[1].fetches, [0, 1, 2]);
         assert_eq!(
             plans[2].fetches,
-            [1],
-            "the pack of what it has is not fetched"
+            [2],
+            "the packs of what it has are not fetched"
         );
         assert_eq!(plans[1].rehash, ["a"]);
-        // Hashed: the source's 3 segments of big and 2 + 1 of the packs;
-        // rank 2's copy of a fills segment 0 of pack 1 only with b's first
-        // byte, which it lacks: nothing of it can be hashed.
+        // Hashed: the source's 3 segments of big and one per pack; rank 2
+        // hashes its copy of a, the one segment of pack 1.
         let expected = RerunCounts {
             files_reused: 3,
             segments_reused: 2,
-            segments_hashed: 0,
+            segments_hashed: 1,
             source_segments_hashed: 6,
         };
         assert_eq!(counts, expected);

@@ -290,6 +290,12 @@ mod tests {
                 unchanged: vec!["a/b".into()],
                 rehash: vec!["c".into()],
                 resume: vec!["d".into()],
+                packs: vec![crate::tree::pack::Pack {
+                    name: "/pack 1: a/b".into(),
+                    members: vec![0],
+                }],
+                seeds: vec![0],
+                fetches: vec![],
             })),
             Message::Stats(Box::new(crate::stats::PeerStats {
                 nacks_received: 3,

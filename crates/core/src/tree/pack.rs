@@ -135,13 +135,15 @@ impl PackLayout {
 }
 
 /// A small file of the tree, for [`form_packs`]: its index in the
-/// plan's entries, its size, and the ranks that seed it and that want it.
+/// plan's entries, its size, the ranks that seed it, that want it, and
+/// (of those) that have a copy of its size to hash.
 pub(crate) struct SmallFile<'a> {
     pub index: u32,
     pub name: &'a str,
     pub size: u64,
     pub seeders: Vec<Rank>,
     pub wanters: Vec<Rank>,
+    pub hashers: Vec<Rank>,
 }
 
 /// A pack being formed, and who seeds and wants it.
@@ -152,16 +154,18 @@ pub(crate) struct Formed {
 }
 
 /// Groups `files` (in name order) into packs: files with the same
-/// seeders and the same wanters go into one pack, in order, until the
+/// seeders, wanters and hashers go into one pack, in order (so a rank
+/// whose copies match its pack's hashes fetches none of it), until the
 /// next would take it past [`PACK_SEGMENTS`] segments. Deterministic: the
 /// packs are numbered in the order their first members come.
 pub(crate) fn form_packs(files: Vec<SmallFile>, segment_size: u64) -> Vec<Formed> {
     let limit = PACK_SEGMENTS * segment_size;
     let mut formed: Vec<(Formed, u64, String)> = Vec::new();
     // The pack still open for each group.
-    let mut open: BTreeMap<(Vec<Rank>, Vec<Rank>), usize> = BTreeMap::new();
+    type Group = (Vec<Rank>, Vec<Rank>, Vec<Rank>);
+    let mut open: BTreeMap<Group, usize> = BTreeMap::new();
     for file in files {
-        let key = (file.seeders, file.wanters);
+        let key = (file.seeders, file.wanters, file.hashers);
         let current = open
             .get(&key)
             .copied()
@@ -251,6 +255,7 @@ mod tests {
             size,
             seeders: vec![Rank(1)],
             wanters: wanters.iter().map(|&r| Rank(r)).collect(),
+            hashers: Vec::new(),
         };
         let files = vec![
             small(0, "a", 10, &[2, 3]),
