@@ -247,3 +247,72 @@ fn a_folder_where_a_member_goes_is_an_error_and_stays() {
         assert!(hidden.is_empty(), "{context}: temporaries left: {hidden:?}");
     }
 }
+
+/// `mpitorrent manifest` of every file of `data`, run inside it, as
+/// `m.txt`.
+fn make_manifest(dir: &Path) {
+    let data = dir.join("data");
+    let files: Vec<PathBuf> = files_under(&data);
+    let output = mpitorrent()
+        .current_dir(&data)
+        .args(["manifest", "--segment-size", "4KiB"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    fs::write(dir.join("m.txt"), output.stdout).unwrap();
+}
+
+#[test]
+fn a_manifest_covers_packed_files_which_the_seeder_checks_as_it_packs_them() {
+    for under_mpirun in [false, true] {
+        let context = format!("under mpirun: {under_mpirun}");
+        let dir = tempfile::tempdir().unwrap();
+        tree(dir.path());
+        make_manifest(dir.path());
+        let report = share(dir.path(), under_mpirun, &["--manifest", "m.txt"]);
+        assert_copies(dir.path(), &context);
+        // The seeder hashed one segment of a large file (the check of the
+        // segment size) and every segment of the packs, which no manifest
+        // lists.
+        let packs = report["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["name"].as_str().unwrap().starts_with("/pack "))
+            .map(|f| f["segments"].as_u64().unwrap())
+            .sum::<u64>();
+        assert_eq!(
+            report["reruns"]["source_segments_hashed"].as_u64(),
+            Some(1 + packs),
+            "{context}: {report}"
+        );
+        // A small file changed after the manifest, its size kept: the
+        // seeder refuses to pack it, and nothing is written.
+        let changed = dir.path().join("data").join(small(8));
+        let mut content = fs::read(&changed).unwrap();
+        content[0] ^= 1;
+        fs::write(&changed, &content).unwrap();
+        fs::remove_dir_all(dir.path().join("out")).unwrap();
+        let args = ["--from", "data", "--seeders", "1", "--to", "out/{rank}"];
+        let output = share_command(dir.path(), NP, under_mpirun, &args)
+            .args(["--segment-size", "4KiB", "--manifest", "m.txt", "-q"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{context}: {stderr}");
+        let expected = format!(
+            "rank 1: segment 1 of {} does not match its hash in the manifest",
+            small(8)
+        );
+        assert!(stderr.contains(&expected), "{context}: {stderr}");
+        for rank in [2, 3] {
+            let out = dir.path().join(format!("out/{rank}"));
+            assert!(
+                !out.exists() || files_under(&out).is_empty(),
+                "{context}: rank {rank} wrote {:?}",
+                files_under(&out)
+            );
+        }
+    }
+}

@@ -471,3 +471,6 @@ impl<'a> Folders<'a> {
         TempFile::create(folder, base.as_ref(), owner).map_err(|e| e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests;
