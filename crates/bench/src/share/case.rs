@@ -92,7 +92,7 @@ impl ShareMedians {
         let bcast_direct_seconds = of(|r| r.bcast_direct_seconds)?;
         let optional = |field: fn(&ShareSample) -> Option<f64>| {
             let values: Option<Vec<f64>> = runs.iter().map(field).collect();
-            median(values?.into_iter())
+            median(values?)
         };
         let cp_seconds = optional(|r| r.cp_seconds);
         Some(ShareMedians {

@@ -139,7 +139,9 @@ fn spawn(mut command: Command) -> Result<Child> {
 
 fn wait_all(children: Vec<Child>, what: &str) -> Result<()> {
     for mut child in children {
-        let status = child.wait().with_context(|| format!("{what}"))?;
+        let status = child
+            .wait()
+            .with_context(|| format!("cannot wait for {what}"))?;
         if !status.success() {
             bail!("{what} failed: {status}");
         }

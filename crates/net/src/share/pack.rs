@@ -35,8 +35,13 @@ pub const CACHE_BYTES: usize = 8 << 20;
 /// most [`CACHE_BYTES`] in all.
 #[derive(Debug, Default)]
 pub struct SegmentCache {
-    segments: Mutex<(VecDeque<(u32, u64, Arc<[u8]>)>, usize)>,
+    /// The segments, oldest first, and their bytes in all.
+    segments: Mutex<(VecDeque<Cached>, usize)>,
 }
+
+/// A segment in the cache: its pack's index in the plan, its own, its
+/// bytes.
+type Cached = (u32, u64, Arc<[u8]>);
 
 impl SegmentCache {
     fn put(&self, pack: u32, index: u64, bytes: &[u8]) {
