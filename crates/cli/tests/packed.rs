@@ -54,15 +54,18 @@ fn tree(dir: &Path) {
 /// Runs the share of `data` to `out/{rank}` (with `extra` options), which
 /// must succeed, and returns its report.
 fn share(dir: &Path, under_mpirun: bool, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec!["--from", "data", "--seeders", "1", "--to", "out/{rank}"];
-    args.extend(extra);
-    args.extend(["--segment-size", "4KiB", "--report", "r.json", "-q"]);
-    let output = share_command(dir, NP, under_mpirun, &args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{args:?}: {stderr}");
-    serde_json::from_str(&fs::read_to_string(dir.join("r.json")).unwrap()).unwrap()
+    share_data_report(dir, NP, under_mpirun, extra)
+}
+
+/// Runs `test` in one process and under `mpirun`, each time with a fresh
+/// folder holding the [`tree`] and a context naming the launch.
+fn each_launch(test: impl Fn(bool, &str, &Path)) {
+    for under_mpirun in [false, true] {
+        let context = format!("under mpirun: {under_mpirun}");
+        let dir = tempfile::tempdir().unwrap();
+        tree(dir.path());
+        test(under_mpirun, &context, dir.path());
+    }
 }
 
 /// The report's bytes moved and, of its `reruns`, files reused and
@@ -110,14 +113,11 @@ fn total_bytes(dir: &Path) -> u64 {
 
 #[test]
 fn a_tree_of_small_files_comes_out_whole_in_a_few_swarms() {
-    for under_mpirun in [false, true] {
-        let context = format!("under mpirun: {under_mpirun}");
-        let dir = tempfile::tempdir().unwrap();
-        tree(dir.path());
-        let report = share(dir.path(), under_mpirun, &[]);
-        assert_copies(dir.path(), &context);
+    each_launch(|under_mpirun, context, dir| {
+        let report = share(dir, under_mpirun, &[]);
+        assert_copies(dir, context);
         // Packs add no byte of their own.
-        assert_eq!(moved(&report).0, 2 * total_bytes(dir.path()), "{report}");
+        assert_eq!(moved(&report).0, 2 * total_bytes(dir), "{report}");
         let swarms: Vec<&str> = report["files"]
             .as_array()
             .unwrap()
@@ -134,41 +134,31 @@ fn a_tree_of_small_files_comes_out_whole_in_a_few_swarms() {
             packs.len(),
             SMALL + 1
         );
-    }
+    });
 }
 
 #[test]
 fn a_rerun_over_a_complete_packed_tree_fetches_and_hashes_nothing() {
-    for under_mpirun in [false, true] {
-        let context = format!("under mpirun: {under_mpirun}");
-        let dir = tempfile::tempdir().unwrap();
-        tree(dir.path());
-        share(dir.path(), under_mpirun, &[]);
-        let files = files_under(&dir.path().join("data")).len() as u64;
-        let rerun = share(dir.path(), under_mpirun, &[]);
+    each_launch(|under_mpirun, context, dir| {
+        share(dir, under_mpirun, &[]);
+        let files = files_under(&dir.join("data")).len() as u64;
+        let rerun = share(dir, under_mpirun, &[]);
         assert_eq!(moved(&rerun), (0, 2 * files, 0), "{context}: {rerun}");
         // --verify reads every copy, finds each whole and fetches nothing.
-        let verified = share(dir.path(), under_mpirun, &["--verify"]);
+        let verified = share(dir, under_mpirun, &["--verify"]);
         let (bytes, reused, hashed) = moved(&verified);
         assert_eq!((bytes, reused), (0, 0), "{context}: {verified}");
         assert!(hashed > 2 * 80, "{context}: {verified}");
-        assert_copies(dir.path(), &context);
-    }
+        assert_copies(dir, context);
+    });
 }
 
 #[test]
 fn a_partly_present_packed_tree_gets_exactly_its_missing_members_back() {
-    for under_mpirun in [false, true] {
-        let context = format!("under mpirun: {under_mpirun}");
-        let dir = tempfile::tempdir().unwrap();
-        tree(dir.path());
-        share(dir.path(), under_mpirun, &[]);
-        let out2 = dir.path().join("out/2");
-        let size = |name: &str| {
-            fs::metadata(dir.path().join("data").join(name))
-                .unwrap()
-                .len()
-        };
+    each_launch(|under_mpirun, context, dir| {
+        share(dir, under_mpirun, &[]);
+        let out2 = dir.join("out/2");
+        let size = |name: &str| fs::metadata(dir.join("data").join(name)).unwrap().len();
         let mut lost = 0;
         for i in [1, 2, 77, 78, 300, 599] {
             fs::remove_file(out2.join(small(i))).unwrap();
@@ -180,12 +170,12 @@ fn a_partly_present_packed_tree_gets_exactly_its_missing_members_back() {
         fs::write(&cut, &bytes_of_cut[..10]).unwrap();
         lost += size(&small(123));
         set_mtime(&out2.join(small(5)), past(100_000));
-        fs::remove_file(dir.path().join("out/3").join(small(400))).unwrap();
+        fs::remove_file(dir.join("out/3").join(small(400))).unwrap();
         lost += size(&small(400));
         let untouched = out2.join(small(6));
         let inode = fs::metadata(&untouched).unwrap().ino();
-        let rerun = share(dir.path(), under_mpirun, &[]);
-        assert_copies(dir.path(), &context);
+        let rerun = share(dir, under_mpirun, &[]);
+        assert_copies(dir, context);
         let (bytes, _, _) = moved(&rerun);
         assert_eq!(
             bytes, lost,
@@ -196,42 +186,36 @@ fn a_partly_present_packed_tree_gets_exactly_its_missing_members_back() {
             inode,
             "{context}: a complete member is not written again"
         );
-    }
+    });
 }
 
 #[test]
 fn a_link_where_a_member_goes_is_replaced_and_never_followed() {
-    for under_mpirun in [false, true] {
-        let context = format!("under mpirun: {under_mpirun}");
-        let dir = tempfile::tempdir().unwrap();
-        tree(dir.path());
-        let victim = dir.path().join("victim");
+    each_launch(|under_mpirun, context, dir| {
+        let victim = dir.join("victim");
         fs::create_dir(&victim).unwrap();
         fs::write(victim.join("kept"), b"kept").unwrap();
-        let planted: PathBuf = dir.path().join("out/2").join(small(7));
+        let planted: PathBuf = dir.join("out/2").join(small(7));
         fs::create_dir_all(planted.parent().unwrap()).unwrap();
         std::os::unix::fs::symlink(victim.join("kept"), &planted).unwrap();
-        share(dir.path(), under_mpirun, &[]);
+        share(dir, under_mpirun, &[]);
         assert!(
             fs::symlink_metadata(&planted).unwrap().is_file(),
             "{context}: the link was replaced by the member"
         );
-        assert_copies(dir.path(), &context);
+        assert_copies(dir, context);
         assert_eq!(fs::read(victim.join("kept")).unwrap(), b"kept", "{context}");
         assert_eq!(names_in(&victim), ["kept"], "{context}");
-    }
+    });
 }
 
 #[test]
 fn a_folder_where_a_member_goes_is_an_error_and_stays() {
-    for under_mpirun in [false, true] {
-        let context = format!("under mpirun: {under_mpirun}");
-        let dir = tempfile::tempdir().unwrap();
-        tree(dir.path());
-        let folder = dir.path().join("out/2").join(small(9));
+    each_launch(|under_mpirun, context, dir| {
+        let folder = dir.join("out/2").join(small(9));
         fs::create_dir_all(&folder).unwrap();
         let args = ["--from", "data", "--seeders", "1", "--to", "out/{rank}"];
-        let output = share_command(dir.path(), NP, under_mpirun, &args)
+        let output = share_command(dir, NP, under_mpirun, &args)
             .args(["--segment-size", "4KiB", "-q"])
             .output()
             .unwrap();
@@ -240,12 +224,12 @@ fn a_folder_where_a_member_goes_is_an_error_and_stays() {
         let expected = format!("rank 2: out/2/{} is a folder", small(9));
         assert!(stderr.contains(&expected), "{context}: {stderr}");
         assert!(folder.is_dir(), "{context}");
-        let hidden: Vec<PathBuf> = files_under(&dir.path().join("out/2"))
+        let hidden: Vec<PathBuf> = files_under(&dir.join("out/2"))
             .into_iter()
             .filter(|f| f.file_name().unwrap().to_string_lossy().starts_with('.'))
             .collect();
         assert!(hidden.is_empty(), "{context}: temporaries left: {hidden:?}");
-    }
+    });
 }
 
 /// `mpitorrent manifest` of every file of `data`, run inside it, as
@@ -265,13 +249,10 @@ fn make_manifest(dir: &Path) {
 
 #[test]
 fn a_manifest_covers_packed_files_which_the_seeder_checks_as_it_packs_them() {
-    for under_mpirun in [false, true] {
-        let context = format!("under mpirun: {under_mpirun}");
-        let dir = tempfile::tempdir().unwrap();
-        tree(dir.path());
-        make_manifest(dir.path());
-        let report = share(dir.path(), under_mpirun, &["--manifest", "m.txt"]);
-        assert_copies(dir.path(), &context);
+    each_launch(|under_mpirun, context, dir| {
+        make_manifest(dir);
+        let report = share(dir, under_mpirun, &["--manifest", "m.txt"]);
+        assert_copies(dir, context);
         // The seeder hashed one segment of a large file (the check of the
         // segment size) and every segment of the packs, which no manifest
         // lists.
@@ -289,13 +270,13 @@ fn a_manifest_covers_packed_files_which_the_seeder_checks_as_it_packs_them() {
         );
         // A small file changed after the manifest, its size kept: the
         // seeder refuses to pack it, and nothing is written.
-        let changed = dir.path().join("data").join(small(8));
+        let changed = dir.join("data").join(small(8));
         let mut content = fs::read(&changed).unwrap();
         content[0] ^= 1;
         fs::write(&changed, &content).unwrap();
-        fs::remove_dir_all(dir.path().join("out")).unwrap();
+        fs::remove_dir_all(dir.join("out")).unwrap();
         let args = ["--from", "data", "--seeders", "1", "--to", "out/{rank}"];
-        let output = share_command(dir.path(), NP, under_mpirun, &args)
+        let output = share_command(dir, NP, under_mpirun, &args)
             .args(["--segment-size", "4KiB", "--manifest", "m.txt", "-q"])
             .output()
             .unwrap();
@@ -307,12 +288,12 @@ fn a_manifest_covers_packed_files_which_the_seeder_checks_as_it_packs_them() {
         );
         assert!(stderr.contains(&expected), "{context}: {stderr}");
         for rank in [2, 3] {
-            let out = dir.path().join(format!("out/{rank}"));
+            let out = dir.join(format!("out/{rank}"));
             assert!(
                 !out.exists() || files_under(&out).is_empty(),
                 "{context}: rank {rank} wrote {:?}",
                 files_under(&out)
             );
         }
-    }
+    });
 }

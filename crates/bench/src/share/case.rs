@@ -54,6 +54,29 @@ pub struct ShareSample {
     pub bcast_cpu_seconds: Option<f64>,
 }
 
+impl ShareSample {
+    /// From the walls of mpitorrent, the baseline and the direct
+    /// baseline, and their reports (no `cp` baseline).
+    fn new(walls: [Duration; 3], report: &RunReport, bcast_report: &BcastReport) -> Self {
+        let [wall, bcast, bcast_direct] = walls.map(|w| w.as_secs_f64());
+        ShareSample {
+            wall_seconds: wall,
+            bcast_seconds: bcast,
+            bcast_direct_seconds: bcast_direct,
+            swarm_seconds: report.wall_seconds,
+            bytes: report.bytes_downloaded,
+            bcast_bytes: bcast_report.total_bytes(),
+            verification_failures: report.verification_failures,
+            cpu_seconds: cpu_seconds(report),
+            peak_mib: peak_mib(report),
+            bcast_peak_mib: bcast_report.peak_mib(),
+            cp_seconds: None,
+            cp_cpu_seconds: None,
+            bcast_cpu_seconds: None,
+        }
+    }
+}
+
 /// Medians over a case's successful runs, and the worst of the targets.
 #[derive(Clone, Debug, Serialize)]
 pub struct ShareMedians {
@@ -233,21 +256,7 @@ fn once(
         (share, run_bcast(runner, dir, false)?)
     };
     let (bcast_direct, _) = run_bcast(runner, dir, true)?;
-    let sample = ShareSample {
-        wall_seconds: wall.as_secs_f64(),
-        bcast_seconds: bcast.as_secs_f64(),
-        bcast_direct_seconds: bcast_direct.as_secs_f64(),
-        swarm_seconds: report.wall_seconds,
-        bytes: report.bytes_downloaded,
-        bcast_bytes: bcast_report.total_bytes(),
-        verification_failures: report.verification_failures,
-        cpu_seconds: cpu_seconds(&report),
-        peak_mib: peak_mib(&report),
-        bcast_peak_mib: bcast_report.peak_mib(),
-        cp_seconds: None,
-        cp_cpu_seconds: None,
-        bcast_cpu_seconds: None,
-    };
+    let sample = ShareSample::new([wall, bcast, bcast_direct], &report, &bcast_report);
     let used = (report.settings.strategy, report.settings.window);
     Ok((sample, used))
 }
@@ -265,19 +274,14 @@ fn once_small(
     let (bcast, bcast_report) = run_tar_bcast(runner, dir, false)?;
     let (bcast_direct, _) = run_tar_bcast(runner, dir, true)?;
     let sample = ShareSample {
-        wall_seconds: wall.as_secs_f64(),
-        bcast_seconds: bcast.wall.as_secs_f64(),
-        bcast_direct_seconds: bcast_direct.wall.as_secs_f64(),
-        swarm_seconds: report.wall_seconds,
-        bytes: report.bytes_downloaded,
-        bcast_bytes: bcast_report.total_bytes(),
-        verification_failures: report.verification_failures,
-        cpu_seconds: cpu_seconds(&report),
-        peak_mib: peak_mib(&report),
-        bcast_peak_mib: bcast_report.peak_mib(),
         cp_seconds: Some(cp.wall.as_secs_f64()),
         cp_cpu_seconds: Some(cp.cpu_seconds),
         bcast_cpu_seconds: Some(bcast.cpu_seconds),
+        ..ShareSample::new(
+            [wall, bcast.wall, bcast_direct.wall],
+            &report,
+            &bcast_report,
+        )
     };
     let used = (report.settings.strategy, report.settings.window);
     Ok((sample, used))
@@ -307,21 +311,23 @@ fn run_share(runner: &Runner, dir: &ShareDir, settings: Settings) -> Result<(Dur
     Ok((wall, report))
 }
 
+/// One `mpirun` of `mpi-bcast` (with `--direct` if `direct`) for `dir`'s
+/// scenario: its wall time.
+pub(super) fn mpi_bcast(runner: &Runner, dir: &ShareDir, direct: bool) -> Result<Duration> {
+    let plan = runner.plan();
+    let np = dir.kind().ranks();
+    runner
+        .job(&plan.bcast, np, dir.bcast_args(direct), dir.path())
+        .run()
+        .context("mpi-bcast")
+}
+
 /// `mpi-bcast` (with `--direct` if `direct`) the same way: its wall time
 /// and its report.
 fn run_bcast(runner: &Runner, dir: &ShareDir, direct: bool) -> Result<(Duration, BcastReport)> {
-    let plan = runner.plan();
     dir.clean()?;
     disk::sync()?;
-    let bcast = runner
-        .job(
-            &plan.bcast,
-            dir.kind().ranks(),
-            dir.bcast_args(direct),
-            dir.path(),
-        )
-        .run()
-        .context("mpi-bcast")?;
+    let bcast = mpi_bcast(runner, dir, direct)?;
     let problems = dir.check(Tree::Bcast)?;
     if !problems.is_empty() {
         bail!("WRONG OUTPUT of mpi-bcast in {}", problem_list(&problems));

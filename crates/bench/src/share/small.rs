@@ -8,10 +8,12 @@
 //! (`getrusage(RUSAGE_CHILDREN)`, which counts the ranks `mpirun` waited
 //! for), and its output checked file by file like mpitorrent's.
 
+use super::case::mpi_bcast;
 use super::data::{ShareDir, Tree};
 use crate::bcast_report::BcastReport;
 use crate::runner::{problem_list, Runner};
 use anyhow::{bail, Context, Result};
+use mpitorrent_core::content::hash_segment;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,18 +22,17 @@ pub const SMALL_FILES: usize = 20_000;
 pub const SMALL_FOLDERS: usize = 200;
 pub const SMALL_FILE_SIZE: u64 = 150;
 
-/// The bytes of small file `index`: [`SMALL_FILE_SIZE`] of them, from a
-/// small generator seeded by the index (no two files alike).
+/// The bytes of small file `index`: [`SMALL_FILE_SIZE`] of them, text
+/// made of hashes of the index (no two files alike).
 pub fn small_bytes(index: u64) -> Vec<u8> {
-    let mut state = index.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..SMALL_FILE_SIZE)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
+    let mut text = String::new();
+    let mut round = 0u64;
+    while (text.len() as u64) < SMALL_FILE_SIZE {
+        text += &hash_segment(&[index.to_le_bytes(), round.to_le_bytes()].concat());
+        round += 1;
+    }
+    text.truncate(SMALL_FILE_SIZE as usize);
+    text.into_bytes()
 }
 
 /// A baseline's wall time and the CPU time of everything it ran.
@@ -69,7 +70,6 @@ pub fn run_tar_bcast(
     dir: &ShareDir,
     direct: bool,
 ) -> Result<(Measured, BcastReport)> {
-    let plan = runner.plan();
     dir.clean()?;
     super::disk::sync()?;
     let mut report = None;
@@ -81,15 +81,7 @@ pub fn run_tar_bcast(
             .arg(dir.source())
             .arg(".");
         wait_all(vec![spawn(tar)?], "tar c")?;
-        runner
-            .job(
-                &plan.bcast,
-                dir.kind().ranks(),
-                dir.bcast_args(direct),
-                dir.path(),
-            )
-            .run()
-            .context("mpi-bcast")?;
+        mpi_bcast(runner, dir, direct)?;
         report = Some(BcastReport::read(&dir.bcast_report())?);
         let unpacks = dir.receivers(Tree::Bcast).into_iter().map(|(_, to)| {
             let mut tar = Command::new("tar");

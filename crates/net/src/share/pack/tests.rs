@@ -58,6 +58,12 @@ fn whole() -> Vec<u8> {
         .collect()
 }
 
+/// The pack as a receiver's holdings see it, lacking every segment.
+fn lacking(holdings: &Holdings) -> Arc<HeldFile> {
+    let hashes = whole().chunks(4).map(hash_segment).collect();
+    holdings.add_empty(FileId(0), layout().name, hashes)
+}
+
 #[test]
 fn a_seeder_hashes_and_serves_its_members_concatenated() {
     let dir = tempfile::tempdir().unwrap();
@@ -103,9 +109,7 @@ fn a_receiver_renames_each_member_once_its_segments_are_in() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = packed(dir.path(), false);
     let holdings = Holdings::new();
-    let bytes = whole();
-    let hashes = bytes.chunks(4).map(hash_segment).collect();
-    let file = holdings.add_empty(FileId(0), layout().name, hashes);
+    let (bytes, file) = (whole(), lacking(&holdings));
     let segment = |i: usize| &bytes[i * 4..(i * 4 + 4).min(bytes.len())];
     receiver.store(&file, 1, segment(1)).unwrap();
     assert!(
@@ -147,10 +151,8 @@ fn abandoning_removes_the_members_half_written() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = packed(dir.path(), false);
     let holdings = Holdings::new();
-    let bytes = whole();
-    let hashes = bytes.chunks(4).map(hash_segment).collect();
-    let file = holdings.add_empty(FileId(0), layout().name, hashes);
-    receiver.store(&file, 1, &bytes[4..8]).unwrap();
+    let file = lacking(&holdings);
+    receiver.store(&file, 1, &whole()[4..8]).unwrap();
     receiver.abandon();
     assert_eq!(fs::read_dir(dir.path().join("sub")).unwrap().count(), 0);
     assert!(!dir.path().join("a").exists());
