@@ -546,9 +546,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_str().unwrap();
         fs::create_dir_all(dir.path().join("data/copies/2")).unwrap();
-        fs::write(dir.path().join("data/a"), b"a").unwrap();
-        fs::write(dir.path().join("data/copies/2/a"), b"a").unwrap();
-        fs::write(dir.path().join("data/copies/kept"), b"k").unwrap();
+        // Of a segment each (smaller ones would be packed).
+        fs::write(dir.path().join("data/a"), b"aa").unwrap();
+        fs::write(dir.path().join("data/copies/2/a"), b"aa").unwrap();
+        fs::write(dir.path().join("data/copies/kept"), b"kk").unwrap();
         let spec = ShareSpec {
             from: format!("{root}/data"),
             to: format!("{root}/data/copies/{{rank}}"),
