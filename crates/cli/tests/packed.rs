@@ -297,3 +297,33 @@ fn a_manifest_covers_packed_files_which_the_seeder_checks_as_it_packs_them() {
         }
     });
 }
+
+#[test]
+fn ranks_that_write_one_folder_write_one_copy_of_every_member() {
+    for run in 0..6 {
+        let under_mpirun = run % 2 == 1;
+        let dir = tempfile::tempdir().unwrap();
+        tree(dir.path());
+        let args = ["--from", "data", "--seeders", "1", "--to", "out"];
+        let output = share_command(dir.path(), NP, under_mpirun, &args)
+            .args(["--segment-size", "4KiB", "--report", "r.json", "-q"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "run {run}: {stderr}");
+        let data = dir.path().join("data");
+        let out = dir.path().join("out");
+        assert_same_tree(&data, &out);
+        for file in files_under(&data) {
+            let (copy, source) = (out.join(&file), data.join(&file));
+            assert_eq!(mode_and_time(&copy), mode_and_time(&source), "run {run}");
+        }
+        let text = fs::read_to_string(dir.path().join("r.json")).unwrap();
+        let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            moved(&report).0,
+            total_bytes(dir.path()),
+            "run {run}: one rank fetched, once"
+        );
+    }
+}
