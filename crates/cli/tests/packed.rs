@@ -327,3 +327,29 @@ fn ranks_that_write_one_folder_write_one_copy_of_every_member() {
         );
     }
 }
+
+#[test]
+fn verify_finds_a_member_changed_behind_its_back_and_fetches_only_its_segments() {
+    each_launch(|under_mpirun, context, dir| {
+        share(dir, under_mpirun, &[]);
+        // Rank 3's copy of a member: one byte changed, size and time kept.
+        let changed = dir.join("out/3").join(small(10));
+        let mut content = fs::read(&changed).unwrap();
+        content[3] ^= 1;
+        let time = mtime(&changed);
+        fs::write(&changed, &content).unwrap();
+        set_mtime(&changed, time);
+        let untouched = dir.join("out/3").join(small(1));
+        let inode = fs::metadata(&untouched).unwrap().ino();
+        let verified = share(dir, under_mpirun, &["--verify"]);
+        assert_copies(dir, context);
+        // The segments holding the member (at most two) move again; the
+        // members of the segments that matched are kept as they are.
+        let (bytes, _, _) = moved(&verified);
+        assert!(
+            bytes > 0 && bytes <= 2 * SEGMENT as u64,
+            "{context}: {verified}"
+        );
+        assert_eq!(fs::metadata(&untouched).unwrap().ino(), inode, "{context}");
+    });
+}
