@@ -9,6 +9,9 @@
 # peers; share-all-gather: 8 shards of 128 MiB) run `mpitorrent share` next
 # to mpi-bcast (a plain MPI_Bcast of the same files, 4 MiB chunks), every
 # output of both checked byte for byte; they need ~9 GiB free under $TMPDIR.
+# share-small-files (20,000 files of 150 bytes in 200 folders, -np 4) runs
+# next to `cp -r` into as many folders and `tar c | mpi-bcast | tar x` (its
+# bcast columns), with the CPU of each (its cp columns).
 # Prints a table of medians and an idle-CPU check, writes every number as
 # JSON (target/bench/results.json unless --json says otherwise), and exits
 # non-zero if any run failed or wrote a wrong output.
@@ -17,6 +20,7 @@
 #   bash scripts/bench.sh --runs 1 --scenario large --strategy rarest-first
 #   bash scripts/bench.sh --window 1 --window 8    compare request windows
 #   bash scripts/bench.sh --runs 3 --scenario share-one-to-all --scenario share-all-gather
+#   bash scripts/bench.sh --runs 5 --scenario share-small-files --share-write page-cache
 #   bash scripts/bench.sh --help                   every option
 set -euo pipefail
 

@@ -26,16 +26,7 @@ fn data(dir: &Path) {
 
 /// Runs the share (with `extra` options) and returns its report.
 fn share(dir: &Path, under_mpirun: bool, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec!["--from", "data", "--seeders", "1", "--to", "out/{rank}"];
-    args.extend(extra);
-    args.extend(["--segment-size", "4KiB", "--report", "r.json", "-q"]);
-    let output = share_command(dir, NP, under_mpirun, &args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{args:?}: {stderr}");
-    let text = fs::read_to_string(dir.join("r.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
+    share_data_report(dir, NP, under_mpirun, extra)
 }
 
 /// `reruns` of a report: files reused, segments reused, segments hashed;

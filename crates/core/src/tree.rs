@@ -7,12 +7,16 @@
 //! the source's, as `rsync` decides by default) and which it must hash to
 //! know. The same step refuses a job whose destinations lack the room
 //! for what they must write (the pre-flight), so that nothing is
-//! transferred or written.
+//! transferred or written. The plan also packs the files smaller than a
+//! segment into a few virtual files ([`pack`]).
+
+pub mod pack;
 
 use crate::content::segment_count;
 use crate::{Destination, Rank};
+use pack::{form_packs, Pack, PackLayout, SmallFile};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A modification time: seconds and nanoseconds since the epoch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -102,8 +106,19 @@ pub struct TreePlan {
     /// hashed: kept if every segment matches, resumed if some do.
     pub rehash: Vec<String>,
     /// Files this peer has no copy of but a temporary of a killed run:
-    /// hashed, and resumed from the segments that match.
+    /// hashed, and resumed from the segments that match (never a packed
+    /// file: its members are renamed into place one by one, so a killed
+    /// run leaves whole members, which a rerun takes as complete).
     pub resume: Vec<String>,
+    /// Every pack of the tree (the same for every peer): the files smaller
+    /// than a segment, which are swarmed in packs and never alone.
+    pub packs: Vec<Pack>,
+    /// The packs (indices into `packs`) this peer seeds: it has every
+    /// member, of the size the plan lists, and registers the pack.
+    pub seeds: Vec<u32>,
+    /// The packs this peer fetches: it lacks at least one member whole
+    /// (members it has of the source's size are in `rehash`).
+    pub fetches: Vec<u32>,
 }
 
 /// What the plan saves on a rerun, for the run report.
@@ -158,15 +173,14 @@ pub fn plan_tree(
         })
         .collect();
     let entries: Vec<TreeEntry> = by_name.values().map(|e| (*e).clone()).collect();
+    let small = |name: &str| sizes.get(name).is_some_and(|m| m.size < segment_size);
     let mut counts = RerunCounts::default();
     let mut plans = Vec::new();
     let mut needs = Vec::new();
+    let mut owners = Vec::new();
     for (rank, offer) in offers {
         counts.source_segments_hashed += offer.source_segments_hashed;
-        let mut plan = TreePlan {
-            entries: entries.clone(),
-            ..TreePlan::default()
-        };
+        let mut plan = TreePlan::default();
         // A seeder's own files are not written to its destination.
         let owned: BTreeSet<&str> = offer.entries.iter().map(TreeEntry::name).collect();
         for present in &offer.present {
@@ -183,7 +197,10 @@ pub fn plan_tree(
                 counts.segments_reused += segments;
                 plan.unchanged.push(present.name.clone());
             } else {
-                counts.segments_hashed += segments;
+                // A packed file is hashed as part of its pack's segments.
+                if !small(name) {
+                    counts.segments_hashed += segments;
+                }
                 plan.rehash.push(present.name.clone());
             }
         }
@@ -191,7 +208,8 @@ pub fn plan_tree(
             let name = part.name.as_str();
             // A copy under the final name of the source's size comes first.
             let copy = plan.rehash.contains(&part.name) || plan.unchanged.contains(&part.name);
-            let Some(source) = sizes.get(name).filter(|_| !copy && !owned.contains(name)) else {
+            let usable = !copy && !owned.contains(name) && !small(name);
+            let Some(source) = sizes.get(name).filter(|_| usable) else {
                 continue;
             };
             if !plan.resume.iter().any(|r| r == name) {
@@ -208,12 +226,107 @@ pub fn plan_tree(
             .map(|(_, meta)| meta.size)
             .sum();
         needs.push((*rank, offer, need));
+        owners.push(owned);
         plans.push(plan);
     }
     if check_space {
         preflight(&needs)?;
     }
+    let packs = plan_packs(offers, &entries, &owners, &mut plans, segment_size)?;
+    for plan in &mut plans {
+        let rehash: BTreeSet<&str> = plan.rehash.iter().map(String::as_str).collect();
+        for &index in &plan.fetches {
+            let layout = &packs[index as usize];
+            let local = |m: usize| rehash.contains(layout.members[m].name.as_str());
+            let hashable = layout.hashable(&local);
+            counts.segments_hashed += hashable.iter().filter(|&&h| h).count() as u64;
+        }
+        counts.source_segments_hashed += plan
+            .seeds
+            .iter()
+            .map(|&index| packs[index as usize].segments())
+            .sum::<u64>();
+        plan.entries = entries.clone();
+    }
     Ok((plans, counts))
+}
+
+/// Packs the files of `entries` smaller than a segment ([`pack`]), gives
+/// every plan the packs and says which each peer seeds and fetches; the
+/// layouts come back, by index, for counting what is hashed. A file's
+/// seeders are the peers that offer it with the size the tree lists; its
+/// wanters, those that neither offer it nor have it unchanged; its
+/// hashers, the wanters with a copy of its size.
+fn plan_packs(
+    offers: &[(Rank, TreeOffer)],
+    entries: &[TreeEntry],
+    owners: &[BTreeSet<&str>],
+    plans: &mut [TreePlan],
+    segment_size: u64,
+) -> Result<Vec<PackLayout>, String> {
+    let sizes: Vec<HashMap<&str, u64>> = offers
+        .iter()
+        .map(|(_, offer)| {
+            offer
+                .entries
+                .iter()
+                .filter_map(|entry| match entry {
+                    TreeEntry::File { name, meta } => Some((name.as_str(), meta.size)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
+    let names = |list: fn(&TreePlan) -> &Vec<String>| -> Vec<BTreeSet<String>> {
+        plans
+            .iter()
+            .map(|plan| list(plan).iter().cloned().collect())
+            .collect()
+    };
+    let unchanged = names(|plan| &plan.unchanged);
+    let rehash = names(|plan| &plan.rehash);
+    let mut small = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let TreeEntry::File { name, meta } = entry else {
+            continue;
+        };
+        if meta.size >= segment_size {
+            continue;
+        }
+        let name = name.as_str();
+        let ranks = |keep: &dyn Fn(usize) -> bool| -> Vec<Rank> {
+            (0..offers.len())
+                .filter(|&i| keep(i))
+                .map(|i| offers[i].0)
+                .collect()
+        };
+        let wants = |i: usize| !owners[i].contains(name) && !unchanged[i].contains(name);
+        small.push(SmallFile {
+            index: index as u32,
+            name,
+            size: meta.size,
+            seeders: ranks(&|i| sizes[i].get(name) == Some(&meta.size)),
+            wanters: ranks(&wants),
+            hashers: ranks(&|i| wants(i) && rehash[i].contains(name)),
+        });
+    }
+    let formed = form_packs(small, segment_size);
+    let packs: Vec<Pack> = formed.iter().map(|f| f.pack.clone()).collect();
+    for ((rank, _), plan) in offers.iter().zip(plans.iter_mut()) {
+        for (index, pack) in formed.iter().enumerate() {
+            if pack.seeders.contains(rank) {
+                plan.seeds.push(index as u32);
+            }
+            if pack.wanters.contains(rank) {
+                plan.fetches.push(index as u32);
+            }
+        }
+        plan.packs.clone_from(&packs);
+    }
+    packs
+        .iter()
+        .map(|pack| PackLayout::new(pack, entries, segment_size))
+        .collect()
 }
 
 /// Checks that every filesystem has the room its ranks need: ranks that
@@ -398,6 +511,60 @@ mod tests {
             (Rank(3), offer(2, 1000)),
         ];
         assert!(plan_tree(&shared, options(false)).is_ok());
+    }
+
+    #[test]
+    fn small_files_are_packed_by_who_lacks_them_and_hashed_in_their_packs() {
+        let mut seeder = offer(1, 1 << 30);
+        // With 4-byte segments: "big" is not packed, the others are.
+        seeder.entries = vec![
+            file("a", 3, 1),
+            file("b", 3, 1),
+            file("big", 9, 1),
+            file("c", 0, 1),
+            file("d", 3, 1),
+        ];
+        seeder.source_segments_hashed = 3;
+        let mut fresh = offer(2, 1 << 30);
+        fresh.present = vec![present("a", 3, 9)];
+        let mut rerun = offer(3, 1 << 30);
+        rerun.present = vec![present("a", 3, 1), present("b", 3, 1), present("c", 0, 1)];
+        let offers = [(Rank(1), seeder), (Rank(2), fresh), (Rank(3), rerun)];
+        let (plans, counts) = plan_tree(&offers, options(false)).unwrap();
+        let packs: Vec<(&str, &[u32])> = plans[0]
+            .packs
+            .iter()
+            .map(|p| (p.name.as_str(), p.members.as_slice()))
+            .collect();
+        // Entries by name: a, b, big, c, d. Rank 3 lacks only d; rank 2
+        // has a copy of a to hash, so a goes alone.
+        assert_eq!(
+            packs,
+            [
+                ("/pack 1: a", &[0][..]),
+                ("/pack 2: b and 1 more", &[1, 3][..]),
+                ("/pack 3: d", &[4][..])
+            ]
+        );
+        assert!(plans.iter().all(|plan| plan.packs.len() == 3));
+        assert_eq!(plans[0].seeds, [0, 1, 2]);
+        assert!(plans[0].fetches.is_empty());
+        assert_eq!(plans[1].fetches, [0, 1, 2]);
+        assert_eq!(
+            plans[2].fetches,
+            [2],
+            "the packs of what it has are not fetched"
+        );
+        assert_eq!(plans[1].rehash, ["a"]);
+        // Hashed: the source's 3 segments of big and one per pack; rank 2
+        // hashes its copy of a, the one segment of pack 1.
+        let expected = RerunCounts {
+            files_reused: 3,
+            segments_reused: 2,
+            segments_hashed: 1,
+            source_segments_hashed: 6,
+        };
+        assert_eq!(counts, expected);
     }
 
     #[test]

@@ -29,8 +29,9 @@ use std::io;
 ///    free space, reruns) before REGISTER.
 /// 5: TREE_OFFER says how many segments of its source the peer hashed
 ///    (`share --manifest`).
-/// 6: SEGMENT_BATCH (several segments asked of one owner, which may be a
-///    relay) and the `relay` hint policy.
+/// 6: TREE_PLAN packs small files (`share`); SEGMENT_BATCH (several
+///    segments asked of one owner, which may be a relay) and the `relay`
+///    hint policy.
 pub const WIRE_VERSION: u8 = 6;
 
 /// A message that could not be decoded.
@@ -296,6 +297,12 @@ mod tests {
                 unchanged: vec!["a/b".into()],
                 rehash: vec!["c".into()],
                 resume: vec!["d".into()],
+                packs: vec![crate::tree::pack::Pack {
+                    name: "/pack 1: a/b".into(),
+                    members: vec![0],
+                }],
+                seeds: vec![0],
+                fetches: vec![],
             })),
             Message::Stats(Box::new(crate::stats::PeerStats {
                 nacks_received: 3,

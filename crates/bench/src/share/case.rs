@@ -7,7 +7,8 @@
 //! bug too.
 
 use super::data::{ShareDir, Tree};
-use super::{disk, ShareKind, PEAK_TARGET_MIB, RANKS};
+use super::small::{run_cp, run_tar_bcast};
+use super::{disk, ShareKind, PEAK_TARGET_MIB};
 use crate::bcast_report::BcastReport;
 use crate::runner::{loud, problem_list, read_report, repeat, Runner, Settings};
 use crate::sample::{cpu_seconds, peak_mib};
@@ -42,6 +43,38 @@ pub struct ShareSample {
     pub peak_mib: f64,
     /// The same for `mpi-bcast`.
     pub bcast_peak_mib: f64,
+    /// share-small-files only: `cp -r` to every receiver's folder, side by
+    /// side, and the CPU of every process of it and of the bcast baseline
+    /// (which there is `tar c | mpi-bcast | tar x`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cp_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cp_cpu_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bcast_cpu_seconds: Option<f64>,
+}
+
+impl ShareSample {
+    /// From the walls of mpitorrent, the baseline and the direct
+    /// baseline, and their reports (no `cp` baseline).
+    fn new(walls: [Duration; 3], report: &RunReport, bcast_report: &BcastReport) -> Self {
+        let [wall, bcast, bcast_direct] = walls.map(|w| w.as_secs_f64());
+        ShareSample {
+            wall_seconds: wall,
+            bcast_seconds: bcast,
+            bcast_direct_seconds: bcast_direct,
+            swarm_seconds: report.wall_seconds,
+            bytes: report.bytes_downloaded,
+            bcast_bytes: bcast_report.total_bytes(),
+            verification_failures: report.verification_failures,
+            cpu_seconds: cpu_seconds(report),
+            peak_mib: peak_mib(report),
+            bcast_peak_mib: bcast_report.peak_mib(),
+            cp_seconds: None,
+            cp_cpu_seconds: None,
+            bcast_cpu_seconds: None,
+        }
+    }
 }
 
 /// Medians over a case's successful runs, and the worst of the targets.
@@ -64,6 +97,12 @@ pub struct ShareMedians {
     pub bcast_peak_mib: f64,
     /// Summed over the runs.
     pub verification_failures: u64,
+    /// share-small-files only: the `cp -r` baseline, median wall over it,
+    /// and the baselines' CPU.
+    pub cp_seconds: Option<f64>,
+    pub cp_ratio: Option<f64>,
+    pub cp_cpu_seconds: Option<f64>,
+    pub bcast_cpu_seconds: Option<f64>,
 }
 
 impl ShareMedians {
@@ -74,7 +113,16 @@ impl ShareMedians {
         let wall_seconds = of(|r| r.wall_seconds)?;
         let bcast_seconds = of(|r| r.bcast_seconds)?;
         let bcast_direct_seconds = of(|r| r.bcast_direct_seconds)?;
+        let optional = |field: fn(&ShareSample) -> Option<f64>| {
+            let values: Option<Vec<f64>> = runs.iter().map(field).collect();
+            median(values?)
+        };
+        let cp_seconds = optional(|r| r.cp_seconds);
         Some(ShareMedians {
+            cp_seconds,
+            cp_ratio: cp_seconds.map(|cp| wall_seconds / cp),
+            cp_cpu_seconds: optional(|r| r.cp_cpu_seconds),
+            bcast_cpu_seconds: optional(|r| r.bcast_cpu_seconds),
             wall_seconds,
             bcast_seconds,
             bcast_direct_seconds,
@@ -120,7 +168,7 @@ impl ShareCaseResult {
     fn new(kind: ShareKind, settings: Settings) -> ShareCaseResult {
         ShareCaseResult {
             scenario: kind.name().to_string(),
-            ranks: RANKS,
+            ranks: kind.ranks(),
             bytes: 0,
             strategy_requested: settings.strategy.map(|s| s.to_string()),
             strategy: None,
@@ -150,7 +198,7 @@ pub fn run_kind(
     let dir = ShareDir::create(kind, size).and_then(|dir| Ok((dir.bytes()?, dir)));
     let mut cases = Vec::new();
     for &settings in settings {
-        let label = format!("{} -np {RANKS} {}", kind.name(), settings.label());
+        let label = format!("{} -np {} {}", kind.name(), kind.ranks(), settings.label());
         let mut case = ShareCaseResult::new(kind, settings);
         match &dir {
             Ok((bytes, dir)) => {
@@ -197,6 +245,9 @@ fn once(
     settings: Settings,
     bcast_first: bool,
 ) -> Result<(ShareSample, (String, u32))> {
+    if dir.kind() == ShareKind::SmallFiles {
+        return once_small(runner, dir, settings);
+    }
     let ((wall, report), (bcast, bcast_report)) = if bcast_first {
         let bcast = run_bcast(runner, dir, false)?;
         (run_share(runner, dir, settings)?, bcast)
@@ -205,17 +256,32 @@ fn once(
         (share, run_bcast(runner, dir, false)?)
     };
     let (bcast_direct, _) = run_bcast(runner, dir, true)?;
+    let sample = ShareSample::new([wall, bcast, bcast_direct], &report, &bcast_report);
+    let used = (report.settings.strategy, report.settings.window);
+    Ok((sample, used))
+}
+
+/// [`once`] for share-small-files: mpitorrent, `cp -r` and
+/// `tar c | mpi-bcast | tar x` (then with `mpi-bcast --direct`), in that
+/// order: a tree of 3 MB leaves no page cache to fill for the next.
+fn once_small(
+    runner: &Runner,
+    dir: &ShareDir,
+    settings: Settings,
+) -> Result<(ShareSample, (String, u32))> {
+    let (wall, report) = run_share(runner, dir, settings)?;
+    let cp = run_cp(dir)?;
+    let (bcast, bcast_report) = run_tar_bcast(runner, dir, false)?;
+    let (bcast_direct, _) = run_tar_bcast(runner, dir, true)?;
     let sample = ShareSample {
-        wall_seconds: wall.as_secs_f64(),
-        bcast_seconds: bcast.as_secs_f64(),
-        bcast_direct_seconds: bcast_direct.as_secs_f64(),
-        swarm_seconds: report.wall_seconds,
-        bytes: report.bytes_downloaded,
-        bcast_bytes: bcast_report.total_bytes(),
-        verification_failures: report.verification_failures,
-        cpu_seconds: cpu_seconds(&report),
-        peak_mib: peak_mib(&report),
-        bcast_peak_mib: bcast_report.peak_mib(),
+        cp_seconds: Some(cp.wall.as_secs_f64()),
+        cp_cpu_seconds: Some(cp.cpu_seconds),
+        bcast_cpu_seconds: Some(bcast.cpu_seconds),
+        ..ShareSample::new(
+            [wall, bcast.wall, bcast_direct.wall],
+            &report,
+            &bcast_report,
+        )
     };
     let used = (report.settings.strategy, report.settings.window);
     Ok((sample, used))
@@ -230,7 +296,7 @@ fn run_share(runner: &Runner, dir: &ShareDir, settings: Settings) -> Result<(Dur
     let mut args = dir.share_args();
     args.extend(settings.args(&dir.share_report()));
     let wall = runner
-        .job(&plan.binary, RANKS, args, dir.path())
+        .job(&plan.binary, dir.kind().ranks(), args, dir.path())
         .run()
         .context("mpitorrent share")?;
     let problems = dir.check(Tree::Share)?;
@@ -245,16 +311,23 @@ fn run_share(runner: &Runner, dir: &ShareDir, settings: Settings) -> Result<(Dur
     Ok((wall, report))
 }
 
+/// One `mpirun` of `mpi-bcast` (with `--direct` if `direct`) for `dir`'s
+/// scenario: its wall time.
+pub(super) fn mpi_bcast(runner: &Runner, dir: &ShareDir, direct: bool) -> Result<Duration> {
+    let plan = runner.plan();
+    let np = dir.kind().ranks();
+    runner
+        .job(&plan.bcast, np, dir.bcast_args(direct), dir.path())
+        .run()
+        .context("mpi-bcast")
+}
+
 /// `mpi-bcast` (with `--direct` if `direct`) the same way: its wall time
 /// and its report.
 fn run_bcast(runner: &Runner, dir: &ShareDir, direct: bool) -> Result<(Duration, BcastReport)> {
-    let plan = runner.plan();
     dir.clean()?;
     disk::sync()?;
-    let bcast = runner
-        .job(&plan.bcast, RANKS, dir.bcast_args(direct), dir.path())
-        .run()
-        .context("mpi-bcast")?;
+    let bcast = mpi_bcast(runner, dir, direct)?;
     let problems = dir.check(Tree::Bcast)?;
     if !problems.is_empty() {
         bail!("WRONG OUTPUT of mpi-bcast in {}", problem_list(&problems));
@@ -280,6 +353,9 @@ mod tests {
             cpu_seconds: 2.0,
             peak_mib: peak,
             bcast_peak_mib: peak / 2.0,
+            cp_seconds: None,
+            cp_cpu_seconds: None,
+            bcast_cpu_seconds: None,
         }
     }
 

@@ -6,12 +6,15 @@
 //! ```text
 //! from/data.bin                    share-one-to-all: on seeder rank 1
 //! shards/<r>/shard-<r>.bin         share-all-gather: on peer rank r
+//! from/d<nnn>/f<nnn>.txt           share-small-files: on seeder rank 1
 //! share-out/<r>/, bcast-out/<r>/   the outputs of the current job
+//! cp-out/<r>/, small.tar           share-small-files: cp -r's, and tar's
 //! ```
 
 use super::disk;
+use super::small::{small_bytes, SMALL_FILES, SMALL_FOLDERS};
 use super::verify::{check_folder, Expected};
-use super::{ShareKind, RANKS};
+use super::ShareKind;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -30,24 +33,30 @@ const SEEDER: u32 = 1;
 const SOURCE_DIR: &str = "from";
 const SOURCE_FILE: &str = "data.bin";
 const SHARDS_DIR: &str = "shards";
+const TAR: &str = "small.tar";
 
 /// Where a job writes: `<tree>/<rank>`.
 #[derive(Clone, Copy, Debug)]
 pub enum Tree {
     Share,
     Bcast,
+    /// `cp -r` (share-small-files).
+    Cp,
 }
 
 impl Tree {
+    const ALL: [Tree; 3] = [Tree::Share, Tree::Bcast, Tree::Cp];
+
     fn name(self) -> &'static str {
         match self {
             Tree::Share => "share-out",
             Tree::Bcast => "bcast-out",
+            Tree::Cp => "cp-out",
         }
     }
 
     /// `--to` of the job.
-    fn template(self) -> String {
+    pub fn template(self) -> String {
         format!("{}/{{rank}}", self.name())
     }
 }
@@ -66,7 +75,7 @@ impl ShareDir {
     /// room for them and for one job's outputs.
     pub fn create(kind: ShareKind, size: u64) -> Result<ShareDir> {
         let parent = std::env::temp_dir();
-        let peers = u64::from(RANKS - 1);
+        let peers = u64::from(kind.ranks() - 1);
         let need = (size + (peers - 1) * size + SPARE).max(MIN_FREE);
         let free = disk::free_bytes(&parent)?;
         if free < need {
@@ -91,8 +100,57 @@ impl ShareDir {
         match kind {
             ShareKind::OneToAll => share.write_one_to_all(size)?,
             ShareKind::AllGather => share.write_shards((size / peers).max(1))?,
+            ShareKind::SmallFiles => share.write_small_files()?,
         }
         Ok(share)
+    }
+
+    /// `from/d<nnn>/f<nnn>.txt`: [`SMALL_FILES`] files of
+    /// [`super::small::SMALL_FILE_SIZE`] random bytes in [`SMALL_FOLDERS`] folders, for
+    /// every peer but the seeder.
+    fn write_small_files(&mut self) -> Result<()> {
+        let mut files = Vec::with_capacity(SMALL_FILES);
+        for index in 0..SMALL_FILES {
+            let relative = PathBuf::from(format!(
+                "d{:03}/f{:03}.txt",
+                index % SMALL_FOLDERS,
+                index / SMALL_FOLDERS
+            ));
+            let source = self.path().join(SOURCE_DIR).join(&relative);
+            if index < SMALL_FOLDERS {
+                fs::create_dir_all(source.parent().expect("a file is in a folder"))?;
+            }
+            fs::write(&source, small_bytes(index as u64))
+                .with_context(|| format!("cannot write {}", source.display()))?;
+            files.push(Expected { relative, source });
+        }
+        for rank in 1..self.kind.ranks() {
+            let outputs = if rank == SEEDER {
+                Vec::new()
+            } else {
+                files.clone()
+            };
+            self.expected.insert(rank, outputs);
+        }
+        Ok(())
+    }
+
+    /// The folder share-small-files shares (rank 1's `--from`).
+    pub fn source(&self) -> PathBuf {
+        self.path().join(SOURCE_DIR)
+    }
+
+    /// Where `tar c` writes the tree that `mpi-bcast` broadcasts.
+    pub fn tar(&self) -> PathBuf {
+        self.path().join(TAR)
+    }
+
+    /// Each receiving peer's folder of `tree`, by rank.
+    pub fn receivers(&self, tree: Tree) -> Vec<(u32, PathBuf)> {
+        (self.expected.iter())
+            .filter(|(_, files)| !files.is_empty())
+            .map(|(rank, _)| (*rank, self.path().join(tree.name()).join(rank.to_string())))
+            .collect()
     }
 
     fn write_one_to_all(&mut self, size: u64) -> Result<()> {
@@ -100,7 +158,7 @@ impl ShareDir {
         fs::create_dir_all(&folder)?;
         let source = folder.join(SOURCE_FILE);
         disk::write_random(&source, size, 1)?;
-        for rank in 1..RANKS {
+        for rank in 1..self.kind.ranks() {
             let outputs = if rank == SEEDER {
                 Vec::new()
             } else {
@@ -115,14 +173,14 @@ impl ShareDir {
     }
 
     fn write_shards(&mut self, shard_size: u64) -> Result<()> {
-        let shards: Vec<(u32, PathBuf)> = (1..RANKS)
+        let shards: Vec<(u32, PathBuf)> = (1..self.kind.ranks())
             .map(|rank| (rank, self.path().join(shard_relative(rank))))
             .collect();
         for (rank, path) in &shards {
             fs::create_dir_all(path.parent().expect("a shard is in a folder"))?;
             disk::write_random(path, shard_size, u64::from(*rank))?;
         }
-        for rank in 1..RANKS {
+        for rank in 1..self.kind.ranks() {
             let outputs = shards
                 .iter()
                 .filter(|(owner, _)| *owner != rank)
@@ -138,6 +196,10 @@ impl ShareDir {
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    pub fn kind(&self) -> ShareKind {
+        self.kind
     }
 
     /// Bytes a correct run writes over all ranks.
@@ -163,11 +225,11 @@ impl ShareDir {
     /// run settings.
     pub fn share_args(&self) -> Vec<OsString> {
         let from = match self.kind {
-            ShareKind::OneToAll => SOURCE_DIR.to_string(),
+            ShareKind::OneToAll | ShareKind::SmallFiles => SOURCE_DIR.to_string(),
             ShareKind::AllGather => format!("{SHARDS_DIR}/{{rank}}"),
         };
         let mut args: Vec<OsString> = vec!["share".into(), "--from".into(), from.into()];
-        if self.kind == ShareKind::OneToAll {
+        if self.kind != ShareKind::AllGather {
             args.extend(["--seeders".into(), SEEDER.to_string().into()]);
         }
         args.extend(["--to".into(), Tree::Share.template().into()]);
@@ -185,6 +247,12 @@ impl ShareDir {
                 SEEDER.to_string().into(),
             ],
             ShareKind::AllGather => vec!["--shards".into(), shard_relative("{rank}").into()],
+            ShareKind::SmallFiles => vec![
+                "--file".into(),
+                TAR.into(),
+                "--root".into(),
+                SEEDER.to_string().into(),
+            ],
         };
         args.extend(["--to".into(), Tree::Bcast.template().into()]);
         args.extend(["--report".into(), self.bcast_report().into()]);
@@ -196,14 +264,14 @@ impl ShareDir {
 
     /// Removes both output trees and both reports: the state before a job.
     pub fn clean(&self) -> Result<()> {
-        for tree in [Tree::Share, Tree::Bcast] {
+        for tree in Tree::ALL {
             let path = self.path().join(tree.name());
             if path.exists() {
                 fs::remove_dir_all(&path)
                     .with_context(|| format!("cannot remove {}", path.display()))?;
             }
         }
-        for report in [self.share_report(), self.bcast_report()] {
+        for report in [self.share_report(), self.bcast_report(), self.tar()] {
             if report.exists() {
                 fs::remove_file(&report)?;
             }
@@ -238,6 +306,7 @@ fn gib(bytes: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::share::RANKS;
 
     #[test]
     fn all_gather_expects_every_other_shard() {

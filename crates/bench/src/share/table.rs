@@ -1,11 +1,13 @@
 //! The real-data cases as a table (one row per case) and one line per case
-//! measuring it against the issue's targets.
+//! measuring it against the issue's targets. The `cp` columns are those
+//! of share-small-files only (`-` elsewhere).
 
 use super::case::ShareCaseResult;
+use super::ShareKind;
 use crate::runner::window_label;
 use crate::table::{case_row, render, Column};
 
-const COLUMNS: [Column; 18] = [
+const COLUMNS: [Column; 22] = [
     ("scenario", false),
     ("np", true),
     ("strategy", false),
@@ -20,6 +22,10 @@ const COLUMNS: [Column; 18] = [
     ("MiB/s", true),
     ("bcast MiB/s", true),
     ("CPU s", true),
+    ("cp s", true),
+    ("ratio cp", true),
+    ("cp CPU s", true),
+    ("bcast CPU s", true),
     ("peak MiB", true),
     ("bcast peak MiB", true),
     ("verify fails", true),
@@ -58,6 +64,10 @@ fn row(case: &ShareCaseResult) -> Vec<String> {
             format!("{:.0}", m.mib_per_second),
             format!("{:.0}", m.bcast_mib_per_second),
             format!("{:.2}", m.cpu_seconds),
+            optional(m.cp_seconds, 3),
+            optional(m.cp_ratio, 2),
+            optional(m.cp_cpu_seconds, 2),
+            optional(m.bcast_cpu_seconds, 2),
             format!("{:.1}", m.peak_mib),
             format!("{:.1}", m.bcast_peak_mib),
             m.verification_failures.to_string(),
@@ -70,6 +80,11 @@ fn row(case: &ShareCaseResult) -> Vec<String> {
         case.runs.len(),
         case.failures.len(),
     )
+}
+
+/// `value` with `decimals`, or `-` where the case has none.
+fn optional(value: Option<f64>, decimals: usize) -> String {
+    value.map_or_else(|| "-".to_string(), |v| format!("{v:.decimals$}"))
 }
 
 /// Per case: the ratio and the peak memory against their targets, and
@@ -90,13 +105,23 @@ fn target_line(case: &ShareCaseResult) -> Option<String> {
         None => format!("wall {:.2} x mpi-bcast (no target)", m.ratio),
     };
     let writes = if case.direct { " --direct" } else { "" };
+    let cp = match (
+        m.cp_ratio,
+        ShareKind::by_name(&case.scenario).and_then(|k| k.cp_target()),
+    ) {
+        (Some(ratio), Some(target)) => format!(
+            ", {ratio:.2} x cp -r ({}; target <= {target})",
+            verdict(ratio <= target)
+        ),
+        _ => String::new(),
+    };
     let wrong = case
         .failures
         .iter()
         .filter(|f| f.contains("WRONG OUTPUT"))
         .count();
     Some(format!(
-        "{}{writes}: {ratio}, {:.2} x mpi-bcast --direct; peak {:.1} MiB ({}; target <= {} \
+        "{}{writes}: {ratio}, {:.2} x mpi-bcast --direct{cp}; peak {:.1} MiB ({}; target <= {} \
          MiB per rank); {} segment(s) failed verification; {wrong} run(s) with a wrong output",
         case.scenario,
         m.direct_ratio,

@@ -141,6 +141,27 @@ pub fn share_command(dir: &Path, np: u32, under_mpirun: bool, args: &[&str]) -> 
     cmd
 }
 
+/// Runs `share --from data --seeders 1 --to out/{rank}` with `extra`
+/// options, 4 KiB segments and `--report r.json` in `dir`, with `np`
+/// ranks; it must succeed. Returns the report.
+pub fn share_data_report(
+    dir: &Path,
+    np: u32,
+    under_mpirun: bool,
+    extra: &[&str],
+) -> serde_json::Value {
+    let mut args = vec!["--from", "data", "--seeders", "1", "--to", "out/{rank}"];
+    args.extend(extra);
+    args.extend(["--segment-size", "4KiB", "--report", "r.json", "-q"]);
+    let output = share_command(dir, np, under_mpirun, &args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{args:?}: {stderr}");
+    let text = fs::read_to_string(dir.join("r.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
 /// Deterministic bytes: `len` of them, different for each `seed`.
 pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
     (0..len)

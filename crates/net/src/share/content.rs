@@ -4,6 +4,7 @@
 //! them from there at once), and renames it to its final name when whole.
 
 use super::direct::AlignedBuf;
+use super::pack::PackedFile;
 use super::storage::{PartialFile, WholeFile};
 use crate::content::Content;
 use mpitorrent_core::content::relative_path_problem;
@@ -72,6 +73,9 @@ pub struct ShareContent {
     complete: RwLock<HashMap<String, Whole>>,
     /// Files being received, by id.
     partial: Mutex<HashMap<FileId, Arc<Partial>>>,
+    /// The packs of small files this rank seeds or fetches, by swarm name
+    /// (they are never written as files: see [`PackedFile`]).
+    packs: HashMap<String, Arc<PackedFile>>,
     /// Aligned scratch for direct writes (the download thread's) and reads
     /// (the upload thread's): one each, reused, so neither thread waits
     /// for the other.
@@ -110,9 +114,15 @@ impl ShareContent {
             finishing,
             complete: RwLock::new(complete),
             partial: Mutex::new(HashMap::new()),
+            packs: HashMap::new(),
             write_scratch: Mutex::default(),
             read_scratch: Mutex::default(),
         }
+    }
+
+    /// These contents with the packs this rank seeds or fetches.
+    pub fn with_packs(self, packs: HashMap<String, Arc<PackedFile>>) -> Self {
+        ShareContent { packs, ..self }
     }
 
     fn partial(&self, file: &HeldFile) -> Result<Arc<Partial>, String> {
@@ -202,6 +212,9 @@ impl Content for ShareContent {
                 self.segment_size
             ));
         }
+        if let Some(pack) = self.packs.get(&file.name) {
+            return pack.store(file, index as u64, bytes);
+        }
         let partial = self.partial(file)?;
         let mut scratch = self
             .write_scratch
@@ -221,6 +234,21 @@ impl Content for ShareContent {
 
     fn encode_ack(&self, serve: &Serve) -> Result<Vec<u8>, String> {
         let (file, index) = (&serve.file, serve.index);
+        if let Some(pack) = self.packs.get(&file.name) {
+            let segment = index as u64;
+            let range = pack.layout().segment_range(segment);
+            let len = (range.end - range.start) as usize;
+            return wire::encode_segment_ack(file.id, index, len, |out| {
+                pack.append_segment(segment, out)
+                    .map_err(std::io::Error::other)
+            })
+            .map_err(|e| {
+                format!(
+                    "cannot read segment {index} of '{}': {e}",
+                    shown(&file.name)
+                )
+            });
+        }
         // A file being received is read from its partial copy (a stale
         // file of the same name may still sit under its final name).
         let partial = {
@@ -279,6 +307,9 @@ impl Content for ShareContent {
         for file in partial.values() {
             file.file.discard();
         }
+        for pack in self.packs.values() {
+            pack.abandon();
+        }
     }
 
     /// This rank's stale temporaries anywhere in the `--to` tree (whatever
@@ -301,6 +332,9 @@ impl Content for ShareContent {
     }
 
     fn complete(&self, rank: Rank, file: &HeldFile) -> Result<(), String> {
+        if let Some(pack) = self.packs.get(&file.name) {
+            return pack.complete(file).map_err(|e| format!("rank {rank}: {e}"));
+        }
         let partial = self
             .partial
             .lock()

@@ -8,15 +8,17 @@
 
 use super::content::{Finishing, ShareContent, WriteOptions};
 use super::manifest::Manifest;
+use super::pack::{PackPlace, PackedFile, SegmentCache};
 use super::scan::{hash_open, scan_folder, ScanOptions, ScannedFile};
 use mpitorrent_core::content::relative_path_problem;
 use mpitorrent_core::escape::shown_path;
+use mpitorrent_core::tree::pack::PackLayout;
 use mpitorrent_core::tree::{PlanOptions, Present, TreeEntry, TreeOffer, TreePlan};
 use mpitorrent_core::{Destination, FileListing, Rank, Registration};
 use mpitorrent_fs::beneath::FolderId;
 use mpitorrent_fs::meta::{available, create_link, set_meta_below};
 use mpitorrent_fs::{Error, Folder};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ffi::OsStr;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
@@ -117,6 +119,8 @@ pub fn prepare(
         segment_size: spec.segment_size,
         hash: spec.manifest.is_none(),
         links: spec.links,
+        // Hashed in their packs, once the plan has made them.
+        hash_small: false,
     };
     let (mut from_folder, mut owned, mut entries) = (None, Vec::new(), Vec::new());
     let mut source_segments_hashed = 0;
@@ -128,6 +132,7 @@ pub fn prepare(
             Some(path) => Manifest::read(path)
                 .and_then(|m| m.apply(&mut found.files, &folder, spec.segment_size))
                 .map_err(|e| format!("rank {rank}: {e}"))?,
+            // The packs' segments are counted by the plan.
             None => found.files.iter().map(|f| f.hashes.len() as u64).sum(),
         };
         entries = found.others;
@@ -212,6 +217,16 @@ pub fn share_peer(
     // A seeder's own entries stay where they are: it writes what it lacks.
     let mine: BTreeSet<&str> = offered.iter().map(String::as_str).collect();
     let kept: BTreeSet<&str> = plan.unchanged.iter().map(String::as_str).collect();
+    let layouts = plan
+        .packs
+        .iter()
+        .map(|pack| PackLayout::new(pack, &plan.entries, spec.segment_size))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("rank {rank}: {e}"))?;
+    let packed: HashSet<&str> = layouts
+        .iter()
+        .flat_map(|layout| layout.members.iter().map(|m| m.name.as_str()))
+        .collect();
     let mut finishing = Finishing::default();
     let mut wanted = Vec::new();
     for entry in &plan.entries {
@@ -229,7 +244,7 @@ pub fn share_peer(
                     // Of the source's size and time, maybe not its mode.
                     set_meta_below(&to_folder, Path::new(name), meta.mode, meta.mtime)
                         .map_err(in_rank)?;
-                } else {
+                } else if !packed.contains(name.as_str()) {
                     wanted.push(name.clone());
                 }
             }
@@ -244,18 +259,70 @@ pub fn share_peer(
         }
     }
     let mut complete = HashMap::new();
-    let owned = match &from_folder {
-        Some(folder) => listings(owned, folder, &mut complete),
+    // A file smaller than a segment is only ever swarmed in its pack.
+    let (big, small): (Vec<ScannedFile>, Vec<ScannedFile>) = owned
+        .into_iter()
+        .partition(|file| file.meta.size >= spec.segment_size);
+    let mut owned = match &from_folder {
+        Some(folder) => listings(big, folder, &mut complete),
         None => Vec::new(),
     };
+    let rehash: BTreeSet<&str> = plan.rehash.iter().map(String::as_str).collect();
+    let packs = Packs {
+        layouts: &layouts,
+        rank,
+        fsync: spec.write.fsync,
+        cache: Arc::default(),
+    };
+    let mut content_packs = HashMap::new();
+    let listed: HashMap<&str, &[String]> = small
+        .iter()
+        .map(|file| (file.name.as_str(), file.hashes.as_slice()))
+        .collect();
+    for &index in &plan.seeds {
+        let Some(folder) = &from_folder else {
+            return Err(format!(
+                "rank {rank}: the plan has it seed a pack, but it has no --from"
+            ));
+        };
+        let pack = packs.get(index, folder, |_| true)?;
+        let hashes = pack
+            .hash(&|name| listed.get(name).copied())
+            .map_err(|e| format!("rank {rank}: {e}"))?;
+        owned.push(FileListing {
+            name: pack.layout().name.clone(),
+            hashes,
+        });
+        content_packs.insert(pack.layout().name.clone(), pack);
+    }
+    let mut candidates = Vec::new();
+    for &index in &plan.fetches {
+        let pack = packs.get(index, &to_folder, |name| rehash.contains(name))?;
+        let name = pack.layout().name.clone();
+        if pack.has_copies() {
+            // Its segments that match need not move (see resume, below).
+            let hashes = pack
+                .hash(&|_| None)
+                .map_err(|e| format!("rank {rank}: {e}"))?;
+            candidates.push(FileListing {
+                name: name.clone(),
+                hashes,
+            });
+        }
+        wanted.push(name.clone());
+        content_packs.insert(name, pack);
+    }
     // Copies to hash, each under its final name or as a killed run's
     // temporary: the download resumes from the segments that match.
-    let copies = plan.rehash.iter().map(|name| (name, name.clone()));
+    let copies = plan
+        .rehash
+        .iter()
+        .filter(|name| !packed.contains(name.as_str()))
+        .map(|name| (name, name.clone()));
     let temporaries = plan
         .resume
         .iter()
         .filter_map(|n| Some((n, parts.remove(n)?)));
-    let mut candidates = Vec::new();
     for (name, path) in copies.chain(temporaries) {
         let size = finishing.files.get(name).map_or(0, |meta| meta.size);
         let file = to_folder.open_file(Path::new(&path)).map_err(in_rank)?;
@@ -285,8 +352,49 @@ pub fn share_peer(
         spec.write,
         complete,
         finishing,
-    );
+    )
+    .with_packs(content_packs);
     Ok((registration, content))
+}
+
+/// The packs of a plan, as this rank makes them.
+struct Packs<'a> {
+    layouts: &'a [PackLayout],
+    rank: Rank,
+    fsync: bool,
+    cache: Arc<SegmentCache>,
+}
+
+impl Packs<'_> {
+    /// Pack `index` of the plan with its members below `root`, of which
+    /// this rank has those `local` says.
+    fn get(
+        &self,
+        index: u32,
+        root: &Arc<Folder>,
+        local: impl Fn(&str) -> bool,
+    ) -> Result<Arc<PackedFile>, String> {
+        let Some(layout) = self.layouts.get(index as usize) else {
+            return Err(format!(
+                "rank {}: the plan names pack {index} of {}",
+                self.rank,
+                self.layouts.len()
+            ));
+        };
+        let local = layout.members.iter().map(|m| local(&m.name)).collect();
+        let place = PackPlace {
+            root: Arc::clone(root),
+            owner: self.rank.0,
+            fsync: self.fsync,
+            cache: Arc::clone(&self.cache),
+        };
+        Ok(Arc::new(PackedFile::new(
+            layout.clone(),
+            index,
+            place,
+            local,
+        )))
+    }
 }
 
 /// The folders every peer rank of the job writes to (`--to` for ranks
@@ -438,9 +546,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_str().unwrap();
         fs::create_dir_all(dir.path().join("data/copies/2")).unwrap();
-        fs::write(dir.path().join("data/a"), b"a").unwrap();
-        fs::write(dir.path().join("data/copies/2/a"), b"a").unwrap();
-        fs::write(dir.path().join("data/copies/kept"), b"k").unwrap();
+        // Of a segment each (smaller ones would be packed).
+        fs::write(dir.path().join("data/a"), b"aa").unwrap();
+        fs::write(dir.path().join("data/copies/2/a"), b"aa").unwrap();
+        fs::write(dir.path().join("data/copies/kept"), b"kk").unwrap();
         let spec = ShareSpec {
             from: format!("{root}/data"),
             to: format!("{root}/data/copies/{{rank}}"),

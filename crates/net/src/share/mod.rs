@@ -14,6 +14,7 @@ pub mod destination;
 pub mod direct;
 pub mod job;
 pub mod manifest;
+pub mod pack;
 pub mod plan;
 pub mod progress;
 pub mod scan;

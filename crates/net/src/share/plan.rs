@@ -72,11 +72,15 @@ pub fn plan_job<E: Endpoint>(
     };
     match planned {
         Ok((plans, counts)) => {
+            let mut bytes = ByteView::new(&offers, spec.segment_size);
+            if let Some(plan) = plans.first() {
+                bytes.add_packs(plan);
+            }
             for ((rank, _), plan) in offers.iter().zip(plans) {
                 let msg = Message::TreePlan(Box::new(plan));
                 endpoint.transmit(&Transmit { to: *rank, msg })?;
             }
-            Ok((counts, ByteView::new(&offers, spec.segment_size)))
+            Ok((counts, bytes))
         }
         Err(reason) => {
             for peer in 1..endpoint.size() {

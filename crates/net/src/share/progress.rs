@@ -4,7 +4,7 @@
 //! the offers of the plan ([`super::plan`]).
 
 use mpitorrent_core::tracker::Tracker;
-use mpitorrent_core::tree::{TreeEntry, TreeOffer};
+use mpitorrent_core::tree::{TreeEntry, TreeOffer, TreePlan};
 use mpitorrent_core::Rank;
 use std::collections::HashMap;
 
@@ -46,6 +46,22 @@ impl ByteView {
             }
         }
         view
+    }
+
+    /// Adds the sizes of the packs of `plan` (every plan lists them all),
+    /// which the tracker counts like files.
+    pub fn add_packs(&mut self, plan: &TreePlan) {
+        for pack in &plan.packs {
+            let size = pack
+                .members
+                .iter()
+                .filter_map(|&index| match plan.entries.get(index as usize) {
+                    Some(TreeEntry::File { meta, .. }) => Some(meta.size),
+                    _ => None,
+                })
+                .sum();
+            self.sizes.insert(pack.name.clone(), size);
+        }
     }
 
     /// Every peer rank's missing bytes, rank 1 first. A file it lacks

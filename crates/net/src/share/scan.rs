@@ -36,6 +36,9 @@ pub struct ScanOptions {
     pub hash: bool,
     /// List symbolic links (`--links`) instead of skipping them.
     pub links: bool,
+    /// With `hash`, hash files smaller than a segment too (a seeder of
+    /// `share` leaves them to its packs: see [`super::pack`]).
+    pub hash_small: bool,
 }
 
 /// Everything a scan found.
@@ -203,7 +206,8 @@ impl Visitor for Scan<'_> {
         };
         let mut meta = meta_of(&file).map_err(|e| Error::io("stat", &path, e))?;
         let mut hashes = Vec::new();
-        if self.options.hash {
+        let small = meta.size < self.options.segment_size;
+        if self.options.hash && (self.options.hash_small || !small) {
             let (size, hashed) = hash_open(file, self.options.segment_size)
                 .map_err(|e| Error::io("read", &path, e))?;
             // The size the hashes cover (the file may have grown since).
@@ -260,6 +264,7 @@ mod tests {
             segment_size: 1024,
             hash: true,
             links: false,
+            hash_small: true,
         };
         let found = scan_folder(&root, options, &[], &mut |w| warnings.push(w)).unwrap();
         let names: Vec<&str> = found.files.iter().map(|f| f.name.as_str()).collect();

@@ -208,7 +208,7 @@ impl WholeFile {
 /// per segment served), and without moving a cursor, so any number of
 /// threads may read one descriptor. A short read (the file shrank) is an
 /// `UnexpectedEof` error, and `out` is left as it was.
-fn append_at(file: &File, offset: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
+pub(super) fn append_at(file: &File, offset: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
     let start = out.len();
     out.reserve(len);
     let mut got = 0;
