@@ -127,14 +127,17 @@ pub struct SwarmArgs {
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub stall_timeout: u64,
     /// Segment requests a download thread keeps outstanding at once (each
-    /// segment is still requested and answered one by one). 1 is the
-    /// classic loop; 8 measured fastest (see the README's benchmark).
+    /// segment is answered one by one; with relay the requests to one
+    /// owner travel as one message). 1 is the classic loop; 8 measured
+    /// fastest (see the README's benchmark).
     #[arg(long, default_value_t = DEFAULT_WINDOW, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub window: u32,
     /// How downloads choose owners and segments: rarest-first (the default,
     /// fastest in the one-host benchmark), paced (the default of `share`:
     /// the tracker paces every holder, so a seeder's uplink sends about
-    /// one copy), round-robin (the classic protocol's) or least-loaded.
+    /// one copy), relay (paced with relays, batched requests and few
+    /// tracker messages; try it with --window 32 or 64), round-robin (the
+    /// classic protocol's) or least-loaded.
     #[arg(long)]
     pub strategy: Option<Strategy>,
     /// Answer each swarm request with at most this many owners (a random

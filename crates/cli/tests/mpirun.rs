@@ -12,11 +12,31 @@ use std::path::Path;
 /// Runs `mpirun -np <ranks> mpitorrent` in a folder holding `shape` and
 /// checks every output.
 fn run_shape(shape: &shapes::Shape) {
+    run_shape_with(shape, &[]);
+}
+
+/// [`run_shape`] with `mpitorrent run ARGS`.
+fn run_shape_with(shape: &shapes::Shape, args: &[&str]) {
     let dir = hand_written(&shape.scenario);
-    let output = mpirun(shape.scenario.ranks(), dir.path()).output().unwrap();
+    let mut command = mpirun(shape.scenario.ranks(), dir.path());
+    if !args.is_empty() {
+        command.arg("run").args(args);
+    }
+    let output = command.output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{}: {stderr}", shape.name);
+    assert!(output.status.success(), "{} {args:?}: {stderr}", shape.name);
     assert_outputs(dir.path(), &shape.scenario, shape.name);
+}
+
+#[test]
+fn relay_under_mpirun() {
+    // Relays serve segments they are still receiving, and batches wait
+    // for them: across real threads and processes, every output exact.
+    for shape in shapes::classic() {
+        run_shape_with(&shape, &["--strategy", "relay", "--window", "8"]);
+    }
+    let large = shapes::by_name("large").unwrap();
+    run_shape_with(&large, &["--strategy", "relay", "--window", "64"]);
 }
 
 #[test]

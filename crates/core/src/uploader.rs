@@ -318,6 +318,60 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_is_served_as_its_segments_arrive() {
+        let holdings = Arc::new(Holdings::new());
+        let file = holdings.add_empty(FileId(0), "f".into(), vec!["a".into(); 4]);
+        file.insert(2);
+        let mut u = Uploader::new(Rank(1), Arc::clone(&holdings));
+        let batch = |file, indices| Message::SegmentBatch {
+            file: FileId(file),
+            indices,
+        };
+        let served = |u: &mut Uploader| -> Vec<(u32, u32, u32)> {
+            std::iter::from_fn(|| u.poll_event())
+                .map(|e| match e {
+                    UploadEvent::Serve(s) => (s.to.0, s.file.id.0, s.index),
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        u.handle_message(Duration::ZERO, Rank(2), batch(0, vec![3, 2, 0]))
+            .unwrap();
+        // What it holds goes at once; the rest waits (no NACK), and so does
+        // a batch of a file it has not been told of yet.
+        assert_eq!(served(&mut u), [(2, 0, 2)]);
+        u.handle_message(Duration::ZERO, Rank(3), batch(5, vec![1]))
+            .unwrap();
+        assert!(u.is_waiting());
+        assert!(u.poll_transmit().is_none());
+        u.serve_arrived();
+        assert!(served(&mut u).is_empty());
+        // Segments 0 and 3 arrive: served in the order asked.
+        file.insert(0);
+        file.insert(3);
+        u.serve_arrived();
+        assert_eq!(served(&mut u), [(2, 0, 3), (2, 0, 0)]);
+        // File 5 arrives, then is left before its segment came: NACK.
+        holdings.add_empty(FileId(5), "g".into(), vec!["b".into(); 2]);
+        u.serve_arrived();
+        assert!(u.is_waiting());
+        holdings.remove(FileId(5));
+        u.serve_arrived();
+        assert!(!u.is_waiting());
+        let nack = u.poll_transmit().unwrap();
+        assert_eq!(nack.to, Rank(3));
+        assert!(matches!(nack.msg, Message::SegmentNack { index: 1, .. }));
+        // A segment beyond the file, or of a file it left, is NACKed at once.
+        u.handle_message(Duration::ZERO, Rank(2), batch(0, vec![9]))
+            .unwrap();
+        u.handle_message(Duration::ZERO, Rank(2), batch(5, vec![0]))
+            .unwrap();
+        assert_eq!(std::iter::from_fn(|| u.poll_transmit()).count(), 2);
+        assert!(!u.is_waiting());
+        assert_eq!(u.stats().sent.total(), 3);
+    }
+
+    #[test]
     fn stops_on_terminate_from_the_tracker_only() {
         let mut u = Uploader::new(Rank(1), Arc::new(Holdings::new()));
         assert!(u

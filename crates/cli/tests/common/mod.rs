@@ -117,10 +117,24 @@ pub fn mpirun(np: u32, dir: &Path) -> Command {
     std_command
         .current_dir(dir)
         .env(STRICT_SHUTDOWN, "1")
+        .env("TMPDIR", launcher_tmpdir())
         .arg(assert_cmd::cargo::cargo_bin("mpitorrent"));
     let mut cmd = Command::from_std(std_command);
     cmd.timeout(RUN_TIMEOUT);
     cmd
+}
+
+/// A folder of its own for one launcher's session files (`TMPDIR`): Open
+/// MPI's `mpirun` makes `$TMPDIR/ompi.<host>.<uid>` at start, and two of
+/// them starting at the same moment (tests run in parallel) can both try,
+/// one failing with "mkdir ... File exists".
+fn launcher_tmpdir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("mpitorrent-test-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a folder for the launcher's session files");
+    dir
 }
 
 /// `mpitorrent share ARGS`, in `dir`, with `np` ranks: under `mpirun -np

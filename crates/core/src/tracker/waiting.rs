@@ -122,3 +122,113 @@ impl Tracker {
         self.send(rank, msg);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::HintKind;
+    use crate::{FileListing, Registration, Transmit};
+    use std::time::Duration;
+
+    const T0: Duration = Duration::ZERO;
+
+    fn relay(count: u32) -> HintRequest {
+        HintRequest {
+            kind: HintKind::Relay,
+            count,
+        }
+    }
+
+    fn drain(t: &mut Tracker) -> Vec<Transmit> {
+        std::iter::from_fn(|| t.poll_transmit()).collect()
+    }
+
+    /// Rank 1 seeds "f" (4 segments); ranks 2 and 3 want it.
+    fn swarm() -> Tracker {
+        let mut t = Tracker::new(super::super::TrackerConfig::new(4), T0);
+        let owned = vec![FileListing {
+            name: "f".into(),
+            hashes: (0..4).map(|i| format!("h{i}")).collect(),
+        }];
+        let seed = Registration {
+            owned,
+            ..Registration::default()
+        };
+        t.handle_message(T0, Rank(1), Message::Register(seed));
+        for rank in [2, 3] {
+            let wants = Registration {
+                wanted: vec!["f".into()],
+                ..Registration::default()
+            };
+            t.handle_message(T0, Rank(rank), Message::Register(wants));
+        }
+        drain(&mut t);
+        t
+    }
+
+    fn hints_of(sent: &[Transmit]) -> Vec<Vec<crate::Hint>> {
+        sent.iter()
+            .map(|s| match &s.msg {
+                Message::SwarmReply { hints, .. } | Message::SwarmRefresh { hints, .. } => {
+                    hints.clone()
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    fn update(t: &mut Tracker, rank: u32, received: Vec<crate::Received>) -> Vec<Transmit> {
+        let msg = Message::PeerUpdate {
+            file: FileId(0),
+            received,
+            hints: relay(2),
+        };
+        t.handle_message(T0, Rank(rank), msg);
+        drain(t)
+    }
+
+    #[test]
+    fn a_request_without_hints_waits_until_the_swarm_changes() {
+        let mut t = swarm();
+        let ask = |name: &str| Message::SwarmRequest {
+            name: name.into(),
+            hints: relay(2),
+        };
+        // Rank 2 gets two fresh segments of the seed, which then owes a
+        // full window; rank 3 gets them from rank 2, their relay.
+        t.handle_message(T0, Rank(2), ask("f"));
+        let to_2 = hints_of(&drain(&mut t)).remove(0);
+        assert_eq!(to_2.len(), 2);
+        assert!(to_2.iter().all(|h| h.1 == Rank(1)), "{to_2:?}");
+        t.handle_message(T0, Rank(3), ask("f"));
+        let to_3 = hints_of(&drain(&mut t)).remove(0);
+        assert!(
+            !to_3.is_empty() && to_3.iter().all(|h| h.1 == Rank(2)),
+            "{to_3:?}"
+        );
+        // Rank 2 asks for more: nobody has room or anything new for it, so
+        // its request waits (no answer now).
+        assert!(update(&mut t, 2, vec![]).is_empty());
+        // It asks again, reporting both segments: the waiting request is
+        // answered with nothing, and the new one with the seed's next two.
+        let received = to_2.iter().map(|h| (h.0, Rank(1))).collect();
+        let answers = hints_of(&update(&mut t, 2, received));
+        assert_eq!(answers.len(), 2, "{answers:?}");
+        assert!(answers[0].is_empty());
+        assert_eq!(answers[1].len(), 2);
+        let fresh: Vec<u32> = answers[1].iter().map(|h| h.0).collect();
+        assert!(fresh.iter().all(|i| !to_2.iter().any(|h| h.0 == *i)));
+        // Rank 3's next request waits too, and is answered (with nothing)
+        // when it completes the file.
+        assert!(update(&mut t, 3, vec![]).is_empty());
+        let done = Message::FileCompleted {
+            file: FileId(0),
+            received: vec![],
+        };
+        t.handle_message(T0, Rank(3), done);
+        let sent = drain(&mut t);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].to, Rank(3));
+        assert_eq!(hints_of(&sent), [vec![]]);
+    }
+}

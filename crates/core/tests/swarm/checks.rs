@@ -81,8 +81,9 @@ pub(crate) fn check_termination(scenario: &Scenario, outcome: &Outcome) -> Resul
 /// Message counts add up (see [`mpitorrent_harness::check_counts`]; the
 /// peers' STATS against the tracker's and this driver's counts were checked
 /// at the end of the run), and PEER_UPDATE at most every ten segments
-/// (except with `paced`, which asks the tracker for work whenever half its
-/// window is free, so its updates follow the swarm, not a count).
+/// (except with `paced` and `relay`, which ask the tracker for work whenever
+/// half their window is free, so their updates follow the swarm, not a
+/// count).
 pub(crate) fn check_traffic(
     scenario: &Scenario,
     outcome: &Outcome,
@@ -93,7 +94,8 @@ pub(crate) fn check_traffic(
         .map_err(|e| format!("{e}; all counts: {:?}", outcome.sent))?;
     let acks = outcome.count(MessageKind::SegmentAck);
     let updates = outcome.count(MessageKind::PeerUpdate);
-    if strategy != Strategy::Paced && updates > acks / 10 + implied.files {
+    let asks_for_work = matches!(strategy, Strategy::Paced | Strategy::Relay);
+    if !asks_for_work && updates > acks / 10 + implied.files {
         return Err(format!(
             "{updates} PEER_UPDATEs for {acks} downloaded segments of {} files",
             implied.files

@@ -115,6 +115,12 @@ pub(crate) fn generated_swarms_paced() {
 }
 
 #[test]
+pub(crate) fn generated_swarms_relay() {
+    run_generated_with(8, Strategy::Relay, Some(2));
+    run_generated_with(4, Strategy::Relay, None);
+}
+
+#[test]
 pub(crate) fn generated_shapes_cover_the_corners() {
     let all: Vec<ScenarioParams> = (0..200).map(generated_params).collect();
     assert!(all.iter().any(|p| p.ranks == 2));

@@ -233,6 +233,33 @@ mod tests {
     }
 
     #[test]
+    fn relay_requests_to_one_holder_travel_together() {
+        let mut d = started(Strategy::Relay, 8);
+        assert_eq!(
+            drain(&mut d),
+            vec![Message::SwarmRequest {
+                name: "f".into(),
+                hints: HintRequest {
+                    kind: HintKind::Relay,
+                    count: 8
+                }
+            }]
+        );
+        reply(&mut d, vec![(5, Rank(2)), (1, Rank(3)), (6, Rank(2))]);
+        let sent: Vec<_> = std::iter::from_fn(|| d.poll_transmit()).collect();
+        let messages: Vec<Message> = sent.iter().map(|t| t.msg.clone()).collect();
+        assert!(requests(&messages).is_empty(), "no single requests");
+        let batches: Vec<(Rank, Vec<u32>)> = sent
+            .into_iter()
+            .filter_map(|t| match t.msg {
+                Message::SegmentBatch { indices, .. } => Some((t.to, indices)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(batches, [(Rank(2), vec![5, 6]), (Rank(3), vec![1])]);
+    }
+
+    #[test]
     fn a_file_completes_without_a_last_update() {
         let mut d = paced(2);
         drain(&mut d);
