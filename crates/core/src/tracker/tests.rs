@@ -129,8 +129,10 @@ fn answers_swarm_requests_and_tracks_the_swarm() {
     }
 }
 
+/// The tracker's wiring: a SWARM_REQUEST's hints come from the policy it
+/// names (which hints are right is each strategy's own tests' business).
 #[test]
-fn hints_point_at_rare_segments_when_asked() {
+fn a_request_is_answered_with_the_hints_of_the_policy_it_names() {
     let mut t = registered();
     drain(&mut t);
     let request = Message::SwarmRequest {
