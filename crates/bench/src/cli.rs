@@ -217,6 +217,7 @@ impl Plan {
             floor: floor.clone(),
             bcast: bcast.clone(),
             strategy: cli.strategies.first().map(|s| s.to_string()),
+            window: windows.first().copied().flatten(),
             timeout: std::time::Duration::from_secs(cli.timeout),
         };
         if !cli.clusters.is_empty() {

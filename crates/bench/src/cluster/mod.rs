@@ -116,6 +116,8 @@ pub struct ClusterPlan {
     pub bcast: PathBuf,
     /// `share --strategy`, if not mpitorrent's default.
     pub strategy: Option<String>,
+    /// `share --window`, if not mpitorrent's default.
+    pub window: Option<u32>,
     pub timeout: Duration,
 }
 
@@ -311,6 +313,9 @@ impl<'a> Case<'a> {
         rest.extend(option("--report", report.clone()));
         if let Some(strategy) = &self.plan.strategy {
             rest.extend(args(["--strategy", strategy]));
+        }
+        if let Some(window) = self.plan.window {
+            rest.extend(args(["--window", &window.to_string()]));
         }
         let cost = self.mpirun(&self.plan.binary, rest, "share")?;
         let wanted: Vec<PathBuf> = match per_node {
