@@ -88,16 +88,12 @@ pub enum Command {
     Manifest(ManifestArgs),
 }
 
-/// The request window used unless `--window` says otherwise.
-pub const DEFAULT_WINDOW: u32 = 8;
-/// The strategy used unless `--strategy` says otherwise.
+/// The strategy of `run`, `share` and `sim` unless `--strategy` says
+/// otherwise: `relay`, the one that stays near the lower bound at every
+/// scale the simulator tried while sending the tracker few messages, and
+/// sends about one copy through a seeder's uplink across nodes (see the
+/// README's "Why relay is the default").
 pub const DEFAULT_STRATEGY: Strategy = Strategy::RarestFirst;
-/// `share`'s strategy unless `--strategy` says otherwise. Across nodes the
-/// seeder's uplink is what bounds a `share`, and `paced` sends about one
-/// copy through it where `rarest-first` sends two (emulated cluster, 5
-/// nodes at 200 Mbit/s, 128 MiB: 1.16 copies and 12.3-13.8 s against 1.97-2.03
-/// copies and 18.7-19.9 s, 4 runs each, interleaved).
-pub const SHARE_STRATEGY: Strategy = Strategy::Paced;
 
 /// Where a classic swarm's files are.
 #[derive(Debug, Clone, Args)]
@@ -128,16 +124,15 @@ pub struct SwarmArgs {
     pub stall_timeout: u64,
     /// Segment requests a download thread keeps outstanding at once (each
     /// segment is answered one by one; with relay the requests to one
-    /// owner travel as one message). 1 is the classic loop; 8 measured
-    /// fastest (see the README's benchmark).
-    #[arg(long, default_value_t = DEFAULT_WINDOW, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub window: u32,
-    /// How downloads choose owners and segments: rarest-first (the default,
-    /// fastest in the one-host benchmark), paced (the default of `share`:
-    /// the tracker paces every holder, so a seeder's uplink sends about
-    /// one copy), relay (paced with relays, batched requests and few
-    /// tracker messages; try it with --window 32 or 64), round-robin (the
-    /// classic protocol's) or least-loaded.
+    /// owner travel as one message). 1 is the classic loop. Default: 32
+    /// with relay, 8 with the others (see the README's benchmark).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub window: Option<u32>,
+    /// How downloads choose owners and segments: relay (the default: the
+    /// tracker plans who passes each segment to whom, ranks pass segments
+    /// on as they arrive, requests to one owner travel together),
+    /// rarest-first (as BitTorrent), paced (relay without relays),
+    /// round-robin (the classic protocol's) or least-loaded.
     #[arg(long)]
     pub strategy: Option<Strategy>,
     /// Answer each swarm request with at most this many owners (a random
@@ -262,6 +257,12 @@ impl SwarmArgs {
     /// The strategy asked for, or the default.
     pub fn strategy(&self) -> Strategy {
         self.strategy.unwrap_or(DEFAULT_STRATEGY)
+    }
+
+    /// The window asked for, or the strategy's default.
+    pub fn window(&self) -> u32 {
+        self.window
+            .unwrap_or_else(|| self.strategy().default_window())
     }
 }
 

@@ -1,7 +1,6 @@
 //! What each subcommand does: turn arguments into library calls and the
 //! outcome into an exit status and one message.
 
-use crate::cli::SHARE_STRATEGY;
 use crate::cli::{Cli, Command, GenArgs};
 use crate::logging;
 use crate::report_cmd;
@@ -19,11 +18,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Local(args)) => {
             run_local(args.ranks, &args.swarm, &Workload::Classic(args.files))
         }
-        Some(Command::Share(mut args)) => {
+        Some(Command::Share(args)) => {
             if let Err(usage) = args.validate() {
                 crate::launcher::exit_with(usage)
             }
-            args.swarm.strategy.get_or_insert(SHARE_STRATEGY);
             match args.local {
                 Some(ranks) => run_local(ranks, &args.swarm, &Workload::share(&args)),
                 None => run_mpi(&args.swarm, &Workload::share(&args)),

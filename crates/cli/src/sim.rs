@@ -2,7 +2,7 @@
 //! the simulator of `mpitorrent-sim`; prints what it measured (as text, or
 //! as one JSON object with `--json`).
 
-use crate::cli::{DEFAULT_STRATEGY, DEFAULT_WINDOW};
+use crate::cli::DEFAULT_STRATEGY;
 use anyhow::{bail, Context, Result};
 use clap::{ArgGroup, Args};
 use mpitorrent_core::strategy::Strategy;
@@ -41,9 +41,10 @@ pub struct SimArgs {
     /// How downloads choose owners and segments.
     #[arg(long, default_value_t = DEFAULT_STRATEGY)]
     pub strategy: Strategy,
-    /// Segment requests a downloader keeps outstanding.
-    #[arg(long, default_value_t = DEFAULT_WINDOW, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub window: u32,
+    /// Segment requests a downloader keeps outstanding (default: 32 with
+    /// relay, 8 with the others).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub window: Option<u32>,
     /// Owners per swarm answer (a random sample that always holds a seed).
     #[arg(long, value_name = "OWNERS", default_value_t = DEFAULT_SWARM_SAMPLE as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub swarm_sample: u32,
@@ -132,7 +133,9 @@ impl SimArgs {
     fn config(&self) -> SimConfig {
         SimConfig {
             strategy: self.strategy,
-            window: self.window,
+            window: self
+                .window
+                .unwrap_or_else(|| self.strategy.default_window()),
             update_every: self.update_every,
             swarm_sample: Some(self.swarm_sample as usize),
             latency: self.latency,

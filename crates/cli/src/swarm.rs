@@ -80,7 +80,7 @@ fn job_config(args: &SwarmArgs, workload: &Workload, own_process: bool) -> Resul
         input_dir: classic.input_dir,
         output_dir: classic.output_dir,
         peer: PeerOptions {
-            window: args.window,
+            window: args.window(),
             strategy: args.strategy(),
             seed: args.seed,
             own_process,
@@ -163,7 +163,7 @@ fn finish(
             let settings = RunSettings {
                 transport: transport.into(),
                 strategy: args.strategy().to_string(),
-                window: args.window,
+                window: args.window(),
                 per_rank_resources: transport == "mpi",
             };
             let mut report = RunReport::build(&data, settings, process_resources());

@@ -156,12 +156,16 @@ pub struct Downloader {
 
 impl Downloader {
     pub fn new(config: DownloaderConfig, holdings: Arc<Holdings>) -> Self {
-        let queue = config.wanted.iter().cloned().collect();
+        let policy = config.strategy.download_policy();
+        let mut queue: VecDeque<String> = config.wanted.iter().cloned().collect();
+        if policy.in_name_order() {
+            queue.make_contiguous().sort();
+        }
         let rng = Box::new(ChaCha8Rng::seed_from_u64(
             config.seed ^ (config.rank.0 as u64).rotate_left(32),
         ));
         Downloader {
-            policy: config.strategy.download_policy(),
+            policy,
             config,
             holdings,
             rng,
@@ -446,6 +450,10 @@ impl Downloader {
         let batches = self.policy.batches();
         // (With `batches`: the segments asked of each owner, in order.)
         let mut batch: Vec<(Rank, Vec<SegmentIdx>)> = Vec::new();
+        let free = window.saturating_sub(active.in_flight.len());
+        if free < self.policy.refill_at(window) && active.in_flight.len() > 0 {
+            return Ok(());
+        }
         while active.in_flight.len() < window {
             let Some((index, hinted)) = next_segment(active, scan) else {
                 break;

@@ -32,7 +32,7 @@ use std::io;
 /// 6: TREE_PLAN packs small files (`share`); SEGMENT_BATCH (several
 ///    segments asked of one owner, which may be a relay) and the `relay`
 ///    hint policy.
-pub const WIRE_VERSION: u8 = 6;
+pub const WIRE_VERSION: u8 = 7;
 
 /// A message that could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

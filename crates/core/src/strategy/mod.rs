@@ -15,6 +15,9 @@
 //!   it is still receiving, and passes it on as it arrives; hints come in
 //!   large batches and the requests to one holder travel together
 //!   (SEGMENT_BATCH), so the tracker sees few messages per segment.
+//! - `tree`: the tracker plans once who passes each segment to whom
+//!   (interleaved trees, one per stripe of the file), and is told nothing
+//!   more until a file is complete.
 //!
 //! A strategy is a type with up to two sides: a `DownloadPolicy`, which
 //! the [`crate::downloader::Downloader`] consults at each of its choices,
@@ -29,8 +32,10 @@ mod paced;
 mod rarest_first;
 mod relay;
 mod round_robin;
+mod tree;
 
 pub(crate) use paced::Pacing;
+pub(crate) use tree::TreePlan;
 
 use crate::downloader::OwnerList;
 use crate::tracker::FileSwarm;
@@ -41,6 +46,12 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::str::FromStr;
 
+/// `relay`'s request window unless one is given.
+pub const RELAY_WINDOW: u32 = 32;
+/// `tree`'s request window unless one is given: a quarter of it per
+/// parent, asked half a window at a time.
+pub const TREE_WINDOW: u32 = 64;
+
 /// A download strategy, by name.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Strategy {
@@ -50,15 +61,17 @@ pub enum Strategy {
     RarestFirst,
     Paced,
     Relay,
+    Tree,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 5] = [
+    pub const ALL: [Strategy; 6] = [
         Strategy::RoundRobin,
         Strategy::LeastLoaded,
         Strategy::RarestFirst,
         Strategy::Paced,
         Strategy::Relay,
+        Strategy::Tree,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +81,21 @@ impl Strategy {
             Strategy::RarestFirst => "rarest-first",
             Strategy::Paced => "paced",
             Strategy::Relay => "relay",
+            Strategy::Tree => "tree",
+        }
+    }
+
+    /// The request window used with this strategy unless one is given.
+    /// `relay` batches the requests of one choice to one holder, and asks
+    /// the tracker for hints once half its window is free: a larger window
+    /// is fewer, larger batches and fewer tracker messages per segment
+    /// (see the README's simulator and benchmark tables). The others were
+    /// measured fastest with 8 in the one-host benchmark.
+    pub fn default_window(self) -> u32 {
+        match self {
+            Strategy::Relay => RELAY_WINDOW,
+            Strategy::Tree => TREE_WINDOW,
+            _ => 8,
         }
     }
 
@@ -79,6 +107,7 @@ impl Strategy {
             Strategy::RarestFirst => Box::new(rarest_first::RarestFirst),
             Strategy::Paced => Box::new(paced::Paced::new(HintKind::Paced)),
             Strategy::Relay => Box::new(paced::Paced::new(HintKind::Relay)),
+            Strategy::Tree => Box::new(tree::Tree),
         }
     }
 }
@@ -115,6 +144,9 @@ pub enum HintKind {
     Paced,
     /// Paced hints that may name a holder still receiving the segment.
     Relay,
+    /// The file's tree plan: a source for every segment, at the first
+    /// request.
+    Tree,
 }
 
 impl HintKind {
@@ -124,6 +156,7 @@ impl HintKind {
             HintKind::Rarest => &rarest_first::RarestHints,
             HintKind::Paced => &paced::PacedHints { relay: false },
             HintKind::Relay => &relay::RELAY_HINTS,
+            HintKind::Tree => &tree::TreeHints,
         }
     }
 }
@@ -187,6 +220,18 @@ pub(crate) trait DownloadPolicy: fmt::Debug + Send {
     /// together, as one SEGMENT_BATCH (which a relay answers as the
     /// segments arrive), rather than one SEGMENT_REQUEST each.
     fn batches(&self) -> bool {
+        false
+    }
+
+    /// Requests are sent once at least this many slots of the window (of
+    /// `window` slots) are free, or nothing is in flight.
+    fn refill_at(&self, _window: usize) -> usize {
+        1
+    }
+
+    /// Whether the wanted files are downloaded in name order (the same on
+    /// every peer) rather than in the order given.
+    fn in_name_order(&self) -> bool {
         false
     }
 
@@ -271,7 +316,7 @@ mod tests {
         let error = "fastest".parse::<Strategy>().unwrap_err();
         assert_eq!(
             error,
-            "unknown strategy 'fastest' (round-robin, least-loaded, rarest-first, paced or relay)"
+            "unknown strategy 'fastest' (round-robin, least-loaded, rarest-first, paced, relay or tree)"
         );
     }
 }

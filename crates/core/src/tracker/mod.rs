@@ -434,12 +434,13 @@ impl Tracker {
         self.mates = mates_by_rank(self.peers.iter().map(|p| p.node.as_deref()));
         self.acked_at = now;
         self.segments_wanted = self.segments_to_download();
-        let mut wanters = vec![0; self.files.len()];
+        let mut wanters = vec![Vec::new(); self.files.len()];
         for missing in self.missing() {
-            wanters[self.by_name[missing.name].index()] += 1;
+            wanters[self.by_name[missing.name].index()].push(missing.rank);
         }
         for (swarm, wanters) in self.files.iter_mut().zip(wanters) {
-            swarm.pacing.expect(wanters);
+            swarm.pacing.expect(wanters.len());
+            swarm.tree.expect(wanters);
         }
         self.phase = Phase::Mediating;
         self.events.push_back(TrackerEvent::AllRegistered);

@@ -14,7 +14,7 @@ use super::rarity::RarityOrder;
 use super::segments::SegmentSet;
 #[cfg(feature = "sim-speed")]
 use crate::prefetch::{self, Depth};
-use crate::strategy::{Ask, HintRequest, Pacing};
+use crate::strategy::{Ask, HintRequest, Pacing, TreePlan};
 use crate::{Hint, Owner, Rank, SegmentIdx};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -91,6 +91,8 @@ pub(crate) struct FileSwarm {
     pub rarity: RarityOrder,
     /// The paced strategy's count of what each holder owes.
     pub pacing: Pacing,
+    /// The tree strategy's plan.
+    pub tree: TreePlan,
     /// Requests for hints that found none and wait (see `waiting.rs`).
     pub waiting: super::waiting::Waiting,
 }
@@ -104,6 +106,7 @@ impl FileSwarm {
             stale: vec![0; segments],
             rarity: RarityOrder::new(segments, 0),
             pacing: Pacing::default(),
+            tree: TreePlan::default(),
             waiting: Default::default(),
             hashes,
             initial_owners: owners.clone(),

@@ -1,0 +1,229 @@
+//! The tracker's side of the tree strategy: one plan per file, drawn once
+//! every peer has registered, that names for every wanter of the file the
+//! rank it fetches each stripe from.
+//!
+//! The file's segments are dealt into [`STRIPES`] stripes (segment `s` is
+//! in stripe `s % STRIPES`) and the file's wanters, in rank order, into as
+//! many groups (the `j`-th wanter is in group `j % STRIPES`). Stripe `i`
+//! travels down a tree with [`STRIPES`] children per rank, laid out as a
+//! heap over "group `i`, then everyone else": a rank of group `i` sits in
+//! the top of the tree and passes stripe `i` on to up to [`STRIPES`]
+//! ranks, while every other rank is a leaf of that tree. So each rank
+//! uploads a quarter of the file to each of about four ranks, one file's
+//! worth in all, like its download; the seeds send each segment once (the
+//! roots of the trees); and a segment reaches every rank after about
+//! `log4(wanters)` hops. This is the interleaved-trees layout of
+//! SplitStream (Castro et al., 2003) and of the pipelined broadcasts MPI
+//! libraries use.
+//!
+//! A plan is only a plan: a rank asks its parents for segments they are
+//! still receiving, and they answer as the segments arrive (the relay's
+//! waiting requests, SEGMENT_BATCH); a parent that leaves answers NACK,
+//! and the segment is asked of the swarm's owners instead. Because the
+//! plan is fixed, the tracker is told nothing until a file is complete.
+//!
+//! A rank downloads its files one at a time, so a parent may not have
+//! started the file yet; every tree peer downloads its files in name order
+//! (see the download side), and then no rank waits, even through other
+//! files, for a rank that waits for it.
+
+use crate::strategy::{Ask, HintPolicy};
+use crate::tracker::FileSwarm;
+use crate::{Hint, Rank, SegmentIdx};
+use rand_chacha::ChaCha8Rng;
+
+/// Stripes of a file, and children per rank in each stripe's tree.
+pub const STRIPES: usize = 4;
+
+/// One file's plan: the wanters, and where each sits in each stripe's
+/// tree.
+#[derive(Debug, Default)]
+pub(crate) struct TreePlan {
+    /// The first wanter: it fetches the whole file from a seed, in order,
+    /// and passes each stripe to its tree's root. (A seed holding every
+    /// segment would answer the four roots' requests one batch after the
+    /// other, and start the last stripe dozens of segments late; the
+    /// feeder passes segments on as they arrive, in turn.)
+    feeder: Option<Rank>,
+    /// The other ranks that want the file, in rank order (set once every
+    /// peer registered).
+    wanters: Vec<Rank>,
+    /// For each stripe, the wanters (as indexes into `wanters`) in heap
+    /// order; built at the first request.
+    order: Vec<Vec<u32>>,
+    /// For each stripe, each rank's position in `order` (by rank).
+    position: Vec<Vec<Option<u32>>>,
+}
+
+impl TreePlan {
+    /// Every peer registered: these ranks want the file.
+    pub fn expect(&mut self, mut wanters: Vec<Rank>) {
+        wanters.sort_unstable();
+        wanters.dedup();
+        self.feeder = (wanters.len() > 1).then(|| wanters.remove(0));
+        self.wanters = wanters;
+        self.order.clear();
+        self.position.clear();
+    }
+
+    /// Lays out every stripe's tree. A heap of `n` ranks has
+    /// `ceil((n - 1) / STRIPES)` ranks with children; a group one short
+    /// of that lends the place to the rank of another group with the most
+    /// room left (children in all trees at most [`STRIPES`]), so that no
+    /// rank uploads more than a file's worth.
+    fn build(&mut self) {
+        let ranks = self
+            .wanters
+            .iter()
+            .map(|r| r.index() + 1)
+            .max()
+            .unwrap_or(0);
+        let count = self.wanters.len();
+        let k = STRIPES;
+        let children_at = |at: usize| (count.saturating_sub(1 + k * at)).min(k);
+        let parents = count.saturating_sub(1).div_ceil(k);
+        // Children each wanter has in its own group's tree.
+        let mut children: Vec<usize> = (0..count).map(|j| children_at(j / k)).collect();
+        for stripe in 0..k {
+            let mut order: Vec<u32> = (stripe..count).step_by(k).map(|j| j as u32).collect();
+            let mut lent = Vec::new();
+            for at in order.len()..parents {
+                let roomiest = (0..count)
+                    .filter(|&j| j % k != stripe && !lent.contains(&j))
+                    .min_by_key(|&j| (children[j], j))
+                    .expect("a wanter of another group");
+                children[roomiest] += children_at(at);
+                lent.push(roomiest);
+            }
+            order.extend(lent.iter().map(|&j| j as u32));
+            order.extend(
+                (0..count)
+                    .filter(|&j| j % k != stripe && !lent.contains(&j))
+                    .map(|j| j as u32),
+            );
+            let mut position = vec![None; ranks];
+            for (at, &j) in order.iter().enumerate() {
+                position[self.wanters[j as usize].index()] = Some(at as u32);
+            }
+            self.order.push(order);
+            self.position.push(position);
+        }
+    }
+
+    /// The rank `rank` fetches stripe `stripe` from, or `None` for a seed
+    /// (the feeder's source, and that of a rank the plan does not know).
+    fn parent(&self, rank: Rank, stripe: usize) -> Option<Rank> {
+        if self.feeder == Some(rank) {
+            return None;
+        }
+        let at = (*self.position[stripe].get(rank.index())?)? as usize;
+        if at == 0 {
+            return self.feeder;
+        }
+        let parent = self.order[stripe][(at - 1) / STRIPES];
+        Some(self.wanters[parent as usize])
+    }
+}
+
+/// The tracker's side of the tree strategy.
+pub(crate) struct TreeHints;
+
+impl HintPolicy for TreeHints {
+    /// The first request of a rank is answered with a hint for every
+    /// segment it lacks: its parent in the segment's stripe, or a seed for
+    /// the root of a stripe (and for a rank the plan does not know).
+    /// Any later request gets no hints: the plan does not change.
+    fn hints(&self, swarm: &mut FileSwarm, ask: Ask<'_>, _rng: &mut ChaCha8Rng) -> Vec<Hint> {
+        if ask.count == 0 || swarm.seeds.is_empty() {
+            return Vec::new();
+        }
+        if swarm.tree.order.is_empty() {
+            swarm.tree.build();
+        }
+        let requester = ask.requester;
+        let plan = &swarm.tree;
+        let sources: Vec<Rank> = (0..STRIPES)
+            .map(|stripe| {
+                plan.parent(requester, stripe)
+                    .unwrap_or(swarm.seeds[stripe % swarm.seeds.len()])
+            })
+            .collect();
+        let held = swarm.members.get(requester).map(|m| &m.held);
+        (0..swarm.segments() as SegmentIdx)
+            .filter(|&s| !held.is_some_and(|h| h.contains(s)))
+            .map(|s| (s, sources[s as usize % STRIPES]))
+            .collect()
+    }
+
+    fn refresh_names_owners(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(wanters: u32) -> TreePlan {
+        let mut plan = TreePlan::default();
+        plan.expect((1..=wanters).map(Rank).collect());
+        plan.build();
+        plan
+    }
+
+    #[test]
+    fn every_rank_has_one_parent_per_stripe_and_uploads_at_most_one_file() {
+        for wanters in [1, 2, 3, 5, 10, 99, 999, 1000, 1001] {
+            let plan = plan(wanters);
+            let mut children = vec![0usize; wanters as usize + 2];
+            let mut roots = 0;
+            for rank in 1..=wanters {
+                for stripe in 0..STRIPES {
+                    match plan.parent(Rank(rank), stripe) {
+                        Some(parent) => {
+                            assert_ne!(parent, Rank(rank));
+                            children[parent.index()] += 1;
+                        }
+                        None => roots += 1,
+                    }
+                }
+            }
+            // One rank fetches every stripe from a seed (the feeder, or
+            // a lone wanter); every other rank has a parent in every
+            // stripe, and none has more children in all than there are
+            // stripes.
+            assert_eq!(roots, STRIPES, "{wanters} wanters");
+            assert!(
+                children.iter().all(|&c| c <= STRIPES),
+                "{wanters} wanters: {children:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn trees_are_shallow() {
+        let plan = plan(10_000);
+        for stripe in 0..STRIPES {
+            let deepest = (1..=10_000)
+                .map(|rank| {
+                    let mut depth = 0;
+                    let mut at = Rank(rank);
+                    while let Some(parent) = plan.parent(at, stripe) {
+                        depth += 1;
+                        at = parent;
+                    }
+                    depth
+                })
+                .max()
+                .unwrap();
+            // The feeder, then log4(10,000) = 6.6 levels.
+            assert!(deepest <= 8, "stripe {stripe}: {deepest} hops");
+        }
+    }
+
+    #[test]
+    fn a_rank_outside_the_plan_has_no_parent() {
+        let plan = plan(10);
+        assert_eq!(plan.parent(Rank(50), 0), None);
+    }
+}
