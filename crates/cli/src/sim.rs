@@ -41,8 +41,8 @@ pub struct SimArgs {
     /// How downloads choose owners and segments.
     #[arg(long, default_value_t = DEFAULT_STRATEGY)]
     pub strategy: Strategy,
-    /// Segment requests a downloader keeps outstanding (default: 32 with
-    /// relay, 8 with the others).
+    /// Segment requests a downloader keeps outstanding (default: 64 with
+    /// tree, 32 with relay, 8 with the others).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub window: Option<u32>,
     /// Owners per swarm answer (a random sample that always holds a seed).

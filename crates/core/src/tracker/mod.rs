@@ -438,9 +438,24 @@ impl Tracker {
         for missing in self.missing() {
             wanters[self.by_name[missing.name].index()].push(missing.rank);
         }
-        for (swarm, wanters) in self.files.iter_mut().zip(wanters) {
+        for (swarm, mut wanters) in self.files.iter_mut().zip(wanters) {
             swarm.pacing.expect(wanters.len());
-            swarm.tree.expect(wanters);
+            wanters.sort_unstable();
+            let mates = &self.mates;
+            let seeds = &swarm.initial_owners;
+            // A wanter's source on its own node: a seed there, else the
+            // node's lowest wanter.
+            let nearest = |rank: Rank| {
+                let mates = node_mates(mates, rank);
+                let local_seed = seeds.iter().filter(|s| mates.contains(s)).min();
+                let local_wanter = mates
+                    .iter()
+                    .chain([&rank])
+                    .filter(|m| wanters.binary_search(m).is_ok())
+                    .min();
+                local_seed.or(local_wanter).copied()
+            };
+            swarm.tree.expect(wanters.clone(), nearest);
         }
         self.phase = Phase::Mediating;
         self.events.push_back(TrackerEvent::AllRegistered);

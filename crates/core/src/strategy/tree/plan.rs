@@ -22,6 +22,12 @@
 //! and the segment is asked of the swarm's owners instead. Because the
 //! plan is fixed, the tracker is told nothing until a file is complete.
 //!
+//! Across nodes, only one wanter of each node is in the trees (the
+//! lowest rank, or none when a seed is on the node); the other wanters of
+//! the node fetch every segment from it (or from the seed beside them),
+//! so each node's link carries one copy however many of its ranks keep
+//! one.
+//!
 //! A rank downloads its files one at a time, so a parent may not have
 //! started the file yet; every tree peer downloads its files in name order
 //! (see the download side), and then no rank waits, even through other
@@ -45,21 +51,33 @@ pub(crate) struct TreePlan {
     /// other, and start the last stripe dozens of segments late; the
     /// feeder passes segments on as they arrive, in turn.)
     feeder: Option<Rank>,
-    /// The other ranks that want the file, in rank order (set once every
-    /// peer registered).
+    /// The other ranks in the trees, in rank order (set once every peer
+    /// registered).
     wanters: Vec<Rank>,
+    /// Wanters that fetch the whole file from a rank on their node, with
+    /// that rank.
+    beside: Vec<(Rank, Rank)>,
     /// For each stripe, the wanters (as indexes into `wanters`) in heap
     /// order; built at the first request.
     order: Vec<Vec<u32>>,
     /// For each stripe, each rank's position in `order` (by rank).
     position: Vec<Vec<Option<u32>>>,
+    /// The ranks that were sent their part of the plan, by rank.
+    given: Vec<bool>,
 }
 
 impl TreePlan {
-    /// Every peer registered: these ranks want the file.
-    pub fn expect(&mut self, mut wanters: Vec<Rank>) {
+    /// Every peer registered: these ranks want the file; `nearest(rank)`
+    /// is the rank a wanter fetches everything from on its own node, if
+    /// any (a seed there, else the node's lowest wanter).
+    pub fn expect(&mut self, mut wanters: Vec<Rank>, nearest: impl Fn(Rank) -> Option<Rank>) {
         wanters.sort_unstable();
         wanters.dedup();
+        self.beside = wanters
+            .iter()
+            .filter_map(|&w| nearest(w).filter(|&n| n != w).map(|n| (w, n)))
+            .collect();
+        wanters.retain(|w| self.beside.binary_search_by_key(w, |&(b, _)| b).is_err());
         self.feeder = (wanters.len() > 1).then(|| wanters.remove(0));
         self.wanters = wanters;
         self.order.clear();
@@ -110,9 +128,20 @@ impl TreePlan {
         }
     }
 
+    /// Whether `rank` was sent its part of the plan; from now on it was.
+    fn was_given(&mut self, rank: Rank) -> bool {
+        if self.given.len() <= rank.index() {
+            self.given.resize(rank.index() + 1, false);
+        }
+        std::mem::replace(&mut self.given[rank.index()], true)
+    }
+
     /// The rank `rank` fetches stripe `stripe` from, or `None` for a seed
     /// (the feeder's source, and that of a rank the plan does not know).
     fn parent(&self, rank: Rank, stripe: usize) -> Option<Rank> {
+        if let Ok(at) = self.beside.binary_search_by_key(&rank, |&(b, _)| b) {
+            return Some(self.beside[at].1);
+        }
         if self.feeder == Some(rank) {
             return None;
         }
@@ -131,16 +160,17 @@ pub(crate) struct TreeHints;
 impl HintPolicy for TreeHints {
     /// The first request of a rank is answered with a hint for every
     /// segment it lacks: its parent in the segment's stripe, or a seed for
-    /// the root of a stripe (and for a rank the plan does not know).
-    /// Any later request gets no hints: the plan does not change.
+    /// the feeder (and for a rank the plan does not know). Any later
+    /// request (the progress reports) gets no hints: the plan does not
+    /// change.
     fn hints(&self, swarm: &mut FileSwarm, ask: Ask<'_>, _rng: &mut ChaCha8Rng) -> Vec<Hint> {
-        if ask.count == 0 || swarm.seeds.is_empty() {
+        let requester = ask.requester;
+        if ask.count == 0 || swarm.seeds.is_empty() || swarm.tree.was_given(requester) {
             return Vec::new();
         }
         if swarm.tree.order.is_empty() {
             swarm.tree.build();
         }
-        let requester = ask.requester;
         let plan = &swarm.tree;
         let sources: Vec<Rank> = (0..STRIPES)
             .map(|stripe| {
@@ -166,7 +196,7 @@ mod tests {
 
     fn plan(wanters: u32) -> TreePlan {
         let mut plan = TreePlan::default();
-        plan.expect((1..=wanters).map(Rank).collect());
+        plan.expect((1..=wanters).map(Rank).collect(), |_| None);
         plan.build();
         plan
     }
@@ -218,6 +248,26 @@ mod tests {
                 .unwrap();
             // The feeder, then log4(10,000) = 6.6 levels.
             assert!(deepest <= 8, "stripe {stripe}: {deepest} hops");
+        }
+    }
+
+    #[test]
+    fn node_mates_fetch_from_the_one_in_the_trees() {
+        // Ranks 1-2 on one node, 3-4 on another with a seed (rank 9).
+        let mut plan = TreePlan::default();
+        let nearest = |r: Rank| match r.0 {
+            2 => Some(Rank(1)),
+            3 | 4 => Some(Rank(9)),
+            _ => None,
+        };
+        plan.expect(vec![Rank(1), Rank(2), Rank(3), Rank(4), Rank(5)], nearest);
+        plan.build();
+        for stripe in 0..STRIPES {
+            assert_eq!(plan.parent(Rank(2), stripe), Some(Rank(1)));
+            assert_eq!(plan.parent(Rank(3), stripe), Some(Rank(9)));
+            assert_eq!(plan.parent(Rank(4), stripe), Some(Rank(9)));
+            assert_eq!(plan.parent(Rank(1), stripe), None, "the feeder");
+            assert_eq!(plan.parent(Rank(5), stripe), Some(Rank(1)));
         }
     }
 
