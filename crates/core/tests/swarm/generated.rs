@@ -121,6 +121,13 @@ pub(crate) fn generated_swarms_relay() {
 }
 
 #[test]
+pub(crate) fn generated_swarms_tree() {
+    run_generated_with(64, Strategy::Tree, Some(2));
+    run_generated_with(4, Strategy::Tree, None);
+    run_generated_with(1, Strategy::Tree, None);
+}
+
+#[test]
 pub(crate) fn generated_shapes_cover_the_corners() {
     let all: Vec<ScenarioParams> = (0..200).map(generated_params).collect();
     assert!(all.iter().any(|p| p.ranks == 2));
