@@ -14,6 +14,7 @@
 //! Drive it like every machine in this crate: feed `handle_message` /
 //! `handle_timeout`, then drain `poll_transmit` and `poll_event`.
 
+mod late;
 mod nodes;
 mod rarity;
 mod registration;
@@ -166,6 +167,8 @@ pub struct Tracker {
     stats_received: u32,
     files: Vec<FileSwarm>,
     by_name: HashMap<String, FileId>,
+    /// The files whose hashes are still to come (`late.rs`).
+    late: HashMap<FileId, late::LateFile>,
     /// Segments each rank uploaded, as the downloaders reported.
     load: Vec<u32>,
     /// By rank: the other peer ranks on its node (from the hosts of the
@@ -197,6 +200,7 @@ impl Tracker {
             stats_received: 0,
             files: Vec::new(),
             by_name: HashMap::new(),
+            late: HashMap::new(),
             load: vec![0; ranks],
             mates: Vec::new(),
             received: MessageCounts::default(),
@@ -294,6 +298,9 @@ impl Tracker {
             }
             (Phase::Mediating, Message::AllFilesCompleted) => self.handle_all_completed(now, from),
             (Phase::Collecting, Message::Stats(stats)) => self.handle_stats(from, *stats),
+            (Phase::Mediating, Message::Hashes { file, first, hashes }) => {
+                self.handle_hashes(now, from, file, first, hashes)
+            }
             // A peer may leave a swarm it finished, even after the last
             // peer's CLIENT_GOT_ALL_FILES (its LEAVE follows its own).
             (Phase::Mediating | Phase::Collecting, Message::Leave { file }) => {
@@ -419,6 +426,7 @@ impl Tracker {
         };
         self.files = table.files;
         self.by_name = table.by_name;
+        self.late = table.late.into_iter().map(|(id, o)| (id, late::LateFile::new(o))).collect();
         for (rank, ack) in self.peer_ranks().zip(table.acks) {
             let peer = &mut self.peers[rank.index()];
             let registration = peer.registration.take();
@@ -458,6 +466,10 @@ impl Tracker {
                 "protocol error: rank {from} asked for the swarm of '{name}' after leaving it"
             ));
         }
+        if self.park_until_hashed(from, file, hints) {
+            return;
+        }
+        let swarm = &mut self.files[file.index()];
         let owners = swarm.owners_for(from, &self.load, self.config.swarm_sample, &mut self.rng);
         let hashes = swarm.hashes.clone();
         let hints = self.hints_for(file, from, hints);
@@ -562,7 +574,14 @@ impl Tracker {
         peer.done = true;
         peer.pending.clear();
         self.done += 1;
-        if self.done == self.peer_count() {
+        self.terminate_if_done(now);
+    }
+
+    /// Sends TERMINATE once every peer has all its files and every seeder
+    /// sent every hash it owes (so that two seeders of different contents
+    /// are caught even where nobody fetched the segment they differ in).
+    fn terminate_if_done(&mut self, now: Duration) {
+        if self.done == self.peer_count() && !self.hashes_to_come() {
             for rank in self.peer_ranks() {
                 self.send(rank, Message::Terminate);
             }

@@ -1,0 +1,94 @@
+//! Which segment to ask for next, and the hashes that come after the swarm
+//! reply (`share` starting at once: see the tracker's `late.rs`).
+//!
+//! A segment is asked for only once its hash is known, so that every
+//! segment is verified against the hash its seeder computed: a hint for
+//! one still to come is dropped (the tracker never sends such a hint: the
+//! seeder holds, for it, only what it hashed), and the scan through the
+//! file stops at the first segment still to come and goes on when its
+//! HASHES arrive.
+
+use super::{Active, Downloader};
+use crate::{hash_known, FileId, ProtocolError, Rank, SegmentIdx};
+use std::time::Duration;
+
+impl Active {
+    /// The hash of segment `index` as this download knows it (empty while
+    /// it is still to come).
+    pub(super) fn hash(&self, index: SegmentIdx) -> &str {
+        match &self.late {
+            Some(hashes) => &hashes[index as usize],
+            None => &self.file.hashes[index as usize],
+        }
+    }
+
+    fn hash_known(&self, index: SegmentIdx) -> bool {
+        self.late
+            .as_ref()
+            .is_none_or(|hashes| hash_known(&hashes[index as usize]))
+    }
+}
+
+impl Downloader {
+    /// HASHES from the tracker: segments `first..` of `file` may be asked
+    /// for now.
+    pub(super) fn handle_hashes(
+        &mut self,
+        now: Duration,
+        file: FileId,
+        first: SegmentIdx,
+        hashes: Vec<String>,
+    ) -> Result<(), ProtocolError> {
+        let rank = self.config.rank;
+        let late = self
+            .active
+            .as_mut()
+            .filter(|a| a.file.id == file)
+            .and_then(|a| a.late.as_mut());
+        let end = first as usize + hashes.len();
+        let Some(known) = late.filter(|known| end <= known.len()) else {
+            return Err(ProtocolError(format!(
+                "rank {rank} got the hashes of segments {}..{end} of {file}, which it is not \
+                 waiting for",
+                first + 1
+            )));
+        };
+        known[first as usize..end].clone_from_slice(&hashes);
+        self.fill_window()?;
+        self.ask_for_work(now);
+        Ok(())
+    }
+}
+
+/// The next segment to request: an unused hint (with its holder), else
+/// (with `scan`) the next segment of the scan that is neither held nor in
+/// flight. Never one whose hash is still to come.
+pub(super) fn next_segment(
+    active: &mut Active,
+    scan: bool,
+) -> Option<(SegmentIdx, Option<Rank>)> {
+    let wanted = |active: &Active, index: SegmentIdx| {
+        !active.file.has(index)
+            && !active.in_flight.contains_key(index)
+            && !active.storing.contains_key(index)
+    };
+    while let Some((index, holder)) = active.hints.pop_front() {
+        let usable = index < active.file.segment_count() && active.hash_known(index);
+        if usable && wanted(active, index) {
+            return Some((index, Some(holder)));
+        }
+    }
+    let total = active.file.segment_count();
+    while scan && active.scanned < total {
+        let index = (active.start + active.scanned) % total;
+        if !active.hash_known(index) {
+            // Taken up again when its hash comes.
+            return None;
+        }
+        active.scanned += 1;
+        if wanted(active, index) {
+            return Some((index, None));
+        }
+    }
+    None
+}

@@ -1,0 +1,191 @@
+//! Hashes that come after registration (`share` starting at once).
+//!
+//! A seeder may register a file with its size alone (every hash
+//! [`HASH_TO_COME`](crate::HASH_TO_COME)) and send the hashes in HASHES
+//! batches, in file order, as it reads its source. The tracker is where
+//! they meet:
+//!
+//! - it checks each batch against what it already knows of the file (from
+//!   another seeder's listing or batches): a segment two seeders hash
+//!   differently ends the job with the same message as at registration;
+//! - the seeder holds, for the tracker, only the segments whose hashes it
+//!   sent: so no hint and no owner list ever points at a segment nobody
+//!   can verify yet, and the strategies need not know about hashes at all;
+//!   with its last batch it becomes a seed;
+//! - every hash it learns goes on at once, in HASHES, to each downloader
+//!   of the file (those it sent a SWARM_REPLY with hashes still to come).
+//!   A downloader cannot complete the file before it has every hash, so it
+//!   takes every HASHES sent to it before it finishes: nothing is left
+//!   unreceived at `MPI_Finalize`;
+//! - a SWARM_REQUEST for a file of which no hash is known yet waits for the
+//!   first batch (answered then), so the reply names the seeder among the
+//!   owners.
+//!
+//! Why through the tracker rather than in each ACK: the tracker already
+//! compares seeders and tells downloaders whom to ask; a hash that came
+//! with the bytes would let a relay vouch for what it forwards, and would
+//! leave two seeders of different contents undetected.
+
+use super::registration::{hash_conflict, LateOwner};
+use super::Tracker;
+use crate::strategy::HintRequest;
+use crate::{hash_known, FileId, Message, Rank, SegmentIdx};
+use std::time::Duration;
+
+/// The hashes still to come of one file.
+#[derive(Debug, Default)]
+pub(super) struct LateFile {
+    /// Each late owner and how many hashes it has sent (in order).
+    owners: Vec<(Rank, u32)>,
+    /// Downloaders that were answered while hashes were missing: each
+    /// hash learned since goes to them.
+    listeners: Vec<Rank>,
+    /// SWARM_REQUESTs waiting for the file's first hash.
+    parked: Vec<(Rank, HintRequest)>,
+}
+
+impl LateFile {
+    pub(super) fn new(owners: Vec<LateOwner>) -> Self {
+        LateFile {
+            owners: owners.into_iter().map(|o| (o.rank, o.published)).collect(),
+            ..LateFile::default()
+        }
+    }
+}
+
+impl Tracker {
+    /// Whether a SWARM_REQUEST of `from` for `file` must wait for the
+    /// file's first hash (it is kept, and answered when the hash comes);
+    /// otherwise, `from` is told every hash learned from now on if some
+    /// are still missing.
+    pub(super) fn park_until_hashed(
+        &mut self,
+        from: Rank,
+        file: FileId,
+        hints: HintRequest,
+    ) -> bool {
+        let swarm = &self.files[file.index()];
+        let known = swarm.hashes.iter().filter(|h| hash_known(h)).count();
+        let Some(late) = self.late.get_mut(&file) else {
+            return false;
+        };
+        if known == swarm.hashes.len() {
+            return false;
+        }
+        if known == 0 {
+            late.parked.push((from, hints));
+            return true;
+        }
+        late.listeners.push(from);
+        false
+    }
+
+    /// HASHES from a seeder: checks them, records the seeder as holding
+    /// those segments, and passes the new ones on.
+    pub(super) fn handle_hashes(
+        &mut self,
+        now: Duration,
+        from: Rank,
+        file: FileId,
+        first: SegmentIdx,
+        hashes: Vec<String>,
+    ) {
+        let new = match self.take_hashes(from, file, first, &hashes) {
+            Ok(new) => new,
+            Err(reason) => return self.abort(reason),
+        };
+        let late = self.late.get_mut(&file).expect("checked by take_hashes");
+        let parked = std::mem::take(&mut late.parked);
+        if let Some(new) = new {
+            let listeners = late.listeners.clone();
+            let hashes = hashes[(new - first) as usize..].to_vec();
+            for rank in listeners {
+                let msg = Message::Hashes {
+                    file,
+                    first: new,
+                    hashes: hashes.clone(),
+                };
+                self.send(rank, msg);
+            }
+        }
+        let name = self.files[file.index()].name.clone();
+        for (rank, hints) in parked {
+            self.handle_swarm_request(rank, &name, hints);
+        }
+        self.retry_waiting(file);
+        self.terminate_if_done(now);
+    }
+
+    /// Whether some seeder still owes hashes.
+    pub(super) fn hashes_to_come(&self) -> bool {
+        self.late.iter().any(|(id, late)| {
+            let segments = self.files[id.index()].hashes.len() as u32;
+            late.owners.iter().any(|&(_, sent)| sent < segments)
+        })
+    }
+
+    /// Checks a batch and takes it into the swarm: the first segment of it
+    /// whose hash the tracker did not know (another seeder may have sent
+    /// some first), or the one line why it is refused.
+    fn take_hashes(
+        &mut self,
+        from: Rank,
+        file: FileId,
+        first: SegmentIdx,
+        hashes: &[String],
+    ) -> Result<Option<SegmentIdx>, String> {
+        let late = self.late.get_mut(&file);
+        let Some(owners) = late.map(|l| &mut l.owners) else {
+            return Err(not_late(from, file));
+        };
+        let others: Vec<(Rank, u32)> = owners.iter().copied().filter(|o| o.0 != from).collect();
+        let Some(sent) = owners.iter_mut().find(|(r, _)| *r == from).map(|o| &mut o.1) else {
+            return Err(not_late(from, file));
+        };
+        let swarm = &mut self.files[file.index()];
+        let end = first as usize + hashes.len();
+        let bad = hashes
+            .iter()
+            .any(|h| !hash_known(h) || h.chars().any(char::is_control));
+        if first != *sent || end > swarm.hashes.len() || bad {
+            return Err(format!(
+                "protocol error: rank {from} sent the hashes of segments {}..{end} of '{}', \
+                 which has {} segments and was sent {} hashes before",
+                first + 1,
+                swarm.name,
+                swarm.hashes.len(),
+                *sent
+            ));
+        }
+        *sent = end as u32;
+        let mut new = None;
+        for (index, hash) in (first..).zip(hashes) {
+            let known = &swarm.hashes[index as usize];
+            if !hash_known(known) {
+                new.get_or_insert(index);
+            } else if known != hash {
+                // Who sent it: a seeder further on, or one that listed all.
+                let other = others.iter().find(|o| o.1 > index).map(|o| o.0);
+                let other = (other.or_else(|| swarm.seeds.first().copied()), known.as_str());
+                let (other, this) = ((other.0.unwrap_or(from), other.1), (from, hash.as_str()));
+                // Named in rank order, whichever hashed first.
+                let (a, b) = if other.0 < from { (other, this) } else { (this, other) };
+                return Err(hash_conflict(&swarm.name, index, a, b));
+            }
+            swarm.hashes[index as usize].clone_from(hash);
+            swarm.record(from, index);
+        }
+        if end == swarm.hashes.len() {
+            swarm.complete(from);
+        }
+        Ok(new)
+    }
+}
+
+/// The message for HASHES from a rank that owes none of that file.
+fn not_late(from: Rank, file: FileId) -> String {
+    format!(
+        "protocol error: rank {from} sent HASHES of {file}, which it did not register \
+         with hashes to come"
+    )
+}
