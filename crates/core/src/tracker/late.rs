@@ -30,6 +30,7 @@ use super::registration::{hash_conflict, LateOwner};
 use super::Tracker;
 use crate::strategy::HintRequest;
 use crate::{hash_known, FileId, Message, Rank, SegmentIdx};
+use std::ops::Range;
 use std::time::Duration;
 
 /// The hashes still to come of one file.
@@ -37,8 +38,13 @@ use std::time::Duration;
 pub(super) struct LateFile {
     /// Each late owner and how many hashes it has sent (in order).
     owners: Vec<(Rank, u32)>,
+    /// The hashes sent by some late owners but not yet by all, from the
+    /// swarm's first unknown hash on: a hash counts (goes into the swarm,
+    /// to the downloaders) only once every seeder sent it and they agree,
+    /// so no rank writes a file that a seeder would contradict later.
+    ahead: Vec<String>,
     /// Downloaders that were answered while hashes were missing: each
-    /// hash learned since goes to them.
+    /// hash agreed since goes to them.
     listeners: Vec<Rank>,
     /// SWARM_REQUESTs waiting for the file's first hash.
     parked: Vec<(Rank, HintRequest)>,
@@ -80,8 +86,9 @@ impl Tracker {
         false
     }
 
-    /// HASHES from a seeder: checks them, records the seeder as holding
-    /// those segments, and passes the new ones on.
+    /// HASHES from a seeder: checks them against what the others sent;
+    /// the hashes every seeder has now sent go into the swarm (each late
+    /// seeder holds those segments from now on) and on to the downloaders.
     pub(super) fn handle_hashes(
         &mut self,
         now: Duration,
@@ -90,19 +97,20 @@ impl Tracker {
         first: SegmentIdx,
         hashes: Vec<String>,
     ) {
-        let new = match self.take_hashes(from, file, first, &hashes) {
-            Ok(new) => new,
+        let agreed = match self.take_hashes(from, file, first, hashes) {
+            Ok(agreed) => agreed,
             Err(reason) => return self.abort(reason),
         };
         let late = self.late.get_mut(&file).expect("checked by take_hashes");
         let parked = std::mem::take(&mut late.parked);
-        if let Some(new) = new {
+        if !agreed.is_empty() {
             let listeners = late.listeners.clone();
-            let hashes = hashes[(new - first) as usize..].to_vec();
+            let swarm = &self.files[file.index()];
+            let hashes = swarm.hashes[agreed.start as usize..agreed.end as usize].to_vec();
             for rank in listeners {
                 let msg = Message::Hashes {
                     file,
-                    first: new,
+                    first: agreed.start,
                     hashes: hashes.clone(),
                 };
                 self.send(rank, msg);
@@ -116,69 +124,83 @@ impl Tracker {
         self.terminate_if_done(now);
     }
 
+    /// Checks a batch and takes it in: the segments whose hashes every
+    /// seeder has now sent (empty if none), or the one line why the batch
+    /// is refused.
+    fn take_hashes(
+        &mut self,
+        from: Rank,
+        file: FileId,
+        first: SegmentIdx,
+        hashes: Vec<String>,
+    ) -> Result<Range<SegmentIdx>, String> {
+        let Some(late) = self.late.get_mut(&file) else {
+            return Err(not_late(from, file));
+        };
+        let others: Vec<(Rank, u32)> = late.owners.iter().copied().filter(|o| o.0 != from).collect();
+        let Some(sent) = late.owners.iter_mut().find(|o| o.0 == from).map(|o| &mut o.1) else {
+            return Err(not_late(from, file));
+        };
+        let swarm = &mut self.files[file.index()];
+        let segments = swarm.hashes.len();
+        let end = first as usize + hashes.len();
+        let bad = hashes
+            .iter()
+            .any(|h| !hash_known(h) || h.chars().any(char::is_control));
+        if first != *sent || end > segments || bad {
+            return Err(format!(
+                "protocol error: rank {from} sent the hashes of segments {}..{end} of '{}', \
+                 which has {segments} segments and was sent {} hashes before",
+                first + 1,
+                swarm.name,
+                *sent
+            ));
+        }
+        *sent = end as u32;
+        // Hashes agreed so far are the swarm's; those beyond, `ahead`.
+        let agreed = swarm.hashes.iter().take_while(|h| hash_known(h)).count();
+        for (index, hash) in (first as usize..).zip(hashes) {
+            let known = match index.checked_sub(agreed) {
+                None => &swarm.hashes[index],
+                Some(ahead) if ahead < late.ahead.len() => &late.ahead[ahead],
+                Some(_) => {
+                    late.ahead.push(hash);
+                    continue;
+                }
+            };
+            if *known != hash {
+                // Who sent it: a seeder further on, or one that listed all.
+                let other = others.iter().find(|o| o.1 as usize > index).map(|o| o.0);
+                let other = other.or_else(|| swarm.seeds.first().copied());
+                let other = (other.unwrap_or(from), known.as_str());
+                let this = (from, hash.as_str());
+                // Named in rank order, whichever hashed first.
+                let (a, b) = if other.0 < from { (other, this) } else { (this, other) };
+                return Err(hash_conflict(&swarm.name, index as SegmentIdx, a, b));
+            }
+        }
+        let everyone = late.owners.iter().map(|o| o.1 as usize).min().unwrap_or(end);
+        let now_agreed = everyone.clamp(agreed, agreed + late.ahead.len());
+        for (index, hash) in (agreed..now_agreed).zip(late.ahead.drain(..now_agreed - agreed)) {
+            swarm.hashes[index] = hash;
+            for &(rank, _) in &late.owners {
+                swarm.record(rank, index as SegmentIdx);
+            }
+        }
+        if now_agreed == segments {
+            for &(rank, _) in &late.owners {
+                swarm.complete(rank);
+            }
+        }
+        Ok(agreed as SegmentIdx..now_agreed as SegmentIdx)
+    }
+
     /// Whether some seeder still owes hashes.
     pub(super) fn hashes_to_come(&self) -> bool {
         self.late.iter().any(|(id, late)| {
             let segments = self.files[id.index()].hashes.len() as u32;
             late.owners.iter().any(|&(_, sent)| sent < segments)
         })
-    }
-
-    /// Checks a batch and takes it into the swarm: the first segment of it
-    /// whose hash the tracker did not know (another seeder may have sent
-    /// some first), or the one line why it is refused.
-    fn take_hashes(
-        &mut self,
-        from: Rank,
-        file: FileId,
-        first: SegmentIdx,
-        hashes: &[String],
-    ) -> Result<Option<SegmentIdx>, String> {
-        let late = self.late.get_mut(&file);
-        let Some(owners) = late.map(|l| &mut l.owners) else {
-            return Err(not_late(from, file));
-        };
-        let others: Vec<(Rank, u32)> = owners.iter().copied().filter(|o| o.0 != from).collect();
-        let Some(sent) = owners.iter_mut().find(|(r, _)| *r == from).map(|o| &mut o.1) else {
-            return Err(not_late(from, file));
-        };
-        let swarm = &mut self.files[file.index()];
-        let end = first as usize + hashes.len();
-        let bad = hashes
-            .iter()
-            .any(|h| !hash_known(h) || h.chars().any(char::is_control));
-        if first != *sent || end > swarm.hashes.len() || bad {
-            return Err(format!(
-                "protocol error: rank {from} sent the hashes of segments {}..{end} of '{}', \
-                 which has {} segments and was sent {} hashes before",
-                first + 1,
-                swarm.name,
-                swarm.hashes.len(),
-                *sent
-            ));
-        }
-        *sent = end as u32;
-        let mut new = None;
-        for (index, hash) in (first..).zip(hashes) {
-            let known = &swarm.hashes[index as usize];
-            if !hash_known(known) {
-                new.get_or_insert(index);
-            } else if known != hash {
-                // Who sent it: a seeder further on, or one that listed all.
-                let other = others.iter().find(|o| o.1 > index).map(|o| o.0);
-                let other = (other.or_else(|| swarm.seeds.first().copied()), known.as_str());
-                let (other, this) = ((other.0.unwrap_or(from), other.1), (from, hash.as_str()));
-                // Named in rank order, whichever hashed first.
-                let (a, b) = if other.0 < from { (other, this) } else { (this, other) };
-                return Err(hash_conflict(&swarm.name, index, a, b));
-            }
-            swarm.hashes[index as usize].clone_from(hash);
-            swarm.record(from, index);
-        }
-        if end == swarm.hashes.len() {
-            swarm.complete(from);
-        }
-        Ok(new)
     }
 }
 
