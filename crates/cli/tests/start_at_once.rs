@@ -100,7 +100,10 @@ fn two_seeders_whose_copies_differ_fail_naming_the_file_and_segment() {
         let expected = "ranks 1 and 2 both own file 'f.bin' with different segments: \
                         segment 150 is '";
         assert!(stderr.contains(expected), "mpirun {under_mpirun}: {stderr}");
-        let lines = stderr.lines().filter(|l| l.contains("mpitorrent: error")).count();
+        let lines = stderr
+            .lines()
+            .filter(|l| l.contains("mpitorrent: error"))
+            .count();
         assert_eq!(lines, 1, "{stderr}");
         assert!(
             !dir.path().join("out/3/f.bin").exists(),

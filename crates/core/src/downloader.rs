@@ -302,7 +302,10 @@ impl Downloader {
             )));
         };
         let owners = OwnerList::new(owners, self.config.rank);
-        let late = hashes.iter().any(|h| !hash_known(h)).then(|| hashes.clone());
+        let late = hashes
+            .iter()
+            .any(|h| !hash_known(h))
+            .then(|| hashes.clone());
         let held = self.holdings.add_empty(file, name, hashes);
         let segments = held.segment_count();
         // Start each peer at a different owner so that peers asking for the

@@ -63,10 +63,7 @@ impl Downloader {
 /// The next segment to request: an unused hint (with its holder), else
 /// (with `scan`) the next segment of the scan that is neither held nor in
 /// flight. Never one whose hash is still to come.
-pub(super) fn next_segment(
-    active: &mut Active,
-    scan: bool,
-) -> Option<(SegmentIdx, Option<Rank>)> {
+pub(super) fn next_segment(active: &mut Active, scan: bool) -> Option<(SegmentIdx, Option<Rank>)> {
     let wanted = |active: &Active, index: SegmentIdx| {
         !active.file.has(index)
             && !active.in_flight.contains_key(index)

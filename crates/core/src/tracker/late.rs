@@ -137,8 +137,18 @@ impl Tracker {
         let Some(late) = self.late.get_mut(&file) else {
             return Err(not_late(from, file));
         };
-        let others: Vec<(Rank, u32)> = late.owners.iter().copied().filter(|o| o.0 != from).collect();
-        let Some(sent) = late.owners.iter_mut().find(|o| o.0 == from).map(|o| &mut o.1) else {
+        let others: Vec<(Rank, u32)> = late
+            .owners
+            .iter()
+            .copied()
+            .filter(|o| o.0 != from)
+            .collect();
+        let Some(sent) = late
+            .owners
+            .iter_mut()
+            .find(|o| o.0 == from)
+            .map(|o| &mut o.1)
+        else {
             return Err(not_late(from, file));
         };
         let swarm = &mut self.files[file.index()];
@@ -175,11 +185,20 @@ impl Tracker {
                 let other = (other.unwrap_or(from), known.as_str());
                 let this = (from, hash.as_str());
                 // Named in rank order, whichever hashed first.
-                let (a, b) = if other.0 < from { (other, this) } else { (this, other) };
+                let (a, b) = if other.0 < from {
+                    (other, this)
+                } else {
+                    (this, other)
+                };
                 return Err(hash_conflict(&swarm.name, index as SegmentIdx, a, b));
             }
         }
-        let everyone = late.owners.iter().map(|o| o.1 as usize).min().unwrap_or(end);
+        let everyone = late
+            .owners
+            .iter()
+            .map(|o| o.1 as usize)
+            .min()
+            .unwrap_or(end);
         let now_agreed = everyone.clamp(agreed, agreed + late.ahead.len());
         for (index, hash) in (agreed..now_agreed).zip(late.ahead.drain(..now_agreed - agreed)) {
             swarm.hashes[index] = hash;
@@ -210,4 +229,140 @@ fn not_late(from: Rank, file: FileId) -> String {
         "protocol error: rank {from} sent HASHES of {file}, which it did not register \
          with hashes to come"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Tracker, TrackerConfig, TrackerEvent};
+    use crate::strategy::HintKind;
+    use crate::{FileId, FileListing, HintRequest, Message, Rank, Registration, Transmit};
+    use std::time::Duration;
+
+    const T0: Duration = Duration::ZERO;
+    const F: FileId = FileId(0);
+
+    /// Ranks 1..=`seeders` seed "f" (4 segments, hashes to come); the
+    /// last rank wants it.
+    fn tracker(seeders: u32) -> (Tracker, Rank) {
+        let ranks = seeders + 2;
+        let mut t = Tracker::new(TrackerConfig::new(ranks), T0);
+        let late = FileListing {
+            name: "f".into(),
+            hashes: vec![String::new(); 4],
+        };
+        for rank in 1..=seeders {
+            let registration = Registration {
+                owned: vec![late.clone()],
+                ..Registration::default()
+            };
+            t.handle_message(T0, Rank(rank), Message::Register(registration));
+        }
+        let wanter = Rank(ranks - 1);
+        let registration = Registration {
+            wanted: vec!["f".into()],
+            ..Registration::default()
+        };
+        t.handle_message(T0, wanter, Message::Register(registration));
+        drain(&mut t);
+        (t, wanter)
+    }
+
+    fn drain(t: &mut Tracker) -> Vec<Transmit> {
+        std::iter::from_fn(|| t.poll_transmit()).collect()
+    }
+
+    fn hashes(t: &mut Tracker, from: u32, first: u32, hashes: &[&str]) -> Vec<Transmit> {
+        let hashes = hashes.iter().map(|h| h.to_string()).collect();
+        let msg = Message::Hashes {
+            file: F,
+            first,
+            hashes,
+        };
+        t.handle_message(T0, Rank(from), msg);
+        drain(t)
+    }
+
+    fn ask(t: &mut Tracker, wanter: Rank) -> Vec<Transmit> {
+        let hints = HintRequest {
+            kind: HintKind::Rarest,
+            count: 4,
+        };
+        let msg = Message::SwarmRequest {
+            name: "f".into(),
+            hints,
+        };
+        t.handle_message(T0, wanter, msg);
+        drain(t)
+    }
+
+    #[test]
+    fn a_swarm_waits_for_the_first_hashes_then_gets_the_rest_as_they_come() {
+        let (mut t, wanter) = tracker(1);
+        assert!(ask(&mut t, wanter).is_empty(), "no hash known: it waits");
+        let sent = hashes(&mut t, 1, 0, &["a", "b"]);
+        let [Transmit { to, msg }] = &sent[..] else {
+            panic!("{sent:?}")
+        };
+        let Message::SwarmReply {
+            hashes: known,
+            owners,
+            hints,
+            ..
+        } = msg
+        else {
+            panic!("{msg:?}")
+        };
+        assert_eq!(*to, wanter);
+        assert_eq!(known, &["a", "b", "", ""]);
+        assert_eq!(owners.iter().map(|o| o.rank).collect::<Vec<_>>(), [Rank(1)]);
+        assert!(hints.iter().all(|&(index, _)| index < 2), "{hints:?}");
+        let sent = hashes(&mut t, 1, 2, &["c", "d"]);
+        let expected = Message::Hashes {
+            file: F,
+            first: 2,
+            hashes: vec!["c".into(), "d".into()],
+        };
+        assert_eq!(sent[0].msg, expected);
+        // Out of order, or past the end: the job ends.
+        hashes(&mut t, 1, 3, &["e"]);
+        assert!(matches!(t.poll_event(), Some(TrackerEvent::AllRegistered)));
+        let Some(TrackerEvent::Aborted { reason }) = t.poll_event() else {
+            panic!("a batch out of order is refused")
+        };
+        assert!(
+            reason.contains("rank 1 sent the hashes of segments 4..4"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn hashes_count_once_every_seeder_agrees_and_a_difference_names_both() {
+        let (mut t, wanter) = tracker(2);
+        ask(&mut t, wanter);
+        assert!(
+            hashes(&mut t, 2, 0, &["a", "b"]).is_empty(),
+            "rank 1 owes them"
+        );
+        let sent = hashes(&mut t, 1, 0, &["a"]);
+        assert!(
+            matches!(&sent[0].msg, Message::SwarmReply { hashes, .. } if hashes[0] == "a" && hashes[1].is_empty())
+        );
+        // Nobody may finish before every seeder sent every hash.
+        for rank in 1..=3 {
+            t.handle_message(T0, Rank(rank), Message::AllFilesCompleted);
+        }
+        assert!(drain(&mut t).iter().all(|s| s.msg != Message::Terminate));
+        hashes(&mut t, 1, 1, &["x"]);
+        let reason = std::iter::from_fn(|| t.poll_event())
+            .find_map(|e| match e {
+                TrackerEvent::Aborted { reason } => Some(reason),
+                _ => None,
+            })
+            .expect("the difference ends the job");
+        assert_eq!(
+            reason,
+            "ranks 1 and 2 both own file 'f' with different segments: segment 2 is 'x' on \
+             rank 1 but 'b' on rank 2"
+        );
+    }
 }

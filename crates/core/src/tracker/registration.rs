@@ -292,7 +292,10 @@ fn listing_conflict(
     }
     let index = (0..listing.hashes.len()).find(|&i| {
         let hash = &listing.hashes[i];
-        hash_known(hash) && before.iter().any(|(_, other)| differs(&other.hashes[i], hash))
+        hash_known(hash)
+            && before
+                .iter()
+                .any(|(_, other)| differs(&other.hashes[i], hash))
     })?;
     let (other, other_listing) = before
         .iter()

@@ -272,7 +272,9 @@ pub fn share_peer(
         .partition(|file| file.meta.size >= spec.segment_size);
     let mut late = LateFiles {
         // (A rank without --from has no late files.)
-        root: from_folder.as_ref().map_or_else(|| Arc::clone(&to_folder), Arc::clone),
+        root: from_folder
+            .as_ref()
+            .map_or_else(|| Arc::clone(&to_folder), Arc::clone),
         rank,
         segment_size: spec.segment_size,
         files: Vec::new(),
