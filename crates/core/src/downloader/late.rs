@@ -89,3 +89,71 @@ pub(super) fn next_segment(active: &mut Active, scan: bool) -> Option<(SegmentId
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{drain, seeds};
+    use super::super::{Downloader, DownloaderConfig};
+    use crate::content::hash_segment;
+    use crate::holdings::Holdings;
+    use crate::{FileId, Message, Payload, Rank, TRACKER};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    const T0: Duration = Duration::ZERO;
+
+    fn requested(sent: &[crate::Transmit]) -> Vec<u32> {
+        sent.iter()
+            .filter_map(|t| match t.msg {
+                Message::SegmentRequest { index, .. } => Some(index),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn asks_only_for_segments_whose_hashes_came_and_verifies_against_them() {
+        let config = DownloaderConfig {
+            window: 4,
+            verify: true,
+            ..DownloaderConfig::classic(Rank(1), vec!["f".into()])
+        };
+        let mut d = Downloader::new(config, Arc::new(Holdings::new()));
+        d.start(T0);
+        drain(&mut d);
+        let segments: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 8]).collect();
+        let hash = |i: usize| hash_segment(&segments[i]);
+        // Two hashes known, two to come.
+        let reply = Message::SwarmReply {
+            file: FileId(0),
+            hashes: vec![hash(0), hash(1), String::new(), String::new()],
+            owners: seeds(&[2]),
+            hints: vec![(3, Rank(2))],
+        };
+        d.handle_message(T0, TRACKER, reply).unwrap();
+        assert_eq!(requested(&drain(&mut d)), [0, 1], "not 3 (hinted) nor 2");
+        let ack = |index: u32, bytes: &[u8]| Message::SegmentAck {
+            file: FileId(0),
+            index,
+            payload: Payload::from(bytes.to_vec()),
+        };
+        d.handle_message(T0, Rank(2), ack(0, &segments[0])).unwrap();
+        let more = Message::Hashes {
+            file: FileId(0),
+            first: 2,
+            hashes: vec![hash(2), hash(3)],
+        };
+        d.handle_message(T0, TRACKER, more).unwrap();
+        assert_eq!(requested(&drain(&mut d)), [2, 3]);
+        // Bytes that do not match the hash that came late are refused.
+        d.handle_message(T0, Rank(2), ack(3, b"not it")).unwrap();
+        assert_eq!(d.stats().corrupt_received, 1);
+        // Hashes of a file it does not fetch are a protocol error.
+        let stray = Message::Hashes {
+            file: FileId(7),
+            first: 0,
+            hashes: vec![hash(0)],
+        };
+        assert!(d.handle_message(T0, TRACKER, stray).is_err());
+    }
+}
