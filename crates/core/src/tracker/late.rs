@@ -38,6 +38,8 @@ use std::time::Duration;
 pub(super) struct LateFile {
     /// Each late owner and how many hashes it has sent (in order).
     owners: Vec<(Rank, u32)>,
+    /// How many of the file's hashes are agreed (the swarm's first ones).
+    agreed: usize,
     /// The hashes sent by some late owners but not yet by all, from the
     /// swarm's first unknown hash on: a hash counts (goes into the swarm,
     /// to the downloaders) only once every seeder sent it and they agree,
@@ -51,9 +53,12 @@ pub(super) struct LateFile {
 }
 
 impl LateFile {
-    pub(super) fn new(owners: Vec<LateOwner>) -> Self {
+    /// For a file whose swarm starts with `hashes` (those listed at
+    /// registration), to come from `owners`.
+    pub(super) fn new(owners: Vec<LateOwner>, hashes: &[String]) -> Self {
         LateFile {
             owners: owners.into_iter().map(|o| (o.rank, o.published)).collect(),
+            agreed: hashes.iter().take_while(|h| hash_known(h)).count(),
             ..LateFile::default()
         }
     }
@@ -70,15 +75,17 @@ impl Tracker {
         file: FileId,
         hints: HintRequest,
     ) -> bool {
-        let swarm = &self.files[file.index()];
-        let known = swarm.hashes.iter().filter(|h| hash_known(h)).count();
+        // (Only files with hashes to come are looked at: a classic swarm's
+        // requests cost what they did.)
         let Some(late) = self.late.get_mut(&file) else {
             return false;
         };
-        if known == swarm.hashes.len() {
+        let hashes = &self.files[file.index()].hashes;
+        if hashes.last().is_none_or(|last| hash_known(last)) {
+            // Every hash agreed: the last is agreed last.
             return false;
         }
-        if known == 0 {
+        if !hash_known(&hashes[0]) {
             late.parked.push((from, hints));
             return true;
         }
@@ -168,7 +175,7 @@ impl Tracker {
         }
         *sent = end as u32;
         // Hashes agreed so far are the swarm's; those beyond, `ahead`.
-        let agreed = swarm.hashes.iter().take_while(|h| hash_known(h)).count();
+        let agreed = late.agreed;
         for (index, hash) in (first as usize..).zip(hashes) {
             let known = match index.checked_sub(agreed) {
                 None => &swarm.hashes[index],
@@ -206,6 +213,7 @@ impl Tracker {
                 swarm.record(rank, index as SegmentIdx);
             }
         }
+        late.agreed = now_agreed;
         if now_agreed == segments {
             for &(rank, _) in &late.owners {
                 swarm.complete(rank);

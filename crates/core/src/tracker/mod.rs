@@ -365,7 +365,7 @@ impl Tracker {
         self.late = table
             .late
             .into_iter()
-            .map(|(id, o)| (id, late::LateFile::new(o)))
+            .map(|(id, o)| (id, late::LateFile::new(o, &self.files[id.index()].hashes)))
             .collect();
         for (rank, ack) in self.peer_ranks().zip(table.acks) {
             let peer = &mut self.peers[rank.index()];

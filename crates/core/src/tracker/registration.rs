@@ -160,8 +160,9 @@ pub(super) fn build_file_table<'a>(
 /// The swarm of one file: the ranks that listed every hash are its seeds;
 /// one that listed some still to come holds only the segments it listed a
 /// hash for, and gets the others as it sends their hashes (its late
-/// owner, returned). The file is one of these as soon as any rank
-/// registered it: the swarm's hashes are what the listings know.
+/// owner, returned). The swarm starts with every hash some listing knew;
+/// a `share` seeder lists none, so there every hash is agreed in
+/// `late.rs`, once every seeder sent it.
 fn swarm_of(name: &str, entry: Entry) -> (FileSwarm, Vec<LateOwner>) {
     let complete = |listing: &FileListing| listing.hashes.iter().all(|h| hash_known(h));
     let seeds = entry
