@@ -15,7 +15,7 @@ use mpitorrent_core::content::{relative_path_problem, segment_count};
 use mpitorrent_core::escape::shown_path;
 use mpitorrent_core::tree::pack::PackLayout;
 use mpitorrent_core::tree::{PlanOptions, Present, TreeEntry, TreeOffer, TreePlan};
-use mpitorrent_core::{Destination, FileListing, Rank, Registration, HASH_TO_COME};
+use mpitorrent_core::{Destination, FileListing, Rank, Registration};
 use mpitorrent_fs::beneath::FolderId;
 use mpitorrent_fs::meta::{available, create_link, set_meta_below};
 use mpitorrent_fs::{Error, Folder};
@@ -284,7 +284,7 @@ pub fn share_peer(
             let compared: BTreeSet<&str> = plan.compared.iter().map(String::as_str).collect();
             let mut big = big;
             for file in big.iter_mut().filter(|file| file.hashes.is_empty()) {
-                hash_source(file, folder, &compared, &mut late, rank)?;
+                late.hash_or_defer(file, folder, &compared)?;
             }
             listings(big, folder, &mut complete)
         }
@@ -379,42 +379,6 @@ pub fn share_peer(
     .with_packs(content_packs)
     .with_late(late);
     Ok((registration, content))
-}
-
-/// The hashes a seeder registers for a file of its source that no
-/// manifest hashed: now, if some peer compares a copy with it
-/// (`compared`: the tracker matches copies at registration); otherwise
-/// every hash is to come, and the file goes to `late`, hashed while the
-/// swarm runs.
-fn hash_source(
-    file: &mut ScannedFile,
-    folder: &Folder,
-    compared: &BTreeSet<&str>,
-    late: &mut LateFiles,
-    rank: Rank,
-) -> Result<(), String> {
-    let (size, segment_size) = (file.meta.size, late.segment_size);
-    if !compared.contains(file.name.as_str()) {
-        let segments = segment_count(size, segment_size) as usize;
-        file.hashes = vec![HASH_TO_COME.to_string(); segments];
-        late.files.push((file.name.clone(), size));
-        return Ok(());
-    }
-    let path = folder.path().join(&file.name);
-    let read = |e| format!("rank {rank}: {}", Error::io("read", &path, e));
-    let opened = folder
-        .open_file(Path::new(&file.name))
-        .map_err(|e| format!("rank {rank}: {e}"))?;
-    let (hashed, hashes) = hash_open(opened.take(size), segment_size).map_err(read)?;
-    if hashed != size {
-        return Err(format!(
-            "rank {rank}: {} changed while it was shared: {hashed} bytes where {size} were \
-             listed",
-            shown_path(&path)
-        ));
-    }
-    file.hashes = hashes;
-    Ok(())
 }
 
 /// The packs of a plan, as this rank makes them.

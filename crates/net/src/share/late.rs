@@ -10,14 +10,21 @@
 //! [`MOST_BYTES_PER_BATCH`], so that the tracker sees few messages (16
 //! for 1 GiB at 1 MiB segments).
 //!
+//! A file some peer compares with a copy at its destination (a rerun) is
+//! hashed before the registration instead ([`LateFiles::hash_or_defer`]):
+//! the tracker matches such copies against the source's hashes when every
+//! rank has registered.
+//!
 //! The source is read once to hash it; serving reads each segment again,
 //! usually soon after, from the page cache. A file that shrank since the
 //! scan is an error; one that grew is hashed to its registered size.
 
-use super::scan::hash_batches;
+use super::scan::{hash_batches, hash_open, ScannedFile};
+use mpitorrent_core::content::segment_count;
 use mpitorrent_core::escape::shown_path;
-use mpitorrent_core::{Rank, SegmentIdx};
-use mpitorrent_fs::Folder;
+use mpitorrent_core::{Rank, SegmentIdx, HASH_TO_COME};
+use mpitorrent_fs::{Error, Folder};
+use std::collections::BTreeSet;
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
@@ -79,11 +86,7 @@ impl LateFiles {
             }
             let read = hashed.map_err(|e| cannot(&e))?;
             if read != *size {
-                return Err(format!(
-                    "rank {rank}: {} changed while it was shared: {read} bytes where {size} \
-                     were listed",
-                    shown_path(&path)
-                ));
+                return Err(changed(rank, &path, read, *size));
             }
             if !pending.is_empty() {
                 send(pending, &mut first)?;
@@ -91,4 +94,44 @@ impl LateFiles {
         }
         Ok(())
     }
+
+    /// What a seeder registers for `file` of its source (under `folder`),
+    /// which no manifest hashed: its hashes now, if some peer compares a
+    /// copy with it (`compared`: the tracker matches copies at
+    /// registration); otherwise every hash is to come, and the file is
+    /// added to these, to be hashed while the swarm runs.
+    pub fn hash_or_defer(
+        &mut self,
+        file: &mut ScannedFile,
+        folder: &Folder,
+        compared: &BTreeSet<&str>,
+    ) -> Result<(), String> {
+        let (size, segment_size, rank) = (file.meta.size, self.segment_size, self.rank);
+        if !compared.contains(file.name.as_str()) {
+            let segments = segment_count(size, segment_size) as usize;
+            file.hashes = vec![HASH_TO_COME.to_string(); segments];
+            self.files.push((file.name.clone(), size));
+            return Ok(());
+        }
+        let path = folder.path().join(&file.name);
+        let opened = folder
+            .open_file(Path::new(&file.name))
+            .map_err(|e| format!("rank {rank}: {e}"))?;
+        let read = |e| format!("rank {rank}: {}", Error::io("read", &path, e));
+        let (hashed, hashes) = hash_open(opened.take(size), segment_size).map_err(read)?;
+        if hashed != size {
+            return Err(changed(rank, &path, hashed, size));
+        }
+        file.hashes = hashes;
+        Ok(())
+    }
+}
+
+/// The message for a file of the source that has fewer bytes than it was
+/// listed with.
+fn changed(rank: Rank, path: &Path, read: u64, size: u64) -> String {
+    format!(
+        "rank {rank}: {} changed while it was shared: {read} bytes where {size} were listed",
+        shown_path(path)
+    )
 }
