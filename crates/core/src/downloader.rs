@@ -21,8 +21,8 @@ use crate::prefetch::{self, Depth};
 use crate::stats::{millis, TransferCounts};
 use crate::strategy::{DownloadPolicy, Strategy, SwarmView};
 use crate::{
-    hash_known, FileId, Hint, Message, Owner, Payload, ProtocolError, Rank, Received, SegmentIdx,
-    Transmit, TRACKER,
+    FileId, Hint, Message, Owner, Payload, ProtocolError, Rank, Received, SegmentIdx, Transmit,
+    TRACKER,
 };
 use late::next_segment;
 pub(crate) use lookup::OwnerList;
@@ -130,7 +130,7 @@ struct Active {
     since_update: Vec<Received>,
     /// The hashes as this download knows them, if the swarm reply had
     /// some still to come (`late.rs`); otherwise the file's own.
-    late: Option<Vec<String>>,
+    late: Option<late::LateHashes>,
 }
 
 /// The download state machine.
@@ -302,10 +302,7 @@ impl Downloader {
             )));
         };
         let owners = OwnerList::new(owners, self.config.rank);
-        let late = hashes
-            .iter()
-            .any(|h| !hash_known(h))
-            .then(|| hashes.clone());
+        let late = late::LateHashes::of_reply(&hashes);
         let held = self.holdings.add_empty(file, name, hashes);
         let segments = held.segment_count();
         // Start each peer at a different owner so that peers asking for the

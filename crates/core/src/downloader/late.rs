@@ -12,20 +12,50 @@ use super::{Active, Downloader};
 use crate::{hash_known, FileId, ProtocolError, Rank, SegmentIdx};
 use std::time::Duration;
 
+/// The hashes of a file as a download knows them, while some are still to
+/// come: the swarm reply's, filled in as HASHES arrive. Known hashes are
+/// always the first ones (the tracker agrees them in order).
+#[derive(Debug)]
+pub(super) struct LateHashes {
+    hashes: Vec<String>,
+    known: u32,
+}
+
+impl LateHashes {
+    /// For a swarm reply's `hashes`, if some are still to come.
+    pub(super) fn of_reply(hashes: &[String]) -> Option<Self> {
+        let known = hashes.iter().take_while(|h| hash_known(h)).count();
+        (known < hashes.len()).then(|| LateHashes {
+            hashes: hashes.to_vec(),
+            known: known as u32,
+        })
+    }
+}
+
 impl Active {
     /// The hash of segment `index` as this download knows it (empty while
     /// it is still to come).
     pub(super) fn hash(&self, index: SegmentIdx) -> &str {
         match &self.late {
-            Some(hashes) => &hashes[index as usize],
+            Some(late) => &late.hashes[index as usize],
             None => &self.file.hashes[index as usize],
         }
     }
 
     fn hash_known(&self, index: SegmentIdx) -> bool {
-        self.late
-            .as_ref()
-            .is_none_or(|hashes| hash_known(&hashes[index as usize]))
+        self.late.as_ref().is_none_or(|late| index < late.known)
+    }
+
+    /// Whether every segment whose hash is known is held or on its way,
+    /// while hashes are still to come: then asking the tracker for work is
+    /// pointless (it hints only segments whose hashes it passed on), and
+    /// the next HASHES is what to wait for. Asking anyway would make a
+    /// download that outruns its seeder's hashing ask again and again.
+    pub(super) fn waits_for_hashes(&self) -> bool {
+        self.late.as_ref().is_some_and(|late| {
+            let busy = self.in_flight.len() + self.storing.len();
+            self.file.held_count() as usize + busy >= late.known as usize
+        })
     }
 }
 
@@ -46,14 +76,15 @@ impl Downloader {
             .filter(|a| a.file.id == file)
             .and_then(|a| a.late.as_mut());
         let end = first as usize + hashes.len();
-        let Some(known) = late.filter(|known| end <= known.len()) else {
+        let Some(late) = late.filter(|late| first == late.known && end <= late.hashes.len()) else {
             return Err(ProtocolError(format!(
                 "rank {rank} got the hashes of segments {}..{end} of {file}, which it is not \
                  waiting for",
                 first + 1
             )));
         };
-        known[first as usize..end].clone_from_slice(&hashes);
+        late.hashes[first as usize..end].clone_from_slice(&hashes);
+        late.known = end as u32;
         self.fill_window()?;
         self.ask_for_work(now);
         Ok(())
