@@ -17,6 +17,8 @@ mod timeline;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // The origin of the report's first_segment_ms.
+    mpitorrent_net::resources::process_start();
     // Under mpirun every rank parses the same command line: one prints.
     let cli = cli::Cli::parse_args().unwrap_or_else(|err| launcher::exit_with(err));
     match commands::run(cli) {

@@ -85,6 +85,7 @@ fn job_config(args: &SwarmArgs, workload: &Workload, own_process: bool) -> Resul
             seed: args.seed,
             own_process,
             fault,
+            started: Some(mpitorrent_net::resources::process_start()),
             ..PeerOptions::default()
         },
         stall_timeout: (args.stall_timeout > 0).then(|| Duration::from_secs(args.stall_timeout)),

@@ -24,6 +24,7 @@ use crate::{
     FileId, Hint, Message, Owner, Payload, ProtocolError, Rank, Received, SegmentIdx, Transmit,
     TRACKER,
 };
+use late::next_segment;
 pub(crate) use lookup::OwnerList;
 use lookup::SegmentMap;
 use rand::SeedableRng;
@@ -127,6 +128,9 @@ struct Active {
     /// Verified segments the driver is storing, with their senders.
     storing: SegmentMap<Rank>,
     since_update: Vec<Received>,
+    /// The hashes as this download knows them, if the swarm reply had
+    /// some still to come (`late.rs`); otherwise the file's own.
+    late: Option<late::LateHashes>,
 }
 
 /// The download state machine.
@@ -243,6 +247,11 @@ impl Downloader {
                 owners,
                 hints,
             } if from == TRACKER => self.handle_swarm_reply(now, file, hashes, owners, hints),
+            Message::Hashes {
+                file,
+                first,
+                hashes,
+            } if from == TRACKER => self.handle_hashes(now, file, first, hashes),
             Message::SwarmRefresh {
                 file,
                 owners,
@@ -297,6 +306,7 @@ impl Downloader {
             )));
         };
         let owners = OwnerList::new(owners, self.config.rank);
+        let late = late::LateHashes::of_reply(&hashes);
         let held = self.holdings.add_empty(file, name, hashes);
         let segments = held.segment_count();
         // Start each peer at a different owner so that peers asking for the
@@ -313,6 +323,7 @@ impl Downloader {
             in_flight: SegmentMap::default(),
             storing: SegmentMap::default(),
             since_update: Vec::new(),
+            late,
         });
         self.fill_window()?;
         self.complete_if_done(now);
@@ -334,7 +345,7 @@ impl Downloader {
             active.in_flight.remove(index);
             return self.accept(now, from, file, index);
         }
-        if !verify_segment(&payload, &active.file.hashes[index as usize]) {
+        if !verify_segment(&payload, active.hash(index)) {
             self.stats.corrupt_received += 1;
             return self.ask_next_owner(from, file, index);
         }
@@ -564,31 +575,6 @@ impl Downloader {
     }
 }
 
-/// The next segment to request: an unused hint (with its holder), else
-/// (with `scan`) the next segment of the scan that is neither held nor in
-/// flight.
-fn next_segment(active: &mut Active, scan: bool) -> Option<(SegmentIdx, Option<Rank>)> {
-    let wanted = |active: &Active, index: SegmentIdx| {
-        !active.file.has(index)
-            && !active.in_flight.contains_key(index)
-            && !active.storing.contains_key(index)
-    };
-    while let Some((index, holder)) = active.hints.pop_front() {
-        if index < active.file.segment_count() && wanted(active, index) {
-            return Some((index, Some(holder)));
-        }
-    }
-    let total = active.file.segment_count();
-    while scan && active.scanned < total {
-        let index = (active.start + active.scanned) % total;
-        active.scanned += 1;
-        if wanted(active, index) {
-            return Some((index, None));
-        }
-    }
-    None
-}
-
 #[cfg(feature = "sim-speed")]
 impl Active {
     /// Starts loading into the cache the file's entry and the tables and
@@ -602,6 +588,7 @@ impl Active {
     }
 }
 
+mod late;
 mod lookup;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -48,10 +48,26 @@ impl Channel {
 }
 
 /// One file a peer registers: its name and every segment hash in order.
+///
+/// A hash may be [`HASH_TO_COME`] (empty): a `share` seeder registers a
+/// large file with its size alone (one empty hash per segment) and sends
+/// the hashes in HASHES batches while it serves, so that nothing waits for
+/// the whole source to be read first (see [`Message::Hashes`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileListing {
     pub name: String,
     pub hashes: Vec<String>,
+}
+
+/// The hash of a segment that is not known yet: its seeder publishes it
+/// later (HASHES). No real hash is empty (a classic input's hashes are
+/// tokens, a `share` hash is 64 hex digits), and an empty hash never
+/// verifies any bytes, so a segment is never taken on it.
+pub const HASH_TO_COME: &str = "";
+
+/// Whether `hash` is known (not [`HASH_TO_COME`]).
+pub fn hash_known(hash: &str) -> bool {
+    !hash.is_empty()
 }
 
 /// What a peer tells the tracker at start-up.
@@ -227,6 +243,17 @@ pub enum Message {
     TreeOffer(Box<TreeOffer>),
     /// `share`: tracker → peer, the agreed tree and what this peer keeps.
     TreePlan(Box<TreePlan>),
+    /// HASHES: the hashes of segments `first..first + hashes.len()` of
+    /// `file`, registered as [`HASH_TO_COME`]. A seeder sends them to the
+    /// tracker as it hashes its source (in file order, a batch at a time);
+    /// the tracker checks them against every other seeder's, and passes
+    /// the ones it learns on to the file's downloaders, which may only then
+    /// ask for those segments. In `share` only.
+    Hashes {
+        file: FileId,
+        first: SegmentIdx,
+        hashes: Vec<String>,
+    },
 }
 
 impl Message {
@@ -251,6 +278,7 @@ impl Message {
             Message::Leave { .. } => MessageKind::Leave,
             Message::TreeOffer(_) => MessageKind::TreeOffer,
             Message::TreePlan(_) => MessageKind::TreePlan,
+            Message::Hashes { .. } => MessageKind::Hashes,
         }
     }
 }
@@ -276,6 +304,7 @@ pub enum MessageKind {
     TreeOffer,
     TreePlan,
     SegmentBatch,
+    Hashes,
 }
 
 impl MessageKind {
@@ -300,6 +329,7 @@ impl MessageKind {
             MessageKind::TreeOffer => "TREE_OFFER",
             MessageKind::TreePlan => "TREE_PLAN",
             MessageKind::SegmentBatch => "SEGMENT_BATCH",
+            MessageKind::Hashes => "HASHES",
         }
     }
 
@@ -342,6 +372,7 @@ impl Transmit {
             }
             Message::SwarmReply { .. }
             | Message::SwarmRefresh { .. }
+            | Message::Hashes { .. }
             | Message::SegmentAck { .. }
             | Message::SegmentNack { .. } => Channel::Download,
             Message::SegmentRequest { .. } | Message::SegmentBatch { .. } | Message::Terminate => {

@@ -49,6 +49,10 @@ pub struct RunReport {
     /// fetched again (`share`).
     #[serde(default)]
     pub verification_failures: u64,
+    /// When the first segment left a rank, in ms from that rank's start
+    /// (the earliest of the peers' `first_segment_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_segment_ms: Option<u64>,
     pub messages: MessageReport,
     /// The tracker's process (the whole job's, in local mode).
     pub tracker_resources: ResourceUse,
@@ -102,6 +106,25 @@ pub struct PeerReport {
     /// (ms after the ACK, segments downloaded so far).
     pub progress: Vec<(u64, u64)>,
     pub resources: ResourceUse,
+    #[serde(flatten, default)]
+    pub start: PeerStart,
+}
+
+/// How soon a peer got going, in ms from its own start.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PeerStart {
+    /// When its REGISTER_ACK came.
+    #[serde(default)]
+    pub registered_ms: u64,
+    /// When it sent its first segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_segment_ms: Option<u64>,
+    /// A seeder that hashed while it served (`share`): the HASHES batches
+    /// it sent, and when it sent the last.
+    #[serde(default)]
+    pub hash_batches: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hashes_done_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -166,6 +189,8 @@ impl RunReport {
             .collect();
         let mut peers = Vec::new();
         for (rank, stats) in &data.peers {
+            // A peer's times after its ACK, from its own start.
+            let since_start = |ms: Option<u64>| ms.map(|ms| ms + stats.start.registered_ms);
             sent.merge(&stats.messages_sent);
             // A peer of a large swarm lists about as many transfers as
             // there are segments (10^7 at 10,000 peers): each map is summed
@@ -205,6 +230,12 @@ impl RunReport {
                     .collect(),
                 progress: stats.progress.clone(),
                 resources: stats.resources,
+                start: PeerStart {
+                    registered_ms: stats.start.registered_ms,
+                    first_segment_ms: since_start(stats.start.first_upload_ms),
+                    hash_batches: stats.start.hash_batches,
+                    hashes_done_ms: since_start(stats.start.last_hashes_ms),
+                },
             });
         }
         let files = data
@@ -237,6 +268,7 @@ impl RunReport {
             segments_downloaded,
             bytes_downloaded: peers.iter().map(|p| p.bytes_downloaded).sum(),
             verification_failures: peers.iter().map(|p| p.verification_failures).sum(),
+            first_segment_ms: peers.iter().filter_map(|p| p.start.first_segment_ms).min(),
             messages: message_report(&sent, data, segments_downloaded),
             tracker_resources,
             nodes: nodes::nodes(&peers),
@@ -275,6 +307,11 @@ impl RunReport {
         );
         if self.bytes_downloaded > 0 || self.verification_failures > 0 {
             out += &self.bytes_line();
+            let first = self.peers.iter();
+            let first = first.filter_map(|p| Some((p.start.first_segment_ms?, p.rank)));
+            if let Some((ms, rank)) = first.min() {
+                out += &format!("  first segment: sent by rank {rank}, {ms} ms after its start\n");
+            }
         }
         if self.nodes.len() > 1 {
             let segment_bytes = self.bytes_downloaded as f64 / segments.max(1) as f64;

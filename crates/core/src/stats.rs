@@ -224,6 +224,22 @@ pub struct PeerStats {
     pub progress: Vec<(u64, u64)>,
     pub messages_sent: MessageCounts,
     pub resources: ResourceUse,
+    #[serde(default)]
+    pub start: StartTimes,
+}
+
+/// How soon segments moved on a peer (`share` starts at once: a seeder
+/// serves while it still hashes), for the report's `first_segment_ms`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartTimes {
+    /// Milliseconds from this rank's start to its REGISTER_ACK, the origin
+    /// of its other times (0 where its driver does not know).
+    pub registered_ms: u64,
+    /// When its upload side served its first segment, after the ACK.
+    pub first_upload_ms: Option<u64>,
+    /// HASHES batches it sent, and when it sent the last, after the ACK.
+    pub hash_batches: u64,
+    pub last_hashes_ms: Option<u64>,
 }
 
 /// Milliseconds in a duration, for reports.

@@ -119,6 +119,12 @@ pub struct TreePlan {
     /// The packs this peer fetches: it lacks at least one member whole
     /// (members it has of the source's size are in `rehash`).
     pub fetches: Vec<u32>,
+    /// Files (not packed) that some peer hashes at its destination
+    /// (`rehash` or `resume` in its plan), the same for every peer: the
+    /// tracker compares those copies with the source at registration, so
+    /// their seeders hash them first. Every other file a seeder registers
+    /// with its size alone and hashes while it serves.
+    pub compared: Vec<String>,
 }
 
 /// What the plan saves on a rerun, for the run report.
@@ -233,7 +239,14 @@ pub fn plan_tree(
         preflight(&needs)?;
     }
     let packs = plan_packs(offers, &entries, &owners, &mut plans, segment_size)?;
+    let compared: BTreeSet<String> = plans
+        .iter()
+        .flat_map(|plan| plan.rehash.iter().chain(&plan.resume))
+        .filter(|name| !small(name))
+        .cloned()
+        .collect();
     for plan in &mut plans {
+        plan.compared = compared.iter().cloned().collect();
         let rehash: BTreeSet<&str> = plan.rehash.iter().map(String::as_str).collect();
         for &index in &plan.fetches {
             let layout = &packs[index as usize];

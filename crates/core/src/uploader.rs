@@ -69,6 +69,8 @@ pub struct UploadStats {
     /// Segments sent (ACKs), by (file, destination).
     pub sent: TransferCounts,
     pub nacks: u64,
+    /// When the first segment was served (as the driver's clock said).
+    pub first_served_ms: Option<u64>,
 }
 
 /// The upload state machine.
@@ -212,10 +214,21 @@ impl Uploader {
     /// Feeds one message received on the upload or control channel.
     pub fn handle_message(
         &mut self,
-        _now: Duration,
+        now: Duration,
         from: Rank,
         msg: Message,
     ) -> Result<(), ProtocolError> {
+        let served = self.stats.sent.total();
+        self.handle(from, msg)?;
+        // (A relay's segment served on arrival, from `serve_arrived`, is
+        // not seen here: a seeder serves its first from a request.)
+        if self.stats.first_served_ms.is_none() && self.stats.sent.total() > served {
+            self.stats.first_served_ms = Some(crate::stats::millis(now));
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, from: Rank, msg: Message) -> Result<(), ProtocolError> {
         match msg {
             Message::SegmentRequest { file, index } => {
                 if !self.serve(from, file, index) {

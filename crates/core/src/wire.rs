@@ -32,6 +32,10 @@ use std::io;
 /// 6: TREE_PLAN packs small files (`share`); SEGMENT_BATCH (several
 ///    segments asked of one owner, which may be a relay) and the `relay`
 ///    hint policy.
+/// 7: `share` starts at once: HASHES (a seeder's hashes sent while it
+///    serves, an empty hash in a listing standing for one to come), the
+///    TREE_PLAN's `compared` files, STATS' start times; the `tree` hint
+///    policy.
 pub const WIRE_VERSION: u8 = 7;
 
 /// A message that could not be decoded.
@@ -291,6 +295,11 @@ mod tests {
             },
             Message::Terminate,
             Message::Leave { file: FileId(4) },
+            Message::Hashes {
+                file: FileId(3),
+                first: 64,
+                hashes: vec!["ab".into(), "cd".into()],
+            },
             Message::TreeOffer(Box::new(tree_offer())),
             Message::TreePlan(Box::new(crate::tree::TreePlan {
                 entries: tree_offer().entries,
@@ -303,6 +312,7 @@ mod tests {
                 }],
                 seeds: vec![0],
                 fetches: vec![],
+                compared: vec!["c".into()],
             })),
             Message::Stats(Box::new(crate::stats::PeerStats {
                 nacks_received: 3,

@@ -8,6 +8,10 @@ use mpitorrent_core::uploader::Serve;
 use mpitorrent_core::{wire, Rank, SegmentIdx};
 use std::path::PathBuf;
 
+/// Where [`Content::hash_late`] hands each batch of hashes: the file's
+/// name, its first segment and the hashes.
+pub type Publish<'a> = dyn FnMut(&str, SegmentIdx, Vec<String>) -> Result<(), String> + 'a;
+
 /// The peer drivers' view of file contents. Both peer threads use it at
 /// once (storing and finishing on the download thread, reading on the
 /// upload thread), hence `Sync`.
@@ -23,6 +27,15 @@ pub trait Content: Sync {
     /// never copied again; the classic default carries none.
     fn encode_ack(&self, serve: &Serve) -> Result<Vec<u8>, String> {
         Ok(wire::encode(&serve.hash_only().msg))
+    }
+
+    /// A seeder's files registered with their sizes alone (hashes to
+    /// come): hashes them in the order registered, handing each batch to
+    /// `publish` (the file's name, its first segment, the hashes) as soon
+    /// as it is ready, and returns once every one is handed over, or with
+    /// the first error (of reading, or of `publish`). Nothing by default.
+    fn hash_late(&self, _publish: &mut Publish<'_>) -> Result<(), String> {
+        Ok(())
     }
 
     /// A wanted file is complete: write or finish it where the user wants

@@ -21,6 +21,9 @@ pub enum Fault {
     /// The upload thread spoils the bytes of every segment it sends
     /// (`share`), so receivers must catch it by the hash.
     CorruptUpload,
+    /// The hash thread of a seeder waits after each batch of hashes it
+    /// sends (`share`), so that segments move between its batches.
+    SlowHashing,
 }
 
 /// A fault and the rank it strikes.
@@ -44,7 +47,7 @@ impl FromStr for FaultPlan {
         let usage = || {
             format!(
                 "{FAULT_ENV}={text:?}: expected KIND@RANK with KIND one of \
-                 silent-upload, garbage-upload, crash-on-upload, corrupt-upload"
+                 silent-upload, garbage-upload, crash-on-upload, corrupt-upload, slow-hashing"
             )
         };
         let (kind, rank) = text.split_once('@').ok_or_else(usage)?;
@@ -53,6 +56,7 @@ impl FromStr for FaultPlan {
             "garbage-upload" => Fault::GarbageUpload,
             "crash-on-upload" => Fault::CrashOnUpload,
             "corrupt-upload" => Fault::CorruptUpload,
+            "slow-hashing" => Fault::SlowHashing,
             _ => return Err(usage()),
         };
         let rank = rank.parse().map(Rank).map_err(|_| usage())?;

@@ -21,6 +21,14 @@ pub fn process_resources() -> ResourceUse {
     }
 }
 
+/// When this process started, as near as the binary can tell: the first
+/// call, which `main` makes before anything else. The report's
+/// `first_segment_ms` counts from it (each rank from its own start).
+pub fn process_start() -> std::time::Instant {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *START.get_or_init(std::time::Instant::now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,7 +76,10 @@ impl Downloader {
         let Some(active) = self.active.as_mut() else {
             return;
         };
-        if active.file.is_complete() || !self.policy.ask_for_work(&window) {
+        if active.file.is_complete()
+            || active.waits_for_hashes()
+            || !self.policy.ask_for_work(&window)
+        {
             return;
         }
         // Progress is sampled every `update_every` segments, as with the

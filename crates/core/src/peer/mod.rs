@@ -21,14 +21,16 @@
 //! segments, and keeps the time.
 
 mod download;
+mod hashes;
 mod single;
 
 pub use download::DownloadSide;
+pub use hashes::{HashPublisher, PublishStats};
 pub use single::{Peer, PeerEvent};
 
 use crate::downloader::{Downloader, DownloaderConfig};
 use crate::holdings::Holdings;
-use crate::stats::{PeerStats, ResourceUse, SentCounts};
+use crate::stats::{millis, PeerStats, ResourceUse, SentCounts, StartTimes};
 use crate::uploader::Uploader;
 use crate::{Message, MessageKind, ProtocolError, Rank, Registration, Transmit, TRACKER};
 use std::collections::VecDeque;
@@ -51,6 +53,8 @@ pub struct PeerConfig {
 pub struct Sides {
     pub download: DownloadSide,
     pub upload: Uploader,
+    /// The hashes a seeder still sends (nothing to do for most peers).
+    pub hashes: HashPublisher,
 }
 
 /// What [`Registering`] reports to its driver.
@@ -212,6 +216,10 @@ impl Registering {
             ));
         }
         let holdings = Arc::new(std::mem::take(&mut self.holdings));
+        let hashes = HashPublisher::new(
+            self.rank,
+            registration.owned.iter().zip(file_ids.iter().copied()),
+        );
         let held = registration
             .owned
             .into_iter()
@@ -235,6 +243,7 @@ impl Registering {
         };
         let downloader = Downloader::new(config, Arc::clone(&holdings));
         let sides = Sides {
+            hashes,
             upload: Uploader::new(self.rank, Arc::clone(&holdings)),
             download: DownloadSide::new(
                 downloader,
@@ -252,12 +261,20 @@ impl Registering {
     }
 }
 
-/// The STATS message a peer sends the tracker once both sides are done:
-/// everything it counted, the STATS itself included, and what its process
-/// used (`ResourceUse::default()` where no process is its own).
-pub fn report(download: &DownloadSide, upload: &Uploader, resources: ResourceUse) -> Transmit {
+/// The STATS message a peer sends the tracker once its sides are done:
+/// everything it counted, the STATS itself included, what its process
+/// used (`ResourceUse::default()` where no process is its own), and how
+/// long after its start it was registered (`Duration::ZERO` where the
+/// driver does not know).
+pub fn report(
+    sides: (&DownloadSide, &Uploader, &HashPublisher),
+    registered: Duration,
+    resources: ResourceUse,
+) -> Transmit {
+    let (download, upload, hashes) = sides;
     let mut sent = download.sent().clone();
     sent.merge(upload.sent());
+    sent.merge(hashes.sent());
     sent.add(MessageKind::Stats);
     let stats = download.stats();
     let stats = PeerStats {
@@ -270,6 +287,12 @@ pub fn report(download: &DownloadSide, upload: &Uploader, resources: ResourceUse
         progress: stats.progress.clone(),
         messages_sent: sent.to_counts(),
         resources,
+        start: StartTimes {
+            registered_ms: millis(registered),
+            first_upload_ms: upload.stats().first_served_ms,
+            hash_batches: hashes.stats().batches,
+            last_hashes_ms: hashes.stats().last_ms,
+        },
     };
     Transmit {
         to: TRACKER,

@@ -217,7 +217,11 @@ impl Peer {
             let event = match event {
                 UploadEvent::Serve(serve) => PeerEvent::Serve(serve),
                 UploadEvent::Terminated => {
-                    let stats = report(&sides.download, &sides.upload, ResourceUse::default());
+                    let stats = report(
+                        (&sides.download, &sides.upload, &sides.hashes),
+                        Duration::ZERO,
+                        ResourceUse::default(),
+                    );
                     self.transmits.push_back(stats);
                     PeerEvent::Terminated
                 }

@@ -99,6 +99,7 @@ mod tests {
             files: Vec::new(),
             progress: Vec::new(),
             resources: Default::default(),
+            start: Default::default(),
         }
     }
 

@@ -84,6 +84,7 @@ mod tests {
             segments_downloaded: 0,
             bytes_downloaded: 0,
             verification_failures: 0,
+            first_segment_ms: None,
             messages: MessageReport {
                 total: 0,
                 by_kind: Default::default(),
@@ -119,6 +120,7 @@ mod tests {
                 }],
                 progress: vec![(0, 0), (12, 3)],
                 resources: ResourceUse::default(),
+                start: Default::default(),
             }],
             files: vec![FileReport {
                 name: "f".into(),

@@ -14,7 +14,9 @@
 //! Drive it like every machine in this crate: feed `handle_message` /
 //! `handle_timeout`, then drain `poll_transmit` and `poll_event`.
 
+mod late;
 mod nodes;
+mod progress;
 mod rarity;
 mod registration;
 mod segments;
@@ -29,6 +31,7 @@ use crate::strategy::HintRequest;
 use crate::Registration;
 use crate::{FileId, Message, Rank, Received, Transmit};
 use nodes::{mates_by_rank, node_mates};
+pub use progress::{Missing, Progress};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use registration::build_file_table;
@@ -128,33 +131,6 @@ pub struct RunData {
     pub tracker_sent: MessageCounts,
 }
 
-/// How far the swarm is, as the tracker knows it: from the PEER_UPDATEs
-/// (every 10 segments) and the completions, so it lags the peers by at most
-/// one update each. For a driver to show while the swarm runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Progress {
-    /// Segments the peers reported downloading.
-    pub segments_done: u64,
-    /// Segments the peers must download in all: the segments of every
-    /// wanted file a peer did not own at the start. Known from the ACK on
-    /// (0 before).
-    pub segments_total: u64,
-    /// Peers that reported CLIENT_GOT_ALL_FILES.
-    pub peers_done: u32,
-    /// Peers in the job.
-    pub peers: u32,
-}
-
-/// Of one file a peer downloads, what it lacks ([`Tracker::missing`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Missing<'a> {
-    pub rank: Rank,
-    pub name: &'a str,
-    /// Segments it has not reported, of the file's `segments`.
-    pub lacking: u64,
-    pub segments: u64,
-}
-
 /// The tracker state machine.
 #[derive(Debug)]
 pub struct Tracker {
@@ -166,6 +142,8 @@ pub struct Tracker {
     stats_received: u32,
     files: Vec<FileSwarm>,
     by_name: HashMap<String, FileId>,
+    /// The files whose hashes are still to come (`late.rs`).
+    late: HashMap<FileId, late::LateFile>,
     /// Segments each rank uploaded, as the downloaders reported.
     load: Vec<u32>,
     /// By rank: the other peer ranks on its node (from the hosts of the
@@ -197,6 +175,7 @@ impl Tracker {
             stats_received: 0,
             files: Vec::new(),
             by_name: HashMap::new(),
+            late: HashMap::new(),
             load: vec![0; ranks],
             mates: Vec::new(),
             received: MessageCounts::default(),
@@ -217,50 +196,6 @@ impl Tracker {
     /// True once the tracker terminated or aborted the job.
     pub fn is_finished(&self) -> bool {
         self.phase == Phase::Finished
-    }
-
-    /// How far the swarm is. It walks every peer's pending files, so a
-    /// driver calls it now and then, not after every message.
-    pub fn progress(&self) -> Progress {
-        let missing = self.segments_to_download();
-        Progress {
-            segments_done: self.segments_wanted.saturating_sub(missing),
-            segments_total: self.segments_wanted,
-            peers_done: self.done,
-            peers: self.peer_count(),
-        }
-    }
-
-    /// Segments the peers still have to download (see [`Tracker::missing`]).
-    fn segments_to_download(&self) -> u64 {
-        self.missing().map(|m| m.lacking).sum()
-    }
-
-    /// What each peer still has to download, file by file, as the tracker
-    /// knows it (so lagging as [`Progress`] does): of each file a peer has
-    /// not completed, the segments it has not reported. (A completed file
-    /// is done for good, even if the peer leaves its swarm later; a wanted
-    /// file the peer owned from the start needs no download.) For a driver
-    /// that shows progress per rank or in bytes.
-    pub fn missing(&self) -> impl Iterator<Item = Missing<'_>> + '_ {
-        self.peer_ranks()
-            .zip(&self.peers[1..])
-            .flat_map(move |(rank, peer)| {
-                peer.pending.iter().filter_map(move |name| {
-                    let swarm = &self.files[self.by_name.get(name)?.index()];
-                    if swarm.initial_owners.contains(&rank) {
-                        return None;
-                    }
-                    let segments = swarm.hashes.len() as u64;
-                    let lacking = segments.saturating_sub(u64::from(swarm.held_by(rank)));
-                    Some(Missing {
-                        rank,
-                        name,
-                        lacking,
-                        segments,
-                    })
-                })
-            })
     }
 
     /// Feeds one message received from `from`.
@@ -294,6 +229,14 @@ impl Tracker {
             }
             (Phase::Mediating, Message::AllFilesCompleted) => self.handle_all_completed(now, from),
             (Phase::Collecting, Message::Stats(stats)) => self.handle_stats(from, *stats),
+            (
+                Phase::Mediating,
+                Message::Hashes {
+                    file,
+                    first,
+                    hashes,
+                },
+            ) => self.handle_hashes(now, from, file, first, hashes),
             // A peer may leave a swarm it finished, even after the last
             // peer's CLIENT_GOT_ALL_FILES (its LEAVE follows its own).
             (Phase::Mediating | Phase::Collecting, Message::Leave { file }) => {
@@ -419,6 +362,11 @@ impl Tracker {
         };
         self.files = table.files;
         self.by_name = table.by_name;
+        self.late = table
+            .late
+            .into_iter()
+            .map(|(id, o)| (id, late::LateFile::new(o, &self.files[id.index()].hashes)))
+            .collect();
         for (rank, ack) in self.peer_ranks().zip(table.acks) {
             let peer = &mut self.peers[rank.index()];
             let registration = peer.registration.take();
@@ -474,6 +422,10 @@ impl Tracker {
                 "protocol error: rank {from} asked for the swarm of '{name}' after leaving it"
             ));
         }
+        if self.park_until_hashed(from, file, hints) {
+            return;
+        }
+        let swarm = &mut self.files[file.index()];
         let owners = swarm.owners_for(from, &self.load, self.config.swarm_sample, &mut self.rng);
         let hashes = swarm.hashes.clone();
         let hints = self.hints_for(file, from, hints);
@@ -578,7 +530,14 @@ impl Tracker {
         peer.done = true;
         peer.pending.clear();
         self.done += 1;
-        if self.done == self.peer_count() {
+        self.terminate_if_done(now);
+    }
+
+    /// Sends TERMINATE once every peer has all its files and every seeder
+    /// sent every hash it owes (so that two seeders of different contents
+    /// are caught even where nobody fetched the segment they differ in).
+    fn terminate_if_done(&mut self, now: Duration) {
+        if self.done == self.peer_count() && !self.hashes_to_come() {
             for rank in self.peer_ranks() {
                 self.send(rank, Message::Terminate);
             }

@@ -5,7 +5,7 @@
 //! folder that several `share` ranks write into.
 
 use super::swarm::FileSwarm;
-use crate::{FileId, FileListing, Rank, Registration, SegmentIdx};
+use crate::{hash_known, FileId, FileListing, Rank, Registration, SegmentIdx};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The file table built from all registrations: files numbered in name
@@ -16,6 +16,9 @@ pub(super) struct FileTable {
     pub by_name: HashMap<String, FileId>,
     /// One per registration, in the order given.
     pub acks: Vec<Ack>,
+    /// The files whose hashes are still to come, with the ranks that will
+    /// send them (see `late.rs`).
+    pub late: Vec<(FileId, Vec<LateOwner>)>,
 }
 
 /// What one peer's REGISTER_ACK says.
@@ -28,8 +31,20 @@ pub(super) struct Ack {
     pub wanted: Vec<String>,
 }
 
-/// A file being collected: its listing, who listed it first, its owners.
-type Entry<'a> = (&'a [String], Rank, Vec<Rank>);
+/// An owner that registered a file with hashes to come: it holds (for the
+/// tracker) only the segments whose hashes it has sent, and must send the
+/// rest in order from `published` on.
+pub(super) struct LateOwner {
+    pub rank: Rank,
+    pub published: u32,
+}
+
+/// A file being collected: every hash known so far (the listings merged),
+/// and each rank's listing of it, in registration order.
+struct Entry<'a> {
+    hashes: Vec<String>,
+    listings: Vec<(Rank, &'a FileListing)>,
+}
 
 /// Builds the table from `(rank, registration)` pairs, or says why the job
 /// cannot run: two ranks list the same file differently, a peer wants a file nobody owns, or (in a `share`
@@ -43,13 +58,23 @@ pub(super) fn build_file_table<'a>(
         for listing in &registration.owned {
             match table.get_mut(listing.name.as_str()) {
                 None => {
-                    table.insert(&listing.name, (&listing.hashes, rank, vec![rank]));
+                    let entry = Entry {
+                        hashes: listing.hashes.clone(),
+                        listings: vec![(rank, listing)],
+                    };
+                    table.insert(&listing.name, entry);
                 }
-                Some((hashes, first, owners)) => {
-                    if let Some(problem) = listing_conflict(hashes, *first, listing, rank) {
+                Some(entry) => {
+                    if let Some(problem) = listing_conflict(&entry.listings, listing, rank) {
                         return Err(problem);
                     }
-                    owners.push(rank);
+                    // What one listing has still to send, another may know.
+                    for (known, hash) in entry.hashes.iter_mut().zip(&listing.hashes) {
+                        if !hash_known(known) {
+                            known.clone_from(hash);
+                        }
+                    }
+                    entry.listings.push((rank, listing));
                 }
             }
         }
@@ -65,11 +90,12 @@ pub(super) fn build_file_table<'a>(
             .candidates
             .iter()
             .map(|candidate| match table.get_mut(candidate.name.as_str()) {
-                Some((hashes, _, owners)) if *hashes == candidate.hashes.as_slice() => {
-                    owners.push(rank);
+                // (A hash still to come matches nothing.)
+                Some(entry) if entry.hashes == candidate.hashes => {
+                    entry.listings.push((rank, candidate));
                     true
                 }
-                Some((hashes, _, _)) if hashes.len() == candidate.hashes.len() => {
+                Some(Entry { hashes, .. }) if hashes.len() == candidate.hashes.len() => {
                     let same = (0..hashes.len() as SegmentIdx)
                         .filter(|&i| hashes[i as usize] == candidate.hashes[i as usize]);
                     partly.push((&candidate.name, rank, same.collect()));
@@ -99,9 +125,15 @@ pub(super) fn build_file_table<'a>(
     }
     let mut by_name = HashMap::new();
     let mut files = Vec::new();
-    for (index, (name, (hashes, _, owners))) in table.into_iter().enumerate() {
-        by_name.insert(name.to_string(), FileId(index as u32));
-        files.push(FileSwarm::new(name.to_string(), hashes.to_vec(), owners));
+    let mut late = Vec::new();
+    for (index, (name, entry)) in table.into_iter().enumerate() {
+        let id = FileId(index as u32);
+        by_name.insert(name.to_string(), id);
+        let (swarm, owners) = swarm_of(name, entry);
+        files.push(swarm);
+        if !owners.is_empty() {
+            late.push((id, owners));
+        }
     }
     for (name, rank, held) in partly {
         let swarm = &mut files[by_name[name].index()];
@@ -121,7 +153,44 @@ pub(super) fn build_file_table<'a>(
         files,
         by_name,
         acks,
+        late,
     })
+}
+
+/// The swarm of one file: the ranks that listed every hash are its seeds;
+/// one that listed some still to come holds only the segments it listed a
+/// hash for, and gets the others as it sends their hashes (its late
+/// owner, returned). The swarm starts with every hash some listing knew;
+/// a `share` seeder lists none, so there every hash is agreed in
+/// `late.rs`, once every seeder sent it.
+fn swarm_of(name: &str, entry: Entry) -> (FileSwarm, Vec<LateOwner>) {
+    let complete = |listing: &FileListing| listing.hashes.iter().all(|h| hash_known(h));
+    let seeds = entry
+        .listings
+        .iter()
+        .filter(|(_, listing)| complete(listing))
+        .map(|&(rank, _)| rank)
+        .collect();
+    let mut swarm = FileSwarm::new(name.to_string(), entry.hashes, seeds);
+    let mut late = Vec::new();
+    for (rank, listing) in entry.listings {
+        if complete(listing) {
+            continue;
+        }
+        swarm.join(rank);
+        swarm.initial_owners.push(rank);
+        for (index, hash) in listing.hashes.iter().enumerate() {
+            if hash_known(hash) {
+                swarm.record(rank, index as SegmentIdx);
+            }
+        }
+        let published = listing.hashes.iter().take_while(|h| hash_known(h)).count();
+        late.push(LateOwner {
+            rank,
+            published: published as u32,
+        });
+    }
+    (swarm, late)
 }
 
 /// The ACK for one registration, once every file has its id.
@@ -204,36 +273,61 @@ fn followers<'a>(
     followers
 }
 
-/// Why two registrations of the same file name disagree, if they do.
+/// Why `listing` (of `rank`) disagrees with the listings of the same name
+/// before it, if it does: another segment count, or a segment whose hash
+/// both know and differ on.
 fn listing_conflict(
-    first_hashes: &[String],
-    first: Rank,
+    before: &[(Rank, &FileListing)],
     listing: &FileListing,
     rank: Rank,
 ) -> Option<String> {
-    let name = &listing.name;
-    if let Some(index) = first_hashes
-        .iter()
-        .zip(&listing.hashes)
-        .position(|(a, b)| a != b)
-    {
+    let (first, first_listing) = before[0];
+    if first_listing.hashes.len() != listing.hashes.len() {
         return Some(format!(
-            "ranks {first} and {rank} both own file '{name}' with different segments: \
-             segment {} is '{}' on rank {first} but '{}' on rank {rank}",
-            index + 1,
-            first_hashes[index],
-            listing.hashes[index]
-        ));
-    }
-    if first_hashes.len() != listing.hashes.len() {
-        return Some(format!(
-            "ranks {first} and {rank} both own file '{name}' with different segments: \
+            "ranks {first} and {rank} both own file '{}' with different segments: \
              {} segments on rank {first} but {} on rank {rank}",
-            first_hashes.len(),
+            listing.name,
+            first_listing.hashes.len(),
             listing.hashes.len()
         ));
     }
-    None
+    let index = (0..listing.hashes.len()).find(|&i| {
+        let hash = &listing.hashes[i];
+        hash_known(hash)
+            && before
+                .iter()
+                .any(|(_, other)| differs(&other.hashes[i], hash))
+    })?;
+    let (other, other_listing) = before
+        .iter()
+        .find(|(_, other)| differs(&other.hashes[index], &listing.hashes[index]))
+        .expect("found above");
+    Some(hash_conflict(
+        &listing.name,
+        index as SegmentIdx,
+        (*other, &other_listing.hashes[index]),
+        (rank, &listing.hashes[index]),
+    ))
+}
+
+/// Whether two hashes of one segment are both known and differ.
+fn differs(a: &str, b: &str) -> bool {
+    hash_known(a) && hash_known(b) && a != b
+}
+
+/// The message for two ranks that hash segment `index` of file `name`
+/// differently: the same at registration and for hashes sent later.
+pub(super) fn hash_conflict(
+    name: &str,
+    index: SegmentIdx,
+    (first, first_hash): (Rank, &str),
+    (rank, hash): (Rank, &str),
+) -> String {
+    format!(
+        "ranks {first} and {rank} both own file '{name}' with different segments: \
+         segment {} is '{first_hash}' on rank {first} but '{hash}' on rank {rank}",
+        index + 1
+    )
 }
 
 #[cfg(test)]

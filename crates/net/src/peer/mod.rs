@@ -14,6 +14,7 @@
 //! bytes) is the [`Content`]'s business; the threads are the same.
 
 mod download;
+mod hash;
 mod upload;
 
 use crate::content::Content;
@@ -21,6 +22,7 @@ use crate::fault::FaultPlan;
 use crate::resources::process_resources;
 use crate::{Endpoint, Envelope, Fabric, TransportError};
 use download::{download_thread, Downloaded};
+use hash::hash_thread;
 use mpitorrent_core::downloader::DownloaderConfig;
 use mpitorrent_core::holdings::Holdings;
 use mpitorrent_core::peer::{self, PeerConfig, Registering, RegistrationEvent, Sides};
@@ -46,6 +48,9 @@ pub struct PeerOptions {
     pub own_process: bool,
     /// A fault to inject on this job's ranks (tests only).
     pub fault: Option<FaultPlan>,
+    /// When this rank started (the origin of the report's
+    /// `first_segment_ms`); `None`: at its REGISTER_ACK.
+    pub started: Option<Instant>,
 }
 
 impl Default for PeerOptions {
@@ -57,6 +62,7 @@ impl Default for PeerOptions {
             seed: 0,
             own_process: false,
             fault: None,
+            started: None,
         }
     }
 }
@@ -125,11 +131,22 @@ pub fn run_peer<F: Fabric>(
     };
     let content = content.as_ref();
     let span = tracing::info_span!("peer", rank = rank.0).entered();
-    let Sides { download, upload } = *register(&endpoint, registering)?;
+    let Sides {
+        download,
+        upload,
+        hashes,
+    } = *register(&endpoint, registering)?;
     drop(span);
     let clock = Instant::now();
+    let registered = options.started.map_or(Duration::ZERO, |t| clock - t);
     let stop = AtomicBool::new(false);
-    let (downloaded, uploaded) = std::thread::scope(|scope| {
+    let (downloaded, uploaded, hashed) = std::thread::scope(|scope| {
+        let hashing = std::thread::Builder::new()
+            .name("hash".into())
+            .spawn_scoped(scope, || {
+                hash_thread(fabric, hashes, content, options.fault, &stop, clock)
+            })
+            .expect("spawn the hash thread");
         let download = std::thread::Builder::new()
             .name("download".into())
             .spawn_scoped(scope, || {
@@ -147,17 +164,19 @@ pub fn run_peer<F: Fabric>(
         (
             download.join().expect("the download thread does not panic"),
             upload.join().expect("the upload thread does not panic"),
+            hashing.join().expect("the hash thread does not panic"),
         )
     });
     // A failed download thread already cleaned up before it reported; a
     // rank told of someone else's failure cleans up here (it is idempotent).
-    if downloaded.is_err() || uploaded.is_err() {
+    if downloaded.is_err() || uploaded.is_err() || hashed.is_err() {
         content.abandon();
     }
     // If the tracker aborted the job (the upload thread saw it), the
     // tracker prints the reason; otherwise a download failure is this
     // rank's to print.
     let uploaded = uploaded?;
+    let hashes = hashed?;
     let Downloaded {
         side,
         files_written,
@@ -166,7 +185,8 @@ pub fn run_peer<F: Fabric>(
         true => process_resources(),
         false => ResourceUse::default(),
     };
-    endpoint.transmit(&peer::report(&side, &uploaded, resources))?;
+    let sides = (&side, &uploaded, &hashes);
+    endpoint.transmit(&peer::report(sides, registered, resources))?;
     // Only now: a failed run leaves everything as it was for the user to
     // look at, and only a run that ended well knows its outputs are whole,
     // so that any temporary of its own still there is an earlier run's.

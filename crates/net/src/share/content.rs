@@ -4,9 +4,10 @@
 //! them from there at once), and renames it to its final name when whole.
 
 use super::direct::AlignedBuf;
+use super::late::LateFiles;
 use super::pack::PackedFile;
 use super::storage::{PartialFile, WholeFile};
-use crate::content::Content;
+use crate::content::{Content, Publish};
 use mpitorrent_core::content::relative_path_problem;
 use mpitorrent_core::escape::shown;
 use mpitorrent_core::holdings::HeldFile;
@@ -76,6 +77,8 @@ pub struct ShareContent {
     /// The packs of small files this rank seeds or fetches, by swarm name
     /// (they are never written as files: see [`PackedFile`]).
     packs: HashMap<String, Arc<PackedFile>>,
+    /// The files this rank seeds with hashes to come (see [`LateFiles`]).
+    late: Option<LateFiles>,
     /// Aligned scratch for direct writes (the download thread's) and reads
     /// (the upload thread's): one each, reused, so neither thread waits
     /// for the other.
@@ -115,6 +118,7 @@ impl ShareContent {
             complete: RwLock::new(complete),
             partial: Mutex::new(HashMap::new()),
             packs: HashMap::new(),
+            late: None,
             write_scratch: Mutex::default(),
             read_scratch: Mutex::default(),
         }
@@ -123,6 +127,12 @@ impl ShareContent {
     /// These contents with the packs this rank seeds or fetches.
     pub fn with_packs(self, packs: HashMap<String, Arc<PackedFile>>) -> Self {
         ShareContent { packs, ..self }
+    }
+
+    /// These contents with the files this rank hashes while it serves.
+    pub fn with_late(self, late: LateFiles) -> Self {
+        let late = (!late.files.is_empty()).then_some(late);
+        ShareContent { late, ..self }
     }
 
     fn partial(&self, file: &HeldFile) -> Result<Arc<Partial>, String> {
@@ -197,6 +207,10 @@ impl ShareContent {
 impl Content for ShareContent {
     fn carries_bytes(&self) -> bool {
         true
+    }
+
+    fn hash_late(&self, publish: &mut Publish<'_>) -> Result<(), String> {
+        self.late.as_ref().map_or(Ok(()), |late| late.hash(publish))
     }
 
     fn store(&self, file: &HeldFile, index: SegmentIdx, bytes: &[u8]) -> Result<(), String> {

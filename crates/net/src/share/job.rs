@@ -7,10 +7,11 @@
 //! the [`ShareContent`] that stores and serves the bytes.
 
 use super::content::{Finishing, ShareContent, WriteOptions};
+use super::late::LateFiles;
 use super::manifest::Manifest;
 use super::pack::{PackPlace, PackedFile, SegmentCache};
 use super::scan::{hash_open, scan_folder, ScanOptions, ScannedFile};
-use mpitorrent_core::content::relative_path_problem;
+use mpitorrent_core::content::{relative_path_problem, segment_count};
 use mpitorrent_core::escape::shown_path;
 use mpitorrent_core::tree::pack::PackLayout;
 use mpitorrent_core::tree::{PlanOptions, Present, TreeEntry, TreeOffer, TreePlan};
@@ -117,7 +118,8 @@ pub fn prepare(
     let to_folder = Arc::new(Folder::open(&to).map_err(in_rank)?);
     let mut options = ScanOptions {
         segment_size: spec.segment_size,
-        hash: spec.manifest.is_none(),
+        // Hashed once the plan says which first, the rest while serving.
+        hash: false,
         links: spec.links,
         // Hashed in their packs, once the plan has made them.
         hash_small: false,
@@ -133,7 +135,12 @@ pub fn prepare(
                 .and_then(|m| m.apply(&mut found.files, &folder, spec.segment_size))
                 .map_err(|e| format!("rank {rank}: {e}"))?,
             // The packs' segments are counted by the plan.
-            None => found.files.iter().map(|f| f.hashes.len() as u64).sum(),
+            None => found
+                .files
+                .iter()
+                .filter(|f| f.meta.size >= spec.segment_size)
+                .map(|f| segment_count(f.meta.size, spec.segment_size))
+                .sum(),
         };
         entries = found.others;
         entries.extend(found.files.iter().map(|file| TreeEntry::File {
@@ -263,8 +270,24 @@ pub fn share_peer(
     let (big, small): (Vec<ScannedFile>, Vec<ScannedFile>) = owned
         .into_iter()
         .partition(|file| file.meta.size >= spec.segment_size);
+    let mut late = LateFiles {
+        // (A rank without --from has no late files.)
+        root: from_folder
+            .as_ref()
+            .map_or_else(|| Arc::clone(&to_folder), Arc::clone),
+        rank,
+        segment_size: spec.segment_size,
+        files: Vec::new(),
+    };
     let mut owned = match &from_folder {
-        Some(folder) => listings(big, folder, &mut complete),
+        Some(folder) => {
+            let compared: BTreeSet<&str> = plan.compared.iter().map(String::as_str).collect();
+            let mut big = big;
+            for file in big.iter_mut().filter(|file| file.hashes.is_empty()) {
+                late.hash_or_defer(file, folder, &compared)?;
+            }
+            listings(big, folder, &mut complete)
+        }
         None => Vec::new(),
     };
     let rehash: BTreeSet<&str> = plan.rehash.iter().map(String::as_str).collect();
@@ -353,7 +376,8 @@ pub fn share_peer(
         complete,
         finishing,
     )
-    .with_packs(content_packs);
+    .with_packs(content_packs)
+    .with_late(late);
     Ok((registration, content))
 }
 

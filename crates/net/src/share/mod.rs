@@ -13,6 +13,7 @@ pub mod content;
 pub mod destination;
 pub mod direct;
 pub mod job;
+pub mod late;
 pub mod manifest;
 pub mod pack;
 pub mod plan;

@@ -69,9 +69,28 @@ pub fn hash_file(path: &Path, segment_size: u64) -> Result<(u64, Vec<String>), R
 /// segments (about [`HASH_BATCH`] bytes, at least one segment per core)
 /// while the others hash the batch before, in order.
 pub fn hash_open(file: impl Read + Send, segment_size: u64) -> io::Result<(u64, Vec<String>)> {
+    let mut hashes = Vec::new();
+    let size = hash_batches(file, segment_size, usize::MAX, &mut |batch| {
+        hashes.extend(batch);
+        Ok(())
+    })?;
+    Ok((size, hashes))
+}
+
+/// [`hash_open`] a batch at a time: hands the hashes of each batch of at
+/// most `most` segments (fewer if [`HASH_BATCH`] bytes come first, more if
+/// the cores outnumber them) to `done` as soon as they are ready, in
+/// order, while the next batch is read; returns the bytes hashed. An error
+/// of `done` stops it.
+pub fn hash_batches(
+    file: impl Read + Send,
+    segment_size: u64,
+    most: usize,
+    done: &mut dyn FnMut(Vec<String>) -> io::Result<()>,
+) -> io::Result<u64> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let segment = segment_size.max(1) as usize;
-    let batch = (HASH_BATCH / segment).max(threads).max(1);
+    let batch = (HASH_BATCH / segment).min(most).max(threads).max(1);
     // Two sets of buffers go round: one being read, one being hashed.
     let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Batch>(1);
     let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Batch>(2);
@@ -80,16 +99,23 @@ pub fn hash_open(file: impl Read + Send, segment_size: u64) -> io::Result<(u64, 
     }
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || read_batches(file, segment, batch, empty_rx, full_tx));
-        let mut hashes = Vec::new();
         let mut size = 0;
+        let mut stopped = Ok(());
         for read in full_rx {
             size += read.lengths.iter().map(|&n| n as u64).sum::<u64>();
-            hashes.extend(hash_in_parallel(&read.buffers, &read.lengths, threads));
+            stopped = done(hash_in_parallel(&read.buffers, &read.lengths, threads));
+            if stopped.is_err() {
+                // Dropping the channels ends the reader.
+                break;
+            }
             // The reader may have ended (an error, or the file's end).
             let _ = empty_tx.send(read);
         }
-        reader.join().expect("reading does not panic")?;
-        Ok((size, hashes))
+        drop(empty_tx);
+        let read = reader.join().expect("reading does not panic");
+        stopped?;
+        read?;
+        Ok(size)
     })
 }
 

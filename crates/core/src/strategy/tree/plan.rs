@@ -165,7 +165,10 @@ impl HintPolicy for TreeHints {
     /// change.
     fn hints(&self, swarm: &mut FileSwarm, ask: Ask<'_>, _rng: &mut ChaCha8Rng) -> Vec<Hint> {
         let requester = ask.requester;
-        if ask.count == 0 || swarm.seeds.is_empty() || swarm.tree.was_given(requester) {
+        // The file's registered owners: `seeds` holds only ranks with every
+        // segment's hash agreed, which a seeder still hashing is not.
+        let owners = &swarm.initial_owners;
+        if ask.count == 0 || owners.is_empty() || swarm.tree.was_given(requester) {
             return Vec::new();
         }
         if swarm.tree.order.is_empty() {
@@ -175,7 +178,7 @@ impl HintPolicy for TreeHints {
         let sources: Vec<Rank> = (0..STRIPES)
             .map(|stripe| {
                 plan.parent(requester, stripe)
-                    .unwrap_or(swarm.seeds[stripe % swarm.seeds.len()])
+                    .unwrap_or(owners[stripe % owners.len()])
             })
             .collect();
         let held = swarm.members.get(requester).map(|m| &m.held);
