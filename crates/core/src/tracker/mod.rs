@@ -34,6 +34,7 @@ use rand_chacha::ChaCha8Rng;
 use registration::build_file_table;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
+pub(crate) use segments::SegmentSet;
 pub(crate) use swarm::FileSwarm;
 
 /// Owners in a swarm answer unless configured otherwise: as BitTorrent's

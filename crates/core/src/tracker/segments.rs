@@ -34,6 +34,12 @@ impl SegmentSet {
         new
     }
 
+    /// Takes `index` out.
+    pub fn remove(&mut self, index: SegmentIdx) {
+        let index = index as usize;
+        self.words[index / 64] &= !(1 << (index % 64));
+    }
+
     /// Starts loading into the cache (see [`crate::prefetch`]) the first
     /// few lines of the set.
     #[cfg(feature = "sim-speed")]
@@ -43,26 +49,27 @@ impl SegmentSet {
 
     /// The segments in the set, in order.
     pub fn iter(&self) -> impl Iterator<Item = SegmentIdx> + '_ {
-        static NONE: SegmentSet = SegmentSet {
-            words: Vec::new(),
-            len: 0,
-        };
-        self.difference(&NONE, 0)
+        self.difference(&[], 0)
     }
 
-    /// The segments in this set and not in `other`, starting at the word
-    /// of segment `from` and going round (so that callers starting at
-    /// different places see different segments first).
+    /// The segments in this set and in none of `others`, starting at the
+    /// word of segment `from` and going round (so that callers starting at
+    /// different places see different segments first). The others are
+    /// taken out a word at a time, so that a caller that would skip what
+    /// they hold one segment at a time need not.
     pub fn difference<'a>(
         &'a self,
-        other: &'a SegmentSet,
+        others: &'a [&'a SegmentSet],
         from: usize,
     ) -> impl Iterator<Item = SegmentIdx> + 'a {
         let words = self.words.len();
         let first = if words == 0 { 0 } else { (from / 64) % words };
         (0..words).flat_map(move |step| {
             let word = (first + step) % words;
-            let mut bits = self.words[word] & !other.words.get(word).copied().unwrap_or(0);
+            let taken = others
+                .iter()
+                .fold(0, |taken, other| taken | other.words.get(word).copied().unwrap_or(0));
+            let mut bits = self.words[word] & !taken;
             std::iter::from_fn(move || {
                 if bits == 0 {
                     return None;
@@ -98,10 +105,17 @@ mod tests {
         }
         assert!(!a.insert(5));
         b.insert(5);
-        let all: Vec<u32> = a.difference(&b, 0).collect();
+        let all: Vec<u32> = a.difference(&[&b], 0).collect();
         assert_eq!(all, vec![1, 70, 130, 199]);
-        let from_third: Vec<u32> = a.difference(&b, 150).collect();
+        let from_third: Vec<u32> = a.difference(&[&b], 150).collect();
         assert_eq!(from_third, vec![130, 199, 1, 70]);
         assert_eq!(a.iter().collect::<Vec<_>>(), vec![1, 5, 70, 130, 199]);
+        // Two sets taken out at once; a removed segment is out too.
+        let mut c = SegmentSet::new(200, false);
+        c.insert(130);
+        c.insert(199);
+        c.remove(199);
+        let both: Vec<u32> = a.difference(&[&b, &c], 0).collect();
+        assert_eq!(both, vec![1, 70, 199]);
     }
 }

@@ -103,7 +103,7 @@ impl FileSwarm {
             holders: vec![owners.clone(); segments],
             stale: vec![0; segments],
             rarity: RarityOrder::new(segments, 0),
-            pacing: Pacing::default(),
+            pacing: Pacing::new(segments),
             waiting: Default::default(),
             hashes,
             initial_owners: owners.clone(),

@@ -1,0 +1,221 @@
+//! What the tracker counts to pace the holders of one file's swarm: the
+//! hints each rank was given and has not reported back, and so what each
+//! holder owes (see [`super::tracker`] for how hints are chosen from it).
+//!
+//! Besides the list of each rank's hints (whose order the choice of hints
+//! depends on), the segments in it are kept as a set of bits: whether a
+//! requester was hinted a segment is asked for every candidate segment of
+//! every holder drawn, and at 10,000 peers a scan of a window's hints for
+//! each was most of the simulator's time.
+
+use crate::tracker::SegmentSet;
+use crate::{Hint, Rank, SegmentIdx};
+
+/// What the tracker counts for pacing, per rank of one file's swarm.
+#[derive(Debug)]
+pub(crate) struct Pacing {
+    /// Segments in the file: the size of each set in `hinted_set`.
+    segments: usize,
+    /// Hints each rank was given and has not reported back, by rank.
+    hinted: Vec<Vec<Hint>>,
+    /// The segments of `hinted[rank]`, as a set.
+    hinted_set: Vec<SegmentSet>,
+    /// Each requester's window: the hints its first request asked for.
+    window: Vec<u32>,
+    /// Hints naming each rank, not reported back yet.
+    owed: Vec<u32>,
+    /// The holders that may be named (members holding something, owing
+    /// fewer than `cap`), in no order; `slot[rank]` is where each is.
+    pub(super) free: Vec<Rank>,
+    slot: Vec<Option<usize>>,
+    /// Whether each rank may hold owed uploads at all (it holds something
+    /// and did not leave).
+    eligible: Vec<bool>,
+    /// The most a holder may owe: the largest window a paced peer declared.
+    pub(super) cap: u32,
+    /// Ranks that may owe (hold something and did not leave), and ranks
+    /// that want the file.
+    holders: usize,
+    wanters: usize,
+}
+
+impl Pacing {
+    /// The pacing of a file of `segments` segments, before any hint.
+    pub fn new(segments: usize) -> Self {
+        Pacing {
+            segments,
+            hinted: Vec::new(),
+            hinted_set: Vec::new(),
+            window: Vec::new(),
+            owed: Vec::new(),
+            free: Vec::new(),
+            slot: Vec::new(),
+            eligible: Vec::new(),
+            cap: 0,
+            holders: 0,
+            wanters: 0,
+        }
+    }
+
+    pub(super) fn owes(&self, rank: Rank) -> u32 {
+        self.owed.get(rank.index()).copied().unwrap_or(0)
+    }
+
+    fn grow(&mut self, rank: Rank) {
+        let len = rank.index() + 1;
+        if self.owed.len() < len {
+            self.owed.resize(len, 0);
+            self.slot.resize(len, None);
+            self.eligible.resize(len, false);
+            self.hinted.resize_with(len, Vec::new);
+            let segments = self.segments;
+            self.hinted_set
+                .resize_with(len, || SegmentSet::new(segments, false));
+            self.window.resize(len, 0);
+        }
+    }
+
+    /// The window of `requester`: its first request's `count`.
+    pub(super) fn window_of(&mut self, requester: Rank, count: u32) -> u32 {
+        self.grow(requester);
+        let window = &mut self.window[requester.index()];
+        if *window == 0 {
+            *window = count;
+        }
+        *window
+    }
+
+    /// Puts `rank` in the free list if it is eligible and has room, takes
+    /// it out otherwise.
+    fn refresh(&mut self, rank: Rank) {
+        let free = self.eligible[rank.index()] && self.owed[rank.index()] < self.cap;
+        match (free, self.slot[rank.index()]) {
+            (true, None) => {
+                self.slot[rank.index()] = Some(self.free.len());
+                self.free.push(rank);
+            }
+            (false, Some(at)) => {
+                self.free.swap_remove(at);
+                self.slot[rank.index()] = None;
+                if let Some(&moved) = self.free.get(at) {
+                    self.slot[moved.index()] = Some(at);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `wanters` ranks want the file (known once every peer registered).
+    pub fn expect(&mut self, wanters: usize) {
+        self.wanters = wanters;
+    }
+
+    /// `rank` holds something now: it may be named.
+    pub fn may_owe(&mut self, rank: Rank) {
+        self.grow(rank);
+        self.holders += usize::from(!self.eligible[rank.index()]);
+        self.eligible[rank.index()] = true;
+        self.refresh(rank);
+    }
+
+    /// `rank` left: it is never named again, and the hints it was given
+    /// are owed no more. Returns those hints.
+    pub fn left(&mut self, rank: Rank) -> Vec<Hint> {
+        self.grow(rank);
+        self.holders -= usize::from(self.eligible[rank.index()]);
+        self.eligible[rank.index()] = false;
+        self.refresh(rank);
+        let hinted = std::mem::take(&mut self.hinted[rank.index()]);
+        self.hinted_set[rank.index()] = SegmentSet::new(self.segments, false);
+        for &(_, holder) in &hinted {
+            self.settle(holder);
+        }
+        hinted
+    }
+
+    /// `rank` reported holding `index`: true if it was hinted it (then the
+    /// segment counted as held by it from the hint on).
+    pub fn reported(&mut self, rank: Rank, index: SegmentIdx) -> bool {
+        let Some(hinted) = self.hinted.get_mut(rank.index()) else {
+            return false;
+        };
+        if !self.hinted_set[rank.index()].contains(index) {
+            return false;
+        }
+        let at = hinted
+            .iter()
+            .position(|&(i, _)| i == index)
+            .expect("the set holds the segments of the list");
+        let (_, holder) = hinted.swap_remove(at);
+        // The seeds' fresh segments are chosen without looking at what
+        // the requester was hinted: the same one may be in the list twice.
+        if !hinted.iter().any(|&(i, _)| i == index) {
+            self.hinted_set[rank.index()].remove(index);
+        }
+        self.settle(holder);
+        true
+    }
+
+    /// The hints `rank` was given and has not reported back.
+    pub(super) fn hinted_to(&self, rank: Rank) -> &[Hint] {
+        self.hinted.get(rank.index()).map_or(&[], |h| &h[..])
+    }
+
+    /// Whether `rank` was given a hint for `index` it has not reported back.
+    pub(super) fn was_hinted(&self, rank: Rank, index: SegmentIdx) -> bool {
+        self.hinted_set
+            .get(rank.index())
+            .is_some_and(|set| set.contains(index))
+    }
+
+    /// The segments of [`Self::hinted_to`], as a set (none for a rank never
+    /// seen).
+    pub(super) fn hinted_set(&self, rank: Rank) -> Option<&SegmentSet> {
+        self.hinted_set.get(rank.index())
+    }
+
+    /// Starts loading into the cache (see [`crate::prefetch`]) what an
+    /// update from `rank` reads, `pointees` false: the list of its hints,
+    /// true: the hints themselves.
+    #[cfg(feature = "sim-speed")]
+    pub fn prefetch(&self, rank: Rank, pointees: bool) {
+        match (pointees, self.hinted.get(rank.index())) {
+            (false, _) => crate::prefetch::line(self.hinted.as_ptr().wrapping_add(rank.index())),
+            (true, Some(hinted)) => crate::prefetch::lines(&hinted[..], 1),
+            (true, None) => {}
+        }
+    }
+
+    /// `requester` is hinted `index` from `holder`, which owes it.
+    pub(super) fn give(&mut self, requester: Rank, index: SegmentIdx, holder: Rank) {
+        self.grow(requester);
+        self.hinted[requester.index()].push((index, holder));
+        self.hinted_set[requester.index()].insert(index);
+        self.owe(holder);
+    }
+
+    fn owe(&mut self, rank: Rank) {
+        self.grow(rank);
+        self.owed[rank.index()] += 1;
+        self.refresh(rank);
+    }
+
+    /// A hint naming `holder` was reported back (or dropped).
+    fn settle(&mut self, holder: Rank) {
+        if let Some(owed) = self.owed.get_mut(holder.index()) {
+            *owed = owed.saturating_sub(1);
+            self.refresh(holder);
+        }
+    }
+
+    /// A paced peer declared a window of `window`: holders may owe that
+    /// many if none may owe more.
+    pub(super) fn allow(&mut self, window: u32) {
+        if window > self.cap {
+            self.cap = window;
+            for index in 0..self.owed.len() {
+                self.refresh(Rank(index as u32));
+            }
+        }
+    }
+}
