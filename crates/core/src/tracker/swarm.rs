@@ -170,6 +170,7 @@ impl FileSwarm {
         member.held_count += 1;
         let first = member.held_count == 1;
         self.holders[index as usize].push(rank);
+        self.pacing.holder_got(rank, index);
         // A hinted segment counts as held from the hint on.
         if !self.pacing.reported(rank, index) {
             self.rarity.add_holder(index);

@@ -7,9 +7,19 @@
 //! requester was hinted a segment is asked for every candidate segment of
 //! every holder drawn, and at 10,000 peers a scan of a window's hints for
 //! each was most of the simulator's time.
+//!
+//! And each hint remembers whether its holder holds its segment (a relay
+//! holder may be named before it has it): a relay holder's own hints are
+//! looked at by every requester that draws it, and a look at the holder's
+//! bits was a cache miss each time. A hint is given knowing the answer,
+//! and a holder that records a segment it was named for before it had it
+//! marks those hints ([`Pacing::holder_got`]). A holder never loses a
+//! segment while it is a member, so "holds" stays true until some rank
+//! leaves; then every "holds" is asked again.
 
 use crate::tracker::SegmentSet;
 use crate::{Hint, Rank, SegmentIdx};
+use std::cell::Cell;
 
 /// What the tracker counts for pacing, per rank of one file's swarm.
 #[derive(Debug)]
@@ -20,6 +30,17 @@ pub(crate) struct Pacing {
     hinted: Vec<Vec<Hint>>,
     /// The segments of `hinted[rank]`, as a set.
     hinted_set: Vec<SegmentSet>,
+    /// For each hint of `hinted[rank]`, at the same place: whether its
+    /// holder holds its segment. A `Held` is valid while `seen_at[rank]` is
+    /// `departures` (cells: it is learnt while hints are chosen, which only
+    /// read the swarm).
+    seen: Vec<Vec<Cell<Seen>>>,
+    seen_at: Vec<Cell<u64>>,
+    /// Ranks that left so far.
+    departures: u64,
+    /// For each holder, the hints (requester, segment) naming it for a
+    /// segment it did not hold then, until it records the segment.
+    pending: Vec<Vec<(Rank, SegmentIdx)>>,
     /// Each requester's window: the hints its first request asked for.
     window: Vec<u32>,
     /// Hints naming each rank, not reported back yet.
@@ -46,6 +67,10 @@ impl Pacing {
             segments,
             hinted: Vec::new(),
             hinted_set: Vec::new(),
+            seen: Vec::new(),
+            seen_at: Vec::new(),
+            departures: 0,
+            pending: Vec::new(),
             window: Vec::new(),
             owed: Vec::new(),
             free: Vec::new(),
@@ -71,6 +96,9 @@ impl Pacing {
             let segments = self.segments;
             self.hinted_set
                 .resize_with(len, || SegmentSet::new(segments, false));
+            self.seen.resize_with(len, Vec::new);
+            self.seen_at.resize_with(len, || Cell::new(self.departures));
+            self.pending.resize_with(len, Vec::new);
             self.window.resize(len, 0);
         }
     }
@@ -127,6 +155,11 @@ impl Pacing {
         self.refresh(rank);
         let hinted = std::mem::take(&mut self.hinted[rank.index()]);
         self.hinted_set[rank.index()] = SegmentSet::new(self.segments, false);
+        self.seen[rank.index()].clear();
+        // It records nothing more; and what a hint's holder held may have
+        // left with it.
+        self.pending[rank.index()].clear();
+        self.departures += 1;
         for &(_, holder) in &hinted {
             self.settle(holder);
         }
@@ -147,6 +180,7 @@ impl Pacing {
             .position(|&(i, _)| i == index)
             .expect("the set holds the segments of the list");
         let (_, holder) = hinted.swap_remove(at);
+        self.seen[rank.index()].swap_remove(at);
         // The seeds' fresh segments are chosen without looking at what
         // the requester was hinted: the same one may be in the list twice.
         if !hinted.iter().any(|&(i, _)| i == index) {
@@ -186,10 +220,64 @@ impl Pacing {
         }
     }
 
-    /// `requester` is hinted `index` from `holder`, which owes it.
-    pub(super) fn give(&mut self, requester: Rank, index: SegmentIdx, holder: Rank) {
+    /// Whether the holder of the `at`th hint of `rank` holds its segment:
+    /// as remembered, or else as `holds` says (then remembered).
+    pub(super) fn hint_held(&self, rank: Rank, at: usize, holds: impl FnOnce() -> bool) -> bool {
+        let seen = &self.seen[rank.index()];
+        let seen_at = &self.seen_at[rank.index()];
+        if seen_at.get() != self.departures {
+            // A holder that left holds nothing: ask each "held" again.
+            for s in seen {
+                if s.get() == Seen::Held {
+                    s.set(Seen::Unknown);
+                }
+            }
+            seen_at.set(self.departures);
+        }
+        match seen[at].get() {
+            Seen::Held => true,
+            Seen::NotYet => false,
+            Seen::Unknown => {
+                let held = holds();
+                seen[at].set(if held { Seen::Held } else { Seen::NotYet });
+                held
+            }
+        }
+    }
+
+    /// `holder` recorded `index`: the hints naming it for that segment
+    /// before it had it are held now.
+    pub fn holder_got(&mut self, holder: Rank, index: SegmentIdx) {
+        let Some(pending) = self.pending.get_mut(holder.index()) else {
+            return;
+        };
+        let (hinted, seen) = (&self.hinted, &self.seen);
+        pending.retain(|&(requester, i)| {
+            if i != index {
+                return true;
+            }
+            // (The requester may have reported or dropped the hint since.)
+            let hints = hinted[requester.index()].iter().zip(&seen[requester.index()]);
+            for (_, s) in hints.filter(|(h, _)| **h == (index, holder)) {
+                s.set(Seen::Held);
+            }
+            false
+        });
+    }
+
+    /// `requester` is hinted `index` from `holder`, which owes it; `held`:
+    /// whether the holder holds it already.
+    pub(super) fn give(&mut self, requester: Rank, index: SegmentIdx, holder: Rank, held: bool) {
         self.grow(requester);
         self.hinted[requester.index()].push((index, holder));
+        self.seen[requester.index()].push(Cell::new(match held {
+            true => Seen::Held,
+            false => Seen::NotYet,
+        }));
+        if !held {
+            self.grow(holder);
+            self.pending[holder.index()].push((requester, index));
+        }
         self.hinted_set[requester.index()].insert(index);
         self.owe(holder);
     }
@@ -218,4 +306,13 @@ impl Pacing {
             }
         }
     }
+}
+
+/// Whether a hint's holder holds its segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Seen {
+    Held,
+    NotYet,
+    /// Held when last asked, but some rank left since.
+    Unknown,
 }

@@ -181,32 +181,36 @@ impl PacedHints {
         else {
             return None;
         };
-        // What it is receiving is the freshest it has: looked at first.
-        let receiving = match self.relay {
-            true => swarm.pacing.hinted_to(holder),
-            false => &[],
+        // What the requester holds or was hinted goes a word at a time (a
+        // requester never hinted anything has its held set taken twice).
+        let hinted = swarm.pacing.hinted_set(requester).unwrap_or(&wants.held);
+        let taken = [&wants.held, hinted];
+        // What it is receiving is the freshest it has: looked at first. Most
+        // holders drawn are receiving nothing the requester lacks, and their
+        // bits say so without a look at each hint.
+        let receiving = match (self.relay, swarm.pacing.hinted_set(holder)) {
+            (true, Some(set)) if set.difference(&taken, 0).next().is_some() => {
+                swarm.pacing.hinted_to(holder)
+            }
+            _ => &[],
         };
         // Only a segment whose source holds it: its arrival is one queue
         // away. (Asked last: the source's bits are the likeliest cache miss.)
-        let sent = |i: SegmentIdx, source: Rank| {
+        let sent = |at: usize, i: SegmentIdx, source: Rank| {
             swarm
-                .members
-                .get(source)
-                .is_some_and(|m| m.held.contains(i))
+                .pacing
+                .hint_held(holder, at, || holds(swarm, source, i))
         };
         let wanted = |i: SegmentIdx| {
             !wants.held.contains(i)
                 && !swarm.pacing.was_hinted(requester, i)
                 && !near(swarm, mates, i)
         };
-        // What the requester holds or was hinted goes a word at a time (a
-        // requester never hinted anything has its held set taken twice).
-        let hinted = swarm.pacing.hinted_set(requester).unwrap_or(&wants.held);
-        let taken = [&wants.held, hinted];
         receiving
             .iter()
-            .filter(|&&(i, source)| wanted(i) && sent(i, source))
-            .map(|h| h.0)
+            .enumerate()
+            .filter(|&(at, &(i, source))| wanted(i) && sent(at, i, source))
+            .map(|(_, h)| h.0)
             .chain(
                 has.held
                     .difference(&taken, start)
@@ -225,7 +229,8 @@ impl PacedHints {
         holder: Rank,
         hints: &mut Vec<Hint>,
     ) {
-        swarm.pacing.give(requester, index, holder);
+        let held = holds(swarm, holder, index);
+        swarm.pacing.give(requester, index, holder, held);
         swarm.rarity.add_holder(index);
         if self.relay {
             // It may relay the segment from now on.
@@ -235,14 +240,18 @@ impl PacedHints {
     }
 }
 
+/// Whether `rank` holds segment `index`.
+fn holds(swarm: &FileSwarm, rank: Rank, index: SegmentIdx) -> bool {
+    swarm
+        .members
+        .get(rank)
+        .is_some_and(|m| m.held.contains(index))
+}
+
 /// Whether one of `mates` holds segment `index` or was hinted it.
 fn near(swarm: &FileSwarm, mates: &[Rank], index: SegmentIdx) -> bool {
     mates.iter().any(|&mate| {
-        swarm
-            .members
-            .get(mate)
-            .is_some_and(|m| m.held.contains(index))
-            || swarm.pacing.was_hinted(mate, index)
+        holds(swarm, mate, index) || swarm.pacing.was_hinted(mate, index)
     })
 }
 
