@@ -316,3 +316,45 @@ enum Seen {
     /// Held when last asked, but some rank left since.
     Unknown,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `hint_held` answers for rank 2's `at`th hint, with `holds` the
+    /// truth, and whether it had to ask.
+    fn answer(pacing: &Pacing, at: usize, holds: bool) -> (bool, bool) {
+        let asked = Cell::new(false);
+        let held = pacing.hint_held(Rank(2), at, || {
+            asked.set(true);
+            holds
+        });
+        (held, asked.get())
+    }
+
+    #[test]
+    fn a_hint_knows_whether_its_holder_holds_the_segment() {
+        let mut pacing = Pacing::new(100);
+        pacing.give(Rank(2), 5, Rank(3), true);
+        pacing.give(Rank(2), 7, Rank(4), false);
+        pacing.give(Rank(2), 70, Rank(4), false);
+        assert!(pacing.was_hinted(Rank(2), 70) && !pacing.was_hinted(Rank(2), 6));
+        // Known when given, without asking.
+        assert_eq!(answer(&pacing, 0, true), (true, false));
+        assert_eq!(answer(&pacing, 1, true), (false, false));
+        // Rank 4 records segment 7: only that hint is held now.
+        pacing.holder_got(Rank(4), 7);
+        assert_eq!(answer(&pacing, 1, true), (true, false));
+        assert_eq!(answer(&pacing, 2, true), (false, false));
+        // Rank 3 leaves: its hint is asked again (and it holds nothing).
+        pacing.left(Rank(3));
+        assert_eq!(answer(&pacing, 0, false), (false, true));
+        assert_eq!(answer(&pacing, 0, true), (false, false));
+        assert_eq!(answer(&pacing, 1, true), (true, true));
+        // Reporting a hint takes it, its bit and its answer out.
+        assert!(pacing.reported(Rank(2), 5));
+        assert!(!pacing.was_hinted(Rank(2), 5) && !pacing.reported(Rank(2), 5));
+        assert_eq!(pacing.hinted_to(Rank(2)), &[(70, Rank(4)), (7, Rank(4))]);
+        assert_eq!(answer(&pacing, 0, true), (false, false));
+    }
+}
