@@ -57,28 +57,58 @@ impl SegmentSet {
     /// different places see different segments first). The others are
     /// taken out a word at a time, so that a caller that would skip what
     /// they hold one segment at a time need not.
-    pub fn difference<'a>(
-        &'a self,
-        others: &'a [&'a SegmentSet],
-        from: usize,
-    ) -> impl Iterator<Item = SegmentIdx> + 'a {
+    pub fn difference<'a>(&'a self, others: &'a [&'a SegmentSet], from: usize) -> Difference<'a> {
         let words = self.words.len();
         let first = if words == 0 { 0 } else { (from / 64) % words };
-        (0..words).flat_map(move |step| {
-            let word = (first + step) % words;
-            let taken = others
-                .iter()
-                .fold(0, |taken, other| taken | other.words.get(word).copied().unwrap_or(0));
-            let mut bits = self.words[word] & !taken;
-            std::iter::from_fn(move || {
-                if bits == 0 {
-                    return None;
-                }
-                let bit = bits.trailing_zeros();
-                bits &= bits - 1;
-                Some((word * 64) as SegmentIdx + bit)
-            })
-        })
+        Difference {
+            set: self,
+            others,
+            first,
+            step: 0,
+            word: 0,
+            bits: 0,
+        }
+    }
+
+    /// Word `word` of the set without what `others` hold.
+    fn word_without(&self, others: &[&SegmentSet], word: usize) -> u64 {
+        let taken = others
+            .iter()
+            .fold(0, |taken, other| taken | other.words.get(word).copied().unwrap_or(0));
+        self.words[word] & !taken
+    }
+}
+
+/// The iterator of [`SegmentSet::difference`]: a plain loop over the words
+/// (the hint policies run one per holder drawn, millions of times at
+/// 10,000 peers).
+pub(crate) struct Difference<'a> {
+    set: &'a SegmentSet,
+    others: &'a [&'a SegmentSet],
+    /// The word it began at, the words done, and the bits left of the
+    /// current word (`word`).
+    first: usize,
+    step: usize,
+    word: usize,
+    bits: u64,
+}
+
+impl Iterator for Difference<'_> {
+    type Item = SegmentIdx;
+
+    fn next(&mut self) -> Option<SegmentIdx> {
+        let words = self.set.words.len();
+        while self.bits == 0 {
+            if self.step == words {
+                return None;
+            }
+            self.word = (self.first + self.step) % words;
+            self.step += 1;
+            self.bits = self.set.word_without(self.others, self.word);
+        }
+        let bit = self.bits.trailing_zeros();
+        self.bits &= self.bits - 1;
+        Some((self.word * 64) as SegmentIdx + bit)
     }
 }
 

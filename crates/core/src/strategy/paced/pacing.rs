@@ -38,6 +38,9 @@ pub(crate) struct Pacing {
     seen_at: Vec<Cell<u64>>,
     /// Ranks that left so far.
     departures: u64,
+    /// How many hints of the answer being chosen name each rank (zero
+    /// between answers): asked for each holder drawn.
+    in_answer: Vec<u32>,
     /// For each holder, the hints (requester, segment) naming it for a
     /// segment it did not hold then, until it records the segment.
     pending: Vec<Vec<(Rank, SegmentIdx)>>,
@@ -71,6 +74,7 @@ impl Pacing {
             seen_at: Vec::new(),
             departures: 0,
             pending: Vec::new(),
+            in_answer: Vec::new(),
             window: Vec::new(),
             owed: Vec::new(),
             free: Vec::new(),
@@ -99,6 +103,7 @@ impl Pacing {
             self.seen.resize_with(len, Vec::new);
             self.seen_at.resize_with(len, || Cell::new(self.departures));
             self.pending.resize_with(len, Vec::new);
+            self.in_answer.resize(len, 0);
             self.window.resize(len, 0);
         }
     }
@@ -274,12 +279,25 @@ impl Pacing {
             true => Seen::Held,
             false => Seen::NotYet,
         }));
+        self.grow(holder);
+        self.in_answer[holder.index()] += 1;
         if !held {
-            self.grow(holder);
             self.pending[holder.index()].push((requester, index));
         }
         self.hinted_set[requester.index()].insert(index);
         self.owe(holder);
+    }
+
+    /// Hints of the answer being chosen that name `rank`.
+    pub(super) fn named_in_answer(&self, rank: Rank) -> usize {
+        self.in_answer.get(rank.index()).map_or(0, |&n| n as usize)
+    }
+
+    /// The answer being chosen is `hints`: the next one names nobody yet.
+    pub(super) fn end_answer(&mut self, hints: &[Hint]) {
+        for &(_, holder) in hints {
+            self.in_answer[holder.index()] = 0;
+        }
     }
 
     fn owe(&mut self, rank: Rank) {

@@ -97,7 +97,7 @@ impl HintPolicy for PacedHints {
             while hints.len() < count
                 && seed != requester
                 && swarm.pacing.owes(seed) < seed_cap
-                && hints.iter().filter(|h| h.1 == seed).count() < PER_HOLDER
+                && swarm.pacing.named_in_answer(seed) < PER_HOLDER
                 && fresh_left(swarm)
                 && (mates.contains(&seed)
                     || !near(swarm, mates, swarm.rarity.held_by_at_least(0)[0]))
@@ -134,10 +134,10 @@ impl HintPolicy for PacedHints {
         while hints.len() < count && draws > 0 && !swarm.pacing.free.is_empty() {
             draws -= 1;
             let holder = swarm.pacing.free[rng.gen_range(0..swarm.pacing.free.len())];
-            let is_seed = swarm.members.get(holder).is_some_and(|m| m.seed);
+            let is_seed = || swarm.members.get(holder).is_some_and(|m| m.seed);
             if holder == requester
-                || (is_seed && fresh_remain)
-                || hints.iter().filter(|h| h.1 == holder).count() >= per_holder
+                || (fresh_remain && is_seed())
+                || swarm.pacing.named_in_answer(holder) >= per_holder
             {
                 continue;
             }
@@ -146,6 +146,7 @@ impl HintPolicy for PacedHints {
                 self.hint(swarm, requester, index, holder, &mut hints);
             }
         }
+        swarm.pacing.end_answer(&hints);
         hints
     }
 
