@@ -32,9 +32,9 @@ use nodes::{mates_by_rank, node_mates};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use registration::build_file_table;
+pub(crate) use segments::SegmentSet;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
-pub(crate) use segments::SegmentSet;
 pub(crate) use swarm::FileSwarm;
 
 /// Owners in a swarm answer unless configured otherwise: as BitTorrent's

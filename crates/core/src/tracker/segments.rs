@@ -72,9 +72,9 @@ impl SegmentSet {
 
     /// Word `word` of the set without what `others` hold.
     fn word_without(&self, others: &[&SegmentSet], word: usize) -> u64 {
-        let taken = others
-            .iter()
-            .fold(0, |taken, other| taken | other.words.get(word).copied().unwrap_or(0));
+        let taken = others.iter().fold(0, |taken, other| {
+            taken | other.words.get(word).copied().unwrap_or(0)
+        });
         self.words[word] & !taken
     }
 }

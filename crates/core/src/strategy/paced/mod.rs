@@ -21,9 +21,9 @@ mod tracker;
 use super::{DownloadPolicy, HintKind, HintRequest, SwarmView, Window};
 use crate::downloader::OwnerList;
 use crate::{Hint, Owner, SegmentIdx};
+pub(crate) use pacing::Pacing;
 use rand_chacha::ChaCha8Rng;
 pub(super) use tracker::PacedHints;
-pub(crate) use pacing::Pacing;
 
 /// The paced strategy's download side (and the relay strategy's, which
 /// asks for relay hints and batches its requests).

@@ -262,7 +262,9 @@ impl Pacing {
                 return true;
             }
             // (The requester may have reported or dropped the hint since.)
-            let hints = hinted[requester.index()].iter().zip(&seen[requester.index()]);
+            let hints = hinted[requester.index()]
+                .iter()
+                .zip(&seen[requester.index()]);
             for (_, s) in hints.filter(|(h, _)| **h == (index, holder)) {
                 s.set(Seen::Held);
             }

@@ -251,9 +251,9 @@ fn holds(swarm: &FileSwarm, rank: Rank, index: SegmentIdx) -> bool {
 
 /// Whether one of `mates` holds segment `index` or was hinted it.
 fn near(swarm: &FileSwarm, mates: &[Rank], index: SegmentIdx) -> bool {
-    mates.iter().any(|&mate| {
-        holds(swarm, mate, index) || swarm.pacing.was_hinted(mate, index)
-    })
+    mates
+        .iter()
+        .any(|&mate| holds(swarm, mate, index) || swarm.pacing.was_hinted(mate, index))
 }
 
 #[cfg(test)]
