@@ -35,6 +35,7 @@ pub use progress::{Missing, Progress};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use registration::build_file_table;
+pub(crate) use segments::SegmentSet;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 pub(crate) use swarm::FileSwarm;

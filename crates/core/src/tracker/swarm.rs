@@ -105,7 +105,7 @@ impl FileSwarm {
             holders: vec![owners.clone(); segments],
             stale: vec![0; segments],
             rarity: RarityOrder::new(segments, 0),
-            pacing: Pacing::default(),
+            pacing: Pacing::new(segments),
             tree: TreePlan::default(),
             waiting: Default::default(),
             hashes,
@@ -173,6 +173,7 @@ impl FileSwarm {
         member.held_count += 1;
         let first = member.held_count == 1;
         self.holders[index as usize].push(rank);
+        self.pacing.holder_got(rank, index);
         // A hinted segment counts as held from the hint on.
         if !self.pacing.reported(rank, index) {
             self.rarity.add_holder(index);

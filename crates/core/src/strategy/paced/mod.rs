@@ -15,14 +15,15 @@
 //! is what keeps one seed from being buried under everyone's first
 //! requests (see the simulator's results).
 
+mod pacing;
 mod tracker;
 
 use super::{DownloadPolicy, HintKind, HintRequest, SwarmView, Window};
 use crate::downloader::OwnerList;
 use crate::{Hint, Owner, SegmentIdx};
+pub(crate) use pacing::Pacing;
 use rand_chacha::ChaCha8Rng;
 pub(super) use tracker::PacedHints;
-pub(crate) use tracker::Pacing;
 
 /// The paced strategy's download side (and the relay strategy's, which
 /// asks for relay hints and batches its requests).

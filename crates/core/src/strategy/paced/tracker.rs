@@ -53,162 +53,6 @@ const SEEDS_TRIED: usize = 4;
 /// The most candidate segments looked at for one holder.
 const CANDIDATES: usize = 64;
 
-/// What the tracker counts for pacing, per rank of one file's swarm.
-#[derive(Debug, Default)]
-pub(crate) struct Pacing {
-    /// Hints each rank was given and has not reported back, by rank.
-    hinted: Vec<Vec<Hint>>,
-    /// Each requester's window: the hints its first request asked for.
-    window: Vec<u32>,
-    /// Hints naming each rank, not reported back yet.
-    owed: Vec<u32>,
-    /// The holders that may be named (members holding something, owing
-    /// fewer than `cap`), in no order; `slot[rank]` is where each is.
-    free: Vec<Rank>,
-    slot: Vec<Option<usize>>,
-    /// Whether each rank may hold owed uploads at all (it holds something
-    /// and did not leave).
-    eligible: Vec<bool>,
-    /// The most a holder may owe: the largest window a paced peer declared.
-    cap: u32,
-    /// Ranks that may owe (hold something and did not leave), and ranks
-    /// that want the file.
-    holders: usize,
-    wanters: usize,
-}
-
-impl Pacing {
-    fn owes(&self, rank: Rank) -> u32 {
-        self.owed.get(rank.index()).copied().unwrap_or(0)
-    }
-
-    fn grow(&mut self, rank: Rank) {
-        let len = rank.index() + 1;
-        if self.owed.len() < len {
-            self.owed.resize(len, 0);
-            self.slot.resize(len, None);
-            self.eligible.resize(len, false);
-            self.hinted.resize_with(len, Vec::new);
-            self.window.resize(len, 0);
-        }
-    }
-
-    /// The window of `requester`: its first request's `count`.
-    fn window_of(&mut self, requester: Rank, count: u32) -> u32 {
-        self.grow(requester);
-        let window = &mut self.window[requester.index()];
-        if *window == 0 {
-            *window = count;
-        }
-        *window
-    }
-
-    /// Puts `rank` in the free list if it is eligible and has room, takes
-    /// it out otherwise.
-    fn refresh(&mut self, rank: Rank) {
-        let free = self.eligible[rank.index()] && self.owed[rank.index()] < self.cap;
-        match (free, self.slot[rank.index()]) {
-            (true, None) => {
-                self.slot[rank.index()] = Some(self.free.len());
-                self.free.push(rank);
-            }
-            (false, Some(at)) => {
-                self.free.swap_remove(at);
-                self.slot[rank.index()] = None;
-                if let Some(&moved) = self.free.get(at) {
-                    self.slot[moved.index()] = Some(at);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// `wanters` ranks want the file (known once every peer registered).
-    pub fn expect(&mut self, wanters: usize) {
-        self.wanters = wanters;
-    }
-
-    /// `rank` holds something now: it may be named.
-    pub fn may_owe(&mut self, rank: Rank) {
-        self.grow(rank);
-        self.holders += usize::from(!self.eligible[rank.index()]);
-        self.eligible[rank.index()] = true;
-        self.refresh(rank);
-    }
-
-    /// `rank` left: it is never named again, and the hints it was given
-    /// are owed no more. Returns those hints.
-    pub fn left(&mut self, rank: Rank) -> Vec<Hint> {
-        self.grow(rank);
-        self.holders -= usize::from(self.eligible[rank.index()]);
-        self.eligible[rank.index()] = false;
-        self.refresh(rank);
-        let hinted = std::mem::take(&mut self.hinted[rank.index()]);
-        for &(_, holder) in &hinted {
-            self.settle(holder);
-        }
-        hinted
-    }
-
-    /// `rank` reported holding `index`: true if it was hinted it (then the
-    /// segment counted as held by it from the hint on).
-    pub fn reported(&mut self, rank: Rank, index: SegmentIdx) -> bool {
-        let Some(hinted) = self.hinted.get_mut(rank.index()) else {
-            return false;
-        };
-        match hinted.iter().position(|&(i, _)| i == index) {
-            Some(at) => {
-                let (_, holder) = hinted.swap_remove(at);
-                self.settle(holder);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// The hints `rank` was given and has not reported back.
-    fn hinted_to(&self, rank: Rank) -> &[Hint] {
-        self.hinted.get(rank.index()).map_or(&[], |h| &h[..])
-    }
-
-    /// Starts loading into the cache (see [`crate::prefetch`]) what an
-    /// update from `rank` reads, `pointees` false: the list of its hints,
-    /// true: the hints themselves.
-    #[cfg(feature = "sim-speed")]
-    pub fn prefetch(&self, rank: Rank, pointees: bool) {
-        match (pointees, self.hinted.get(rank.index())) {
-            (false, _) => crate::prefetch::line(self.hinted.as_ptr().wrapping_add(rank.index())),
-            (true, Some(hinted)) => crate::prefetch::lines(&hinted[..], 1),
-            (true, None) => {}
-        }
-    }
-
-    fn owe(&mut self, rank: Rank) {
-        self.grow(rank);
-        self.owed[rank.index()] += 1;
-        self.refresh(rank);
-    }
-
-    /// A hint naming `holder` was reported back (or dropped).
-    fn settle(&mut self, holder: Rank) {
-        if let Some(owed) = self.owed.get_mut(holder.index()) {
-            *owed = owed.saturating_sub(1);
-            self.refresh(holder);
-        }
-    }
-
-    /// A paced peer declared a window of `window`: holders may owe that
-    /// many if none may owe more.
-    fn allow(&mut self, window: u32) {
-        if window > self.cap {
-            self.cap = window;
-            for index in 0..self.owed.len() {
-                self.refresh(Rank(index as u32));
-            }
-        }
-    }
-}
-
 /// The tracker's paced hints. With `relay`, a holder may also be named
 /// for a segment it was hinted and is still receiving: it serves it on
 /// arrival (the `relay` strategy's SEGMENT_BATCH waits for it), so a
@@ -253,7 +97,7 @@ impl HintPolicy for PacedHints {
             while hints.len() < count
                 && seed != requester
                 && swarm.pacing.owes(seed) < seed_cap
-                && hints.iter().filter(|h| h.1 == seed).count() < PER_HOLDER
+                && swarm.pacing.named_in_answer(seed) < PER_HOLDER
                 && fresh_left(swarm)
                 && (mates.contains(&seed)
                     || !near(swarm, mates, swarm.rarity.held_by_at_least(0)[0]))
@@ -290,10 +134,10 @@ impl HintPolicy for PacedHints {
         while hints.len() < count && draws > 0 && !swarm.pacing.free.is_empty() {
             draws -= 1;
             let holder = swarm.pacing.free[rng.gen_range(0..swarm.pacing.free.len())];
-            let is_seed = swarm.members.get(holder).is_some_and(|m| m.seed);
+            let is_seed = || swarm.members.get(holder).is_some_and(|m| m.seed);
             if holder == requester
-                || (is_seed && fresh_remain)
-                || hints.iter().filter(|h| h.1 == holder).count() >= per_holder
+                || (fresh_remain && is_seed())
+                || swarm.pacing.named_in_answer(holder) >= per_holder
             {
                 continue;
             }
@@ -302,6 +146,7 @@ impl HintPolicy for PacedHints {
                 self.hint(swarm, requester, index, holder, &mut hints);
             }
         }
+        swarm.pacing.end_answer(&hints);
         hints
     }
 
@@ -337,26 +182,41 @@ impl PacedHints {
         else {
             return None;
         };
-        let hinted = swarm.pacing.hinted_to(requester);
-        // What it is receiving is the freshest it has: looked at first.
-        let receiving = match self.relay {
-            true => swarm.pacing.hinted_to(holder),
-            false => &[],
+        // What the requester holds or was hinted goes a word at a time (a
+        // requester never hinted anything has its held set taken twice).
+        let hinted = swarm.pacing.hinted_set(requester).unwrap_or(&wants.held);
+        let taken = [&wants.held, hinted];
+        // What it is receiving is the freshest it has: looked at first. Most
+        // holders drawn are receiving nothing the requester lacks, and their
+        // bits say so without a look at each hint.
+        let receiving = match (self.relay, swarm.pacing.hinted_set(holder)) {
+            (true, Some(set)) if set.difference(&taken, 0).next().is_some() => {
+                swarm.pacing.hinted_to(holder)
+            }
+            _ => &[],
         };
-        // Only a segment whose source holds it: its arrival is one queue away.
-        let sent = |&&(i, source): &&Hint| {
+        // Only a segment whose source holds it: its arrival is one queue
+        // away. (Asked last: the source's bits are the likeliest cache miss.)
+        let sent = |at: usize, i: SegmentIdx, source: Rank| {
             swarm
-                .members
-                .get(source)
-                .is_some_and(|m| m.held.contains(i))
+                .pacing
+                .hint_held(holder, at, || holds(swarm, source, i))
+        };
+        let wanted = |i: SegmentIdx| {
+            !wants.held.contains(i)
+                && !swarm.pacing.was_hinted(requester, i)
+                && !near(swarm, mates, i)
         };
         receiving
             .iter()
-            .filter(sent)
-            .map(|h| h.0)
-            .filter(|&i| !wants.held.contains(i))
-            .chain(has.held.difference(&wants.held, start))
-            .filter(|&i| !hinted.iter().any(|h| h.0 == i) && !near(swarm, mates, i))
+            .enumerate()
+            .filter(|&(at, &(i, source))| wanted(i) && sent(at, i, source))
+            .map(|(_, h)| h.0)
+            .chain(
+                has.held
+                    .difference(&taken, start)
+                    .filter(|&i| !near(swarm, mates, i)),
+            )
             .take(CANDIDATES)
             .min_by_key(|&i| swarm.rarity.count(i))
     }
@@ -370,8 +230,8 @@ impl PacedHints {
         holder: Rank,
         hints: &mut Vec<Hint>,
     ) {
-        swarm.pacing.hinted[requester.index()].push((index, holder));
-        swarm.pacing.owe(holder);
+        let held = holds(swarm, holder, index);
+        swarm.pacing.give(requester, index, holder, held);
         swarm.rarity.add_holder(index);
         if self.relay {
             // It may relay the segment from now on.
@@ -381,15 +241,19 @@ impl PacedHints {
     }
 }
 
+/// Whether `rank` holds segment `index`.
+fn holds(swarm: &FileSwarm, rank: Rank, index: SegmentIdx) -> bool {
+    swarm
+        .members
+        .get(rank)
+        .is_some_and(|m| m.held.contains(index))
+}
+
 /// Whether one of `mates` holds segment `index` or was hinted it.
 fn near(swarm: &FileSwarm, mates: &[Rank], index: SegmentIdx) -> bool {
-    mates.iter().any(|&mate| {
-        swarm
-            .members
-            .get(mate)
-            .is_some_and(|m| m.held.contains(index))
-            || swarm.pacing.hinted_to(mate).iter().any(|h| h.0 == index)
-    })
+    mates
+        .iter()
+        .any(|&mate| holds(swarm, mate, index) || swarm.pacing.was_hinted(mate, index))
 }
 
 #[cfg(test)]
