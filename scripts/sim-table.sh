@@ -31,7 +31,7 @@ deterministic() {
         -e 's/"tracker_capacity":0,//' \
         -e 's/"tracker_queue":\{"longest_queue":0,"max_wait_ticks":0,"mean_wait_ticks":0\.0\},"tracker_utilization":null,//'
 }
-for strategy in round-robin least-loaded rarest-first paced; do
+for strategy in round-robin least-loaded rarest-first paced relay tree; do
     for seed in 0 1 7; do
         for settings in "${cases[@]}"; do
             # shellcheck disable=SC2086 # the settings are words

@@ -317,11 +317,23 @@ impl FileSwarm {
                     .filter(|&r| r != requester)
                     .collect();
                 ranks.truncate(size);
-                if !ranks.iter().any(|&r| self.is_seed(r)) {
-                    // A random seed; the requester is at most one of them.
+                // A seed that stays: a rank that owned the file from the
+                // start never leaves its swarm, where one that completed it
+                // may (then a list of such ranks alone would leave the
+                // requester nobody to ask).
+                let stays = |r: Rank| self.is_seed(r) && self.initial_owners.contains(&r);
+                if !ranks.iter().any(|&r| stays(r)) {
+                    let staying: Vec<Rank> =
+                        self.seeds.iter().copied().filter(|&r| stays(r)).collect();
+                    let pool = if staying.is_empty() {
+                        &self.seeds
+                    } else {
+                        &staying
+                    };
+                    // A random one; the requester is at most one of them.
                     let seed = (0..2)
-                        .filter_map(|_| self.seeds.choose(rng).copied())
-                        .chain(self.seeds.iter().copied())
+                        .filter_map(|_| pool.choose(rng).copied())
+                        .chain(pool.iter().copied())
                         .find(|&r| r != requester);
                     if let Some(seed) = seed {
                         ranks[0] = seed;
