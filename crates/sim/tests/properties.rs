@@ -122,6 +122,23 @@ fn generated_swarms_complete_correctly_and_repeat_exactly() {
     }
 }
 
+/// `config` with a fifth of the peers slow (a third of the speed), a tenth
+/// 20 ticks late and 30 % leaving once done.
+fn with_slow_late_and_leaving(config: SimConfig) -> SimConfig {
+    SimConfig {
+        slow: Some(SlowPeers {
+            fraction: 0.2,
+            every: 3,
+        }),
+        late: Some(LatePeers {
+            fraction: 0.1,
+            by: 20,
+        }),
+        leave_fraction: 0.3,
+        ..config
+    }
+}
+
 /// The one-seed broadcast the lower bound is about, at a scale a debug
 /// test can afford: the paced strategy stays within the 1.25 of
 /// the bound, with and without slow, late and leaving peers (the bound
@@ -143,18 +160,7 @@ fn the_paced_strategy_is_near_the_bound() {
     let ratio = report.ratio_to_bound.unwrap();
     assert!(ratio <= 1.25, "{}", report.summary());
     assert!(report.makespan_ticks >= bound);
-    let mixed = SimConfig {
-        slow: Some(SlowPeers {
-            fraction: 0.2,
-            every: 3,
-        }),
-        late: Some(LatePeers {
-            fraction: 0.1,
-            by: 20,
-        }),
-        leave_fraction: 0.3,
-        ..config
-    };
+    let mixed = with_slow_late_and_leaving(config);
     let report = mpitorrent_sim::run(&scenario, &mixed).unwrap();
     assert!(report.makespan_ticks >= bound);
     assert!(report.ratio_to_bound.unwrap() < 2.0, "{}", report.summary());
@@ -186,18 +192,7 @@ fn the_tree_strategy_is_near_the_bound() {
         report.summary()
     );
     assert_eq!(report.messages.nacks, 0, "{}", report.summary());
-    let mixed = SimConfig {
-        slow: Some(SlowPeers {
-            fraction: 0.2,
-            every: 3,
-        }),
-        late: Some(LatePeers {
-            fraction: 0.1,
-            by: 20,
-        }),
-        leave_fraction: 0.3,
-        ..config
-    };
+    let mixed = with_slow_late_and_leaving(config);
     let report = mpitorrent_sim::run(&scenario, &mixed).unwrap();
     check_counts(&scenario, &report).unwrap();
     assert!(report.makespan_ticks >= report.lower_bound_ticks.unwrap());
