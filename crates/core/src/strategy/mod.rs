@@ -16,8 +16,8 @@
 //!   large batches and the requests to one holder travel together
 //!   (SEGMENT_BATCH), so the tracker sees few messages per segment.
 //! - `tree`: the tracker plans once who passes each segment to whom
-//!   (interleaved trees, one per stripe of the file), and is told nothing
-//!   more until a file is complete.
+//!   (interleaved trees, one per stripe of the file), and is told only
+//!   the peers' progress, once per window of segments.
 //!
 //! A strategy is a type with up to two sides: a `DownloadPolicy`, which
 //! the [`crate::downloader::Downloader`] consults at each of its choices,

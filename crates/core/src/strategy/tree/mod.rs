@@ -1,5 +1,5 @@
 //! `tree`: the tracker plans, once, who passes each segment to whom, and
-//! is told nothing more until a file is complete.
+//! is told only the peers' progress from then on.
 //!
 //! The swarm reply of a file names, for every segment the peer lacks, the
 //! rank to fetch it from: its parent in the segment's stripe ([`plan`]).

@@ -10,8 +10,9 @@
 //! the top of the tree and passes stripe `i` on to up to [`STRIPES`]
 //! ranks, while every other rank is a leaf of that tree. So each rank
 //! uploads a quarter of the file to each of about four ranks, one file's
-//! worth in all, like its download; the seeds send each segment once (the
-//! roots of the trees); and a segment reaches every rank after about
+//! worth in all, like its download; the seed sends each segment once, in
+//! order, to the feeder, which passes each stripe to its tree's root; and
+//! a segment reaches every rank after about
 //! `log4(wanters)` hops. This is the interleaved-trees layout of
 //! SplitStream (Castro et al., 2003) and of the pipelined broadcasts MPI
 //! libraries use.
@@ -20,7 +21,8 @@
 //! still receiving, and they answer as the segments arrive (the relay's
 //! waiting requests, SEGMENT_BATCH); a parent that leaves answers NACK,
 //! and the segment is asked of the swarm's owners instead. Because the
-//! plan is fixed, the tracker is told nothing until a file is complete.
+//! plan is fixed, a later request gets no hints (the peers' PEER_UPDATEs
+//! only report progress).
 //!
 //! Across nodes, only one wanter of each node is in the trees (the
 //! lowest rank, or none when a seed is on the node); the other wanters of
