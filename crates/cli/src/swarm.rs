@@ -254,18 +254,30 @@ pub fn run_mpi(swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
     }
     let aborted = matches!(outcome, Err(JobError::Aborted { .. }));
     let mut code = finish(outcome, swarm, "mpi", files);
-    if !aborted && !unreceived_is_fine(&unreceived_mpi(fabric.endpoint().rank())) {
-        code = ExitCode::FAILURE;
+    let rank = fabric.endpoint().rank();
+    // After an abort the others arrive within the grace (a rank stuck
+    // handing a segment to a stopped one is unstuck by the drain); at the
+    // end of a good run they are all about to arrive.
+    let met = drain_mpi(rank, if aborted { ABORT_GRACE } else { END_GRACE });
+    if !aborted {
+        let fine = match met {
+            Ok(left) => unreceived_is_fine(&left),
+            Err(problem) => {
+                eprintln!("mpitorrent: warning: rank {rank}: {problem}");
+                false
+            }
+        };
+        if !fine {
+            code = ExitCode::FAILURE;
+        }
     }
     if aborted {
-        // MPI_Finalize waits for every rank, and after an abort one can be
-        // stuck handing a segment to a rank that stopped: wait a little.
+        // MPI_Finalize waits for every rank, and one may be dead or stuck.
         finalize_within(universe, ABORT_GRACE, 1, None);
     } else {
         // The run is over on every rank; an MPI that hangs in its own
         // teardown must not hang the job.
         let status = if code == ExitCode::SUCCESS { 0 } else { 1 };
-        let rank = fabric.endpoint().rank();
         let warning = format!(
             "mpitorrent: warning: rank {rank}: MPI_Finalize did not return within {} s of the \
              end of the run (every rank had finished; the MPI library hangs in its teardown); \
@@ -294,16 +306,35 @@ fn unreceived_is_fine(left: &[String]) -> bool {
     left.is_empty() || !strict
 }
 
-/// This rank's messages that nobody received (see
-/// [`mpitorrent_net::mpi::unreceived_messages`]), each prefixed with the
-/// rank; a failure of the check itself is one line too.
+/// How long a rank waits at the end of a good run for the others to reach
+/// the end too (see [`mpitorrent_net::mpi::drain`]): they finished the
+/// protocol together, so only a rank that died or hangs takes this long.
 #[cfg(feature = "mpi")]
-fn unreceived_mpi(rank: mpitorrent_core::Rank) -> Vec<String> {
-    use mpitorrent_net::mpi::{unreceived_messages, SHUTDOWN_SETTLE};
-    match unreceived_messages(SHUTDOWN_SETTLE) {
-        Ok(left) => left.iter().map(|m| format!("rank {rank}: {m}")).collect(),
-        Err(err) => vec![format!("rank {rank}: the check itself failed: {err}")],
-    }
+const END_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Meets every other rank before `MPI_Finalize` (see
+/// [`mpitorrent_net::mpi::drain`]) and returns the messages sent to this
+/// rank that nobody received, each prefixed with the rank; `Err` says
+/// that the others did not all arrive within `grace` or that the check
+/// itself failed.
+#[cfg(feature = "mpi")]
+fn drain_mpi(
+    rank: mpitorrent_core::Rank,
+    grace: std::time::Duration,
+) -> Result<Vec<String>, String> {
+    use mpitorrent_net::mpi::{drain, SHUTDOWN_SETTLE};
+    let problem = match drain(grace, SHUTDOWN_SETTLE) {
+        Ok(drained) if drained.all_met => {
+            let prefixed = drained.unreceived.iter();
+            return Ok(prefixed.map(|m| format!("rank {rank}: {m}")).collect());
+        }
+        Ok(_) => format!(
+            "not every rank reached the end within {} s",
+            grace.as_secs()
+        ),
+        Err(err) => format!("the check that every message was received failed: {err}"),
+    };
+    Err(problem)
 }
 
 #[cfg(not(feature = "mpi"))]

@@ -75,11 +75,13 @@
 //! error breaks the last rule: an owner can then hold an ACK for it that
 //! nobody takes. Three things keep that from hanging the job: a failed
 //! download thread keeps receiving (and dropping) what arrives for it until
-//! the tracker's abort reaches its rank, an endpoint gives its sends in
-//! flight a few seconds ([`ABORT_GRACE`]) when it is dropped and then
-//! leaves them to MPI, and the ranks of an aborted job give `MPI_Finalize`
-//! a few seconds only ([`finalize_within`]), after which they exit and
-//! `mpirun` ends whatever is still stuck.
+//! the tracker's abort reaches its rank; every rank, its threads joined,
+//! keeps receiving (and dropping) until all ranks have got that far
+//! ([`drain`]), so the owner's send completes and the ranks reach
+//! `MPI_Finalize` together; and if a rank never arrives (it died), the
+//! others give up after a few seconds ([`ABORT_GRACE`]: an endpoint leaves
+//! its sends in flight to MPI, [`finalize_within`] exits without
+//! `MPI_Finalize`) and `mpirun` ends whatever is still stuck.
 
 mod backoff;
 mod shutdown;
@@ -94,7 +96,7 @@ use mpi::traits::*;
 use mpi::Threading;
 use mpitorrent_core::{Channel, Rank};
 pub use shutdown::{
-    abort, finalize_within, unreceived_messages, ABORT_GRACE, FINALIZE_GRACE, SHUTDOWN_SETTLE,
+    abort, drain, finalize_within, Drained, ABORT_GRACE, FINALIZE_GRACE, SHUTDOWN_SETTLE,
 };
 use std::cell::{Cell, RefCell};
 use std::fmt;

@@ -27,7 +27,7 @@ pub const ABORT_GRACE: Duration = Duration::from_secs(3);
 
 /// How long a rank of a job that ended normally waits in `MPI_Finalize`.
 /// Every rank met the others at the shutdown barrier before it (see
-/// [`unreceived_messages`]), so nothing is left to do but the library's
+/// [`drain`]), so nothing is left to do but the library's
 /// own teardown, which normally takes milliseconds; MPICH over UCX's TCP
 /// transport was seen to hang there for good, even in a plain C program.
 pub const FINALIZE_GRACE: Duration = Duration::from_secs(10);
@@ -59,33 +59,86 @@ pub fn finalize_within(universe: Universe, grace: Duration, code: i32, warning: 
     drop(universe);
 }
 
-/// How long [`unreceived_messages`] keeps probing after the barrier: ample
-/// for a message sent before the barrier to arrive (the ones it looks for
+/// How long [`drain`] keeps probing after every rank has met it: ample
+/// for a message sent before the meeting to arrive (the ones it looks for
 /// were sent long before the end of the run).
 pub const SHUTDOWN_SETTLE: Duration = Duration::from_millis(50);
 
-/// The messages sent to this rank that nobody received, each described in
-/// one line (sender, channel, kind), for a check just before
-/// `MPI_Finalize`: the MPI standard requires every message to be received
-/// by then (UCX-based MPICH warns, other MPIs may hang). Every rank must
-/// call it, after joining its threads: it meets the others at a barrier,
-/// so every send of the run has started, then probes every channel for
-/// `settle` and receives (drops) what it finds.
-pub fn unreceived_messages(settle: Duration) -> Result<Vec<String>, TransportError> {
+/// What [`drain`] saw.
+#[derive(Debug)]
+pub struct Drained {
+    /// The messages sent to this rank that nobody received, each described
+    /// in one line (sender, channel, kind).
+    pub unreceived: Vec<String>,
+    /// Whether every rank met the others within the grace. If not (a rank
+    /// died or is stuck), `MPI_Finalize` would wait for it.
+    pub all_met: bool,
+}
+
+/// The last MPI step of every rank before `MPI_Finalize`, after its
+/// threads are joined: it waits until every rank has got here, receiving
+/// (and dropping) whatever arrives meanwhile, then probes every channel for
+/// `settle` more.
+///
+/// Receiving while waiting matters when a job aborts: a rank whose upload
+/// thread still hands a segment (too large to go eagerly) to a rank that
+/// stopped downloading cannot finish that send, and so cannot get here,
+/// until the receiver takes it. Ranks that only waited in a barrier or in
+/// `MPI_Finalize` left such a rank stuck until the grace ran out; ranks
+/// then left `MPI_Finalize` one by one with `_exit`, in the middle of its
+/// fence, which Open MPI 4.1's `mpirun` answered, one job in three, by
+/// crashing or hanging in its own teardown. Draining lets every send
+/// complete, so that the ranks of an aborted job reach `MPI_Finalize`
+/// together, as they do at the end of a good run.
+///
+/// The MPI standard requires every message to be received before
+/// `MPI_Finalize` (UCX-based MPICH warns, other MPIs may hang): at the end
+/// of a good run [`Drained::unreceived`] must be empty.
+///
+/// Waits at most `grace` for the others (`all_met` false after that).
+pub fn drain(grace: Duration, settle: Duration) -> Result<Drained, TransportError> {
     let endpoint = MpiFabric::new().endpoint();
-    endpoint.world.barrier();
-    let mut found = Vec::new();
-    let deadline = Instant::now() + settle;
-    while let Some(envelope) = endpoint.recv(&Channel::ALL, settle)? {
-        found.push(format!(
+    let mut unreceived = Vec::new();
+    let mut describe = |envelope: crate::Envelope| {
+        unreceived.push(format!(
             "{} from rank {} on the {:?} channel",
             crate::endpoint::describe(&envelope.bytes),
             envelope.from,
             envelope.channel
-        ));
+        ))
+    };
+    let deadline = Instant::now() + grace;
+    let mut meeting = endpoint.world.immediate_barrier();
+    loop {
+        meeting = match meeting.test() {
+            Ok(_) => break,
+            Err(pending) => pending,
+        };
+        if Instant::now() >= deadline {
+            // A request must not be dropped unfinished; MPI keeps it.
+            std::mem::forget(meeting);
+            return Ok(Drained {
+                unreceived,
+                all_met: false,
+            });
+        }
+        if let Some(envelope) = endpoint.recv(&Channel::ALL, MEETING_POLL)? {
+            describe(envelope);
+        }
+    }
+    let deadline = Instant::now() + settle;
+    while let Some(envelope) = endpoint.recv(&Channel::ALL, settle)? {
+        describe(envelope);
         if Instant::now() >= deadline {
             break;
         }
     }
-    Ok(found)
+    Ok(Drained {
+        unreceived,
+        all_met: true,
+    })
 }
+
+/// How long [`drain`] listens for messages between two tests of whether
+/// every rank has arrived.
+const MEETING_POLL: Duration = Duration::from_millis(1);
