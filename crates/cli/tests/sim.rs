@@ -50,6 +50,41 @@ fn a_broadcast_reports_its_makespan_against_the_bound() {
     assert!(json["wall_seconds"].as_f64().is_some() && json["peak_rss_kib"].as_u64().is_some());
 }
 
+/// Sampled owner lists (`--swarm-sample`) change at every refresh, but
+/// each holds a seed that stays: a segment whose requests were refused by
+/// owners since dropped from the list is not "refused by every owner".
+/// These runs once ended in "no owner ... could send segment".
+#[test]
+fn sampled_owner_lists_never_lose_the_seed() {
+    for strategy in ["round-robin", "least-loaded"] {
+        for seed in ["0", "1", "7"] {
+            let json = sim_json(&[
+                "--peers",
+                "100",
+                "--segments",
+                "100",
+                "--swarm-sample",
+                "10",
+                "--update-every",
+                "3",
+                "--latency",
+                "2",
+                "--tracker-capacity",
+                "0",
+                "--strategy",
+                strategy,
+                "--seed",
+                seed,
+            ]);
+            assert_eq!(
+                json["messages"]["by_kind"]["ACK"],
+                99 * 100,
+                "{strategy} {seed}"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_text_summary_names_the_seed_and_the_numbers() {
     mpitorrent()

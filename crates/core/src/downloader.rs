@@ -102,13 +102,16 @@ pub struct DownloadStats {
 }
 
 /// A request on the wire, waiting for its ACK or NACK.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct InFlight {
     owner: Rank,
     /// Where in the owner list this segment's first request went; each NACK
     /// moves one further, so a segment visits every owner in turn.
     first_owner: usize,
     nacks: usize,
+    /// The owners that failed it (NACK or bad bytes); empty, unallocated,
+    /// for almost every request.
+    nacked_by: Vec<Rank>,
 }
 
 /// The file being downloaded.
@@ -406,9 +409,18 @@ impl Downloader {
         let request = active.in_flight.get_mut(index).expect("checked in flight");
         request.nacks += 1;
         // Every owner list holds a seed, and seeds never leave and always
-        // ACK, so a segment that went round every owner twice means the
-        // swarm lost its seed (or every owner sends bad bytes).
-        if active.owners.is_empty() || request.nacks > 2 * active.owners.len() + 2 {
+        // ACK, so a segment that went round every owner twice, and that
+        // every owner in the present list failed, means the swarm lost its
+        // seed (or every owner sends bad bytes).
+        if !request.nacked_by.contains(&from) {
+            request.nacked_by.push(from);
+        }
+        // The owner list may have been replaced since the first NACK (a
+        // refresh, or a sampled list): it is the present list's owners
+        // that must all have failed, not a count of NACKs from owners
+        // since dropped.
+        let all_failed = (active.owners.iter()).all(|o| request.nacked_by.contains(&o.rank));
+        if active.owners.is_empty() || (request.nacks > 2 * active.owners.len() + 2 && all_failed) {
             return Err(ProtocolError(format!(
                 "rank {rank}: no owner of '{}' could send segment {} (NACK or bad bytes \
                  from each)",
@@ -491,6 +503,7 @@ impl Downloader {
                     owner,
                     first_owner: position,
                     nacks: 0,
+                    nacked_by: Vec::new(),
                 },
             );
             self.policy.requested(owner);
