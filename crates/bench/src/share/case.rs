@@ -7,6 +7,7 @@
 //! bug too.
 
 use super::data::{ShareDir, Tree};
+use super::case_id::CaseId;
 use super::small::{run_cp, run_tar_bcast};
 use super::{disk, ShareKind, PEAK_TARGET_MIB};
 use crate::bcast_report::BcastReport;
@@ -16,6 +17,7 @@ use crate::stats::median;
 use anyhow::{bail, Context, Result};
 use mpitorrent_core::report::RunReport;
 use serde::Serialize;
+use std::ffi::OsString;
 use std::time::Duration;
 
 const MIB: f64 = (1u64 << 20) as f64;
@@ -142,64 +144,54 @@ impl ShareMedians {
 /// One real-data case and what its runs measured.
 #[derive(Debug, Serialize)]
 pub struct ShareCaseResult {
-    pub scenario: String,
-    pub ranks: u32,
+    #[serde(flatten)]
+    pub id: CaseId,
+    /// `--share-size`: the one file of one-to-all, the shards together of
+    /// all-gather (0 for small-files, whose tree is fixed).
+    pub size: u64,
     /// Bytes a correct run writes over all ranks.
     pub bytes: u64,
-    /// As asked (`null`: mpitorrent's default) and as the reports say.
-    pub strategy_requested: Option<String>,
-    pub strategy: Option<String>,
-    pub window_requested: Option<u32>,
-    pub window: Option<u32>,
-    /// `share --direct`.
-    pub direct: bool,
     pub runs: Vec<ShareSample>,
     /// One line per failed run: a job failed, timed out or wrote a wrong output.
     pub failures: Vec<String>,
     /// `null` if no run succeeded.
     pub median: Option<ShareMedians>,
     /// The bounds: on `median.ratio` (`null`: none for this
-    /// scenario) and on `median.peak_mib`.
+    /// scenario and size) and on `median.peak_mib`.
     pub ratio_target: Option<f64>,
     pub peak_target_mib: f64,
 }
 
 impl ShareCaseResult {
-    fn new(kind: ShareKind, settings: Settings) -> ShareCaseResult {
+    fn new(kind: ShareKind, settings: Settings, size: u64) -> ShareCaseResult {
         ShareCaseResult {
-            scenario: kind.name().to_string(),
-            ranks: kind.ranks(),
+            id: CaseId::new(kind, settings),
+            size: if kind == ShareKind::SmallFiles { 0 } else { size },
             bytes: 0,
-            strategy_requested: settings.strategy.map(|s| s.to_string()),
-            strategy: None,
-            window_requested: settings.window,
-            window: None,
-            direct: settings.direct,
             runs: Vec::new(),
             failures: Vec::new(),
             median: None,
-            ratio_target: kind.ratio_target(),
+            ratio_target: kind.ratio_target(size),
             peak_target_mib: PEAK_TARGET_MIB,
         }
     }
 }
 
 /// Every case of `kind`, one per entry of `settings`, on inputs of `size`
-/// bytes written once for all of them; `done` sees each case as it ends,
-/// with a label that names it.
+/// bytes written once for all of them; `done` sees each case as it ends.
 pub fn run_kind(
     runner: &Runner,
     kind: ShareKind,
     size: u64,
     settings: &[Settings],
-    mut done: impl FnMut(&str, &ShareCaseResult),
+    done: &mut super::Done,
 ) -> Vec<ShareCaseResult> {
     eprintln!("bench: {}: writing its input files", kind.name());
     let dir = ShareDir::create(kind, size).and_then(|dir| Ok((dir.bytes()?, dir)));
     let mut cases = Vec::new();
     for &settings in settings {
-        let label = format!("{} -np {} {}", kind.name(), kind.ranks(), settings.label());
-        let mut case = ShareCaseResult::new(kind, settings);
+        let label = CaseId::label(kind, settings);
+        let mut case = ShareCaseResult::new(kind, settings, size);
         match &dir {
             Ok((bytes, dir)) => {
                 case.bytes = *bytes;
@@ -215,8 +207,8 @@ pub fn run_kind(
                 let mut run = 0;
                 (case.runs, case.failures) = repeat(&label, runner.plan().runs, || {
                     run += 1;
-                    let (sample, used) = once(runner, dir, settings, run % 2 == 0)?;
-                    (case.strategy, case.window) = (Some(used.0), Some(used.1));
+                    let (sample, report) = once(runner, dir, settings, run % 2 == 0)?;
+                    case.id.used(&report);
                     Ok(sample)
                 });
                 case.failures.extend(warm_up);
@@ -224,14 +216,15 @@ pub fn run_kind(
             }
             Err(err) => case.failures.push(loud(&label, None, err)),
         }
-        done(&label, &case);
+        let wall = case.median.as_ref().map(|m| m.wall_seconds);
+        done(&label, case.runs.len(), wall);
         cases.push(case);
     }
     cases
 }
 
 /// One run of mpitorrent and one of each baseline, each checked: the
-/// sample, and the strategy and window mpitorrent's report says it used.
+/// sample, and mpitorrent's report.
 ///
 /// Runs alternate which of mpitorrent and the page-cache baseline goes
 /// first (`bcast_first`): on a virtual machine the first job to write
@@ -244,7 +237,7 @@ fn once(
     dir: &ShareDir,
     settings: Settings,
     bcast_first: bool,
-) -> Result<(ShareSample, (String, u32))> {
+) -> Result<(ShareSample, RunReport)> {
     if dir.kind() == ShareKind::SmallFiles {
         return once_small(runner, dir, settings);
     }
@@ -257,8 +250,7 @@ fn once(
     };
     let (bcast_direct, _) = run_bcast(runner, dir, true)?;
     let sample = ShareSample::new([wall, bcast, bcast_direct], &report, &bcast_report);
-    let used = (report.settings.strategy, report.settings.window);
-    Ok((sample, used))
+    Ok((sample, report))
 }
 
 /// [`once`] for share-small-files: mpitorrent, `cp -r` and
@@ -268,7 +260,7 @@ fn once_small(
     runner: &Runner,
     dir: &ShareDir,
     settings: Settings,
-) -> Result<(ShareSample, (String, u32))> {
+) -> Result<(ShareSample, RunReport)> {
     let (wall, report) = run_share(runner, dir, settings)?;
     let cp = run_cp(dir)?;
     let (bcast, bcast_report) = run_tar_bcast(runner, dir, false)?;
@@ -283,18 +275,40 @@ fn once_small(
             &bcast_report,
         )
     };
-    let used = (report.settings.strategy, report.settings.window);
-    Ok((sample, used))
+    Ok((sample, report))
 }
 
-/// `mpitorrent share` from a clean destination and a synced disk, its
-/// outputs checked and removed: its wall time and its report.
-fn run_share(runner: &Runner, dir: &ShareDir, settings: Settings) -> Result<(Duration, RunReport)> {
-    let plan = runner.plan();
+/// `mpitorrent share` from a clean destination, its outputs checked and
+/// removed: its wall time and its report.
+pub(super) fn run_share(
+    runner: &Runner,
+    dir: &ShareDir,
+    settings: Settings,
+) -> Result<(Duration, RunReport)> {
     dir.clean()?;
+    let measured = share_job(runner, dir, settings, &[])?;
+    dir.clean()?;
+    Ok(measured)
+}
+
+/// `mpitorrent share` with `extra` options over the destinations as they
+/// are, after a synced disk, every output checked and left in place: its
+/// wall time and its report.
+pub(super) fn share_job(
+    runner: &Runner,
+    dir: &ShareDir,
+    settings: Settings,
+    extra: &[&str],
+) -> Result<(Duration, RunReport)> {
+    let plan = runner.plan();
+    let report_path = dir.share_report();
+    if report_path.exists() {
+        std::fs::remove_file(&report_path)?;
+    }
     disk::sync()?;
     let mut args = dir.share_args();
-    args.extend(settings.args(&dir.share_report()));
+    args.extend(extra.iter().map(OsString::from));
+    args.extend(settings.args(&report_path));
     let wall = runner
         .job(&plan.binary, dir.kind().ranks(), args, dir.path())
         .run()
@@ -306,9 +320,7 @@ fn run_share(runner: &Runner, dir: &ShareDir, settings: Settings) -> Result<(Dur
             problem_list(&problems)
         );
     }
-    let report = read_report(&dir.share_report())?;
-    dir.clean()?;
-    Ok((wall, report))
+    Ok((wall, read_report(&report_path)?))
 }
 
 /// One `mpirun` of `mpi-bcast` (with `--direct` if `direct`) for `dir`'s
