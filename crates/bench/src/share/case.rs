@@ -6,8 +6,8 @@
 //! afterwards. A wrong output of any fails the run: a wrong baseline is a
 //! bug too.
 
-use super::data::{ShareDir, Tree};
 use super::case_id::CaseId;
+use super::data::{ShareDir, Tree};
 use super::small::{run_cp, run_tar_bcast};
 use super::{disk, ShareKind, PEAK_TARGET_MIB};
 use crate::bcast_report::BcastReport;
@@ -166,7 +166,11 @@ impl ShareCaseResult {
     fn new(kind: ShareKind, settings: Settings, size: u64) -> ShareCaseResult {
         ShareCaseResult {
             id: CaseId::new(kind, settings),
-            size: if kind == ShareKind::SmallFiles { 0 } else { size },
+            size: if kind == ShareKind::SmallFiles {
+                0
+            } else {
+                size
+            },
             bytes: 0,
             runs: Vec::new(),
             failures: Vec::new(),

@@ -93,7 +93,10 @@ impl ShareKind {
     /// Whether its inputs are one file on seeder rank 1 (`from/data.bin`)
     /// that every other peer gets.
     pub fn one_file(self) -> bool {
-        matches!(self, ShareKind::OneToAll | ShareKind::Start | ShareKind::Rerun)
+        matches!(
+            self,
+            ShareKind::OneToAll | ShareKind::Start | ShareKind::Rerun
+        )
     }
 
     pub fn by_name(name: &str) -> Option<ShareKind> {
@@ -149,8 +152,12 @@ impl ShareResults {
         let mut results = ShareResults::default();
         for &kind in kinds {
             match kind {
-                ShareKind::Start => (results.starts).extend(start::run(runner, size, settings, done)),
-                ShareKind::Rerun => (results.reruns).extend(rerun::run(runner, size, settings, done)),
+                ShareKind::Start => {
+                    (results.starts).extend(start::run(runner, size, settings, done))
+                }
+                ShareKind::Rerun => {
+                    (results.reruns).extend(rerun::run(runner, size, settings, done))
+                }
                 _ => (results.cases).extend(case::run_kind(runner, kind, size, settings, done)),
             }
         }
@@ -161,7 +168,9 @@ impl ShareResults {
     pub fn failures(&self) -> impl Iterator<Item = &String> {
         let cases = self.cases.iter().flat_map(|c| &c.failures);
         let starts = self.starts.iter().flat_map(|c| &c.failures);
-        cases.chain(starts).chain(self.reruns.iter().flat_map(|c| &c.failures))
+        cases
+            .chain(starts)
+            .chain(self.reruns.iter().flat_map(|c| &c.failures))
     }
 
     /// The tables and verdict lines of every kind that ran.
@@ -177,7 +186,9 @@ impl ShareResults {
                  = largest peak RSS of any rank in any run; every output checked byte for byte"
             );
             print!("{}", table::render_cases(&self.cases));
-            table::targets(&self.cases).iter().for_each(|l| println!("{l}"));
+            table::targets(&self.cases)
+                .iter()
+                .for_each(|l| println!("{l}"));
         }
         if !self.starts.is_empty() {
             println!(
@@ -190,7 +201,9 @@ impl ShareResults {
                  runs; every output checked byte for byte"
             );
             print!("{}", start::render_cases(&self.starts));
-            start::targets(&self.starts).iter().for_each(|l| println!("{l}"));
+            start::targets(&self.starts)
+                .iter()
+                .for_each(|l| println!("{l}"));
         }
         if !self.reruns.is_empty() {
             println!(
@@ -201,7 +214,9 @@ impl ShareResults {
                  they must; every output checked byte for byte after each rerun"
             );
             print!("{}", rerun::render_cases(&self.reruns));
-            rerun::targets(&self.reruns).iter().for_each(|l| println!("{l}"));
+            rerun::targets(&self.reruns)
+                .iter()
+                .for_each(|l| println!("{l}"));
         }
     }
 }

@@ -45,6 +45,11 @@ pub struct RerunJob {
     /// The report's `reruns`.
     pub counts: RerunCounts,
     pub bytes_downloaded: u64,
+    /// The seeders' HASHES batches, and when the last was sent (ms from
+    /// the seeder's start): what a rerun spent hashing the source while
+    /// the swarm ran.
+    pub seeder_hash_batches: u64,
+    pub seeder_hashes_done_ms: Option<u64>,
 }
 
 impl RerunJob {
@@ -55,6 +60,8 @@ impl RerunJob {
             cpu_seconds: cpu_seconds(report),
             counts: report.reruns.unwrap_or_default(),
             bytes_downloaded: report.bytes_downloaded,
+            seeder_hash_batches: report.peers.iter().map(|p| p.start.hash_batches).sum(),
+            seeder_hashes_done_ms: report.peers.iter().find_map(|p| p.start.hashes_done_ms),
         }
     }
 
@@ -150,9 +157,8 @@ pub struct RerunResult {
 
 impl RerunResult {
     fn medians(&self) -> Option<RerunMedians> {
-        let jobs = |verify: bool| -> Vec<&RerunJob> {
-            self.runs.iter().map(|r| r.job(verify)).collect()
-        };
+        let jobs =
+            |verify: bool| -> Vec<&RerunJob> { self.runs.iter().map(|r| r.job(verify)).collect() };
         Some(RerunMedians {
             floor_seconds: median(self.runs.iter().map(|r| r.floor_seconds))?,
             plain: JobMedians::of(&jobs(false), &self.expected_plain)?,
@@ -163,12 +169,7 @@ impl RerunResult {
 
 /// Every case of share-rerun, one per entry of `settings`, on one file of
 /// `size` bytes written once for all.
-pub fn run(
-    runner: &Runner,
-    size: u64,
-    settings: &[Settings],
-    done: &mut Done,
-) -> Vec<RerunResult> {
+pub fn run(runner: &Runner, size: u64, settings: &[Settings], done: &mut Done) -> Vec<RerunResult> {
     let kind = ShareKind::Rerun;
     eprintln!("bench: {}: writing its input files", kind.name());
     let dir = ShareDir::create(kind, size);
@@ -287,9 +288,13 @@ fn target_line(case: &RerunResult) -> Option<String> {
     let runs = case.runs.len();
     let counts = |job: &JobMedians, expected: &RerunCounts, verify: bool| {
         let seen = case.runs.iter().map(|r| r.job(verify));
-        let wrong = seen.filter(|j| !j.as_expected(expected)).last();
+        let wrong = seen.rev().find(|j| !j.as_expected(expected));
         let what = wrong.map_or_else(String::new, |j| {
-            format!(": got {}, {} bytes moved", show(&j.counts), j.bytes_downloaded)
+            format!(
+                ": got {}, {} bytes moved",
+                show(&j.counts),
+                j.bytes_downloaded
+            )
         });
         format!(
             "counts as expected in {}/{runs} runs ({}; want {}, 0 bytes moved{what})",
@@ -338,14 +343,22 @@ mod tests {
             cpu_seconds: wall * 2.0,
             counts,
             bytes_downloaded: 0,
+            seeder_hash_batches: 0,
+            seeder_hashes_done_ms: None,
         }
     }
 
     #[test]
     fn counts_and_times_against_the_targets() {
-        let (plain, verify) = (expected_counts(7, 1024, false), expected_counts(7, 1024, true));
+        let (plain, verify) = (
+            expected_counts(7, 1024, false),
+            expected_counts(7, 1024, true),
+        );
         assert_eq!((plain.files_reused, plain.segments_reused), (7, 7168));
-        assert_eq!((verify.segments_hashed, verify.source_segments_hashed), (7168, 1024));
+        assert_eq!(
+            (verify.segments_hashed, verify.source_segments_hashed),
+            (7168, 1024)
+        );
         let hashed_source = RerunCounts {
             source_segments_hashed: 1024,
             ..plain

@@ -156,12 +156,7 @@ pub struct StartResult {
 
 /// Every case of share-start, one per entry of `settings`, on a file of
 /// `size` bytes and one of [`SCALE`] x `size`, written once for all.
-pub fn run(
-    runner: &Runner,
-    size: u64,
-    settings: &[Settings],
-    done: &mut Done,
-) -> Vec<StartResult> {
+pub fn run(runner: &Runner, size: u64, settings: &[Settings], done: &mut Done) -> Vec<StartResult> {
     let kind = ShareKind::Start;
     eprintln!("bench: {}: writing its input files", kind.name());
     let dirs = ShareDir::create(kind, size)
@@ -315,7 +310,10 @@ mod tests {
         assert!(StartMedians::of(&[]).is_none());
         let runs = [sample(400, 500), sample(300, 900), sample(500, 700)];
         let m = StartMedians::of(&runs).unwrap();
-        assert_eq!((m.small.first_segment_ms, m.large.first_segment_ms), (400.0, 700.0));
+        assert_eq!(
+            (m.small.first_segment_ms, m.large.first_segment_ms),
+            (400.0, 700.0)
+        );
         assert_eq!(m.ratio, 1.75);
         assert_eq!(m.met(), (false, true));
         assert_eq!(m.small.hashes_done_ms, None);
@@ -330,7 +328,9 @@ mod tests {
         };
         let line = &targets(std::slice::from_ref(&case))[0];
         assert!(
-            line.contains("8.00 / 1.00 GiB = 1.75 (NOT MET; target <= 1.5), 700 ms (OK; target < 1000 ms)"),
+            line.contains(
+                "8.00 / 1.00 GiB = 1.75 (NOT MET; target <= 1.5), 700 ms (OK; target < 1000 ms)"
+            ),
             "{line}"
         );
         let table = render_cases(&[case]);
