@@ -9,9 +9,9 @@
 use super::case_id::CaseId;
 use super::data::{ShareDir, Tree};
 use super::small::{run_cp, run_tar_bcast};
-use super::{disk, ShareKind, PEAK_TARGET_MIB};
+use super::{disk, each_case, unmeasured, CaseResult, Done, ShareKind, PEAK_TARGET_MIB};
 use crate::bcast_report::BcastReport;
-use crate::runner::{loud, problem_list, read_report, repeat, Runner, Settings};
+use crate::runner::{problem_list, read_report, repeat, Runner, Settings};
 use crate::sample::{cpu_seconds, peak_mib};
 use crate::stats::median;
 use anyhow::{bail, Context, Result};
@@ -162,6 +162,17 @@ pub struct ShareCaseResult {
     pub peak_target_mib: f64,
 }
 
+impl CaseResult for ShareCaseResult {
+    fn failures(&mut self) -> &mut Vec<String> {
+        &mut self.failures
+    }
+
+    fn progress(&self) -> (usize, Option<f64>) {
+        let wall = self.median.as_ref().map(|m| m.wall_seconds);
+        (self.runs.len(), wall)
+    }
+}
+
 impl ShareCaseResult {
     fn new(kind: ShareKind, settings: Settings, size: u64) -> ShareCaseResult {
         ShareCaseResult {
@@ -188,43 +199,36 @@ pub fn run_kind(
     kind: ShareKind,
     size: u64,
     settings: &[Settings],
-    done: &mut super::Done,
+    done: &mut Done,
 ) -> Vec<ShareCaseResult> {
     eprintln!("bench: {}: writing its input files", kind.name());
     let dir = ShareDir::create(kind, size).and_then(|dir| Ok((dir.bytes()?, dir)));
-    let mut cases = Vec::new();
-    for &settings in settings {
-        let label = CaseId::label(kind, settings);
-        let mut case = ShareCaseResult::new(kind, settings, size);
-        match &dir {
-            Ok((bytes, dir)) => {
-                case.bytes = *bytes;
-                // One run first, measured by no one: on this kind of VM the
-                // first job to write gigabytes after a pause (the inputs
-                // being written, the previous case's checks) pays for fresh
-                // memory that the next ones do not, and that made the first
-                // of 3 runs up to twice as slow as the others, for
-                // mpitorrent and the baselines alike.
-                let warm_up = once(runner, dir, settings, false)
-                    .err()
-                    .map(|err| loud(&label, None, &err.context("warm-up run")));
-                let mut run = 0;
-                (case.runs, case.failures) = repeat(&label, runner.plan().runs, || {
-                    run += 1;
-                    let (sample, report) = once(runner, dir, settings, run % 2 == 0)?;
-                    case.id.used(&report);
-                    Ok(sample)
-                });
-                case.failures.extend(warm_up);
-                case.median = ShareMedians::of(&case.runs);
-            }
-            Err(err) => case.failures.push(loud(&label, None, err)),
-        }
-        let wall = case.median.as_ref().map(|m| m.wall_seconds);
-        done(&label, case.runs.len(), wall);
-        cases.push(case);
-    }
-    cases
+    let new = |settings| ShareCaseResult::new(kind, settings, size);
+    each_case(
+        kind,
+        settings,
+        &dir,
+        done,
+        new,
+        |case, (bytes, dir), settings, label| {
+            case.bytes = *bytes;
+            // One run first, measured by no one: on this kind of VM the first
+            // job to write gigabytes after a pause (the inputs being written,
+            // the previous case's checks) pays for fresh memory that the next
+            // ones do not, and that made the first of 3 runs up to twice as
+            // slow as the others, for mpitorrent and the baselines alike.
+            let warm_up = unmeasured(label, "warm-up run", once(runner, dir, settings, false));
+            let mut run = 0;
+            (case.runs, case.failures) = repeat(label, runner.plan().runs, || {
+                run += 1;
+                let (sample, report) = once(runner, dir, settings, run % 2 == 0)?;
+                case.id.used(&report);
+                Ok(sample)
+            });
+            case.failures.extend(warm_up);
+            case.median = ShareMedians::of(&case.runs);
+        },
+    )
 }
 
 /// One run of mpitorrent and one of each baseline, each checked: the

@@ -30,7 +30,7 @@ pub mod start;
 pub mod table;
 pub mod verify;
 
-use crate::runner::{Runner, Settings};
+use crate::runner::{loud, Runner, Settings};
 use serde::Serialize;
 
 /// Ranks in a real-data job: the tracker and 8 peers.
@@ -127,6 +127,46 @@ pub const PEAK_TARGET_MIB: f64 = 64.0;
 /// median wall (of share-start, the large file's; of share-rerun, the
 /// plain rerun's).
 pub type Done<'a> = dyn FnMut(&str, usize, Option<f64>) + 'a;
+
+/// A real-data case's result, as [`each_case`] fills it.
+pub trait CaseResult {
+    /// Its failure lines.
+    fn failures(&mut self) -> &mut Vec<String>;
+    /// Its successful runs and median wall, for [`Done`].
+    fn progress(&self) -> (usize, Option<f64>);
+}
+
+/// One case of `kind` per entry of `settings`, each made by `new` and
+/// measured by `measure` (given its label) on `inputs`, written once for
+/// all; if they could not be written, each case has that error as its
+/// failure. `done` sees each case as it ends.
+pub fn each_case<D, R: CaseResult>(
+    kind: ShareKind,
+    settings: &[Settings],
+    inputs: &anyhow::Result<D>,
+    done: &mut Done,
+    mut new: impl FnMut(Settings) -> R,
+    mut measure: impl FnMut(&mut R, &D, Settings, &str),
+) -> Vec<R> {
+    let mut cases = Vec::new();
+    for &settings in settings {
+        let label = case_id::CaseId::label(kind, settings);
+        let mut case = new(settings);
+        match inputs {
+            Ok(inputs) => measure(&mut case, inputs, settings, &label),
+            Err(err) => case.failures().push(loud(&label, None, err)),
+        }
+        let (ok, wall) = case.progress();
+        done(&label, ok, wall);
+        cases.push(case);
+    }
+    cases
+}
+
+/// The failure line of a case's unmeasured job (`what`), if it failed.
+pub fn unmeasured<T>(label: &str, what: &'static str, job: anyhow::Result<T>) -> Option<String> {
+    job.err().map(|err| loud(label, None, &err.context(what)))
+}
 
 /// What the real-data scenarios measured, one list per table.
 #[derive(Debug, Default, Serialize)]

@@ -16,8 +16,8 @@ use super::case::share_job;
 use super::case_id::{verdict, CaseId};
 use super::data::{ShareDir, Tree};
 use super::table::gib;
-use super::{Done, ShareKind};
-use crate::runner::{loud, repeat, Runner, Settings};
+use super::{each_case, unmeasured, CaseResult, Done, ShareKind};
+use crate::runner::{repeat, Runner, Settings};
 use crate::sample::cpu_seconds;
 use crate::stats::median;
 use crate::table::{case_row, render, Column};
@@ -178,49 +178,56 @@ pub fn run(runner: &Runner, size: u64, settings: &[Settings], done: &mut Done) -
         Err(_) => 0,
     };
     let segments = segment_count(size, SEGMENT_SIZE);
-    let mut cases = Vec::new();
-    for &settings in settings {
-        let label = CaseId::label(kind, settings);
-        let mut case = RerunResult {
-            id: CaseId::new(kind, settings),
-            size,
-            expected_plain: expected_counts(receivers, segments, false),
-            expected_verify: expected_counts(receivers, segments, true),
-            runs: Vec::new(),
-            failures: Vec::new(),
-            median: None,
-            rerun_target_seconds: RERUN_TARGET_SECONDS,
-        };
-        match &dir {
-            Ok(dir) => {
-                // The first share, unmeasured, from clean destinations.
-                let first = (dir.clean())
-                    .and_then(|()| share_job(runner, dir, settings, &[]))
-                    .err()
-                    .map(|err| loud(&label, None, &err.context("the first share")));
-                (case.runs, case.failures) = repeat(&label, runner.plan().runs, || {
-                    let floor = runner.floor(dir.path(), kind.ranks())?;
-                    let (wall, report) = share_job(runner, dir, settings, &[])?;
-                    let plain = RerunJob::new(wall, &report);
-                    let (wall, report) = share_job(runner, dir, settings, &["--verify"])?;
-                    case.id.used(&report);
-                    Ok(RerunSample {
-                        floor_seconds: floor.as_secs_f64(),
-                        plain,
-                        verify: RerunJob::new(wall, &report),
-                    })
-                });
-                case.failures.extend(first);
-                case.median = case.medians();
-                dir.clean().ok();
-            }
-            Err(err) => case.failures.push(loud(&label, None, err)),
-        }
-        let wall = case.median.as_ref().map(|m| m.plain.wall_seconds);
-        done(&label, case.runs.len(), wall);
-        cases.push(case);
+    let new = |settings| RerunResult {
+        id: CaseId::new(kind, settings),
+        size,
+        expected_plain: expected_counts(receivers, segments, false),
+        expected_verify: expected_counts(receivers, segments, true),
+        runs: Vec::new(),
+        failures: Vec::new(),
+        median: None,
+        rerun_target_seconds: RERUN_TARGET_SECONDS,
+    };
+    each_case(
+        kind,
+        settings,
+        &dir,
+        done,
+        new,
+        |case, dir, settings, label| {
+            // The first share, unmeasured, from clean destinations.
+            let first = dir
+                .clean()
+                .and_then(|()| share_job(runner, dir, settings, &[]));
+            let first = unmeasured(label, "the first share", first);
+            (case.runs, case.failures) = repeat(label, runner.plan().runs, || {
+                let floor = runner.floor(dir.path(), kind.ranks())?;
+                let (wall, report) = share_job(runner, dir, settings, &[])?;
+                let plain = RerunJob::new(wall, &report);
+                let (wall, report) = share_job(runner, dir, settings, &["--verify"])?;
+                case.id.used(&report);
+                Ok(RerunSample {
+                    floor_seconds: floor.as_secs_f64(),
+                    plain,
+                    verify: RerunJob::new(wall, &report),
+                })
+            });
+            case.failures.extend(first);
+            case.median = case.medians();
+            dir.clean().ok();
+        },
+    )
+}
+
+impl CaseResult for RerunResult {
+    fn failures(&mut self) -> &mut Vec<String> {
+        &mut self.failures
     }
-    cases
+
+    fn progress(&self) -> (usize, Option<f64>) {
+        let wall = self.median.as_ref().map(|m| m.plain.wall_seconds);
+        (self.runs.len(), wall)
+    }
 }
 
 const COLUMNS: [Column; 18] = [

@@ -22,8 +22,8 @@ use super::case::run_share;
 use super::case_id::{verdict, CaseId};
 use super::data::ShareDir;
 use super::table::{gib, optional};
-use super::{Done, ShareKind};
-use crate::runner::{loud, repeat, Runner, Settings};
+use super::{each_case, unmeasured, CaseResult, Done, ShareKind};
+use crate::runner::{repeat, Runner, Settings};
 use crate::sample::cpu_seconds;
 use crate::stats::median;
 use crate::table::{case_row, render, Column};
@@ -161,45 +161,50 @@ pub fn run(runner: &Runner, size: u64, settings: &[Settings], done: &mut Done) -
     eprintln!("bench: {}: writing its input files", kind.name());
     let dirs = ShareDir::create(kind, size)
         .and_then(|small| Ok((small, ShareDir::create(kind, size * SCALE)?)));
-    let mut cases = Vec::new();
-    for &settings in settings {
-        let label = CaseId::label(kind, settings);
-        let mut case = StartResult {
-            id: CaseId::new(kind, settings),
-            sizes: [size, size * SCALE],
-            runs: Vec::new(),
-            failures: Vec::new(),
-            median: None,
-            ratio_target: RATIO_TARGET,
-            first_segment_target_ms: FIRST_SEGMENT_TARGET_MS,
-        };
-        match &dirs {
-            Ok((small, large)) => {
-                let warm_up = run_share(runner, small, settings)
-                    .err()
-                    .map(|err| loud(&label, None, &err.context("warm-up run")));
-                (case.runs, case.failures) = repeat(&label, runner.plan().runs, || {
-                    let floor = runner.floor(small.path(), kind.ranks())?;
-                    let (wall, report) = run_share(runner, small, settings)?;
-                    let small = StartTimes::new(wall, &report)?;
-                    let (wall, report) = run_share(runner, large, settings)?;
-                    case.id.used(&report);
-                    Ok(StartSample {
-                        floor_seconds: floor.as_secs_f64(),
-                        small,
-                        large: StartTimes::new(wall, &report)?,
-                    })
-                });
-                case.failures.extend(warm_up);
-                case.median = StartMedians::of(&case.runs);
-            }
-            Err(err) => case.failures.push(loud(&label, None, err)),
-        }
-        let wall = case.median.as_ref().map(|m| m.large.wall_seconds);
-        done(&label, case.runs.len(), wall);
-        cases.push(case);
+    let new = |settings| StartResult {
+        id: CaseId::new(kind, settings),
+        sizes: [size, size * SCALE],
+        runs: Vec::new(),
+        failures: Vec::new(),
+        median: None,
+        ratio_target: RATIO_TARGET,
+        first_segment_target_ms: FIRST_SEGMENT_TARGET_MS,
+    };
+    each_case(
+        kind,
+        settings,
+        &dirs,
+        done,
+        new,
+        |case, (small, large), settings, label| {
+            let warm_up = unmeasured(label, "warm-up run", run_share(runner, small, settings));
+            (case.runs, case.failures) = repeat(label, runner.plan().runs, || {
+                let floor = runner.floor(small.path(), kind.ranks())?;
+                let (wall, report) = run_share(runner, small, settings)?;
+                let small = StartTimes::new(wall, &report)?;
+                let (wall, report) = run_share(runner, large, settings)?;
+                case.id.used(&report);
+                Ok(StartSample {
+                    floor_seconds: floor.as_secs_f64(),
+                    small,
+                    large: StartTimes::new(wall, &report)?,
+                })
+            });
+            case.failures.extend(warm_up);
+            case.median = StartMedians::of(&case.runs);
+        },
+    )
+}
+
+impl CaseResult for StartResult {
+    fn failures(&mut self) -> &mut Vec<String> {
+        &mut self.failures
     }
-    cases
+
+    fn progress(&self) -> (usize, Option<f64>) {
+        let wall = self.median.as_ref().map(|m| m.large.wall_seconds);
+        (self.runs.len(), wall)
+    }
 }
 
 const COLUMNS: [Column; 15] = [
