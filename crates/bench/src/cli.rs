@@ -31,7 +31,14 @@ use std::path::{Path, PathBuf};
 /// warm-up run per case, and check every output byte for byte; they have
 /// their own table. share-small-files (20,000 files of 150 bytes, -np 4)
 /// runs next to `cp -r` into as many folders and `tar c | mpi-bcast |
-/// tar x` instead, with the CPU of each.
+/// tar x` instead, with the CPU of each. share-start (-np 4) shares one
+/// file of --share-size and one 8 times larger and reports the time to
+/// the first segment of each (target: the large within 1.5x the small,
+/// and under 1 s) and the whole share, beside the launch floor.
+/// share-rerun (-np 9) shares one file of --share-size once, then
+/// measures reruns over the complete destinations (target: under 1 s,
+/// nothing hashed or moved) and `--verify` reruns (everything hashed,
+/// nothing moved), every output checked after each.
 #[derive(Debug, Parser)]
 #[command(name = "mpitorrent-bench", version, about, long_about)]
 pub struct Cli {
@@ -41,9 +48,12 @@ pub struct Cli {
     /// A scenario to run; repeat for several. Default: all of them:
     /// two-and-one, five-trade-seven, owning-nothing,
     /// two-seeds-four-leechers, wanting-nothing, large, fan-out, all-to-all,
-    /// and the real-data ones, share-one-to-all and share-all-gather
-    /// (tens of seconds per run each at the default --share-size) and
-    /// share-small-files (seconds).
+    /// and the real-data ones, share-one-to-all (one file to 7 ranks;
+    /// targets: 1.1x mpi-bcast from 1 GiB, 1.3x from 256 MiB) and
+    /// share-all-gather (tens of seconds per run each at the default
+    /// --share-size), share-small-files (seconds), share-start (1 and 8
+    /// GiB at the default size: minutes per run, ~26 GiB free needed) and
+    /// share-rerun (seconds per run after a first share).
     #[arg(long = "scenario", value_name = "NAME", value_parser = parse_scenario)]
     pub scenarios: Vec<Scenario>,
     /// A download strategy to run; repeat for several. Default: all three
@@ -71,8 +81,10 @@ pub struct Cli {
     #[arg(long = "share-write", value_name = "MODE", value_parser = parse_write)]
     pub share_writes: Vec<bool>,
     /// The bytes the real-data scenarios share: the one file of
-    /// share-one-to-all, and the 8 shards of share-all-gather together
-    /// (share-small-files always shares its 20,000 files of 150 bytes).
+    /// share-one-to-all and share-rerun, the 8 shards of share-all-gather
+    /// together, and the smaller of share-start's two files (the other is
+    /// 8 times that); share-small-files always shares its 20,000 files of
+    /// 150 bytes.
     #[arg(long, value_name = "SIZE", default_value = share::DEFAULT_SIZE,
           value_parser = mpitorrent_core::content::parse_size)]
     pub share_size: u64,

@@ -6,7 +6,8 @@
 //! of medians and an idle-CPU check, and writes every number as JSON.
 //! The real-data scenarios (`share`) run `mpitorrent share` on generated
 //! files next to `mpi-bcast`, a plain MPI_Bcast of the same bytes, in a
-//! table of their own. Any failed run or wrong output makes the exit
+//! table of their own (the time to the first segment and the reruns in
+//! theirs). Any failed run or wrong output makes the exit
 //! status non-zero.
 //!
 //! `bash scripts/bench.sh [OPTIONS]` builds everything and runs this.
@@ -76,19 +77,13 @@ fn try_main() -> Result<bool> {
             }
         }
     }
-    let mut share_cases = Vec::new();
-    for &kind in &plan.shares {
-        share_cases.extend(share::case::run_kind(
-            &runner,
-            kind,
-            plan.share_size,
-            &plan.share_settings,
-            |label, case| {
-                let wall = case.median.as_ref().map(|m| m.wall_seconds);
-                progress.case(label, case.runs.len(), wall);
-            },
-        ));
-    }
+    let share_results = share::ShareResults::run(
+        &runner,
+        &plan.shares,
+        plan.share_size,
+        &plan.share_settings,
+        &mut |label, ok, wall| progress.case(label, ok, wall),
+    );
     let mut cluster_cases = Vec::new();
     for spec in &plan.clusters {
         let case = cluster::run_case(&plan.cluster, spec);
@@ -104,7 +99,7 @@ fn try_main() -> Result<bool> {
     } else {
         Some(tracker_cost::measure()?)
     };
-    let mut results = Results::new(machine, plan.record(), cases, share_cases, idle);
+    let mut results = Results::new(machine, plan.record(), cases, share_results, idle);
     results.add_cluster_cases(cluster_cases);
     results.tracker_machine = tracker_machine;
 
@@ -132,22 +127,7 @@ fn try_main() -> Result<bool> {
             println!("{}", cost.summary());
         }
     }
-    if !results.share_cases.is_empty() {
-        println!(
-            "real data: mpitorrent share (writes: page cache = default, direct = --direct), \
-             medians of {} runs; wall = whole mpirun; bcast = mpi-bcast (the seeder reads, \
-             MPI_Bcast in 4 MiB chunks over ranks 1..N-1, every receiver writes through the page \
-             cache; no verification: the issue's baseline), run beside it on the same files; \
-             ratio = wall / bcast; bcast direct = mpi-bcast --direct (receivers write with \
-             O_DIRECT), ratio direct = wall / bcast direct; MiB/s = bytes moved / wall; peak MiB \
-             = largest peak RSS of any rank in any run; every output checked byte for byte",
-            plan.runs
-        );
-        print!("{}", share::table::render_cases(&results.share_cases));
-        for line in share::table::targets(&results.share_cases) {
-            println!("{line}");
-        }
-    }
+    results.shares.print(plan.runs);
     if !results.cluster_cases.is_empty() {
         println!(
             "emulated cluster (scripts/cluster.sh: network namespaces, TCP, links shaped with \

@@ -7,7 +7,7 @@ use crate::cluster::ClusterCaseResult;
 use crate::idle::IdleResult;
 use crate::machine::Machine;
 use crate::runner::CaseResult;
-use crate::share::case::ShareCaseResult;
+use crate::share::ShareResults;
 use crate::tracker_cost::MachineCost;
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -18,8 +18,10 @@ pub struct Results {
     pub machine: Machine,
     pub options: PlanRecord,
     pub cases: Vec<CaseResult>,
-    /// The real-data cases (`mpitorrent share` against `mpi-bcast`).
-    pub share_cases: Vec<ShareCaseResult>,
+    /// The real-data cases: `share_cases` (`mpitorrent share` against
+    /// `mpi-bcast`), `share_start_cases`, `share_rerun_cases`.
+    #[serde(flatten)]
+    pub shares: ShareResults,
     /// The emulated-cluster cases (`share`, `mpi-bcast`, HTTP).
     pub cluster_cases: Vec<ClusterCaseResult>,
     pub idle: IdleResult,
@@ -36,14 +38,14 @@ impl Results {
         machine: Machine,
         options: PlanRecord,
         cases: Vec<CaseResult>,
-        share_cases: Vec<ShareCaseResult>,
+        shares: ShareResults,
         idle: IdleResult,
     ) -> Results {
         let mut results = Results {
             machine,
             options,
             cases,
-            share_cases,
+            shares,
             cluster_cases: Vec::new(),
             idle,
             tracker_machine: None,
@@ -63,7 +65,7 @@ impl Results {
     /// cluster cases and the idle check.
     pub fn failures(&self) -> impl Iterator<Item = &String> {
         let cases = self.cases.iter().flat_map(|c| &c.failures);
-        let shares = self.share_cases.iter().flat_map(|c| &c.failures);
+        let shares = self.shares.failures();
         let clusters = self.cluster_cases.iter().flat_map(|c| &c.failures);
         cases
             .chain(shares)

@@ -123,9 +123,9 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// One run of `mpi-floor` at `-np np`; its wall time.
-    pub fn floor(&self, dir: &SwarmDir, np: u32) -> Result<Duration> {
-        self.job(&self.plan.floor, np, Vec::new(), dir.path())
+    /// One run of `mpi-floor` at `-np np` in `dir`; its wall time.
+    pub fn floor(&self, dir: &Path, np: u32) -> Result<Duration> {
+        self.job(&self.plan.floor, np, Vec::new(), dir)
             .run()
             .context("mpi-floor")
     }
@@ -177,7 +177,7 @@ impl<'a> Runner<'a> {
             Ok(dir) => {
                 let mut window_used = None;
                 let (runs, failures) = repeat(&label, self.plan.runs, || {
-                    let floor = self.floor(&dir, np)?;
+                    let floor = self.floor(dir.path(), np)?;
                     let (wall, report) = self.swarm(&dir, np, settings)?;
                     let message_floor = self.message_floor(&dir, &report)?;
                     window_used = Some(report.settings.window);

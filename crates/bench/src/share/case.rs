@@ -6,16 +6,18 @@
 //! afterwards. A wrong output of any fails the run: a wrong baseline is a
 //! bug too.
 
+use super::case_id::CaseId;
 use super::data::{ShareDir, Tree};
 use super::small::{run_cp, run_tar_bcast};
-use super::{disk, ShareKind, PEAK_TARGET_MIB};
+use super::{disk, each_case, unmeasured, CaseResult, Done, ShareKind, PEAK_TARGET_MIB};
 use crate::bcast_report::BcastReport;
-use crate::runner::{loud, problem_list, read_report, repeat, Runner, Settings};
+use crate::runner::{problem_list, read_report, repeat, Runner, Settings};
 use crate::sample::{cpu_seconds, peak_mib};
 use crate::stats::median;
 use anyhow::{bail, Context, Result};
 use mpitorrent_core::report::RunReport;
 use serde::Serialize;
+use std::ffi::OsString;
 use std::time::Duration;
 
 const MIB: f64 = (1u64 << 20) as f64;
@@ -142,96 +144,95 @@ impl ShareMedians {
 /// One real-data case and what its runs measured.
 #[derive(Debug, Serialize)]
 pub struct ShareCaseResult {
-    pub scenario: String,
-    pub ranks: u32,
+    #[serde(flatten)]
+    pub id: CaseId,
+    /// `--share-size`: the one file of one-to-all, the shards together of
+    /// all-gather (0 for small-files, whose tree is fixed).
+    pub size: u64,
     /// Bytes a correct run writes over all ranks.
     pub bytes: u64,
-    /// As asked (`null`: mpitorrent's default) and as the reports say.
-    pub strategy_requested: Option<String>,
-    pub strategy: Option<String>,
-    pub window_requested: Option<u32>,
-    pub window: Option<u32>,
-    /// `share --direct`.
-    pub direct: bool,
     pub runs: Vec<ShareSample>,
     /// One line per failed run: a job failed, timed out or wrote a wrong output.
     pub failures: Vec<String>,
     /// `null` if no run succeeded.
     pub median: Option<ShareMedians>,
     /// The bounds: on `median.ratio` (`null`: none for this
-    /// scenario) and on `median.peak_mib`.
+    /// scenario and size) and on `median.peak_mib`.
     pub ratio_target: Option<f64>,
     pub peak_target_mib: f64,
 }
 
+impl CaseResult for ShareCaseResult {
+    fn failures(&mut self) -> &mut Vec<String> {
+        &mut self.failures
+    }
+
+    fn progress(&self) -> (usize, Option<f64>) {
+        let wall = self.median.as_ref().map(|m| m.wall_seconds);
+        (self.runs.len(), wall)
+    }
+}
+
 impl ShareCaseResult {
-    fn new(kind: ShareKind, settings: Settings) -> ShareCaseResult {
+    fn new(kind: ShareKind, settings: Settings, size: u64) -> ShareCaseResult {
         ShareCaseResult {
-            scenario: kind.name().to_string(),
-            ranks: kind.ranks(),
+            id: CaseId::new(kind, settings),
+            size: if kind == ShareKind::SmallFiles {
+                0
+            } else {
+                size
+            },
             bytes: 0,
-            strategy_requested: settings.strategy.map(|s| s.to_string()),
-            strategy: None,
-            window_requested: settings.window,
-            window: None,
-            direct: settings.direct,
             runs: Vec::new(),
             failures: Vec::new(),
             median: None,
-            ratio_target: kind.ratio_target(),
+            ratio_target: kind.ratio_target(size),
             peak_target_mib: PEAK_TARGET_MIB,
         }
     }
 }
 
 /// Every case of `kind`, one per entry of `settings`, on inputs of `size`
-/// bytes written once for all of them; `done` sees each case as it ends,
-/// with a label that names it.
+/// bytes written once for all of them; `done` sees each case as it ends.
 pub fn run_kind(
     runner: &Runner,
     kind: ShareKind,
     size: u64,
     settings: &[Settings],
-    mut done: impl FnMut(&str, &ShareCaseResult),
+    done: &mut Done,
 ) -> Vec<ShareCaseResult> {
     eprintln!("bench: {}: writing its input files", kind.name());
     let dir = ShareDir::create(kind, size).and_then(|dir| Ok((dir.bytes()?, dir)));
-    let mut cases = Vec::new();
-    for &settings in settings {
-        let label = format!("{} -np {} {}", kind.name(), kind.ranks(), settings.label());
-        let mut case = ShareCaseResult::new(kind, settings);
-        match &dir {
-            Ok((bytes, dir)) => {
-                case.bytes = *bytes;
-                // One run first, measured by no one: on this kind of VM the
-                // first job to write gigabytes after a pause (the inputs
-                // being written, the previous case's checks) pays for fresh
-                // memory that the next ones do not, and that made the first
-                // of 3 runs up to twice as slow as the others, for
-                // mpitorrent and the baselines alike.
-                let warm_up = once(runner, dir, settings, false)
-                    .err()
-                    .map(|err| loud(&label, None, &err.context("warm-up run")));
-                let mut run = 0;
-                (case.runs, case.failures) = repeat(&label, runner.plan().runs, || {
-                    run += 1;
-                    let (sample, used) = once(runner, dir, settings, run % 2 == 0)?;
-                    (case.strategy, case.window) = (Some(used.0), Some(used.1));
-                    Ok(sample)
-                });
-                case.failures.extend(warm_up);
-                case.median = ShareMedians::of(&case.runs);
-            }
-            Err(err) => case.failures.push(loud(&label, None, err)),
-        }
-        done(&label, &case);
-        cases.push(case);
-    }
-    cases
+    let new = |settings| ShareCaseResult::new(kind, settings, size);
+    each_case(
+        kind,
+        settings,
+        &dir,
+        done,
+        new,
+        |case, (bytes, dir), settings, label| {
+            case.bytes = *bytes;
+            // One run first, measured by no one: on this kind of VM the first
+            // job to write gigabytes after a pause (the inputs being written,
+            // the previous case's checks) pays for fresh memory that the next
+            // ones do not, and that made the first of 3 runs up to twice as
+            // slow as the others, for mpitorrent and the baselines alike.
+            let warm_up = unmeasured(label, "warm-up run", once(runner, dir, settings, false));
+            let mut run = 0;
+            (case.runs, case.failures) = repeat(label, runner.plan().runs, || {
+                run += 1;
+                let (sample, report) = once(runner, dir, settings, run % 2 == 0)?;
+                case.id.used(&report);
+                Ok(sample)
+            });
+            case.failures.extend(warm_up);
+            case.median = ShareMedians::of(&case.runs);
+        },
+    )
 }
 
 /// One run of mpitorrent and one of each baseline, each checked: the
-/// sample, and the strategy and window mpitorrent's report says it used.
+/// sample, and mpitorrent's report.
 ///
 /// Runs alternate which of mpitorrent and the page-cache baseline goes
 /// first (`bcast_first`): on a virtual machine the first job to write
@@ -244,7 +245,7 @@ fn once(
     dir: &ShareDir,
     settings: Settings,
     bcast_first: bool,
-) -> Result<(ShareSample, (String, u32))> {
+) -> Result<(ShareSample, RunReport)> {
     if dir.kind() == ShareKind::SmallFiles {
         return once_small(runner, dir, settings);
     }
@@ -257,8 +258,7 @@ fn once(
     };
     let (bcast_direct, _) = run_bcast(runner, dir, true)?;
     let sample = ShareSample::new([wall, bcast, bcast_direct], &report, &bcast_report);
-    let used = (report.settings.strategy, report.settings.window);
-    Ok((sample, used))
+    Ok((sample, report))
 }
 
 /// [`once`] for share-small-files: mpitorrent, `cp -r` and
@@ -268,7 +268,7 @@ fn once_small(
     runner: &Runner,
     dir: &ShareDir,
     settings: Settings,
-) -> Result<(ShareSample, (String, u32))> {
+) -> Result<(ShareSample, RunReport)> {
     let (wall, report) = run_share(runner, dir, settings)?;
     let cp = run_cp(dir)?;
     let (bcast, bcast_report) = run_tar_bcast(runner, dir, false)?;
@@ -283,18 +283,40 @@ fn once_small(
             &bcast_report,
         )
     };
-    let used = (report.settings.strategy, report.settings.window);
-    Ok((sample, used))
+    Ok((sample, report))
 }
 
-/// `mpitorrent share` from a clean destination and a synced disk, its
-/// outputs checked and removed: its wall time and its report.
-fn run_share(runner: &Runner, dir: &ShareDir, settings: Settings) -> Result<(Duration, RunReport)> {
-    let plan = runner.plan();
+/// `mpitorrent share` from a clean destination, its outputs checked and
+/// removed: its wall time and its report.
+pub(super) fn run_share(
+    runner: &Runner,
+    dir: &ShareDir,
+    settings: Settings,
+) -> Result<(Duration, RunReport)> {
     dir.clean()?;
+    let measured = share_job(runner, dir, settings, &[])?;
+    dir.clean()?;
+    Ok(measured)
+}
+
+/// `mpitorrent share` with `extra` options over the destinations as they
+/// are, after a synced disk, every output checked and left in place: its
+/// wall time and its report.
+pub(super) fn share_job(
+    runner: &Runner,
+    dir: &ShareDir,
+    settings: Settings,
+    extra: &[&str],
+) -> Result<(Duration, RunReport)> {
+    let plan = runner.plan();
+    let report_path = dir.share_report();
+    if report_path.exists() {
+        std::fs::remove_file(&report_path)?;
+    }
     disk::sync()?;
     let mut args = dir.share_args();
-    args.extend(settings.args(&dir.share_report()));
+    args.extend(extra.iter().map(OsString::from));
+    args.extend(settings.args(&report_path));
     let wall = runner
         .job(&plan.binary, dir.kind().ranks(), args, dir.path())
         .run()
@@ -306,9 +328,7 @@ fn run_share(runner: &Runner, dir: &ShareDir, settings: Settings) -> Result<(Dur
             problem_list(&problems)
         );
     }
-    let report = read_report(&dir.share_report())?;
-    dir.clean()?;
-    Ok((wall, report))
+    Ok((wall, read_report(&report_path)?))
 }
 
 /// One `mpirun` of `mpi-bcast` (with `--direct` if `direct`) for `dir`'s

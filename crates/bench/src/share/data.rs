@@ -4,7 +4,7 @@
 //! for `mpi-bcast`), and what every rank's tree must hold afterwards.
 //!
 //! ```text
-//! from/data.bin                    share-one-to-all: on seeder rank 1
+//! from/data.bin                    share-one-to-all, -start, -rerun: on seeder rank 1
 //! shards/<r>/shard-<r>.bin         share-all-gather: on peer rank r
 //! from/d<nnn>/f<nnn>.txt           share-small-files: on seeder rank 1
 //! share-out/<r>/, bcast-out/<r>/   the outputs of the current job
@@ -98,9 +98,9 @@ impl ShareDir {
             expected: BTreeMap::new(),
         };
         match kind {
-            ShareKind::OneToAll => share.write_one_to_all(size)?,
             ShareKind::AllGather => share.write_shards((size / peers).max(1))?,
             ShareKind::SmallFiles => share.write_small_files()?,
+            _ => share.write_one_to_all(size)?,
         }
         Ok(share)
     }
@@ -225,8 +225,8 @@ impl ShareDir {
     /// run settings.
     pub fn share_args(&self) -> Vec<OsString> {
         let from = match self.kind {
-            ShareKind::OneToAll | ShareKind::SmallFiles => SOURCE_DIR.to_string(),
             ShareKind::AllGather => format!("{SHARDS_DIR}/{{rank}}"),
+            _ => SOURCE_DIR.to_string(),
         };
         let mut args: Vec<OsString> = vec!["share".into(), "--from".into(), from.into()];
         if self.kind != ShareKind::AllGather {
@@ -240,14 +240,14 @@ impl ShareDir {
     /// `direct`).
     pub fn bcast_args(&self, direct: bool) -> Vec<OsString> {
         let mut args: Vec<OsString> = match self.kind {
-            ShareKind::OneToAll => vec![
+            kind if kind.one_file() => vec![
                 "--file".into(),
                 format!("{SOURCE_DIR}/{SOURCE_FILE}").into(),
                 "--root".into(),
                 SEEDER.to_string().into(),
             ],
             ShareKind::AllGather => vec!["--shards".into(), shard_relative("{rank}").into()],
-            ShareKind::SmallFiles => vec![
+            _ => vec![
                 "--file".into(),
                 TAR.into(),
                 "--root".into(),

@@ -3,8 +3,8 @@
 //! of share-small-files only (`-` elsewhere).
 
 use super::case::ShareCaseResult;
+use super::case_id::verdict;
 use super::ShareKind;
-use crate::runner::window_label;
 use crate::table::{case_row, render, Column};
 
 const COLUMNS: [Column; 22] = [
@@ -40,20 +40,8 @@ pub fn render_cases(cases: &[ShareCaseResult]) -> String {
 
 /// One case's cells, in the order of [`COLUMNS`].
 fn row(case: &ShareCaseResult) -> Vec<String> {
-    let strategy = (case.strategy.clone())
-        .or_else(|| case.strategy_requested.clone())
-        .unwrap_or_else(|| "default".to_string());
-    let window = case
-        .window
-        .map_or_else(|| window_label(case.window_requested), |w| w.to_string());
-    let names = vec![
-        case.scenario.clone(),
-        case.ranks.to_string(),
-        strategy,
-        window,
-        if case.direct { "direct" } else { "page cache" }.to_string(),
-        format!("{:.2}", case.bytes as f64 / f64::from(1u32 << 30)),
-    ];
+    let mut names = case.id.cells();
+    names.push(gib(case.bytes));
     let medians = case.median.as_ref().map(|m| {
         vec![
             format!("{:.3}", m.wall_seconds),
@@ -82,8 +70,13 @@ fn row(case: &ShareCaseResult) -> Vec<String> {
     )
 }
 
+/// Bytes as GiB with two decimals.
+pub fn gib(bytes: u64) -> String {
+    format!("{:.2}", bytes as f64 / f64::from(1u32 << 30))
+}
+
 /// `value` with `decimals`, or `-` where the case has none.
-fn optional(value: Option<f64>, decimals: usize) -> String {
+pub fn optional(value: Option<f64>, decimals: usize) -> String {
     value.map_or_else(|| "-".to_string(), |v| format!("{v:.decimals$}"))
 }
 
@@ -95,19 +88,18 @@ pub fn targets(cases: &[ShareCaseResult]) -> Vec<String> {
 
 fn target_line(case: &ShareCaseResult) -> Option<String> {
     let m = case.median.as_ref()?;
-    let verdict = |ok: bool| if ok { "OK" } else { "ABOVE TARGET" };
     let ratio = match case.ratio_target {
         Some(target) => format!(
-            "wall {:.2} x mpi-bcast ({}; target <= {target})",
+            "wall {:.2} x mpi-bcast ({}; target <= {target} at {} GiB)",
             m.ratio,
-            verdict(m.ratio <= target)
+            verdict(m.ratio <= target),
+            gib(case.size)
         ),
-        None => format!("wall {:.2} x mpi-bcast (no target)", m.ratio),
+        None => format!("wall {:.2} x mpi-bcast (no target at this size)", m.ratio),
     };
-    let writes = if case.direct { " --direct" } else { "" };
     let cp = match (
         m.cp_ratio,
-        ShareKind::by_name(&case.scenario).and_then(|k| k.cp_target()),
+        ShareKind::by_name(&case.id.scenario).and_then(|k| k.cp_target()),
     ) {
         (Some(ratio), Some(target)) => format!(
             ", {ratio:.2} x cp -r ({}; target <= {target})",
@@ -121,9 +113,13 @@ fn target_line(case: &ShareCaseResult) -> Option<String> {
         .filter(|f| f.contains("WRONG OUTPUT"))
         .count();
     Some(format!(
-        "{}{writes}: {ratio}, {:.2} x mpi-bcast --direct{cp}; peak {:.1} MiB ({}; target <= {} \
-         MiB per rank); {} segment(s) failed verification; {wrong} run(s) with a wrong output",
-        case.scenario,
+        "{} (-np {}, {} GiB shared, {} GiB written): {ratio}, {:.2} x mpi-bcast --direct{cp}; \
+         peak {:.1} MiB ({}; target <= {} MiB per rank); {} segment(s) failed verification; \
+         {wrong} run(s) with a wrong output",
+        case.id.verdict_name(),
+        case.id.ranks,
+        gib(case.size),
+        gib(case.bytes),
         m.direct_ratio,
         m.peak_mib,
         verdict(m.peak_mib <= case.peak_target_mib),
