@@ -1,5 +1,8 @@
-//! The transport interface every driver is written against.
+//! The transport interface every driver is written against, and the
+//! [`Wake`] one thread of a rank rings to end another's wait for messages
+//! early.
 
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use mpitorrent_core::wire::{self, WireError};
 use mpitorrent_core::{Channel, Message, Rank, Transmit};
 use std::time::Duration;
@@ -56,11 +59,73 @@ pub trait Endpoint {
         &self,
         channels: &[Channel],
         timeout: Duration,
+    ) -> Result<Option<Envelope>, TransportError> {
+        self.recv_until_woken(channels, timeout, None)
+    }
+
+    /// [`recv`](Self::recv), whose wait also ends, with no message, as soon
+    /// as `wake` is (or already was) woken; that takes the wake-up. A
+    /// thread that waits for two things at once (messages, and its own
+    /// rank's other thread) waits in one place, neither polling for the
+    /// second nor sleeping through it.
+    fn recv_until_woken(
+        &self,
+        channels: &[Channel],
+        timeout: Duration,
+        wake: Option<&Wake>,
     ) -> Result<Option<Envelope>, TransportError>;
 
     /// Encodes and sends what a state machine asked for.
     fn transmit(&self, transmit: &Transmit) -> Result<(), TransportError> {
         self.send(transmit.to, transmit.channel(), wire::encode(&transmit.msg))
+    }
+}
+
+/// A doorbell between two threads of a rank: one calls [`wake`](Self::wake)
+/// (the download thread, when it stored a segment), and the other's
+/// [`Endpoint::recv_until_woken`] returns at once (the upload thread, whose
+/// requests may wait for that segment). A wake-up nobody waits for stays
+/// until the next wait takes it, so none is lost between a thread's look
+/// at what it waits for and its wait; several before a wait count as one.
+#[derive(Debug)]
+pub struct Wake {
+    ring: Sender<()>,
+    rung: Receiver<()>,
+}
+
+impl Default for Wake {
+    fn default() -> Self {
+        let (ring, rung) = bounded(1);
+        Wake { ring, rung }
+    }
+}
+
+impl Wake {
+    /// Ends the current or the next wait on this wake. Cheap (no system
+    /// call) while nobody waits.
+    pub fn wake(&self) {
+        // Full: already woken, and one wake-up is as good as several.
+        let _ = self.ring.try_send(());
+    }
+
+    /// Whether it was woken since the last wait took a wake-up; takes it.
+    pub fn take(&self) -> bool {
+        self.rung.try_recv().is_ok()
+    }
+
+    /// Sleeps for `duration` or until woken; whether woken (then the
+    /// wake-up is taken).
+    pub fn sleep(&self, duration: Duration) -> bool {
+        !matches!(
+            self.rung.recv_timeout(duration),
+            Err(RecvTimeoutError::Timeout)
+        )
+    }
+
+    /// What a transport that waits on crossbeam channels adds to its
+    /// `Select`: ready once woken (receiving from it takes the wake-up).
+    pub(crate) fn bell(&self) -> &Receiver<()> {
+        &self.rung
     }
 }
 

@@ -1,8 +1,10 @@
 //! The in-process transport: every rank is a set of threads in one
 //! process, and each (rank, channel) pair is an unbounded crossbeam queue.
 //! Messages still go through the wire codec, so this runs exactly what MPI
-//! runs, minus MPI.
+//! runs, minus MPI. A receive given a [`Wake`] selects on it next to the
+//! queues, so a wake-up ends the wait like a message would.
 
+use crate::endpoint::Wake;
 use crate::{Endpoint, Envelope, Fabric, TransportError};
 use crossbeam_channel::{unbounded, Receiver, Select, Sender};
 use mpitorrent_core::{Channel, Rank};
@@ -122,10 +124,11 @@ impl Endpoint for LocalEndpoint {
             })
     }
 
-    fn recv(
+    fn recv_until_woken(
         &self,
         channels: &[Channel],
         timeout: Duration,
+        wake: Option<&Wake>,
     ) -> Result<Option<Envelope>, TransportError> {
         let receivers: Vec<(Channel, &Receiver<Item>)> = channels
             .iter()
@@ -135,10 +138,23 @@ impl Endpoint for LocalEndpoint {
         for (_, receiver) in &receivers {
             select.recv(receiver);
         }
+        // Last, so its index is past the queues'.
+        if let Some(wake) = wake {
+            select.recv(wake.bell());
+        }
         let Ok(operation) = select.select_timeout(timeout) else {
             return Ok(None);
         };
-        let (channel, receiver) = receivers[operation.index()];
+        let (channel, receiver) = match (receivers.get(operation.index()), wake) {
+            (Some(&queue), _) => queue,
+            (None, Some(wake)) => {
+                // Woken: take the wake-up (it cannot fail: the wake holds
+                // its own sender).
+                let _ = operation.recv(wake.bell());
+                return Ok(None);
+            }
+            (None, None) => unreachable!("Select picks one of its operations"),
+        };
         let (from, bytes) = operation
             .recv(receiver)
             .map_err(|_| TransportError::Disconnected {

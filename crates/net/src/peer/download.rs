@@ -1,9 +1,10 @@
 //! The download thread: runs the peer's [`DownloadSide`], hands verified
-//! segment bytes to the [`Content`] to store, and finishes each completed
-//! file.
+//! segment bytes to the [`Content`] to store (and wakes the upload thread,
+//! which may relay it), and finishes each completed file.
 
 use super::{feed, PeerError, POLL_INTERVAL};
 use crate::content::Content;
+use crate::endpoint::Wake;
 use crate::{Endpoint, Fabric, TransportError};
 use mpitorrent_core::downloader::DownloadEvent;
 use mpitorrent_core::peer::DownloadSide;
@@ -27,6 +28,7 @@ pub(super) fn download_thread<F: Fabric>(
     mut side: DownloadSide,
     content: &dyn Content,
     stop: &AtomicBool,
+    stored: &Wake,
     clock: Instant,
 ) -> Result<Downloaded, PeerError> {
     let endpoint = fabric.endpoint();
@@ -51,7 +53,9 @@ pub(super) fn download_thread<F: Fabric>(
                     .and_then(|()| {
                         side.segment_stored(clock.elapsed(), file.id, index, payload.len())
                             .map_err(|e| e.to_string())
-                    }),
+                    })
+                    // The upload thread may have requests waiting for it.
+                    .inspect(|()| stored.wake()),
                 DownloadEvent::FileCompleted { file } => {
                     tracing::info!("completed '{}'", file.name);
                     files_written += 1;
