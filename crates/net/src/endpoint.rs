@@ -2,9 +2,11 @@
 //! [`Wake`] one thread of a rank rings to end another's wait for messages
 //! early.
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender};
 use mpitorrent_core::wire::{self, WireError};
 use mpitorrent_core::{Channel, Message, Rank, Transmit};
+use std::sync::OnceLock;
+use std::thread::Thread;
 use std::time::Duration;
 
 /// A transport failed (the MPI library, or a peer thread that vanished).
@@ -87,16 +89,30 @@ pub trait Endpoint {
 /// requests may wait for that segment). A wake-up nobody waits for stays
 /// until the next wait takes it, so none is lost between a thread's look
 /// at what it waits for and its wait; several before a wait count as one.
+///
+/// The wake-up itself is a token in a one-slot channel, so that a
+/// transport waiting on channels (`local`) selects on it next to its
+/// queues. A transport that polls (`mpi`) sleeps with [`sleep`](Self::sleep)
+/// instead, parked, and `wake` unparks it: parking costs nothing more than
+/// sleeping (a channel's blocking receive would first spin and yield the
+/// core several times, on every sleep).
 #[derive(Debug)]
 pub struct Wake {
     ring: Sender<()>,
     rung: Receiver<()>,
+    /// The thread that sleeps on this wake (the first to call `sleep`; one
+    /// thread listens to a wake).
+    sleeper: OnceLock<Thread>,
 }
 
 impl Default for Wake {
     fn default() -> Self {
         let (ring, rung) = bounded(1);
-        Wake { ring, rung }
+        Wake {
+            ring,
+            rung,
+            sleeper: OnceLock::new(),
+        }
     }
 }
 
@@ -104,8 +120,13 @@ impl Wake {
     /// Ends the current or the next wait on this wake. Cheap (no system
     /// call) while nobody waits.
     pub fn wake(&self) {
-        // Full: already woken, and one wake-up is as good as several.
-        let _ = self.ring.try_send(());
+        // Full: already woken (and unparked), and one wake-up is as good
+        // as several.
+        if self.ring.try_send(()).is_ok() {
+            if let Some(sleeper) = self.sleeper.get() {
+                sleeper.unpark();
+            }
+        }
     }
 
     /// Whether it was woken since the last wait took a wake-up; takes it.
@@ -113,13 +134,18 @@ impl Wake {
         self.rung.try_recv().is_ok()
     }
 
-    /// Sleeps for `duration` or until woken; whether woken (then the
-    /// wake-up is taken).
+    /// Sleeps for about `duration`, or less if woken; whether woken (then
+    /// the wake-up is taken). Called by one thread only.
     pub fn sleep(&self, duration: Duration) -> bool {
-        !matches!(
-            self.rung.recv_timeout(duration),
-            Err(RecvTimeoutError::Timeout)
-        )
+        // Known before the look below: a wake from now on unparks it.
+        self.sleeper.get_or_init(std::thread::current);
+        if self.take() {
+            return true;
+        }
+        // An unpark left over from an earlier wake-up, already taken, ends
+        // this sleep early: the caller polls once more and sleeps again.
+        std::thread::park_timeout(duration);
+        self.take()
     }
 
     /// What a transport that waits on crossbeam channels adds to its

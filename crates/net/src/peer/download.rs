@@ -1,6 +1,7 @@
 //! The download thread: runs the peer's [`DownloadSide`], hands verified
-//! segment bytes to the [`Content`] to store (and wakes the upload thread,
-//! which may relay it), and finishes each completed file.
+//! segment bytes to the [`Content`] to store, wakes the upload thread
+//! whenever it holds a new segment (which that thread may relay), and
+//! finishes each completed file.
 
 use super::{feed, PeerError, POLL_INTERVAL};
 use crate::content::Content;
@@ -37,6 +38,7 @@ pub(super) fn download_thread<F: Fabric>(
     side.start(clock.elapsed());
     let mut files_written = 0;
     let mut stopped_at = None;
+    let mut held = 0;
     loop {
         // Store segments and finish files before sending what the
         // downloader queued with them, so the tracker never counts a peer as
@@ -53,9 +55,7 @@ pub(super) fn download_thread<F: Fabric>(
                     .and_then(|()| {
                         side.segment_stored(clock.elapsed(), file.id, index, payload.len())
                             .map_err(|e| e.to_string())
-                    })
-                    // The upload thread may have requests waiting for it.
-                    .inspect(|()| stored.wake()),
+                    }),
                 DownloadEvent::FileCompleted { file } => {
                     tracing::info!("completed '{}'", file.name);
                     files_written += 1;
@@ -69,6 +69,14 @@ pub(super) fn download_thread<F: Fabric>(
             if let Err(reason) = done {
                 return Err(fail(&endpoint, side, content, reason, stop)?);
             }
+        }
+        // A segment newly held (stored, or, when segments carry no bytes,
+        // taken as held on its ACK) may be one the upload thread was asked
+        // for and waits for.
+        let now_held = side.stats().received.total();
+        if now_held > held {
+            held = now_held;
+            stored.wake();
         }
         while let Some(transmit) = side.poll_transmit() {
             if transmit.to.is_tracker() {
