@@ -84,7 +84,7 @@ pub trait Endpoint {
 }
 
 /// A doorbell between two threads of a rank: one calls [`wake`](Self::wake)
-/// (the download thread, when it stored a segment), and the other's
+/// (the download thread, when it holds a new segment), and the other's
 /// [`Endpoint::recv_until_woken`] returns at once (the upload thread, whose
 /// requests may wait for that segment). A wake-up nobody waits for stays
 /// until the next wait takes it, so none is lost between a thread's look
@@ -170,5 +170,46 @@ pub fn describe(bytes: &[u8]) -> String {
     match mpitorrent_core::wire::decode(bytes) {
         Ok(msg) => msg.kind().name().to_string(),
         Err(_) => format!("{} undecodable bytes", bytes.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    const LONG: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn a_wake_up_ends_a_sleep_at_once_and_is_taken() {
+        let wake = Wake::default();
+        assert!(!wake.take());
+        let start = Instant::now();
+        assert!(!wake.sleep(Duration::from_millis(5)), "not woken");
+        assert!(start.elapsed() >= Duration::from_millis(5));
+        // Woken before the sleep: it ends at once; twice counts once.
+        wake.wake();
+        wake.wake();
+        assert!(wake.sleep(LONG));
+        assert!(!wake.take(), "taken by the sleep");
+    }
+
+    #[test]
+    fn a_wake_up_from_another_thread_ends_a_long_sleep() {
+        // Repeated: the wake-up may come before, during or after the
+        // sleeper registers itself.
+        let wake = Wake::default();
+        for _ in 0..200 {
+            let start = Instant::now();
+            let woken = std::thread::scope(|s| {
+                s.spawn(|| wake.wake());
+                // The unpark of a wake-up the previous round took before it
+                // parked may end one sleep early; then the caller sleeps
+                // again, as a transport's receive does.
+                wake.sleep(LONG) || wake.sleep(LONG)
+            });
+            assert!(woken, "not woken within {LONG:?}");
+            assert!(start.elapsed() < LONG, "{:?}", start.elapsed());
+        }
     }
 }

@@ -172,6 +172,7 @@ impl Endpoint for LocalEndpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn delivers_to_the_right_rank_and_channel() {
@@ -195,5 +196,33 @@ mod tests {
             ["rank 2: TERMINATE from rank 1 on the Upload channel"]
         );
         assert!(network.unreceived().is_empty(), "taken out of the queue");
+    }
+
+    #[test]
+    fn a_wake_up_ends_a_receive_with_no_message() {
+        let network = LocalNetwork::new(2);
+        let endpoint = network.fabric(Rank(1)).endpoint();
+        let wake = Wake::default();
+        let long = Duration::from_secs(5);
+        for _ in 0..200 {
+            let start = Instant::now();
+            let got = std::thread::scope(|s| {
+                s.spawn(|| wake.wake());
+                endpoint.recv_until_woken(&[Channel::Upload], long, Some(&wake))
+            });
+            assert!(got.unwrap().is_none());
+            assert!(start.elapsed() < long, "{:?}", start.elapsed());
+            assert!(!wake.take(), "the receive took the wake-up");
+        }
+        // A message still comes first when there is one, and a wake-up
+        // nobody waited for ends the next wait.
+        let other = network.fabric(Rank(0)).endpoint();
+        other.send(Rank(1), Channel::Upload, vec![7]).unwrap();
+        let got = endpoint.recv_until_woken(&[Channel::Upload], long, Some(&wake));
+        assert_eq!(got.unwrap().unwrap().bytes, vec![7]);
+        wake.wake();
+        let short = Duration::from_millis(10);
+        assert!(endpoint.recv(&[Channel::Upload], short).unwrap().is_none());
+        assert!(wake.take(), "a plain receive leaves the wake-up");
     }
 }

@@ -25,9 +25,9 @@
 //!   a waiting thread answers within microseconds when traffic flows and
 //!   costs little CPU when it does not. A receive given a [`Wake`] sleeps
 //!   on it rather than on the clock, so that the rank's other thread ends
-//!   the wait at once (the download thread wakes the upload thread when a
-//!   segment the latter may relay is stored), instead of the waiting
-//!   thread polling for it.
+//!   the wait at once (the download thread wakes the upload thread when it
+//!   holds a segment the latter may relay), instead of the waiting thread
+//!   polling for it.
 //! - [`MpiEndpoint::send`] starts an `MPI_Isend` and returns: the buffer
 //!   stays with the endpoint until MPI says the send is complete, and every
 //!   later `send` and `recv` tests the sends in flight. A small message

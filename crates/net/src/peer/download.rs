@@ -29,7 +29,7 @@ pub(super) fn download_thread<F: Fabric>(
     mut side: DownloadSide,
     content: &dyn Content,
     stop: &AtomicBool,
-    stored: &Wake,
+    arrived: &Wake,
     clock: Instant,
 ) -> Result<Downloaded, PeerError> {
     let endpoint = fabric.endpoint();
@@ -76,7 +76,7 @@ pub(super) fn download_thread<F: Fabric>(
         let now_held = side.stats().received.total();
         if now_held > held {
             held = now_held;
-            stored.wake();
+            arrived.wake();
         }
         while let Some(transmit) = side.poll_transmit() {
             if transmit.to.is_tracker() {

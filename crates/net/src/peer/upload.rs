@@ -3,8 +3,8 @@
 //! the message, when segments carry bytes) until TERMINATE, or until the
 //! tracker aborts the job (then it also tells the download thread to stop).
 //! A segment requested before this rank has it waits in the [`Uploader`]
-//! and is served once the download thread has stored it and woken this
-//! one (see the [parent module](super)). Injected faults strike here.
+//! and is served once the download thread holds it and has woken this one
+//! (see the [parent module](super)). Injected faults strike here.
 
 use super::{feed, PeerError, POLL_INTERVAL};
 use crate::content::Content;
@@ -23,7 +23,7 @@ pub(super) fn upload_thread<F: Fabric>(
     content: &dyn Content,
     fault: Option<FaultPlan>,
     stop: &AtomicBool,
-    stored: &Wake,
+    arrived: &Wake,
     clock: Instant,
 ) -> Result<Uploader, PeerError> {
     let endpoint = fabric.endpoint();
@@ -32,10 +32,10 @@ pub(super) fn upload_thread<F: Fabric>(
     let fault = FaultPlan::for_rank(fault, rank);
     loop {
         let mut ended = None;
-        // Segments it relays are served as the download thread stores
-        // them: while some wait, a store ends the wait. (A store since the
-        // last look ends it at once: nothing stored in between is missed.)
-        let wake = uploader.is_waiting().then_some(stored);
+        // Segments it relays are served as the download thread gets them:
+        // while some wait, each new one ends the wait. (One that came since
+        // the last look ends it at once: none is missed in between.)
+        let wake = uploader.is_waiting().then_some(arrived);
         let channels = [Channel::Upload, Channel::Control];
         let received = endpoint.recv_until_woken(&channels, POLL_INTERVAL, wake)?;
         uploader.serve_arrived();
