@@ -1,8 +1,10 @@
 //! The in-process transport: every rank is a set of threads in one
 //! process, and each (rank, channel) pair is an unbounded crossbeam queue.
 //! Messages still go through the wire codec, so this runs exactly what MPI
-//! runs, minus MPI.
+//! runs, minus MPI. A receive given a [`Wake`] selects on it next to the
+//! queues, so a wake-up ends the wait like a message would.
 
+use crate::endpoint::Wake;
 use crate::{Endpoint, Envelope, Fabric, TransportError};
 use crossbeam_channel::{unbounded, Receiver, Select, Sender};
 use mpitorrent_core::{Channel, Rank};
@@ -122,10 +124,11 @@ impl Endpoint for LocalEndpoint {
             })
     }
 
-    fn recv(
+    fn recv_until_woken(
         &self,
         channels: &[Channel],
         timeout: Duration,
+        wake: Option<&Wake>,
     ) -> Result<Option<Envelope>, TransportError> {
         let receivers: Vec<(Channel, &Receiver<Item>)> = channels
             .iter()
@@ -135,10 +138,23 @@ impl Endpoint for LocalEndpoint {
         for (_, receiver) in &receivers {
             select.recv(receiver);
         }
+        // Last, so its index is past the queues'.
+        if let Some(wake) = wake {
+            select.recv(wake.bell());
+        }
         let Ok(operation) = select.select_timeout(timeout) else {
             return Ok(None);
         };
-        let (channel, receiver) = receivers[operation.index()];
+        let (channel, receiver) = match (receivers.get(operation.index()), wake) {
+            (Some(&queue), _) => queue,
+            (None, Some(wake)) => {
+                // Woken: take the wake-up (it cannot fail: the wake holds
+                // its own sender).
+                let _ = operation.recv(wake.bell());
+                return Ok(None);
+            }
+            (None, None) => unreachable!("Select picks one of its operations"),
+        };
         let (from, bytes) = operation
             .recv(receiver)
             .map_err(|_| TransportError::Disconnected {
@@ -156,6 +172,7 @@ impl Endpoint for LocalEndpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn delivers_to_the_right_rank_and_channel() {
@@ -179,5 +196,33 @@ mod tests {
             ["rank 2: TERMINATE from rank 1 on the Upload channel"]
         );
         assert!(network.unreceived().is_empty(), "taken out of the queue");
+    }
+
+    #[test]
+    fn a_wake_up_ends_a_receive_with_no_message() {
+        let network = LocalNetwork::new(2);
+        let endpoint = network.fabric(Rank(1)).endpoint();
+        let wake = Wake::default();
+        let long = Duration::from_secs(5);
+        for _ in 0..200 {
+            let start = Instant::now();
+            let got = std::thread::scope(|s| {
+                s.spawn(|| wake.wake());
+                endpoint.recv_until_woken(&[Channel::Upload], long, Some(&wake))
+            });
+            assert!(got.unwrap().is_none());
+            assert!(start.elapsed() < long, "{:?}", start.elapsed());
+            assert!(!wake.take(), "the receive took the wake-up");
+        }
+        // A message still comes first when there is one, and a wake-up
+        // nobody waited for ends the next wait.
+        let other = network.fabric(Rank(0)).endpoint();
+        other.send(Rank(1), Channel::Upload, vec![7]).unwrap();
+        let got = endpoint.recv_until_woken(&[Channel::Upload], long, Some(&wake));
+        assert_eq!(got.unwrap().unwrap().bytes, vec![7]);
+        wake.wake();
+        let short = Duration::from_millis(10);
+        assert!(endpoint.recv(&[Channel::Upload], short).unwrap().is_none());
+        assert!(wake.take(), "a plain receive leaves the wake-up");
     }
 }

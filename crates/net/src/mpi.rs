@@ -15,7 +15,7 @@
 //!
 //! So no thread ever waits inside MPI:
 //!
-//! - [`MpiEndpoint::recv`] polls each wanted channel's tag with
+//! - [`MpiEndpoint::recv_until_woken`] polls each wanted channel's tag with
 //!   `MPI_Improbe` (a matched probe: the message it finds is reserved for
 //!   this thread, so the sibling thread cannot take it between probe and
 //!   receive), receives the matched message with `MPI_Imrecv` and polls
@@ -23,7 +23,11 @@
 //!   needs, and a blocking `MPI_Mrecv` would spin a core all that time),
 //!   and between polls backs off (spin, then yield, then short sleeps), so
 //!   a waiting thread answers within microseconds when traffic flows and
-//!   costs little CPU when it does not.
+//!   costs little CPU when it does not. A receive given a [`Wake`] sleeps
+//!   on it rather than on the clock, so that the rank's other thread ends
+//!   the wait at once (the download thread wakes the upload thread when it
+//!   holds a segment the latter may relay), instead of the waiting thread
+//!   polling for it.
 //! - [`MpiEndpoint::send`] starts an `MPI_Isend` and returns: the buffer
 //!   stays with the endpoint until MPI says the send is complete, and every
 //!   later `send` and `recv` tests the sends in flight. A small message
@@ -86,6 +90,7 @@
 mod backoff;
 mod shutdown;
 
+use crate::endpoint::Wake;
 use crate::{Endpoint, Envelope, Fabric, TransportError};
 use backoff::Backoff;
 use mpi::environment::Universe;
@@ -456,10 +461,11 @@ impl Endpoint for MpiEndpoint {
         Ok(())
     }
 
-    fn recv(
+    fn recv_until_woken(
         &self,
         channels: &[Channel],
         timeout: Duration,
+        wake: Option<&Wake>,
     ) -> Result<Option<Envelope>, TransportError> {
         // A timeout too large for the clock means "wait forever".
         let deadline = Instant::now().checked_add(timeout);
@@ -469,10 +475,12 @@ impl Endpoint for MpiEndpoint {
                 return Ok(Some(envelope));
             }
             self.progress_sends()?;
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if wake.is_some_and(Wake::take) || deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
             }
-            backoff.snooze(deadline);
+            if backoff.snooze_until_woken(deadline, wake) {
+                return Ok(None);
+            }
         }
     }
 }

@@ -1,7 +1,10 @@
 //! How a thread waits between two polls of MPI (see [`Backoff`]): one
 //! rule for every wait of the MPI transport, receives, sends in flight and
-//! matched receives alike.
+//! matched receives alike. A receive that may be woken (a [`Wake`]) sleeps
+//! on the wake instead of the clock, so a wake-up ends its sleep at once
+//! rather than at the next poll.
 
+use crate::endpoint::Wake;
 use std::time::{Duration, Instant};
 
 /// How a thread waits between two polls of MPI: spin briefly (the answer is
@@ -104,17 +107,31 @@ impl Backoff {
 
     /// Waits once, never sleeping past `deadline`.
     pub(super) fn snooze(&mut self, deadline: Option<Instant>) {
+        self.snooze_until_woken(deadline, None);
+    }
+
+    /// Waits once, never sleeping past `deadline`, and sleeping only until
+    /// `wake` is woken; whether it was (the wake-up is then taken). Spins
+    /// and yields are short: the caller looks at `wake` between polls.
+    pub(super) fn snooze_until_woken(
+        &mut self,
+        deadline: Option<Instant>,
+        wake: Option<&Wake>,
+    ) -> bool {
         let now = Instant::now();
         match self.next_pause(now) {
             Pause::Spin(hints) => (0..hints).for_each(|_| std::hint::spin_loop()),
             Pause::Yield => std::thread::yield_now(),
             Pause::Sleep(sleep) => {
                 let sleep = until_deadline(sleep, deadline, now);
-                if !sleep.is_zero() {
-                    std::thread::sleep(sleep);
+                match wake {
+                    _ if sleep.is_zero() => {}
+                    Some(wake) => return wake.sleep(sleep),
+                    None => std::thread::sleep(sleep),
                 }
             }
         }
+        false
     }
 }
 

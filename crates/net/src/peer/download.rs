@@ -1,9 +1,11 @@
 //! The download thread: runs the peer's [`DownloadSide`], hands verified
-//! segment bytes to the [`Content`] to store, and finishes each completed
-//! file.
+//! segment bytes to the [`Content`] to store, wakes the upload thread
+//! whenever it holds a new segment (which that thread may relay), and
+//! finishes each completed file.
 
 use super::{feed, PeerError, POLL_INTERVAL};
 use crate::content::Content;
+use crate::endpoint::Wake;
 use crate::{Endpoint, Fabric, TransportError};
 use mpitorrent_core::downloader::DownloadEvent;
 use mpitorrent_core::peer::DownloadSide;
@@ -27,6 +29,7 @@ pub(super) fn download_thread<F: Fabric>(
     mut side: DownloadSide,
     content: &dyn Content,
     stop: &AtomicBool,
+    arrived: &Wake,
     clock: Instant,
 ) -> Result<Downloaded, PeerError> {
     let endpoint = fabric.endpoint();
@@ -35,6 +38,7 @@ pub(super) fn download_thread<F: Fabric>(
     side.start(clock.elapsed());
     let mut files_written = 0;
     let mut stopped_at = None;
+    let mut held = 0;
     loop {
         // Store segments and finish files before sending what the
         // downloader queued with them, so the tracker never counts a peer as
@@ -65,6 +69,14 @@ pub(super) fn download_thread<F: Fabric>(
             if let Err(reason) = done {
                 return Err(fail(&endpoint, side, content, reason, stop)?);
             }
+        }
+        // A segment newly held (stored, or, when segments carry no bytes,
+        // taken as held on its ACK) may be one the upload thread was asked
+        // for and waits for.
+        let now_held = side.stats().received.total();
+        if now_held > held {
+            held = now_held;
+            arrived.wake();
         }
         while let Some(transmit) = side.poll_transmit() {
             if transmit.to.is_tracker() {

@@ -2,21 +2,19 @@
 //! it says to (with their bytes, read through the [`Content`] straight into
 //! the message, when segments carry bytes) until TERMINATE, or until the
 //! tracker aborts the job (then it also tells the download thread to stop).
-//! Injected faults strike here.
+//! A segment requested before this rank has it waits in the [`Uploader`]
+//! and is served once the download thread holds it and has woken this one
+//! (see the [parent module](super)). Injected faults strike here.
 
 use super::{feed, PeerError, POLL_INTERVAL};
 use crate::content::Content;
+use crate::endpoint::Wake;
 use crate::fault::{Fault, FaultPlan};
 use crate::{Endpoint, Envelope, Fabric, TransportError};
 use mpitorrent_core::uploader::{Serve, UploadEvent, Uploader};
 use mpitorrent_core::Channel;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-
-/// How long the thread waits for a message while segments it relays are
-/// still arriving: a segment's time over a fast link is about a
-/// millisecond, and each one it waits for is another rank's download.
-const RELAY_POLL: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// Runs the upload side; hands it back after TERMINATE.
 pub(super) fn upload_thread<F: Fabric>(
@@ -25,6 +23,7 @@ pub(super) fn upload_thread<F: Fabric>(
     content: &dyn Content,
     fault: Option<FaultPlan>,
     stop: &AtomicBool,
+    arrived: &Wake,
     clock: Instant,
 ) -> Result<Uploader, PeerError> {
     let endpoint = fabric.endpoint();
@@ -33,13 +32,12 @@ pub(super) fn upload_thread<F: Fabric>(
     let fault = FaultPlan::for_rank(fault, rank);
     loop {
         let mut ended = None;
-        // Segments it relays are served as the download thread stores
-        // them; while some wait, it looks between messages.
-        let wait = match uploader.is_waiting() {
-            true => RELAY_POLL,
-            false => POLL_INTERVAL,
-        };
-        let received = endpoint.recv(&[Channel::Upload, Channel::Control], wait)?;
+        // Segments it relays are served as the download thread gets them:
+        // while some wait, each new one ends the wait. (One that came since
+        // the last look ends it at once: none is missed in between.)
+        let wake = uploader.is_waiting().then_some(arrived);
+        let channels = [Channel::Upload, Channel::Control];
+        let received = endpoint.recv_until_woken(&channels, POLL_INTERVAL, wake)?;
         uploader.serve_arrived();
         if let Some(envelope) = received {
             if envelope.channel == Channel::Upload && inject(fault, &endpoint, &envelope)? {
