@@ -159,6 +159,8 @@ pub struct PlanOptions {
     /// Refuse a job whose destinations lack the room (the pre-flight; off
     /// with `--no-space-check`, where free space is misreported).
     pub check_space: bool,
+    /// Deal the files several seeders list alike into [`stripes`].
+    pub stripes: bool,
 }
 
 /// The plan of every peer (in the order of `offers`) and what it saves,
@@ -172,6 +174,7 @@ pub fn plan_tree(
         segment_size,
         verify,
         check_space,
+        stripes: striped,
     } = options;
     let mut by_name: BTreeMap<&str, &TreeEntry> = BTreeMap::new();
     for (_, offer) in offers {
@@ -270,7 +273,7 @@ pub fn plan_tree(
         plan.entries = entries.clone();
     }
     let shared = stripes::deal(offers, &compared, segment_size);
-    for (plan, stripes) in plans.iter_mut().zip(shared) {
+    for (plan, stripes) in plans.iter_mut().zip(shared).filter(|_| striped) {
         counts.source_segments_hashed -= stripes.unread;
         plan.stripes = stripes.stripes;
     }
@@ -433,6 +436,7 @@ mod tests {
             segment_size: 4,
             verify,
             check_space: true,
+            stripes: true,
         }
     }
 
