@@ -55,11 +55,14 @@ pub fn parse_seeders(text: &str) -> Result<Seeders, String> {
         return Ok(Seeders::All);
     }
     let rank = |r: &str| {
-        r.trim().parse::<u32>().map_err(|_| {
-            format!("expected 'all' or rank numbers separated by commas, found '{r}'")
-        })
+        r.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("expected 'all' or rank numbers separated by commas, found '{r}'"))
     };
-    text.split(',').map(rank).collect::<Result<_, _>>().map(Seeders::Ranks)
+    text.split(',')
+        .map(rank)
+        .collect::<Result<_, _>>()
+        .map(Seeders::Ranks)
 }
 
 /// Why `--seeders` cannot work in a job of `ranks` ranks, if it cannot:
@@ -104,7 +107,10 @@ mod tests {
         assert_eq!(parse_seeders("1,3"), Ok(Seeders::Ranks(vec![1, 3])));
         assert_eq!(Seeders::All.ranks(), None);
         let err = parse_seeders("1,x").unwrap_err();
-        assert_eq!(err, "expected 'all' or rank numbers separated by commas, found 'x'");
+        assert_eq!(
+            err,
+            "expected 'all' or rank numbers separated by commas, found 'x'"
+        );
     }
 
     #[test]

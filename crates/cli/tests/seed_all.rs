@@ -45,7 +45,14 @@ fn seeders_see_one_folder(dir: &Path) -> u64 {
 /// Runs the share with `extra` options and returns its report.
 fn run(dir: &Path, np: u32, under_mpirun: bool, extra: &[&str]) -> serde_json::Value {
     let _ = fs::remove_dir_all(dir.join("out"));
-    let mut args = vec!["--from", "src/{rank}", "--seeders", "all", "--to", "out/{rank}"];
+    let mut args = vec![
+        "--from",
+        "src/{rank}",
+        "--seeders",
+        "all",
+        "--to",
+        "out/{rank}",
+    ];
     args.extend(["--segment-size", "4KiB", "--report", "r.json", "-q"]);
     args.extend(extra);
     let output = share_command(dir, np, under_mpirun, &args)
@@ -79,7 +86,10 @@ fn assert_read_once(report: &serde_json::Value, size: u64, context: &str) {
     // Stripes of 100, 100 and 101 segments of big.bin (and parts of the
     // others): every seeder read about a third.
     assert!(read.iter().all(|&r| r > size / 4), "{context}: {read:?}");
-    assert_eq!(report["reruns"]["source_segments_hashed"], SEGMENTS, "{context}");
+    assert_eq!(
+        report["reruns"]["source_segments_hashed"], SEGMENTS,
+        "{context}"
+    );
 }
 
 #[test]
@@ -88,12 +98,16 @@ fn seeders_of_one_folder_read_each_segment_once_in_one_process() {
     let size = seeders_see_one_folder(dir.path());
     // (Several runs: the seeders' stripes are hashed side by side, in
     // whatever order the threads get to them.)
-    for round in 0..3 {
+    for round in 0..10 {
         let report = run(dir.path(), 7, false, &[]);
         assert_read_once(&report, size, &format!("tree, round {round}"));
         // Under tree each segment leaves its reader once, to the feeder.
         let sent = of_seeders(&report, "uploaded");
-        assert_eq!(sent.iter().sum::<u64>(), SEGMENTS, "round {round}: {sent:?}");
+        assert_eq!(
+            sent.iter().sum::<u64>(),
+            SEGMENTS,
+            "round {round}: {sent:?}"
+        );
         assert!(sent.iter().all(|&s| s > 0), "round {round}: {sent:?}");
     }
     for strategy in ["relay", "paced"] {

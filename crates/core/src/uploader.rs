@@ -342,7 +342,13 @@ mod tests {
         };
         u.handle_message(Duration::ZERO, Rank(2), batch).unwrap();
         let sent: Vec<_> = std::iter::from_fn(|| u.poll_transmit()).collect();
-        assert!(matches!(sent[..], [Transmit { msg: Message::SegmentNack { index: 1, .. }, .. }]));
+        assert!(matches!(
+            sent[..],
+            [Transmit {
+                msg: Message::SegmentNack { index: 1, .. },
+                ..
+            }]
+        ));
         assert!(!u.is_waiting(), "segment 1 never arrives here");
         assert!(matches!(u.poll_event(), Some(UploadEvent::Serve(s)) if s.index == 2));
     }

@@ -2,17 +2,15 @@
 //! reply (`share` starting at once: see the tracker's `late.rs`).
 //!
 //! A segment is asked for only once its hash is known, so that every
-//! segment is verified against the hash its seeder computed: a hint for
-//! one still to come is set aside (only `tree`'s plan names such
-//! segments; for the other strategies the tracker hints what the seeders
-//! have hashed) and taken up when its HASHES arrive, while hints for
-//! segments already hashed go ahead (several seeders reading stripes
-//! hash side by side); the scan through the file stops at a segment still
-//! to come, and goes on when its HASHES arrive.
+//! segment is verified against the hash its seeder computed: the hints
+//! stop at one still to come (only `tree`'s plan names such segments; for
+//! the other strategies the tracker hints what the seeders have hashed),
+//! and so does the scan through the file, and both go on when its HASHES
+//! arrive. With several seeders hashing stripes side by side, hashes come
+//! in no longer in file order; the hints still wait in file order.
 
 use super::{Active, Downloader};
-use crate::{hash_known, FileId, Hint, ProtocolError, Rank, SegmentIdx};
-use std::collections::BTreeMap;
+use crate::{hash_known, FileId, ProtocolError, Rank, SegmentIdx};
 use std::time::Duration;
 
 /// The hashes of a file as a download knows them, while some are still to
@@ -24,9 +22,6 @@ pub(super) struct LateHashes {
     hashes: Vec<String>,
     /// How many are known.
     known: u32,
-    /// Hints for segments whose hashes are still to come, with their
-    /// holders: back to the front of the hints when the hashes come.
-    deferred: BTreeMap<SegmentIdx, Rank>,
 }
 
 impl LateHashes {
@@ -36,7 +31,6 @@ impl LateHashes {
         (known < hashes.len()).then(|| LateHashes {
             hashes: hashes.to_vec(),
             known: known as u32,
-            deferred: BTreeMap::new(),
         })
     }
 }
@@ -95,15 +89,6 @@ impl Downloader {
         };
         late.hashes[first as usize..end].clone_from_slice(&hashes);
         late.known += hashes.len() as u32;
-        let kept: Vec<Hint> = late
-            .deferred
-            .range(first..end as SegmentIdx)
-            .map(|(&index, &holder)| (index, holder))
-            .collect();
-        for &(index, holder) in kept.iter().rev() {
-            late.deferred.remove(&index);
-            active.hints.push_front((index, holder));
-        }
         self.fill_window()?;
         self.ask_for_work(now);
         Ok(())
@@ -128,19 +113,18 @@ pub(super) fn next_segment(active: &mut Active, scan: bool) -> Option<(SegmentId
             && !active.in_flight.contains_key(index)
             && !active.storing.contains_key(index)
     };
-    while let Some((index, holder)) = active.hints.pop_front() {
-        if index >= active.file.segment_count() {
-            continue;
-        }
-        if !active.hash_known(index) {
+    while let Some(&(index, holder)) = active.hints.front() {
+        if index < active.file.segment_count() && !active.hash_known(index) {
             // A plan's hint (`tree` names a source for every segment at
-            // once): taken up when its hash comes.
-            if let Some(late) = active.late.as_mut() {
-                late.deferred.entry(index).or_insert(holder);
-            }
-            continue;
+            // once, in order): taken up when its hash comes. Later hints
+            // wait too, even with their hashes known (several seeders
+            // hash stripes side by side): every rank of the trees then
+            // asks in segment order, so a parent's window holds what its
+            // children ask of it, and no two ranks wait on each other.
+            break;
         }
-        if wanted(active, index) {
+        active.hints.pop_front();
+        if index < active.file.segment_count() && wanted(active, index) {
             return Some((index, Some(holder)));
         }
     }

@@ -217,7 +217,12 @@ impl Registering {
         }
         let holdings = Arc::new(std::mem::take(&mut self.holdings));
         let stripes = &registration.stripes;
-        let stripe = |name: &str| stripes.iter().find(|s| s.name == name).map(Stripe::segments);
+        let stripe = |name: &str| {
+            stripes
+                .iter()
+                .find(|s| s.name == name)
+                .map(Stripe::segments)
+        };
         let hashes = HashPublisher::new(
             self.rank,
             registration.owned.iter().zip(file_ids.iter().copied()),

@@ -202,8 +202,13 @@ impl Tracker {
             if let Some(known) = known.filter(|known| **known != hash) {
                 // Who sent it: another seeder reading it, or one that
                 // listed all.
-                let other = late.owners.iter().find(|o| o.rank != from && o.has_sent(index));
-                let other = other.map(|o| o.rank).or_else(|| swarm.seeds.first().copied());
+                let other = late
+                    .owners
+                    .iter()
+                    .find(|o| o.rank != from && o.has_sent(index));
+                let other = other
+                    .map(|o| o.rank)
+                    .or_else(|| swarm.seeds.first().copied());
                 let other = (other.unwrap_or(from), known.as_str());
                 let this = (from, hash.as_str());
                 // Named in rank order, whichever hashed first.
@@ -418,12 +423,20 @@ mod tests {
     #[test]
     fn seeders_of_stripes_send_and_hold_their_stripes_only() {
         let (mut t, wanter) = striped(&[Some((0, 2)), Some((2, 4))]);
-        assert!(ask_for(&mut t, wanter, HintKind::Tree).is_empty(), "no hash yet");
+        assert!(
+            ask_for(&mut t, wanter, HintKind::Tree).is_empty(),
+            "no hash yet"
+        );
         // Rank 2's stripe comes first: the reply has its hashes, and the
         // plan names each segment's reader.
         let sent = hashes(&mut t, 2, 2, &["c", "d"]);
         let [Transmit {
-            msg: Message::SwarmReply { hashes: known, hints, .. },
+            msg:
+                Message::SwarmReply {
+                    hashes: known,
+                    hints,
+                    ..
+                },
             ..
         }] = &sent[..]
         else {
@@ -443,7 +456,11 @@ mod tests {
         hashes(&mut t, 1, 1, &["b"]);
         assert!(!t.hashes_to_come());
         let swarm = &t.files[F.index()];
-        let held = |rank| (0..4).filter(|&s| swarm.holders[s].contains(&Rank(rank))).count();
+        let held = |rank| {
+            (0..4)
+                .filter(|&s| swarm.holders[s].contains(&Rank(rank)))
+                .count()
+        };
         assert_eq!((held(1), held(2)), (2, 2), "each holds its stripe");
         assert!(swarm.seeds.is_empty(), "neither holds the whole file");
         assert_eq!(swarm.hashes, ["a", "b", "c", "d"]);
@@ -455,7 +472,10 @@ mod tests {
         let (mut t, _) = striped(&[Some((0, 2)), Some((2, 4))]);
         hashes(&mut t, 1, 0, &["a", "b", "c"]);
         let reason = aborted(&mut t).expect("refused");
-        assert!(reason.contains("rank 1 sent the hashes of segments 1..3"), "{reason}");
+        assert!(
+            reason.contains("rank 1 sent the hashes of segments 1..3"),
+            "{reason}"
+        );
         let (mut t, _) = striped(&[Some((0, 2)), Some((3, 4))]);
         assert_eq!(
             aborted(&mut t).as_deref(),
@@ -466,7 +486,10 @@ mod tests {
         );
         let (mut t, _) = striped(&[Some((0, 2)), Some((2, 5))]);
         let reason = aborted(&mut t).expect("refused");
-        assert!(reason.contains("rank 2 registered segments 3..5 of 'f'"), "{reason}");
+        assert!(
+            reason.contains("rank 2 registered segments 3..5 of 'f'"),
+            "{reason}"
+        );
     }
 
     #[test]

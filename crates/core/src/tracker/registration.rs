@@ -227,7 +227,11 @@ fn stripes_of(
         let late = listing.filter(|l| l.hashes.iter().all(|h| !hash_known(h)));
         let segments = late.map_or(0, |l| l.hashes.len() as SegmentIdx);
         let fits = stripe.first < stripe.end && stripe.end <= segments;
-        if !fits || stripes.insert(stripe.name.as_str(), stripe.segments()).is_some() {
+        if !fits
+            || stripes
+                .insert(stripe.name.as_str(), stripe.segments())
+                .is_some()
+        {
             return Err(format!(
                 "protocol error: rank {rank} registered segments {}..{} of '{}' as its \
                  stripe, which is not a part of a file it registered with hashes to come",

@@ -144,7 +144,9 @@ impl FileSwarm {
     /// stripes (each segment by one seeder).
     pub fn reader(&self, index: SegmentIdx) -> Option<Rank> {
         let mut stripes = self.stripes.iter();
-        stripes.find(|(_, s)| s.contains(&index)).map(|&(rank, _)| rank)
+        stripes
+            .find(|(_, s)| s.contains(&index))
+            .map(|&(rank, _)| rank)
     }
 
     /// Whether `rank` reads only a stripe of the file.

@@ -112,16 +112,13 @@ mod tests {
 
     fn ranges(dealt: &SeederStripes) -> Vec<(&str, u32, u32)> {
         let stripes = dealt.stripes.iter();
-        stripes
-            .map(|s| (s.name.as_str(), s.first, s.end))
-            .collect()
+        stripes.map(|s| (s.name.as_str(), s.first, s.end)).collect()
     }
 
     #[test]
     fn seeders_of_one_copy_read_contiguous_stripes_that_cover_it_once() {
         let files = [("big", 40, 1), ("odd", 10, 1), ("small", 3, 1)];
-        let offers: Vec<(Rank, TreeOffer)> =
-            (1..=3).map(|r| (Rank(r), seeder(&files))).collect();
+        let offers: Vec<(Rank, TreeOffer)> = (1..=3).map(|r| (Rank(r), seeder(&files))).collect();
         let dealt = deal(&offers, &BTreeSet::new(), 4);
         assert_eq!(ranges(&dealt[0]), [("big", 0, 3), ("odd", 0, 1)]);
         assert_eq!(ranges(&dealt[1]), [("big", 3, 6), ("odd", 1, 2)]);

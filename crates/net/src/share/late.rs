@@ -149,7 +149,8 @@ impl LateFiles {
     ) -> Result<Vec<Stripe>, String> {
         let compared: BTreeSet<&str> = plan.compared.iter().map(String::as_str).collect();
         let stripe_of = |name: &str| plan.stripes.iter().find(|s| s.name == name);
-        files.retain(|f| !f.hashes.is_empty() || stripe_of(&f.name).is_none_or(|s| s.first < s.end));
+        files
+            .retain(|f| !f.hashes.is_empty() || stripe_of(&f.name).is_none_or(|s| s.first < s.end));
         let mut stripes = Vec::new();
         for file in files.iter_mut().filter(|file| file.hashes.is_empty()) {
             let stripe = stripe_of(&file.name).filter(|_| !compared.contains(file.name.as_str()));
