@@ -138,8 +138,7 @@ fn a_copy_of_another_time_is_read_by_every_seeder_and_compared() {
     fs::remove_file(dir.path().join("src/3")).unwrap();
     source(&dir.path().join("src/3"));
     for file in ["big.bin", "sub/exact.bin", "odd.bin"] {
-        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(7);
-        set_mtime(&dir.path().join("src/3").join(file), old);
+        make_old(&dir.path().join("src/3").join(file));
     }
     let report = run(dir.path(), 6, false, &[]);
     let read = of_seeders(&report, "source_bytes_read");

@@ -126,20 +126,13 @@ fn assert_exact_despite_a_corrupting_seeder(mut cmd: assert_cmd::Command, dir: &
     fs::create_dir_all(dir.join("src")).unwrap();
     std::os::unix::fs::symlink("../data", dir.join("src/1")).unwrap();
     dataset(&dir.join("src/2"));
-    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(7);
     for file in files_under(&dir.join("src/2")) {
-        set_mtime(&dir.join("src/2").join(file), old);
+        make_old(&dir.join("src/2").join(file));
     }
     let output = cmd
         .env("MPITORRENT_FAULT", "corrupt-upload@1")
-        .args([
-            "--from",
-            "src/{rank}",
-            "--seeders",
-            "1,2",
-            "--to",
-            "out/{rank}",
-        ])
+        .args(["--from", "src/{rank}", "--seeders", "1,2"])
+        .args(["--to", "out/{rank}"])
         .args(["--report", "r.json"])
         .output()
         .unwrap();

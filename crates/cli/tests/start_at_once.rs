@@ -88,8 +88,7 @@ fn two_seeders_whose_copies_differ_fail_naming_the_file_and_segment() {
         }
         // Of another time, too: copies of one size and time would be
         // taken for one and read in stripes, never compared.
-        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(7);
-        set_mtime(&dir.path().join("src/2/f.bin"), old);
+        make_old(&dir.path().join("src/2/f.bin"));
         let args = [
             "--from",
             "src/{rank}",
