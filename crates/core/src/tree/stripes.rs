@@ -32,6 +32,11 @@ use crate::content::segment_count;
 use crate::{Rank, SegmentIdx, Stripe};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// A listing's size and time, `None` where the name is not a regular file
+/// (or its hashes come from a manifest): listings are one copy when these
+/// are equal.
+type Listed = Option<(u64, super::Mtime)>;
+
 /// One seeder's share of the shared files.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SeederStripes {
@@ -50,9 +55,8 @@ pub fn deal(
     compared: &BTreeSet<String>,
     segment_size: u64,
 ) -> Vec<SeederStripes> {
-    // Each name's listings: the offer and the file's size and time, or
-    // `None` where the name is not a regular file there.
-    let mut by_name: BTreeMap<&str, Vec<(usize, Option<(u64, super::Mtime)>)>> = BTreeMap::new();
+    // Each name's listings: the offer and the file's size and time.
+    let mut by_name: BTreeMap<&str, Vec<(usize, Listed)>> = BTreeMap::new();
     for (at, (_, offer)) in offers.iter().enumerate() {
         for entry in &offer.entries {
             let meta = match entry {
