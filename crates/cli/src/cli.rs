@@ -1,6 +1,6 @@
 //! The command line, as clap derive types. Doc comments are the help text.
 
-use crate::settings::parse_segment_size;
+use crate::settings::{parse_seeders, parse_segment_size, Seeders};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use mpitorrent_core::strategy::Strategy;
 use std::path::PathBuf;
@@ -204,10 +204,12 @@ pub struct ShareArgs {
     /// relative path; `{rank}` becomes the rank (e.g. /local/{rank}/data).
     #[arg(long, value_name = "DIR")]
     pub to: String,
-    /// The ranks that read --from, comma-separated (default: every peer
-    /// rank on which the folder exists).
-    #[arg(long, value_name = "RANKS", value_delimiter = ',')]
-    pub seeders: Option<Vec<u32>>,
+    /// The ranks that read --from, comma-separated, or `all` (the default:
+    /// every peer rank on which the folder exists). Seeders that list a
+    /// file with the same size and time read it in stripes, each segment
+    /// once in all (one folder on a shared filesystem).
+    #[arg(long, value_name = "RANKS|all", value_parser = parse_seeders)]
+    pub seeders: Option<Seeders>,
     /// Segment size, with a unit if you like: 1MiB, 4MiB, 512KiB (4KiB to
     /// 1GiB; a bare number is in bytes).
     #[arg(long, default_value = "1MiB", value_parser = parse_segment_size)]

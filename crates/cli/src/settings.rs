@@ -31,6 +31,40 @@ pub fn parse_segment_size(text: &str) -> Result<u64, String> {
     Ok(size)
 }
 
+/// `--seeders`: the ranks that read `--from`, or `all` of the peer ranks
+/// on which it exists (the default, spelt out).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seeders {
+    All,
+    Ranks(Vec<u32>),
+}
+
+impl Seeders {
+    /// The ranks named, if some are (`None`: every rank with `--from`).
+    pub fn ranks(&self) -> Option<Vec<u32>> {
+        match self {
+            Seeders::All => None,
+            Seeders::Ranks(ranks) => Some(ranks.clone()),
+        }
+    }
+}
+
+/// `--seeders`: `all`, or rank numbers separated by commas (`1,3`).
+pub fn parse_seeders(text: &str) -> Result<Seeders, String> {
+    if text == "all" {
+        return Ok(Seeders::All);
+    }
+    let rank = |r: &str| {
+        r.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("expected 'all' or rank numbers separated by commas, found '{r}'"))
+    };
+    text.split(',')
+        .map(rank)
+        .collect::<Result<_, _>>()
+        .map(Seeders::Ranks)
+}
+
 /// Why `--seeders` cannot work in a job of `ranks` ranks, if it cannot:
 /// seeders are peers, ranks 1 to `ranks - 1` (rank 0 is the tracker).
 pub fn seeders_problem(seeders: &[u32], ranks: u32) -> Option<String> {
@@ -65,6 +99,18 @@ mod tests {
         assert!(parse_segment_size("2GiB").unwrap_err().contains("1GiB"));
         assert!(parse_segment_size("0").is_err());
         assert!(parse_segment_size("1 parsec").is_err());
+    }
+
+    #[test]
+    fn seeders_are_all_or_a_list_of_ranks() {
+        assert_eq!(parse_seeders("all"), Ok(Seeders::All));
+        assert_eq!(parse_seeders("1,3"), Ok(Seeders::Ranks(vec![1, 3])));
+        assert_eq!(Seeders::All.ranks(), None);
+        let err = parse_seeders("1,x").unwrap_err();
+        assert_eq!(
+            err,
+            "expected 'all' or rank numbers separated by commas, found 'x'"
+        );
     }
 
     #[test]

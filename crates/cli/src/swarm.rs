@@ -10,9 +10,11 @@
 
 use crate::cli::{ClassicArgs, ShareArgs, SwarmArgs};
 use crate::progress::ProgressDisplay;
+use crate::settings::Seeders;
 use crate::timeline;
 use anyhow::{Context, Result};
 use mpitorrent_core::report::{RunReport, RunSettings};
+use mpitorrent_core::strategy::Strategy;
 use mpitorrent_fs::TempFile;
 use mpitorrent_net::fault::{FaultPlan, FAULT_ENV};
 use mpitorrent_net::job::{run_local_job, JobConfig, JobError, RankOutcome};
@@ -51,7 +53,7 @@ impl Workload {
         Workload::Share(ShareSpec {
             from: args.from.clone(),
             to: args.to.clone(),
-            seeders: args.seeders.clone(),
+            seeders: args.seeders.as_ref().and_then(Seeders::ranks),
             segment_size: args.segment_size,
             write: WriteOptions {
                 fsync: args.fsync,
@@ -61,6 +63,12 @@ impl Workload {
             verify: args.verify,
             check_space: !args.no_space_check,
             manifest: args.manifest.clone(),
+            // Only strategies that ask the holder the tracker names find a
+            // segment's one reader; the others ask owners in turn.
+            stripes: matches!(
+                args.swarm.strategy(),
+                Strategy::Tree | Strategy::Relay | Strategy::Paced
+            ),
         })
     }
 }

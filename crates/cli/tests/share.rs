@@ -117,13 +117,22 @@ fn every_rank_gathers_every_shard() {
 }
 
 /// Runs `cmd` (a `share` in one process or under `mpirun`, with 5 ranks)
-/// with ranks 1 and 2 seeding `data` and rank 1 spoiling every segment it
-/// sends: ranks 3 and 4 must still get exact copies, and the report must
-/// count the bad segments.
+/// with ranks 1 and 2 seeding copies of `data` and rank 1 spoiling every
+/// segment it sends: ranks 3 and 4 must still get exact copies, and the
+/// report must count the bad segments. (Rank 2's copy has another time:
+/// two seeders of one copy would read it in stripes, and rank 1's stripe
+/// would have no other source.)
 fn assert_exact_despite_a_corrupting_seeder(mut cmd: assert_cmd::Command, dir: &Path) {
+    fs::create_dir_all(dir.join("src")).unwrap();
+    std::os::unix::fs::symlink("../data", dir.join("src/1")).unwrap();
+    dataset(&dir.join("src/2"));
+    for file in files_under(&dir.join("src/2")) {
+        make_old(&dir.join("src/2").join(file));
+    }
     let output = cmd
         .env("MPITORRENT_FAULT", "corrupt-upload@1")
-        .args(["--from", "data", "--seeders", "1,2", "--to", "out/{rank}"])
+        .args(["--from", "src/{rank}", "--seeders", "1,2"])
+        .args(["--to", "out/{rank}"])
         .args(["--report", "r.json"])
         .output()
         .unwrap();

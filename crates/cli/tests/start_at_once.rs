@@ -86,6 +86,9 @@ fn two_seeders_whose_copies_differ_fail_naming_the_file_and_segment() {
             // Rank 2's copy differs in segment 150 only.
             other[149 * SEGMENT] ^= 1;
         }
+        // Of another time, too: copies of one size and time would be
+        // taken for one and read in stripes, never compared.
+        make_old(&dir.path().join("src/2/f.bin"));
         let args = [
             "--from",
             "src/{rank}",

@@ -34,6 +34,9 @@ pub struct HeldFile {
     pub hashes: Arc<[String]>,
     bits: SegmentBits,
     held: AtomicU32,
+    /// What is held will not grow: a seeder's stripe of a file several
+    /// seeders read (`share`), the rest of which it never receives.
+    pub fixed: bool,
 }
 
 /// Which segments of a file are held, a bit each. Bits past the file's
@@ -62,6 +65,7 @@ impl HeldFile {
             hashes,
             bits,
             held: AtomicU32::new(0),
+            fixed: false,
         };
         if complete {
             for index in 0..file.segment_count() {
@@ -264,6 +268,24 @@ impl Holdings {
         self.add(HeldFile::new(id, name, hashes, true))
     }
 
+    /// Adds a file of which this peer holds, and will ever hold, segments
+    /// `part` only (a seeder's stripe of a source several seeders read).
+    pub fn add_part(
+        &self,
+        id: FileId,
+        name: String,
+        hashes: Vec<String>,
+        part: std::ops::Range<SegmentIdx>,
+    ) -> Arc<HeldFile> {
+        let hashes = self.keep(id, hashes);
+        let mut file = HeldFile::new(id, name, hashes, false);
+        file.fixed = true;
+        part.for_each(|index| {
+            file.insert(index);
+        });
+        self.add(file)
+    }
+
     /// Adds a file this peer is about to download, or returns the entry
     /// already there. It holds nothing yet, but the segments of a copy
     /// [`Self::found_partly`] whose hashes are the file's.
@@ -433,6 +455,16 @@ mod tests {
         assert_eq!(holdings.find_by_name("g").unwrap().id, FileId(0));
         assert!(holdings.remove(FileId(0)).is_some());
         assert!(!holdings.has(FileId(0), 2), "gone with the file");
+    }
+
+    #[test]
+    fn a_part_holds_its_segments_only_and_is_fixed() {
+        let holdings = Holdings::new();
+        let file = holdings.add_part(FileId(0), "f".into(), hashes(5), 1..3);
+        assert!(file.fixed);
+        let held: Vec<bool> = (0..5).map(|i| holdings.has(FileId(0), i)).collect();
+        assert_eq!(held, [false, true, true, false, false]);
+        assert!(!holdings.add_empty(FileId(1), "g".into(), hashes(1)).fixed);
     }
 
     #[test]

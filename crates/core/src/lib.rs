@@ -46,7 +46,7 @@ pub mod wire;
 pub use ids::{FileId, Rank, SegmentIdx, TRACKER};
 pub use message::{
     hash_known, Channel, Destination, FileListing, Hint, Message, MessageKind, Owner, Received,
-    Registration, Transmit, HASH_TO_COME,
+    Registration, Stripe, Transmit, HASH_TO_COME,
 };
 pub use payload::Payload;
 pub use strategy::{HintKind, HintRequest};

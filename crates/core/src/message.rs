@@ -85,6 +85,31 @@ pub struct Registration {
     /// The folder a `share` peer writes into (`None` for a classic peer,
     /// whose outputs carry its rank in their names).
     pub destination: Option<Destination>,
+    /// Owned files of which this rank reads, hashes and serves only a
+    /// part: several seeders offer them from one shared source, and each
+    /// reads its own stripe (see [`Stripe`]).
+    pub stripes: Vec<Stripe>,
+}
+
+/// A contiguous run of segments of an owned file, `first..end`, that one
+/// of several seeders of the same source reads, hashes and serves; the
+/// others read the rest. `share` gives every seeder of a file with the
+/// same size and modification time one such stripe (in rank order,
+/// together covering the file once), so the shared filesystem sees the
+/// file read once in all. For the tracker such a seeder holds its stripe
+/// only, never the whole file, and sends the hashes of its stripe only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stripe {
+    pub name: String,
+    pub first: SegmentIdx,
+    pub end: SegmentIdx,
+}
+
+impl Stripe {
+    /// The stripe's segments.
+    pub fn segments(&self) -> std::ops::Range<SegmentIdx> {
+        self.first..self.end
+    }
 }
 
 /// Which folder a `share` peer's `--to` is, as the tracker compares them:

@@ -101,6 +101,11 @@ pub struct PeerReport {
     pub bytes_downloaded: u64,
     #[serde(default)]
     pub verification_failures: u64,
+    /// Bytes of its `--from` a `share` seeder read to hash them: each
+    /// file once, or its stripe of a file several seeders read (0 for
+    /// other ranks and in classic mode).
+    #[serde(default)]
+    pub source_bytes_read: u64,
     /// Each downloaded file and when it completed (ms after the ACK).
     pub files: Vec<FileTime>,
     /// (ms after the ACK, segments downloaded so far).
@@ -220,6 +225,7 @@ impl RunReport {
                 nacks_received: stats.nacks_received,
                 bytes_downloaded: stats.bytes_received,
                 verification_failures: stats.corrupt_received,
+                source_bytes_read: stats.source_bytes_read,
                 files: stats
                     .completed
                     .iter()

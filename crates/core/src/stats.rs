@@ -226,6 +226,10 @@ pub struct PeerStats {
     pub resources: ResourceUse,
     #[serde(default)]
     pub start: StartTimes,
+    /// Bytes of its `--from` a `share` seeder read to hash them (before
+    /// and while serving): with several seeders of one source, its stripe.
+    #[serde(default)]
+    pub source_bytes_read: u64,
 }
 
 /// How soon segments moved on a peer (`share` starts at once: a seeder

@@ -11,9 +11,10 @@
 //! segment into a few virtual files ([`pack`]).
 
 pub mod pack;
+pub mod stripes;
 
 use crate::content::segment_count;
-use crate::{Destination, Rank};
+use crate::{Destination, Rank, Stripe};
 use pack::{form_packs, Pack, PackLayout, SmallFile};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -91,6 +92,9 @@ pub struct TreeOffer {
     /// Segments of its `--from` it hashed: every one, or with
     /// `--manifest` at most one (the check of the segment size).
     pub source_segments_hashed: u64,
+    /// Its hashes come from `--manifest`: it hashes nothing late, so it
+    /// reads no stripe ([`stripes`]).
+    pub manifest: bool,
 }
 
 /// Rank 0's answer to one peer.
@@ -125,6 +129,10 @@ pub struct TreePlan {
     /// their seeders hash them first. Every other file a seeder registers
     /// with its size alone and hashes while it serves.
     pub compared: Vec<String>,
+    /// The files this seeder offers with other seeders, of the same size
+    /// and time, and the segments of each it reads ([`stripes`]); a
+    /// stripe of no segments: it does not register the file.
+    pub stripes: Vec<Stripe>,
 }
 
 /// What the plan saves on a rerun, for the run report.
@@ -151,6 +159,8 @@ pub struct PlanOptions {
     /// Refuse a job whose destinations lack the room (the pre-flight; off
     /// with `--no-space-check`, where free space is misreported).
     pub check_space: bool,
+    /// Deal the files several seeders list alike into [`stripes`].
+    pub stripes: bool,
 }
 
 /// The plan of every peer (in the order of `offers`) and what it saves,
@@ -164,6 +174,7 @@ pub fn plan_tree(
         segment_size,
         verify,
         check_space,
+        stripes: striped,
     } = options;
     let mut by_name: BTreeMap<&str, &TreeEntry> = BTreeMap::new();
     for (_, offer) in offers {
@@ -260,6 +271,11 @@ pub fn plan_tree(
             .map(|&index| packs[index as usize].segments())
             .sum::<u64>();
         plan.entries = entries.clone();
+    }
+    let shared = stripes::deal(offers, &compared, segment_size);
+    for (plan, stripes) in plans.iter_mut().zip(shared).filter(|_| striped) {
+        counts.source_segments_hashed -= stripes.unread;
+        plan.stripes = stripes.stripes;
     }
     Ok((plans, counts))
 }
@@ -420,6 +436,7 @@ mod tests {
             segment_size: 4,
             verify,
             check_space: true,
+            stripes: true,
         }
     }
 

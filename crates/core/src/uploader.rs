@@ -244,8 +244,9 @@ impl Uploader {
                     // tracker may even have named this peer as the relay
                     // of a file whose swarm reply its download side has
                     // not taken yet.
+                    // (What a seeder of a stripe lacks never arrives.)
                     let known = self.holdings.get(file);
-                    match known.map(|held| index < held.segment_count()) {
+                    match known.map(|held| index < held.segment_count() && !held.fixed) {
                         Some(true) => self.waiting.push(Waiting {
                             to: from,
                             file,
@@ -328,6 +329,28 @@ mod tests {
         let abort = u.poll_transmit().unwrap();
         assert_eq!(abort.to, TRACKER);
         assert_eq!(u.sent().to_counts().get(MessageKind::Abort), 1);
+    }
+
+    #[test]
+    fn a_seeder_of_a_stripe_nacks_a_batch_outside_it_at_once() {
+        let holdings = Arc::new(Holdings::new());
+        holdings.add_part(FileId(0), "f".into(), vec![String::new(); 4], 2..4);
+        let mut u = Uploader::new(Rank(1), holdings);
+        let batch = Message::SegmentBatch {
+            file: FileId(0),
+            indices: vec![1, 2],
+        };
+        u.handle_message(Duration::ZERO, Rank(2), batch).unwrap();
+        let sent: Vec<_> = std::iter::from_fn(|| u.poll_transmit()).collect();
+        assert!(matches!(
+            sent[..],
+            [Transmit {
+                msg: Message::SegmentNack { index: 1, .. },
+                ..
+            }]
+        ));
+        assert!(!u.is_waiting(), "segment 1 never arrives here");
+        assert!(matches!(u.poll_event(), Some(UploadEvent::Serve(s)) if s.index == 2));
     }
 
     #[test]

@@ -36,7 +36,10 @@ use std::io;
 ///    serves, an empty hash in a listing standing for one to come), the
 ///    TREE_PLAN's `compared` files, STATS' start times; the `tree` hint
 ///    policy.
-pub const WIRE_VERSION: u8 = 7;
+/// 8: a source shared by several seeders is read once: REGISTER's
+///    `stripes`, TREE_OFFER's `manifest`, TREE_PLAN's `stripes`, STATS'
+///    `source_bytes_read`.
+pub const WIRE_VERSION: u8 = 8;
 
 /// A message that could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -211,6 +214,7 @@ mod tests {
             destination: Destination::default(),
             available: 1 << 40,
             source_segments_hashed: 3,
+            manifest: true,
         }
     }
 
@@ -230,6 +234,11 @@ mod tests {
                     inode: u64::MAX,
                     path: "/local/3/data".into(),
                 }),
+                stripes: vec![crate::Stripe {
+                    name: "file1".into(),
+                    first: 1,
+                    end: 2,
+                }],
             }),
             Message::Register(Registration::default()),
             Message::RegisterAck {
@@ -313,10 +322,16 @@ mod tests {
                 seeds: vec![0],
                 fetches: vec![],
                 compared: vec!["c".into()],
+                stripes: vec![crate::Stripe {
+                    name: "bin/run".into(),
+                    first: 0,
+                    end: 9,
+                }],
             })),
             Message::Stats(Box::new(crate::stats::PeerStats {
                 nacks_received: 3,
                 completed: vec![(FileId(1), 250)],
+                source_bytes_read: 5 << 30,
                 ..Default::default()
             })),
         ]

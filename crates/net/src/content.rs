@@ -38,6 +38,12 @@ pub trait Content: Sync {
         Ok(())
     }
 
+    /// Bytes of its source a seeder read to hash them so far (before the
+    /// registration and in [`Content::hash_late`]). None by default.
+    fn source_bytes_read(&self) -> u64 {
+        0
+    }
+
     /// A wanted file is complete: write or finish it where the user wants
     /// it.
     fn complete(&self, rank: Rank, file: &HeldFile) -> Result<(), String>;

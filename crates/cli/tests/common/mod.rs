@@ -229,6 +229,15 @@ pub fn set_mtime(path: &Path, time: std::time::SystemTime) {
     fs::File::open(path).unwrap().set_modified(time).unwrap();
 }
 
+/// Gives the file at `path` a time long past: a copy of a source that is
+/// not the same copy (seeders of one size and time read it in stripes).
+pub fn make_old(path: &Path) {
+    set_mtime(
+        path,
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(7),
+    );
+}
+
 /// Runs `mpitorrent sim --peers 3 <args>` and asserts it is refused with
 /// status 2 and one error line holding `message`, quickly.
 pub fn sim_refused(args: &[&str], message: &str) {

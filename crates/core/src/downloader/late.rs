@@ -4,9 +4,10 @@
 //! A segment is asked for only once its hash is known, so that every
 //! segment is verified against the hash its seeder computed: the hints
 //! stop at one still to come (only `tree`'s plan names such segments; for
-//! the other strategies the tracker hints what the seeder has hashed),
+//! the other strategies the tracker hints what the seeders have hashed),
 //! and so does the scan through the file, and both go on when its HASHES
-//! arrive.
+//! arrive. With several seeders hashing stripes side by side, hashes come
+//! in no longer in file order; the hints still wait in file order.
 
 use super::{Active, Downloader};
 use crate::{hash_known, FileId, ProtocolError, Rank, SegmentIdx};
@@ -14,17 +15,19 @@ use std::time::Duration;
 
 /// The hashes of a file as a download knows them, while some are still to
 /// come: the swarm reply's, filled in as HASHES arrive. Known hashes are
-/// always the first ones (the tracker agrees them in order).
+/// the first ones when one seeder reads the file; when several read it in
+/// stripes, each stripe's come in order, the stripes side by side.
 #[derive(Debug)]
 pub(super) struct LateHashes {
     hashes: Vec<String>,
+    /// How many are known.
     known: u32,
 }
 
 impl LateHashes {
     /// For a swarm reply's `hashes`, if some are still to come.
     pub(super) fn of_reply(hashes: &[String]) -> Option<Self> {
-        let known = hashes.iter().take_while(|h| hash_known(h)).count();
+        let known = hashes.iter().filter(|h| hash_known(h)).count();
         (known < hashes.len()).then(|| LateHashes {
             hashes: hashes.to_vec(),
             known: known as u32,
@@ -43,7 +46,9 @@ impl Active {
     }
 
     fn hash_known(&self, index: SegmentIdx) -> bool {
-        self.late.as_ref().is_none_or(|late| index < late.known)
+        self.late
+            .as_ref()
+            .is_none_or(|late| hash_known(&late.hashes[index as usize]))
     }
 
     /// Whether every segment whose hash is known is held or on its way,
@@ -70,25 +75,33 @@ impl Downloader {
         hashes: Vec<String>,
     ) -> Result<(), ProtocolError> {
         let rank = self.config.rank;
-        let late = self
-            .active
-            .as_mut()
-            .filter(|a| a.file.id == file)
-            .and_then(|a| a.late.as_mut());
+        let active = self.active.as_mut().filter(|a| a.file.id == file);
+        let Some(active) = active else {
+            return Err(not_waiting(rank, file, first, hashes.len()));
+        };
         let end = first as usize + hashes.len();
-        let Some(late) = late.filter(|late| first == late.known && end <= late.hashes.len()) else {
-            return Err(ProtocolError(format!(
-                "rank {rank} got the hashes of segments {}..{end} of {file}, which it is not \
-                 waiting for",
-                first + 1
-            )));
+        let late = active.late.as_mut().filter(|late| {
+            let news = late.hashes.get(first as usize..end);
+            news.is_some_and(|news| news.iter().all(|h| !hash_known(h)))
+        });
+        let Some(late) = late else {
+            return Err(not_waiting(rank, file, first, hashes.len()));
         };
         late.hashes[first as usize..end].clone_from_slice(&hashes);
-        late.known = end as u32;
+        late.known += hashes.len() as u32;
         self.fill_window()?;
         self.ask_for_work(now);
         Ok(())
     }
+}
+
+/// The message for HASHES a download did not wait for.
+fn not_waiting(rank: Rank, file: FileId, first: SegmentIdx, count: usize) -> ProtocolError {
+    ProtocolError(format!(
+        "rank {rank} got the hashes of segments {}..{} of {file}, which it is not waiting for",
+        first + 1,
+        first as usize + count
+    ))
 }
 
 /// The next segment to request: an unused hint (with its holder), else
@@ -103,7 +116,11 @@ pub(super) fn next_segment(active: &mut Active, scan: bool) -> Option<(SegmentId
     while let Some(&(index, holder)) = active.hints.front() {
         if index < active.file.segment_count() && !active.hash_known(index) {
             // A plan's hint (`tree` names a source for every segment at
-            // once, in order): taken up when its hash comes.
+            // once, in order): taken up when its hash comes. Later hints
+            // wait too, even with their hashes known (several seeders
+            // hash stripes side by side): every rank of the trees then
+            // asks in segment order, so a parent's window holds what its
+            // children ask of it, and no two ranks wait on each other.
             break;
         }
         active.hints.pop_front();

@@ -12,9 +12,11 @@
 
 use crate::stats::{millis, SentCounts};
 use crate::{hash_known, FileId, FileListing, Message, Rank, SegmentIdx, Transmit, TRACKER};
+use std::ops::Range;
 use std::time::Duration;
 
-/// One file whose hashes this seeder still sends.
+/// One file whose hashes this seeder still sends: up to segment
+/// `segments` (the file's end, or its stripe's), from `sent` on.
 #[derive(Clone, Debug)]
 struct Pending {
     name: String,
@@ -30,6 +32,9 @@ pub struct PublishStats {
     pub batches: u64,
     /// When the last one was sent (after the peer's REGISTER_ACK).
     pub last_ms: Option<u64>,
+    /// Bytes of its source the seeder read to hash them, before and while
+    /// serving (its driver tells: [`HashPublisher::read_source`]).
+    pub source_bytes_read: u64,
 }
 
 /// The files a seeder registered with hashes to come, and how far it is.
@@ -44,18 +49,24 @@ pub struct HashPublisher {
 impl HashPublisher {
     /// For the owned `listings` of `rank`, with the ids the tracker gave
     /// them: those with hashes to come (the registered known prefix is
-    /// taken as sent).
+    /// taken as sent), of each the segments `stripe` says if it says
+    /// (a seeder of one stripe sends that stripe's hashes only).
     pub(super) fn new<'a>(
         rank: Rank,
         listings: impl Iterator<Item = (&'a FileListing, FileId)>,
+        stripe: &dyn Fn(&str) -> Option<Range<SegmentIdx>>,
     ) -> Self {
         let files = listings
             .filter(|(listing, _)| listing.hashes.iter().any(|h| !hash_known(h)))
-            .map(|(listing, id)| Pending {
-                name: listing.name.clone(),
-                id,
-                segments: listing.hashes.len() as u32,
-                sent: listing.hashes.iter().take_while(|h| hash_known(h)).count() as u32,
+            .map(|(listing, id)| {
+                let known = listing.hashes.iter().take_while(|h| hash_known(h)).count();
+                let part = stripe(&listing.name).unwrap_or(0..listing.hashes.len() as u32);
+                Pending {
+                    name: listing.name.clone(),
+                    id,
+                    segments: part.end,
+                    sent: (known as u32).max(part.start),
+                }
             })
             .collect();
         HashPublisher {
@@ -101,6 +112,11 @@ impl HashPublisher {
         self.stats.batches += 1;
         self.stats.last_ms = Some(millis(now));
         Ok(Transmit { to: TRACKER, msg })
+    }
+
+    /// The seeder's driver read `bytes` of its source in all to hash it.
+    pub fn read_source(&mut self, bytes: u64) {
+        self.stats.source_bytes_read = bytes;
     }
 
     /// The ABORT that tells the tracker hashing failed, for `reason`.

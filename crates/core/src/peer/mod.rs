@@ -32,7 +32,7 @@ use crate::downloader::{Downloader, DownloaderConfig};
 use crate::holdings::Holdings;
 use crate::stats::{millis, PeerStats, ResourceUse, SentCounts, StartTimes};
 use crate::uploader::Uploader;
-use crate::{Message, MessageKind, ProtocolError, Rank, Registration, Transmit, TRACKER};
+use crate::{Message, MessageKind, ProtocolError, Rank, Registration, Stripe, Transmit, TRACKER};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -216,9 +216,17 @@ impl Registering {
             ));
         }
         let holdings = Arc::new(std::mem::take(&mut self.holdings));
+        let stripes = &registration.stripes;
+        let stripe = |name: &str| {
+            stripes
+                .iter()
+                .find(|s| s.name == name)
+                .map(Stripe::segments)
+        };
         let hashes = HashPublisher::new(
             self.rank,
             registration.owned.iter().zip(file_ids.iter().copied()),
+            &stripe,
         );
         let held = registration
             .owned
@@ -229,7 +237,10 @@ impl Registering {
         for (listing, id) in held {
             match id {
                 Some(id) => {
-                    holdings.add_complete(id, listing.name, listing.hashes);
+                    match stripe(&listing.name) {
+                        Some(part) => holdings.add_part(id, listing.name, listing.hashes, part),
+                        None => holdings.add_complete(id, listing.name, listing.hashes),
+                    };
                     held_at_start.push(id);
                 }
                 // Partly intact, maybe: its matching segments are not fetched.
@@ -293,6 +304,7 @@ pub fn report(
             hash_batches: hashes.stats().batches,
             last_hashes_ms: hashes.stats().last_ms,
         },
+        source_bytes_read: hashes.stats().source_bytes_read,
     };
     Transmit {
         to: TRACKER,

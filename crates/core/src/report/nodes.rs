@@ -96,6 +96,7 @@ mod tests {
             nacks_received: 0,
             bytes_downloaded: from.iter().map(|f| f.1).sum::<u64>() << 20,
             verification_failures: 0,
+            source_bytes_read: 0,
             files: Vec::new(),
             progress: Vec::new(),
             resources: Default::default(),

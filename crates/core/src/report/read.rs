@@ -114,6 +114,7 @@ mod tests {
                 nacks_received: 1,
                 bytes_downloaded: 0,
                 verification_failures: 0,
+                source_bytes_read: 0,
                 files: vec![FileTime {
                     name: "f".into(),
                     completed_ms: 12,

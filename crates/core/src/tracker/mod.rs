@@ -391,7 +391,13 @@ impl Tracker {
             swarm.pacing.expect(wanters.len());
             wanters.sort_unstable();
             let mates = &self.mates;
-            let seeds = &swarm.initial_owners;
+            // A seeder of a stripe holds too little to be a node's source.
+            let seeds: Vec<Rank> = swarm
+                .initial_owners
+                .iter()
+                .copied()
+                .filter(|&s| !swarm.reads_stripe(s))
+                .collect();
             // A wanter's source on its own node: a seed there, else the
             // node's lowest wanter.
             let nearest = |rank: Rank| {

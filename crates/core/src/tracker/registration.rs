@@ -7,6 +7,7 @@
 use super::swarm::FileSwarm;
 use crate::{hash_known, FileId, FileListing, Rank, Registration, SegmentIdx};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Range;
 
 /// The file table built from all registrations: files numbered in name
 /// order (so ids do not depend on which registration arrived first), and
@@ -33,17 +34,20 @@ pub(super) struct Ack {
 
 /// An owner that registered a file with hashes to come: it holds (for the
 /// tracker) only the segments whose hashes it has sent, and must send the
-/// rest in order from `published` on.
+/// rest of `part` (the whole file, or its stripe) in order from
+/// `published` on.
 pub(super) struct LateOwner {
     pub rank: Rank,
+    pub part: Range<SegmentIdx>,
     pub published: u32,
 }
 
 /// A file being collected: every hash known so far (the listings merged),
-/// and each rank's listing of it, in registration order.
+/// and each rank's listing of it, in registration order, with the stripe
+/// it reads if it reads one.
 struct Entry<'a> {
     hashes: Vec<String>,
-    listings: Vec<(Rank, &'a FileListing)>,
+    listings: Vec<(Rank, &'a FileListing, Option<Range<SegmentIdx>>)>,
 }
 
 /// Builds the table from `(rank, registration)` pairs, or says why the job
@@ -55,12 +59,14 @@ pub(super) fn build_file_table<'a>(
 ) -> Result<FileTable, String> {
     let mut table: BTreeMap<&str, Entry> = BTreeMap::new();
     for (rank, registration) in registrations.clone() {
+        let stripes = stripes_of(rank, registration)?;
         for listing in &registration.owned {
+            let stripe = stripes.get(listing.name.as_str()).cloned();
             match table.get_mut(listing.name.as_str()) {
                 None => {
                     let entry = Entry {
                         hashes: listing.hashes.clone(),
-                        listings: vec![(rank, listing)],
+                        listings: vec![(rank, listing, stripe)],
                     };
                     table.insert(&listing.name, entry);
                 }
@@ -74,7 +80,7 @@ pub(super) fn build_file_table<'a>(
                             known.clone_from(hash);
                         }
                     }
-                    entry.listings.push((rank, listing));
+                    entry.listings.push((rank, listing, stripe));
                 }
             }
         }
@@ -92,7 +98,7 @@ pub(super) fn build_file_table<'a>(
             .map(|candidate| match table.get_mut(candidate.name.as_str()) {
                 // (A hash still to come matches nothing.)
                 Some(entry) if entry.hashes == candidate.hashes => {
-                    entry.listings.push((rank, candidate));
+                    entry.listings.push((rank, candidate, None));
                     true
                 }
                 Some(Entry { hashes, .. }) if hashes.len() == candidate.hashes.len() => {
@@ -129,7 +135,7 @@ pub(super) fn build_file_table<'a>(
     for (index, (name, entry)) in table.into_iter().enumerate() {
         let id = FileId(index as u32);
         by_name.insert(name.to_string(), id);
-        let (swarm, owners) = swarm_of(name, entry);
+        let (swarm, owners) = swarm_of(name, entry)?;
         files.push(swarm);
         if !owners.is_empty() {
             late.push((id, owners));
@@ -159,21 +165,26 @@ pub(super) fn build_file_table<'a>(
 
 /// The swarm of one file: the ranks that listed every hash are its seeds;
 /// one that listed some still to come holds only the segments it listed a
-/// hash for, and gets the others as it sends their hashes (its late
-/// owner, returned). The swarm starts with every hash some listing knew;
-/// a `share` seeder lists none, so there every hash is agreed in
-/// `late.rs`, once every seeder sent it.
-fn swarm_of(name: &str, entry: Entry) -> (FileSwarm, Vec<LateOwner>) {
+/// hash for, and gets the others of its part (the file, or its stripe) as
+/// it sends their hashes (its late owner, returned). The swarm starts
+/// with every hash some listing knew; a `share` seeder lists none, so
+/// there every hash is agreed in `late.rs`, once every seeder reading it
+/// sent it. Refused: stripes that leave a segment nobody reads.
+fn swarm_of(name: &str, entry: Entry) -> Result<(FileSwarm, Vec<LateOwner>), String> {
     let complete = |listing: &FileListing| listing.hashes.iter().all(|h| hash_known(h));
     let seeds = entry
         .listings
         .iter()
-        .filter(|(_, listing)| complete(listing))
-        .map(|&(rank, _)| rank)
+        .filter(|(_, listing, _)| complete(listing))
+        .map(|&(rank, _, _)| rank)
         .collect();
+    let segments = entry.hashes.len() as SegmentIdx;
     let mut swarm = FileSwarm::new(name.to_string(), entry.hashes, seeds);
     let mut late = Vec::new();
-    for (rank, listing) in entry.listings {
+    let mut unread = vec![true; segments as usize];
+    for (rank, listing, stripe) in entry.listings {
+        let part = stripe.clone().unwrap_or(0..segments);
+        unread[part.start as usize..part.end as usize].fill(false);
         if complete(listing) {
             continue;
         }
@@ -185,12 +196,52 @@ fn swarm_of(name: &str, entry: Entry) -> (FileSwarm, Vec<LateOwner>) {
             }
         }
         let published = listing.hashes.iter().take_while(|h| hash_known(h)).count();
+        if let Some(stripe) = stripe {
+            swarm.stripes.push((rank, stripe));
+        }
         late.push(LateOwner {
             rank,
-            published: published as u32,
+            published: (published as u32).max(part.start),
+            part,
         });
     }
-    (swarm, late)
+    if let Some(first) = unread.iter().position(|&u| u) {
+        return Err(format!(
+            "protocol error: no seeder of '{name}' reads segment {}: the seeders' stripes \
+             leave it out",
+            first + 1
+        ));
+    }
+    Ok((swarm, late))
+}
+
+/// The stripes `rank` registered, by file name, each checked: of a file
+/// it registered with every hash to come, within the file, not empty.
+fn stripes_of(
+    rank: Rank,
+    registration: &Registration,
+) -> Result<HashMap<&str, Range<SegmentIdx>>, String> {
+    let mut stripes = HashMap::new();
+    for stripe in &registration.stripes {
+        let listing = registration.owned.iter().find(|l| l.name == stripe.name);
+        let late = listing.filter(|l| l.hashes.iter().all(|h| !hash_known(h)));
+        let segments = late.map_or(0, |l| l.hashes.len() as SegmentIdx);
+        let fits = stripe.first < stripe.end && stripe.end <= segments;
+        if !fits
+            || stripes
+                .insert(stripe.name.as_str(), stripe.segments())
+                .is_some()
+        {
+            return Err(format!(
+                "protocol error: rank {rank} registered segments {}..{} of '{}' as its \
+                 stripe, which is not a part of a file it registered with hashes to come",
+                stripe.first + 1,
+                stripe.end,
+                stripe.name
+            ));
+        }
+    }
+    Ok(stripes)
 }
 
 /// The ACK for one registration, once every file has its id.
@@ -277,11 +328,11 @@ fn followers<'a>(
 /// before it, if it does: another segment count, or a segment whose hash
 /// both know and differ on.
 fn listing_conflict(
-    before: &[(Rank, &FileListing)],
+    before: &[(Rank, &FileListing, Option<Range<SegmentIdx>>)],
     listing: &FileListing,
     rank: Rank,
 ) -> Option<String> {
-    let (first, first_listing) = before[0];
+    let (first, first_listing, _) = before[0];
     if first_listing.hashes.len() != listing.hashes.len() {
         return Some(format!(
             "ranks {first} and {rank} both own file '{}' with different segments: \
@@ -296,11 +347,11 @@ fn listing_conflict(
         hash_known(hash)
             && before
                 .iter()
-                .any(|(_, other)| differs(&other.hashes[i], hash))
+                .any(|(_, other, _)| differs(&other.hashes[i], hash))
     })?;
-    let (other, other_listing) = before
+    let (other, other_listing, _) = before
         .iter()
-        .find(|(_, other)| differs(&other.hashes[index], &listing.hashes[index]))
+        .find(|(_, other, _)| differs(&other.hashes[index], &listing.hashes[index]))
         .expect("found above");
     Some(hash_conflict(
         &listing.name,

@@ -19,6 +19,7 @@ use crate::{Hint, Owner, Rank, SegmentIdx};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeSet;
+use std::ops::Range;
 
 /// How one rank stands in a file's swarm.
 #[derive(Clone, Debug)]
@@ -95,6 +96,9 @@ pub(crate) struct FileSwarm {
     pub tree: TreePlan,
     /// Requests for hints that found none and wait (see `waiting.rs`).
     pub waiting: super::waiting::Waiting,
+    /// Seeders that read only a stripe of the file, with their stripes
+    /// (`share` with several seeders of one source); empty otherwise.
+    pub stripes: Vec<(Rank, Range<SegmentIdx>)>,
 }
 
 impl FileSwarm {
@@ -108,6 +112,7 @@ impl FileSwarm {
             pacing: Pacing::new(segments),
             tree: TreePlan::default(),
             waiting: Default::default(),
+            stripes: Vec::new(),
             hashes,
             initial_owners: owners.clone(),
             members: Members::default(),
@@ -133,6 +138,20 @@ impl FileSwarm {
 
     pub fn segments(&self) -> usize {
         self.hashes.len()
+    }
+
+    /// The seeder that reads segment `index`, if the file is read in
+    /// stripes (each segment by one seeder).
+    pub fn reader(&self, index: SegmentIdx) -> Option<Rank> {
+        let mut stripes = self.stripes.iter();
+        stripes
+            .find(|(_, s)| s.contains(&index))
+            .map(|&(rank, _)| rank)
+    }
+
+    /// Whether `rank` reads only a stripe of the file.
+    pub fn reads_stripe(&self, rank: Rank) -> bool {
+        self.stripes.iter().any(|&(r, _)| r == rank)
     }
 
     /// Adds a rank that is fetching the file (a peer of the swarm); false

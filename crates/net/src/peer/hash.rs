@@ -29,8 +29,23 @@ pub(super) fn hash_thread<F: Fabric>(
     stop: &AtomicBool,
     clock: Instant,
 ) -> Result<HashPublisher, PeerError> {
+    let hashed = hash_and_publish(fabric, &mut publisher, content, fault, stop, clock);
+    // What it read of its source, whatever became of the hashing.
+    publisher.read_source(content.source_bytes_read());
+    hashed.map(|()| publisher)
+}
+
+/// [`hash_thread`]'s work, on `publisher`.
+fn hash_and_publish<F: Fabric>(
+    fabric: &F,
+    publisher: &mut HashPublisher,
+    content: &dyn Content,
+    fault: Option<FaultPlan>,
+    stop: &AtomicBool,
+    clock: Instant,
+) -> Result<(), PeerError> {
     if !publisher.is_pending() {
-        return Ok(publisher);
+        return Ok(());
     }
     let endpoint = fabric.endpoint();
     let rank = endpoint.rank();
@@ -55,10 +70,10 @@ pub(super) fn hash_thread<F: Fabric>(
     match hashed {
         Ok(()) => {
             tracing::info!("sent the last hashes");
-            Ok(publisher)
+            Ok(())
         }
         // Stopped: the upload thread's outcome is the rank's.
-        Err(_) if stop.load(Ordering::Acquire) => Ok(publisher),
+        Err(_) if stop.load(Ordering::Acquire) => Ok(()),
         Err(reason) => {
             endpoint.transmit(&publisher.failure(reason.clone()))?;
             Err(PeerError::Failed(reason))

@@ -79,6 +79,8 @@ pub struct ShareContent {
     packs: HashMap<String, Arc<PackedFile>>,
     /// The files this rank seeds with hashes to come (see [`LateFiles`]).
     late: Option<LateFiles>,
+    /// Bytes of its source this rank read to hash them (`LateFiles::read`).
+    source_read: Arc<AtomicU64>,
     /// Aligned scratch for direct writes (the download thread's) and reads
     /// (the upload thread's): one each, reused, so neither thread waits
     /// for the other.
@@ -119,6 +121,7 @@ impl ShareContent {
             partial: Mutex::new(HashMap::new()),
             packs: HashMap::new(),
             late: None,
+            source_read: Arc::default(),
             write_scratch: Mutex::default(),
             read_scratch: Mutex::default(),
         }
@@ -131,8 +134,13 @@ impl ShareContent {
 
     /// These contents with the files this rank hashes while it serves.
     pub fn with_late(self, late: LateFiles) -> Self {
+        let source_read = Arc::clone(&late.read);
         let late = (!late.files.is_empty()).then_some(late);
-        ShareContent { late, ..self }
+        ShareContent {
+            late,
+            source_read,
+            ..self
+        }
     }
 
     fn partial(&self, file: &HeldFile) -> Result<Arc<Partial>, String> {
@@ -211,6 +219,10 @@ impl Content for ShareContent {
 
     fn hash_late(&self, publish: &mut Publish<'_>) -> Result<(), String> {
         self.late.as_ref().map_or(Ok(()), |late| late.hash(publish))
+    }
+
+    fn source_bytes_read(&self) -> u64 {
+        self.source_read.load(Ordering::Relaxed)
     }
 
     fn store(&self, file: &HeldFile, index: SegmentIdx, bytes: &[u8]) -> Result<(), String> {

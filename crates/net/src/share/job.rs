@@ -24,6 +24,7 @@ use std::ffi::OsStr;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// What the user asked `share` for; folders may hold `{rank}`.
@@ -49,6 +50,10 @@ pub struct ShareSpec {
     /// The hashes of the source (`--manifest`), which a seeder registers
     /// instead of hashing its `--from`.
     pub manifest: Option<PathBuf>,
+    /// Seeders of one copy read it in stripes (`tree::stripes`): for the
+    /// strategies that fetch each segment from the holder the tracker
+    /// names.
+    pub stripes: bool,
 }
 
 impl ShareSpec {
@@ -58,6 +63,7 @@ impl ShareSpec {
             segment_size: self.segment_size,
             verify: self.verify,
             check_space: self.check_space,
+            stripes: self.stripes,
         }
     }
 }
@@ -185,6 +191,7 @@ pub fn prepare(
         destination: destination.clone(),
         available: available(&to_folder).map_err(in_rank)?,
         source_segments_hashed,
+        manifest: spec.manifest.is_some(),
     };
     let prepared = Prepared {
         rank,
@@ -270,22 +277,14 @@ pub fn share_peer(
     let (big, small): (Vec<ScannedFile>, Vec<ScannedFile>) = owned
         .into_iter()
         .partition(|file| file.meta.size >= spec.segment_size);
-    let mut late = LateFiles {
-        // (A rank without --from has no late files.)
-        root: from_folder
-            .as_ref()
-            .map_or_else(|| Arc::clone(&to_folder), Arc::clone),
-        rank,
-        segment_size: spec.segment_size,
-        files: Vec::new(),
-    };
+    // (A rank without --from has no late files.)
+    let root = from_folder.as_ref().unwrap_or(&to_folder);
+    let mut late = LateFiles::new(Arc::clone(root), rank, spec.segment_size);
+    let mut stripes = Vec::new();
     let mut owned = match &from_folder {
         Some(folder) => {
-            let compared: BTreeSet<&str> = plan.compared.iter().map(String::as_str).collect();
             let mut big = big;
-            for file in big.iter_mut().filter(|file| file.hashes.is_empty()) {
-                late.hash_or_defer(file, folder, &compared)?;
-            }
+            stripes = late.hash_or_defer_all(&mut big, folder, &plan)?;
             listings(big, folder, &mut complete)
         }
         None => Vec::new(),
@@ -312,6 +311,7 @@ pub fn share_peer(
         let hashes = pack
             .hash(&|name| listed.get(name).copied())
             .map_err(|e| format!("rank {rank}: {e}"))?;
+        late.read.fetch_add(pack.layout().size, Ordering::Relaxed);
         owned.push(FileListing {
             name: pack.layout().name.clone(),
             hashes,
@@ -367,6 +367,7 @@ pub fn share_peer(
         want_all: false,
         candidates,
         destination: Some(destination),
+        stripes,
     };
     let content = ShareContent::new(
         to_folder,
@@ -539,6 +540,7 @@ mod tests {
             verify: false,
             check_space: true,
             manifest: None,
+            stripes: true,
         };
         let ranks = registrations(&spec, 3).unwrap();
         let (seeder, other) = (&ranks[0], &ranks[1]);
@@ -584,6 +586,7 @@ mod tests {
             verify: false,
             check_space: true,
             manifest: None,
+            stripes: true,
         };
         let ranks = registrations(&spec, 3).unwrap();
         let names: Vec<&str> = ranks[0].owned.iter().map(|c| c.name.as_str()).collect();

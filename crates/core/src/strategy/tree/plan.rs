@@ -24,6 +24,10 @@
 //! plan is fixed, a later request gets no hints (the peers' PEER_UPDATEs
 //! only report progress).
 //!
+//! A source that several seeders read in stripes (`tree::stripes`: each
+//! reads a contiguous run of segments) feeds the feeder segment by
+//! segment from the seeder that reads it, so each is read and sent once.
+//!
 //! Across nodes, only one wanter of each node is in the trees (the
 //! lowest rank, or none when a seed is on the node); the other wanters of
 //! the node fetch every segment from it (or from the seed beside them),
@@ -177,16 +181,20 @@ impl HintPolicy for TreeHints {
             swarm.tree.build();
         }
         let plan = &swarm.tree;
-        let sources: Vec<Rank> = (0..STRIPES)
-            .map(|stripe| {
-                plan.parent(requester, stripe)
-                    .unwrap_or(owners[stripe % owners.len()])
-            })
+        let parents: Vec<Option<Rank>> = (0..STRIPES)
+            .map(|stripe| plan.parent(requester, stripe))
             .collect();
+        // A seed serves stripe `i` from seed `i mod seeds`; a source read
+        // in stripes of segments (several seeders of one copy), each
+        // segment from the seeder that reads it.
+        let seed = |s: SegmentIdx| {
+            let stripe = s as usize % STRIPES;
+            swarm.reader(s).unwrap_or(owners[stripe % owners.len()])
+        };
         let held = swarm.members.get(requester).map(|m| &m.held);
         (0..swarm.segments() as SegmentIdx)
             .filter(|&s| !held.is_some_and(|h| h.contains(s)))
-            .map(|s| (s, sources[s as usize % STRIPES]))
+            .map(|s| (s, parents[s as usize % STRIPES].unwrap_or_else(|| seed(s))))
             .collect()
     }
 
