@@ -61,6 +61,13 @@ fn a_rerun_over_a_complete_destination_hashes_and_moves_nothing() {
         // Two peers, two files each, all taken as complete unread.
         let rerun = share(dir.path(), under_mpirun, &[]);
         assert_eq!(counts(&rerun), (4, 2 * total, 0, 0), "{rerun}");
+        // Nobody fetches anything, so the seeder neither registers nor
+        // reads its source.
+        assert_eq!(rerun["reruns"]["source_segments_hashed"], 0, "{rerun}");
+        let read: u64 = (rerun["peers"].as_array().unwrap().iter())
+            .map(|p| p["source_bytes_read"].as_u64().unwrap_or(0))
+            .sum();
+        assert_eq!(read, 0, "{rerun}");
         // --verify reads them all, finds them whole, fetches nothing.
         let verified = share(dir.path(), under_mpirun, &["--verify"]);
         assert_eq!(counts(&verified), (0, 0, 2 * total, 0), "{verified}");

@@ -99,6 +99,13 @@ pub struct TreeOffer {
     pub manifest: bool,
 }
 
+impl TreeOffer {
+    /// Whether its `--from` lists a file (not only folders or links).
+    pub fn offers_a_file(&self) -> bool {
+        (self.entries.iter()).any(|e| matches!(e, TreeEntry::File { .. }))
+    }
+}
+
 /// Rank 0's answer to one peer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TreePlan {
@@ -135,6 +142,11 @@ pub struct TreePlan {
     /// and time, and the segments of each it reads ([`stripes`]); a
     /// stripe of no segments: it does not register the file.
     pub stripes: Vec<Stripe>,
+    /// Files (not packed) that no peer fetches: every peer that lacks
+    /// them in its source has them unchanged at its destination (a rerun
+    /// over complete copies). The same for every peer: their seeders
+    /// neither register nor read them.
+    pub unwanted: Vec<String>,
 }
 
 /// What the plan saves on a rerun, for the run report.
@@ -197,6 +209,7 @@ pub fn plan_tree(
     let mut plans = Vec::new();
     let mut needs = Vec::new();
     let mut owners = Vec::new();
+    let mut wanted: BTreeSet<&str> = BTreeSet::new();
     for (rank, offer) in offers {
         counts.source_segments_hashed += offer.source_segments_hashed;
         let mut plan = TreePlan::default();
@@ -237,6 +250,8 @@ pub fn plan_tree(
             }
         }
         let unchanged: BTreeSet<&str> = plan.unchanged.iter().map(String::as_str).collect();
+        let lacks = |name: &&str| !owned.contains(*name) && !unchanged.contains(*name);
+        wanted.extend(sizes.keys().copied().filter(lacks));
         // What it lacks: a file it may keep after hashing still counts, as
         // its replacement would need the room beside it.
         let need: u64 = sizes
@@ -258,8 +273,13 @@ pub fn plan_tree(
         .filter(|name| !small(name))
         .cloned()
         .collect();
+    let unwanted: Vec<String> = (sizes.keys())
+        .filter(|name| !small(name) && !wanted.contains(*name))
+        .map(|name| name.to_string())
+        .collect();
     for plan in &mut plans {
         plan.compared = compared.iter().cloned().collect();
+        plan.unwanted.clone_from(&unwanted);
         let rehash: BTreeSet<&str> = plan.rehash.iter().map(String::as_str).collect();
         for &index in &plan.fetches {
             let layout = &packs[index as usize];
@@ -274,7 +294,20 @@ pub fn plan_tree(
             .sum::<u64>();
         plan.entries = entries.clone();
     }
-    let shared = stripes::deal(offers, &compared, segment_size);
+    // A seeder counted every large file it offers as hashed; it reads no
+    // unwanted one.
+    for (_, offer) in offers.iter().filter(|(_, offer)| !offer.manifest) {
+        for entry in &offer.entries {
+            if let TreeEntry::File { name, meta, .. } = entry {
+                if unwanted.contains(name) {
+                    counts.source_segments_hashed -= segment_count(meta.size, segment_size);
+                }
+            }
+        }
+    }
+    // Neither compared nor unwanted files are read in stripes.
+    let whole: BTreeSet<String> = compared.iter().chain(&unwanted).cloned().collect();
+    let shared = stripes::deal(offers, &whole, segment_size);
     for (plan, stripes) in plans.iter_mut().zip(shared).filter(|_| striped) {
         counts.source_segments_hashed -= stripes.unread;
         plan.stripes = stripes.stripes;

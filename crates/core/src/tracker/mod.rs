@@ -35,6 +35,7 @@ pub use progress::{Missing, Progress};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use registration::build_file_table;
+pub use registration::nothing_to_share;
 pub(crate) use segments::SegmentSet;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -57,9 +58,12 @@ pub struct TrackerConfig {
     pub swarm_sample: Option<usize>,
     /// Seeds the tracker's random choices (samples, hint order).
     pub seed: u64,
-    /// In a `share` job, its `--from` template: a job in which no rank
-    /// offers a file is refused, naming it. `None` for a classic job, where
-    /// a swarm of peers that own and want nothing is fine.
+    /// A job in which no rank offers a file is refused, naming this
+    /// `--from` template. `None` for a classic job, where a swarm of peers
+    /// that own and want nothing is fine, and for `share`, whose plan
+    /// refuses such a job before registration (after the plan a `share` may
+    /// register nothing at all: a rerun over complete destinations, whose
+    /// files nobody fetches).
     pub share_from: Option<String>,
 }
 

@@ -50,6 +50,15 @@ struct Entry<'a> {
     listings: Vec<(Rank, &'a FileListing, Option<Range<SegmentIdx>>)>,
 }
 
+/// The error of a `share` whose `--from` (template `from`) holds no file
+/// on any peer rank.
+pub fn nothing_to_share(from: &str) -> String {
+    format!(
+        "nothing to share: no rank has a file under --from {from} \
+         (the folder is missing or empty on every peer rank)"
+    )
+}
+
 /// Builds the table from `(rank, registration)` pairs, or says why the job
 /// cannot run: two ranks list the same file differently, a peer wants a file nobody owns, or (in a `share`
 /// job, whose `--from` template is `share_from`) no rank offers any file.
@@ -124,10 +133,7 @@ pub(super) fn build_file_table<'a>(
         }
     }
     if let (Some(from), true) = (share_from, table.is_empty()) {
-        return Err(format!(
-            "nothing to share: no rank has a file under --from {from} \
-             (the folder is missing or empty on every peer rank)"
-        ));
+        return Err(nothing_to_share(from));
     }
     let mut by_name = HashMap::new();
     let mut files = Vec::new();

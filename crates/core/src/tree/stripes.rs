@@ -49,10 +49,11 @@ pub struct SeederStripes {
 
 /// The stripes of every offer (in the order of `offers`): of each file of
 /// at least a segment that several seeders list with one size and time,
-/// and that no rank compares (`compared`).
+/// but not of the files in `whole` (files some rank compares, read whole
+/// by each seeder, and files nobody fetches, not read at all).
 pub fn deal(
     offers: &[(Rank, TreeOffer)],
-    compared: &BTreeSet<String>,
+    whole: &BTreeSet<String>,
     segment_size: u64,
 ) -> Vec<SeederStripes> {
     // Each name's listings: the offer and the file's size and time.
@@ -72,7 +73,7 @@ pub fn deal(
             continue;
         };
         let one_copy = listings.iter().all(|l| l.1 == listings[0].1);
-        if listings.len() < 2 || !one_copy || size < segment_size || compared.contains(name) {
+        if listings.len() < 2 || !one_copy || size < segment_size || whole.contains(name) {
             continue;
         }
         let segments = segment_count(size, segment_size);

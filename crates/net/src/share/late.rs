@@ -139,7 +139,8 @@ impl LateFiles {
     /// no manifest hashed (below `folder`): each one's hashes now, or to
     /// come ([`Self::hash_or_defer`]), of its stripe if the `plan` gave
     /// this seeder one; a file of which the plan gave it no segment is
-    /// dropped (the other seeders register it). The stripes to register
+    /// dropped (the other seeders register it), and so is a file nobody
+    /// fetches (`plan.unwanted`). The stripes to register
     /// come back.
     pub fn hash_or_defer_all(
         &mut self,
@@ -149,6 +150,10 @@ impl LateFiles {
     ) -> Result<Vec<Stripe>, String> {
         let compared: BTreeSet<&str> = plan.compared.iter().map(String::as_str).collect();
         let stripe_of = |name: &str| plan.stripes.iter().find(|s| s.name == name);
+        let unwanted: BTreeSet<&str> = plan.unwanted.iter().map(String::as_str).collect();
+        // Nobody fetches it (every other peer has it unchanged): nothing
+        // to register, nothing to read.
+        files.retain(|f| !unwanted.contains(f.name.as_str()));
         files
             .retain(|f| !f.hashes.is_empty() || stripe_of(&f.name).is_none_or(|s| s.first < s.end));
         let mut stripes = Vec::new();

@@ -68,6 +68,9 @@ pub fn plan_job<E: Endpoint>(
     offers.sort_by_key(|(rank, _)| *rank);
     let planned = match failure {
         Some((_, reason)) => Err(reason),
+        None if !offers.iter().any(|(_, offer)| offer.offers_a_file()) => {
+            Err(mpitorrent_core::tracker::nothing_to_share(&spec.from))
+        }
         None => plan_tree(&offers, spec.plan_options()),
     };
     match planned {
