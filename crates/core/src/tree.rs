@@ -300,7 +300,10 @@ pub fn plan_tree(
         for entry in &offer.entries {
             if let TreeEntry::File { name, meta, .. } = entry {
                 if unwanted.contains(name) {
-                    counts.source_segments_hashed -= segment_count(meta.size, segment_size);
+                    let segments = segment_count(meta.size, segment_size);
+                    // (Saturating: the count is the peer's word, not checked.)
+                    counts.source_segments_hashed =
+                        counts.source_segments_hashed.saturating_sub(segments);
                 }
             }
         }
@@ -309,7 +312,8 @@ pub fn plan_tree(
     let whole: BTreeSet<String> = compared.iter().chain(&unwanted).cloned().collect();
     let shared = stripes::deal(offers, &whole, segment_size);
     for (plan, stripes) in plans.iter_mut().zip(shared).filter(|_| striped) {
-        counts.source_segments_hashed -= stripes.unread;
+        counts.source_segments_hashed =
+            counts.source_segments_hashed.saturating_sub(stripes.unread);
         plan.stripes = stripes.stripes;
     }
     Ok((plans, counts))

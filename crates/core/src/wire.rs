@@ -322,6 +322,7 @@ mod tests {
                 seeds: vec![0],
                 fetches: vec![],
                 compared: vec!["c".into()],
+                unwanted: vec!["u".into()],
                 stripes: vec![crate::Stripe {
                     name: "bin/run".into(),
                     first: 0,
