@@ -129,6 +129,9 @@ fn a_partial_copy_resumes_fetching_only_the_segments_that_differ() {
         let mut content = fs::read(&wrong).unwrap();
         content[4096 + 7] ^= 0xff;
         fs::write(&wrong, &content).unwrap();
+        // Said, not left to the clock: a write within the source's clock
+        // tick (1 s on some file systems) would keep its time.
+        make_old(&wrong);
         let rerun = share(dir.path(), under_mpirun, &[]);
         // Reused: rank 2's sub/b.bin, rank 3's a.bin (5 + 3 segments);
         // hashed: the temporary and the wrong copy; fetched: one segment

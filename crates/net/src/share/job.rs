@@ -575,6 +575,14 @@ mod tests {
         // Of a segment each (smaller ones would be packed).
         fs::write(dir.path().join("data/a"), b"aa").unwrap();
         fs::write(dir.path().join("data/copies/2/a"), b"aa").unwrap();
+        // Another time than the source's, or rank 2's copy would count as
+        // complete (same size and time), nobody would fetch `a` and the
+        // seeder would rightly not register it.
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1);
+        let copy = fs::File::options()
+            .write(true)
+            .open(dir.path().join("data/copies/2/a"));
+        copy.unwrap().set_modified(old).unwrap();
         fs::write(dir.path().join("data/copies/kept"), b"kk").unwrap();
         let spec = ShareSpec {
             from: format!("{root}/data"),
