@@ -9,8 +9,8 @@ mod common;
 use common::*;
 use std::fs;
 
-/// 16 MiB in 4 KiB segments: long enough (about a second here) for
-/// several lines 0.1 s apart.
+/// 16 MiB in 4 KiB segments: long enough for several lines 10 ms apart
+/// (about a second in a debug build, a fifth of one in a release build).
 const SIZE: usize = 16 << 20;
 
 /// The MiB done of a progress line: "mpitorrent: 0.2 s: 3.3 of 32.0 MiB (".
@@ -27,7 +27,7 @@ fn plain_progress_lines_of_a_share_count_mib_and_name_the_slowest_rank_and_node(
         fs::create_dir_all(dir.path().join("data")).unwrap();
         fs::write(dir.path().join("data/f.bin"), bytes(SIZE, 3)).unwrap();
         let args: Vec<&str> =
-            "--from data --seeders 1 --to out/{rank} --segment-size 4KiB --progress-interval 0.1"
+            "--from data --seeders 1 --to out/{rank} --segment-size 4KiB --progress-interval 0.01"
                 .split(' ')
                 .collect();
         let output = share_command(dir.path(), 4, under_mpirun, &args)

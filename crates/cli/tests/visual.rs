@@ -21,8 +21,8 @@ fn small() -> ScenarioParams {
     }
 }
 
-/// A swarm that runs for about a second (in a debug build), long enough
-/// for a few progress lines 0.2 s apart.
+/// A swarm that runs for about a second in a debug build (a fifth of one
+/// in a release build), long enough for a few progress lines.
 fn a_second_long() -> ScenarioParams {
     ScenarioParams {
         ranks: 5,
@@ -150,7 +150,9 @@ fn progress_lines_without_a_terminal_are_plain_text() {
     let (stdout, stderr) = local(
         dir.path(),
         params.ranks,
-        &["--progress-interval", "0.2", "-v"],
+        // 10 ms apart: "a second long" is that in a debug build, a fifth
+        // of one in a release build.
+        &["--progress-interval", "0.01", "-v"],
     );
     assert!(stdout.is_empty());
     if let Some((at, c)) = first_control_character(&stderr) {
@@ -162,7 +164,7 @@ fn progress_lines_without_a_terminal_are_plain_text() {
         .collect();
     assert!(
         progress.len() >= 2,
-        "expected progress lines every 0.2 s in:\n{stderr}"
+        "expected progress lines every 10 ms in:\n{stderr}"
     );
     assert!(progress[0].ends_with(" of 4 peers done"), "{}", progress[0]);
 }
