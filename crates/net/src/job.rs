@@ -105,8 +105,6 @@ pub fn run_rank<F: Fabric>(
             stall_timeout: job.stall_timeout,
             swarm_sample: job.swarm_sample,
             seed: job.peer.seed,
-            // The share's plan refuses an empty `--from` (share/plan.rs).
-            share_from: None,
         };
         return match run_tracker(&endpoint, config, job.refuse.clone(), &mut observe_tracker) {
             Ok(data) => Ok(RankOutcome::Tracker(Box::new(data), reruns)),

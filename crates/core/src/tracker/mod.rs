@@ -35,7 +35,6 @@ pub use progress::{Missing, Progress};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use registration::build_file_table;
-pub use registration::nothing_to_share;
 pub(crate) use segments::SegmentSet;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -58,13 +57,6 @@ pub struct TrackerConfig {
     pub swarm_sample: Option<usize>,
     /// Seeds the tracker's random choices (samples, hint order).
     pub seed: u64,
-    /// A job in which no rank offers a file is refused, naming this
-    /// `--from` template. `None` for a classic job, where a swarm of peers
-    /// that own and want nothing is fine, and for `share`, whose plan
-    /// refuses such a job before registration (after the plan a `share` may
-    /// register nothing at all: a rerun over complete destinations, whose
-    /// files nobody fetches).
-    pub share_from: Option<String>,
 }
 
 impl TrackerConfig {
@@ -76,7 +68,6 @@ impl TrackerConfig {
             stall_timeout: None,
             swarm_sample: Some(DEFAULT_SWARM_SAMPLE),
             seed: 0,
-            share_from: None,
         }
     }
 }
@@ -361,7 +352,7 @@ impl Tracker {
                 .iter()
                 .map(|p| p.registration.as_ref().expect("every peer registered")),
         );
-        let table = match build_file_table(registrations, self.config.share_from.as_deref()) {
+        let table = match build_file_table(registrations) {
             Ok(table) => table,
             Err(reason) => return self.abort(reason),
         };

@@ -50,21 +50,14 @@ struct Entry<'a> {
     listings: Vec<(Rank, &'a FileListing, Option<Range<SegmentIdx>>)>,
 }
 
-/// The error of a `share` whose `--from` (template `from`) holds no file
-/// on any peer rank.
-pub fn nothing_to_share(from: &str) -> String {
-    format!(
-        "nothing to share: no rank has a file under --from {from} \
-         (the folder is missing or empty on every peer rank)"
-    )
-}
-
 /// Builds the table from `(rank, registration)` pairs, or says why the job
-/// cannot run: two ranks list the same file differently, a peer wants a file nobody owns, or (in a `share`
-/// job, whose `--from` template is `share_from`) no rank offers any file.
+/// cannot run: two ranks list the same file differently, or a peer wants a
+/// file nobody owns. (A job that registers no file at all is fine: a
+/// classic swarm of peers that own and want nothing, or a `share` rerun
+/// whose files nobody fetches; `share` refuses an empty `--from` in its
+/// plan, before registration.)
 pub(super) fn build_file_table<'a>(
     registrations: impl Iterator<Item = (Rank, &'a Registration)> + Clone,
-    share_from: Option<&str>,
 ) -> Result<FileTable, String> {
     let mut table: BTreeMap<&str, Entry> = BTreeMap::new();
     for (rank, registration) in registrations.clone() {
@@ -131,9 +124,6 @@ pub(super) fn build_file_table<'a>(
                 "rank {rank} wants file '{name}', which no rank owns"
             ));
         }
-    }
-    if let (Some(from), true) = (share_from, table.is_empty()) {
-        return Err(nothing_to_share(from));
     }
     let mut by_name = HashMap::new();
     let mut files = Vec::new();
@@ -412,24 +402,21 @@ mod tests {
         }
     }
 
-    fn table(
-        registrations: &[Registration],
-        share_from: Option<&str>,
-    ) -> Result<FileTable, String> {
+    fn table(registrations: &[Registration]) -> Result<FileTable, String> {
         let ranked = registrations
             .iter()
             .enumerate()
             .map(|(i, r)| (Rank(i as u32 + 1), r));
-        build_file_table(ranked, share_from)
+        build_file_table(ranked)
     }
 
-    fn check(registrations: &[Registration], share_from: Option<&str>) -> Result<(), String> {
-        table(registrations, share_from).map(|_| ())
+    fn check(registrations: &[Registration]) -> Result<(), String> {
+        table(registrations).map(|_| ())
     }
 
     /// How many files each registration is told to fetch.
     fn fetches(registrations: &[Registration]) -> Vec<usize> {
-        let table = table(registrations, Some("src")).unwrap();
+        let table = table(registrations).unwrap();
         table.acks.iter().map(|ack| ack.wanted.len()).collect()
     }
 
@@ -465,15 +452,12 @@ mod tests {
     }
 
     #[test]
-    fn a_share_that_offers_nothing_is_refused_naming_from() {
-        let empty = [sharer(&[], "h", 1), sharer(&[], "h", 2)];
-        let err = check(&empty, Some("/data/{rank}")).unwrap_err();
-        assert!(
-            err.starts_with("nothing to share: no rank has a file under --from /data/{rank}"),
-            "{err}"
-        );
-        // A classic swarm that owns and wants nothing is still a swarm.
+    fn a_job_that_registers_no_file_is_still_a_swarm() {
+        // A classic swarm that owns and wants nothing, and a share rerun
+        // whose files nobody fetches (its seeders register none).
         let classic = [Registration::default(), Registration::default()];
-        assert_eq!(check(&classic, None), Ok(()));
+        assert_eq!(check(&classic), Ok(()));
+        let rerun = [sharer(&[], "h", 1), sharer(&[], "h", 2)];
+        assert_eq!(check(&rerun), Ok(()));
     }
 }

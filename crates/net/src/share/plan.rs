@@ -69,7 +69,7 @@ pub fn plan_job<E: Endpoint>(
     let planned = match failure {
         Some((_, reason)) => Err(reason),
         None if !offers.iter().any(|(_, offer)| offer.offers_a_file()) => {
-            Err(mpitorrent_core::tracker::nothing_to_share(&spec.from))
+            Err(nothing_to_share(&spec.from))
         }
         None => plan_tree(&offers, spec.plan_options()),
     };
@@ -141,6 +141,15 @@ pub fn plan_peer<E: Endpoint>(
         // Rank 0 answers a failed peer with ABORT, never with a plan.
         Err(reason) => Err(PlanError::Aborted(reason)),
     }
+}
+
+/// The error of a `share` whose `--from` (template `from`) holds no file
+/// on any peer rank.
+fn nothing_to_share(from: &str) -> String {
+    format!(
+        "nothing to share: no rank has a file under --from {from} \
+         (the folder is missing or empty on every peer rank)"
+    )
 }
 
 /// Asks the tracker to abort the job for `reason`, which it prints.
