@@ -181,6 +181,33 @@ fn a_malformed_message_is_a_protocol_error_not_a_hang() {
     assert!(client_files(dir.path()).is_empty());
 }
 
+/// A message sent just before the end and received by nobody is found at
+/// shutdown (the ranks count what they sent each other, so none is
+/// missed however late it is): an error in the tests, which run strict,
+/// naming the rank it reached and the one that sent it; the outputs are
+/// still whole. Several times: the message may arrive before or after the
+/// ranks meet at the end.
+#[test]
+fn a_message_nobody_receives_is_found_at_shutdown() {
+    for _ in 0..4 {
+        let dir = one_seed_two_leechers();
+        let output = mpirun(4, dir.path())
+            .env("MPITORRENT_FAULT", "stray-at-end@2")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(
+                "error: a message was never received: rank 0: \
+                 3 undecodable bytes from rank 2 on the Download channel"
+            ),
+            "{stderr}"
+        );
+        assert_eq!(client_files(dir.path()).len(), 2, "{stderr}");
+    }
+}
+
 #[test]
 fn a_bad_fault_plan_is_refused() {
     let dir = one_seed_two_leechers();

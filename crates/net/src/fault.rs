@@ -24,6 +24,9 @@ pub enum Fault {
     /// The hash thread of a seeder waits after each batch of hashes it
     /// sends (`share`), so that segments move between its batches.
     SlowHashing,
+    /// On TERMINATE the upload thread sends the tracker one message more,
+    /// which nobody there receives: the shutdown must find it.
+    StrayAtEnd,
 }
 
 /// A fault and the rank it strikes.
@@ -47,7 +50,8 @@ impl FromStr for FaultPlan {
         let usage = || {
             format!(
                 "{FAULT_ENV}={text:?}: expected KIND@RANK with KIND one of \
-                 silent-upload, garbage-upload, crash-on-upload, corrupt-upload, slow-hashing"
+                 silent-upload, garbage-upload, crash-on-upload, corrupt-upload, slow-hashing, \
+                 stray-at-end"
             )
         };
         let (kind, rank) = text.split_once('@').ok_or_else(usage)?;
@@ -57,6 +61,7 @@ impl FromStr for FaultPlan {
             "crash-on-upload" => Fault::CrashOnUpload,
             "corrupt-upload" => Fault::CorruptUpload,
             "slow-hashing" => Fault::SlowHashing,
+            "stray-at-end" => Fault::StrayAtEnd,
             _ => return Err(usage()),
         };
         let rank = rank.parse().map(Rank).map_err(|_| usage())?;

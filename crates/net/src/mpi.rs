@@ -89,6 +89,7 @@
 
 mod backoff;
 mod shutdown;
+mod tally;
 
 use crate::endpoint::Wake;
 use crate::{Endpoint, Envelope, Fabric, TransportError};
@@ -218,6 +219,7 @@ impl Fabric for MpiFabric {
             world,
             rank,
             size,
+            tally: tally::tally(size),
             next_channel: Cell::new(0),
             in_flight: RefCell::new(Vec::new()),
         }
@@ -230,6 +232,8 @@ pub struct MpiEndpoint {
     world: SimpleCommunicator,
     rank: Rank,
     size: u32,
+    /// The process's message counts, which this endpoint adds to.
+    tally: &'static tally::Tally,
     /// Where in the caller's channel list the next probe round starts, so a
     /// busy channel cannot starve the others.
     next_channel: Cell<usize>,
@@ -287,6 +291,7 @@ impl MpiEndpoint {
         }
         // SAFETY: MPI_Isend succeeded, so it wrote the request.
         let request = unsafe { request.assume_init() };
+        self.tally.sent_to(to.0);
         self.in_flight.borrow_mut().push(PendingSend {
             request,
             _bytes: bytes,
@@ -349,6 +354,7 @@ impl MpiEndpoint {
                     channel.tag()
                 ))
             })?;
+            self.tally.received_from(from);
             return Ok(Some(Envelope {
                 from: Rank(from),
                 channel,

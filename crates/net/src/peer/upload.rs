@@ -12,7 +12,7 @@ use crate::endpoint::Wake;
 use crate::fault::{Fault, FaultPlan};
 use crate::{Endpoint, Envelope, Fabric, TransportError};
 use mpitorrent_core::uploader::{Serve, UploadEvent, Uploader};
-use mpitorrent_core::Channel;
+use mpitorrent_core::{Channel, TRACKER};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -62,6 +62,9 @@ pub(super) fn upload_thread<F: Fabric>(
                 UploadEvent::Terminated => {
                     let segments = uploader.stats().sent.total();
                     tracing::info!("TERMINATE after uploading {segments} segments");
+                    if fault == Some(Fault::StrayAtEnd) {
+                        endpoint.send(TRACKER, Channel::Download, vec![0xff, 0x13, 0x37])?;
+                    }
                     ended = Some(Ok(()));
                 }
                 UploadEvent::Aborted { reason } => ended = Some(Err(PeerError::Aborted(reason))),
