@@ -169,10 +169,12 @@ impl PackedFile {
     /// (`local`); a segment with bytes of a member it lacks gets an empty
     /// hash, which matches nothing. `expected` gives a member's hashes
     /// from a manifest, if any: a member whose bytes do not match is an
-    /// error naming it.
+    /// error naming it. `kept` gives a member's bytes if the scan kept
+    /// them (a seeder's), so that it is not opened again.
     pub fn hash<'e>(
         &self,
         expected: &dyn Fn(&str) -> Option<&'e [String]>,
+        kept: &dyn Fn(&str) -> Option<&'e [u8]>,
     ) -> Result<Vec<String>, String> {
         let segment_size = self.layout.segment_size as usize;
         let mut hashes = Vec::new();
@@ -184,11 +186,15 @@ impl PackedFile {
             let size = member.meta.size as usize;
             member_bytes.clear();
             if self.local[index] {
-                let file = folders.open_file(&member.name).map_err(|e| e.to_string())?;
                 let path = self.root.path().join(&member.name);
-                file.take(member.meta.size)
-                    .read_to_end(&mut member_bytes)
-                    .map_err(|e| Error::io("read", &path, e).to_string())?;
+                if let Some(bytes) = kept(&member.name) {
+                    member_bytes.extend_from_slice(bytes);
+                } else {
+                    let file = folders.open_file(&member.name).map_err(|e| e.to_string())?;
+                    file.take(member.meta.size)
+                        .read_to_end(&mut member_bytes)
+                        .map_err(|e| Error::io("read", &path, e).to_string())?;
+                }
                 if member_bytes.len() != size {
                     return Err(format!(
                         "{} changed while it was shared: {} bytes, where {size} were listed",
