@@ -307,6 +307,13 @@ pub fn share_peer(
         .iter()
         .filter_map(|file| Some((file.name.as_str(), file.bytes.as_deref()?)))
         .collect();
+    // The scan read these, whether a pack needs them or not; a pack's
+    // hashing reads the rest of its members.
+    let kept_len = |name: &str| kept.get(name).map_or(0, |bytes| bytes.len() as u64);
+    late.read.fetch_add(
+        kept.values().map(|b| b.len() as u64).sum(),
+        Ordering::Relaxed,
+    );
     for &index in &plan.seeds {
         let Some(folder) = &from_folder else {
             return Err(format!(
@@ -319,7 +326,9 @@ pub fn share_peer(
                 kept.get(name).copied()
             })
             .map_err(|e| format!("rank {rank}: {e}"))?;
-        late.read.fetch_add(pack.layout().size, Ordering::Relaxed);
+        let members = pack.layout().members.iter();
+        let unkept: u64 = members.map(|m| m.meta.size - kept_len(&m.name)).sum();
+        late.read.fetch_add(unkept, Ordering::Relaxed);
         owned.push(FileListing {
             name: pack.layout().name.clone(),
             hashes,
