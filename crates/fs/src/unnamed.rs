@@ -1,8 +1,8 @@
 //! New files written with no name at all, and given their final name only when complete.
 //!
 //! A [`NewFile`] is made with `O_TMPFILE` in the folder its final name
-//! belongs in: an inode with no name, which nobody else can open, list,
-//! replace or plant a link at, and which the kernel frees when its
+//! belongs in: an inode with no name, which no other user can open,
+//! list, replace or plant a link at, and which the kernel frees when its
 //! descriptor closes (a failed or killed run leaves nothing behind, not
 //! even a temporary to sweep). [`NewFile::finish`] gives it the source's
 //! mode and time through the descriptor, then links it under its final
@@ -25,9 +25,12 @@
 //!
 //! Where a file system lacks `O_TMPFILE` (NFS, Lustre, old kernels), the
 //! file is a [`TempFile`] as before. `linkat` of a descriptor
-//! (`AT_EMPTY_PATH`) needs `CAP_DAC_READ_SEARCH` on kernels before 6.10;
+//! (`AT_EMPTY_PATH`) needs `CAP_DAC_READ_SEARCH` on older kernels (this
+//! machine's 6.18 lets an unprivileged user link the file it opened);
 //! without it the same link is made through `/proc/self/fd/N` (which
 //! names this process's own descriptor, not a path anyone else chooses).
+//! A system with neither (no `/proc`, an old kernel, not root) fails the
+//! first member's link with an error naming it.
 
 use crate::beneath::{cvt, open_at};
 use crate::meta::set_meta;
@@ -189,8 +192,7 @@ fn link(file: &File, dir: BorrowedFd, name: &CStr) -> io::Result<()> {
             )
         };
         match cvt(linked) {
-            // Without CAP_DAC_READ_SEARCH, kernels before 6.10 answer
-            // ENOENT.
+            // Without CAP_DAC_READ_SEARCH, older kernels answer ENOENT.
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                 LINK_BY_PROC.store(true, Ordering::Relaxed)
             }
