@@ -29,8 +29,8 @@
 //! machine's 6.18 lets an unprivileged user link the file it opened);
 //! without it the same link is made through `/proc/self/fd/N` (which
 //! names this process's own descriptor, not a path anyone else chooses).
-//! A system with neither (no `/proc`, an old kernel, not root) fails the
-//! first member's link with an error naming it.
+//! Without `/proc` files are named temporaries, so that a file is always
+//! linked one way or the other.
 
 use crate::beneath::{cvt, open_at};
 use crate::meta::set_meta;
@@ -44,7 +44,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// Set once `linkat(AT_EMPTY_PATH)` was refused: later links go through
 /// `/proc/self/fd` at once.
@@ -67,16 +67,19 @@ enum How {
         final_path: PathBuf,
         owner: u32,
     },
-    /// The file system has no unnamed files.
+    /// The file system has no unnamed files (or `/proc` is missing).
     Named(TempFile),
 }
 
 impl NewFile {
     /// A new file for `final_name` (one plain name) in `folder`, written
     /// by `owner` (whose number a temporary's name carries, if one is
-    /// needed).
+    /// needed): unnamed if the file system allows and `/proc/self/fd` is
+    /// there (looked at once), which any kernel can link through.
     pub fn create(folder: Arc<Folder>, final_name: &OsStr, owner: u32) -> Result<NewFile, Error> {
-        Self::create_as(folder, final_name, owner, true)
+        static PROC_FD: OnceLock<bool> = OnceLock::new();
+        let proc_fd = *PROC_FD.get_or_init(|| Path::new("/proc/self/fd").is_dir());
+        Self::create_as(folder, final_name, owner, proc_fd)
     }
 
     /// [`Self::create`], unnamed only if `unnamed` and the file system
