@@ -224,11 +224,24 @@ fn a_folder_where_a_member_goes_is_an_error_and_stays() {
         let expected = format!("rank 2: out/2/{} is a folder", small(9));
         assert!(stderr.contains(&expected), "{context}: {stderr}");
         assert!(folder.is_dir(), "{context}");
-        let hidden: Vec<PathBuf> = files_under(&dir.join("out/2"))
-            .into_iter()
-            .filter(|f| f.file_name().unwrap().to_string_lossy().starts_with('.'))
-            .collect();
-        assert!(hidden.is_empty(), "{context}: temporaries left: {hidden:?}");
+        // The members written before the job failed (on a thread of their
+        // own, while segments came) are whole, with their mode and time;
+        // no half one and no temporary is left, on either receiver.
+        for rank in [2, 3] {
+            let out = dir.join(format!("out/{rank}"));
+            for file in files_under(&out) {
+                let name = file.file_name().unwrap().to_string_lossy();
+                assert!(
+                    !name.starts_with('.'),
+                    "{context}: temporary left: {file:?}"
+                );
+                let source = dir.join("data").join(&file);
+                let got = fs::read(out.join(&file)).unwrap();
+                assert_eq!(got, fs::read(&source).unwrap(), "{context}: {file:?}");
+                let (got, want) = (mode_and_time(&out.join(&file)), mode_and_time(&source));
+                assert_eq!(got, want, "{context}: {file:?}");
+            }
+        }
     });
 }
 

@@ -11,6 +11,7 @@ use crate::temp::temp_name;
 use crate::{Error, Folder};
 use mpitorrent_core::tree::{FileMeta, Mtime};
 use std::ffi::{CString, OsStr, OsString};
+use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStringExt;
@@ -23,15 +24,25 @@ pub const PERMISSION_BITS: u32 = 0o777;
 /// The size, permission bits and modification time of an open file or
 /// folder.
 pub fn meta_of(fd: &impl AsFd) -> io::Result<FileMeta> {
-    let stat = stat_fd(fd.as_fd())?;
-    Ok(FileMeta {
+    Ok(meta_of_stat(&stat_fd(fd.as_fd())?))
+}
+
+/// Opens the regular file at `relative` below `folder` as
+/// [`Folder::open_file`] does, with its [`meta_of`] from the same `fstat`.
+pub fn open_with_meta(folder: &Folder, relative: &Path) -> Result<(File, FileMeta), Error> {
+    let (file, stat) = folder.open_file_stat(relative)?;
+    Ok((file, meta_of_stat(&stat)))
+}
+
+fn meta_of_stat(stat: &libc::stat) -> FileMeta {
+    FileMeta {
         size: stat.st_size as u64,
         mode: stat.st_mode & PERMISSION_BITS,
         mtime: Mtime {
             secs: stat.st_mtime,
             nanos: stat.st_mtime_nsec as u32,
         },
-    })
+    }
 }
 
 /// Sets the permission bits (`fchmod`) and the modification time

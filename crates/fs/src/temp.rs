@@ -24,10 +24,10 @@
 
 use crate::beneath::{c_path, cvt, open_at, stat_at, stat_fd, unlink_if_same};
 use crate::{Error, Folder, NAME_MAX};
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -74,28 +74,29 @@ impl TempFile {
         owner: u32,
         random: &mut dyn FnMut() -> u64,
     ) -> Result<TempFile, Error> {
-        let final_path = folder.path().join(final_name);
-        let plain = !final_name.is_empty()
-            && final_name != "."
-            && final_name != ".."
-            && !final_name.as_bytes().contains(&b'/');
-        if !plain {
-            return Err(Error::Outside { path: final_path });
-        }
-        if final_name.len() > NAME_MAX {
-            let len = final_name.len();
-            return Err(Error::NameTooLong {
-                path: final_path,
-                len,
-            });
-        }
-        let final_c = c_path(Path::new(final_name), "write", &final_path)?;
         let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
+        let mut open =
+            |dir: BorrowedFd, name: &CStr| open_at(dir, name, flags, 0o644).map(File::from);
+        Self::name_with(folder, final_name, owner, random, &mut open)
+    }
+
+    /// The temporary for `final_name` in `folder` whose file `make` puts
+    /// under each random name tried: it must fail with `EEXIST` for a name
+    /// that exists (a planted link, a file of anyone), and another random
+    /// name is tried.
+    fn name_with(
+        folder: Arc<Folder>,
+        final_name: &OsStr,
+        owner: u32,
+        random: &mut dyn FnMut() -> u64,
+        make: &mut dyn FnMut(BorrowedFd, &CStr) -> io::Result<File>,
+    ) -> Result<TempFile, Error> {
+        let (final_c, final_path) = checked_name(&folder, final_name)?;
         for _ in 0..ATTEMPTS {
             let name = temp_name(final_name, owner, random());
             let c_name = CString::new(name.into_vec()).expect("no NUL in a checked name");
-            let fd = match open_at(folder.as_fd(), &c_name, flags, 0o644) {
-                Ok(fd) => fd,
+            let file = match make(folder.as_fd(), &c_name) {
+                Ok(file) => file,
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
                 Err(e) => return Err(Error::io("write", final_path, e)),
             };
@@ -105,7 +106,7 @@ impl TempFile {
                 final_name: final_c,
                 final_path,
                 owner,
-                file: File::from(fd),
+                file,
                 state: Mutex::new(State::Writing),
             };
             // From here on, dropping `temp` removes the name again.
@@ -116,6 +117,24 @@ impl TempFile {
         }
         let cause = io::Error::other(format!("{ATTEMPTS} random temporary names were all taken"));
         Err(Error::io("write", final_path, cause))
+    }
+
+    /// The temporary for `final_name` in `folder` under which `link` puts
+    /// an existing file (`file`, an unnamed one: see [`crate::unnamed`]),
+    /// to be committed over a final name that `linkat` alone cannot
+    /// replace.
+    pub(crate) fn naming(
+        folder: Arc<Folder>,
+        final_name: &OsStr,
+        owner: u32,
+        file: &File,
+        link: &dyn Fn(&File, BorrowedFd, &CStr) -> io::Result<()>,
+    ) -> Result<TempFile, Error> {
+        let mut make = |dir: BorrowedFd, name: &CStr| {
+            link(file, dir, name)?;
+            file.try_clone()
+        };
+        Self::name_with(folder, final_name, owner, &mut rand::random, &mut make)
     }
 
     /// The temporary for the file at `relative` below `root` (a path of
@@ -255,6 +274,32 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         self.discard();
     }
+}
+
+/// `final_name` as a C string, and its path in `folder`, if it is one
+/// plain name a file system takes (no `/`, not `.` or `..`, at most
+/// [`NAME_MAX`] bytes).
+pub(crate) fn checked_name(
+    folder: &Folder,
+    final_name: &OsStr,
+) -> Result<(CString, PathBuf), Error> {
+    let final_path = folder.path().join(final_name);
+    let plain = !final_name.is_empty()
+        && final_name != "."
+        && final_name != ".."
+        && !final_name.as_bytes().contains(&b'/');
+    if !plain {
+        return Err(Error::Outside { path: final_path });
+    }
+    if final_name.len() > NAME_MAX {
+        let len = final_name.len();
+        return Err(Error::NameTooLong {
+            path: final_path,
+            len,
+        });
+    }
+    let final_c = c_path(Path::new(final_name), "write", &final_path)?;
+    Ok((final_c, final_path))
 }
 
 /// The temporary name for `final_name` written by `owner`, with `random`

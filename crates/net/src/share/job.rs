@@ -127,8 +127,10 @@ pub fn prepare(
         // Hashed once the plan says which first, the rest while serving.
         hash: false,
         links: spec.links,
-        // Hashed in their packs, once the plan has made them.
+        // Hashed in their packs, once the plan has made them, from the
+        // bytes this scan keeps.
         hash_small: false,
+        keep_small: true,
     };
     let (mut from_folder, mut owned, mut entries) = (None, Vec::new(), Vec::new());
     let mut source_segments_hashed = 0;
@@ -159,7 +161,7 @@ pub fn prepare(
         .map_err(|e| format!("rank {rank}: cannot read --to {}: {e}", shown_path(&to)))?;
     // What is already at the destination, by size and time: the plan
     // says which of it to hash.
-    (options.hash, options.links) = (false, false);
+    (options.hash, options.links, options.keep_small) = (false, false, false);
     let found = scan_folder(&to_folder, options, &[], &mut |_| {}).map_err(in_rank)?;
     let (mut present, mut parts) = (Vec::new(), HashMap::new());
     for file in found.files {
@@ -301,6 +303,17 @@ pub fn share_peer(
         .iter()
         .map(|file| (file.name.as_str(), file.hashes.as_slice()))
         .collect();
+    let kept: HashMap<&str, &[u8]> = small
+        .iter()
+        .filter_map(|file| Some((file.name.as_str(), file.bytes.as_deref()?)))
+        .collect();
+    // The scan read these, whether a pack needs them or not; a pack's
+    // hashing reads the rest of its members.
+    let kept_len = |name: &str| kept.get(name).map_or(0, |bytes| bytes.len() as u64);
+    late.read.fetch_add(
+        kept.values().map(|b| b.len() as u64).sum(),
+        Ordering::Relaxed,
+    );
     for &index in &plan.seeds {
         let Some(folder) = &from_folder else {
             return Err(format!(
@@ -309,9 +322,13 @@ pub fn share_peer(
         };
         let pack = packs.get(index, folder, |_| true)?;
         let hashes = pack
-            .hash(&|name| listed.get(name).copied())
+            .hash(&|name| listed.get(name).copied(), &|name| {
+                kept.get(name).copied()
+            })
             .map_err(|e| format!("rank {rank}: {e}"))?;
-        late.read.fetch_add(pack.layout().size, Ordering::Relaxed);
+        let members = pack.layout().members.iter();
+        let unkept: u64 = members.map(|m| m.meta.size - kept_len(&m.name)).sum();
+        late.read.fetch_add(unkept, Ordering::Relaxed);
         owned.push(FileListing {
             name: pack.layout().name.clone(),
             hashes,
@@ -325,7 +342,7 @@ pub fn share_peer(
         if pack.has_copies() {
             // Its segments that match need not move (see resume, below).
             let hashes = pack
-                .hash(&|_| None)
+                .hash(&|_| None, &|_| None)
                 .map_err(|e| format!("rank {rank}: {e}"))?;
             candidates.push(FileListing {
                 name: name.clone(),

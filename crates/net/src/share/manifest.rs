@@ -172,6 +172,7 @@ mod tests {
                 ..FileMeta::default()
             },
             hashes: Vec::new(),
+            bytes: None,
         }
     }
 

@@ -3,25 +3,28 @@
 //! that fetches it, from the copies of the source's size it already has,
 //! so that those segments need not move); served by reading its members'
 //! bytes where they are; and written out as its segments arrive: each
-//! member gets its own exclusive temporary beside its final name
-//! ([`TempFile`], beneath `--to` without following links), takes the
-//! bytes of every verified segment that holds some of it, and is renamed
-//! into place (with the source's mode and time) as soon as the last of
-//! them is there. No pack is ever a file on disk: its bytes are its
-//! members', so it needs no room of its own.
+//! member is a new file beside its final name, beneath `--to` without
+//! following links, with no name until it is complete where the file
+//! system allows (a named temporary where not: [`NewFile`]); it takes the
+//! bytes of every verified segment that holds some of it, and gets the
+//! source's mode and time and its final name as soon as the last of them
+//! is there. No pack is ever a file on disk: its bytes are its members',
+//! so it needs no room of its own.
 
 use super::storage::append_at;
+use backlog::{Backlog, Pushed};
 use mpitorrent_core::content::hash_segment;
 use mpitorrent_core::escape::shown;
 use mpitorrent_core::holdings::HeldFile;
 use mpitorrent_core::tree::pack::PackLayout;
-use mpitorrent_fs::meta::{set_meta, set_meta_below};
-use mpitorrent_fs::{Error, Folder, TempFile};
+use mpitorrent_fs::meta::set_meta_below;
+use mpitorrent_fs::{Error, Folder, NewFile};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// The most bytes of pack segments a rank keeps in memory to serve
@@ -37,6 +40,9 @@ pub const CACHE_BYTES: usize = 8 << 20;
 pub struct SegmentCache {
     /// The segments, oldest first, and their bytes in all.
     segments: Mutex<(VecDeque<Cached>, usize)>,
+    /// The bytes of the segments that wait to be written, in every pack
+    /// ([`Backlog`]).
+    waiting: Arc<AtomicUsize>,
 }
 
 /// A segment in the cache: its pack's index in the plan, its own, its
@@ -44,7 +50,7 @@ pub struct SegmentCache {
 type Cached = (u32, u64, Arc<[u8]>);
 
 impl SegmentCache {
-    fn put(&self, pack: u32, index: u64, bytes: &[u8]) {
+    fn put(&self, pack: u32, index: u64, bytes: &Arc<[u8]>) {
         if bytes.len() > CACHE_BYTES {
             return;
         }
@@ -60,7 +66,7 @@ impl SegmentCache {
             *total -= old.len();
         }
         *total += bytes.len();
-        segments.push_back((pack, index, Arc::from(bytes)));
+        segments.push_back((pack, index, Arc::clone(bytes)));
     }
 
     fn get(&self, pack: u32, index: u64) -> Option<Arc<[u8]>> {
@@ -103,6 +109,10 @@ pub struct PackedFile {
     fsync: bool,
     /// What is written, from the first segment stored (or the end).
     writing: Mutex<Option<Vec<Member>>>,
+    /// Whether `writing` holds the members' states.
+    set_up: AtomicBool,
+    /// The segments stored but not yet written into the members.
+    backlog: Backlog,
 }
 
 /// Where a member of a pack being written stands.
@@ -117,7 +127,7 @@ enum Member {
     /// once some arrived (an empty member waits for the end).
     Waiting {
         remaining: u64,
-        temp: Option<Arc<TempFile>>,
+        temp: Option<Arc<NewFile>>,
     },
 }
 
@@ -134,12 +144,14 @@ impl PackedFile {
         PackedFile {
             layout,
             id,
-            cache,
             root,
             local,
             owner,
             fsync,
             writing: Mutex::new(None),
+            set_up: AtomicBool::new(false),
+            backlog: Backlog::new(Arc::clone(&cache.waiting)),
+            cache,
         }
     }
 
@@ -157,10 +169,12 @@ impl PackedFile {
     /// (`local`); a segment with bytes of a member it lacks gets an empty
     /// hash, which matches nothing. `expected` gives a member's hashes
     /// from a manifest, if any: a member whose bytes do not match is an
-    /// error naming it.
+    /// error naming it. `kept` gives a member's bytes if the scan kept
+    /// them (a seeder's), so that it is not opened again.
     pub fn hash<'e>(
         &self,
         expected: &dyn Fn(&str) -> Option<&'e [String]>,
+        kept: &dyn Fn(&str) -> Option<&'e [u8]>,
     ) -> Result<Vec<String>, String> {
         let segment_size = self.layout.segment_size as usize;
         let mut hashes = Vec::new();
@@ -172,11 +186,15 @@ impl PackedFile {
             let size = member.meta.size as usize;
             member_bytes.clear();
             if self.local[index] {
-                let file = folders.open_file(&member.name).map_err(|e| e.to_string())?;
                 let path = self.root.path().join(&member.name);
-                file.take(member.meta.size)
-                    .read_to_end(&mut member_bytes)
-                    .map_err(|e| Error::io("read", &path, e).to_string())?;
+                if let Some(bytes) = kept(&member.name) {
+                    member_bytes.extend_from_slice(bytes);
+                } else {
+                    let file = folders.open_file(&member.name).map_err(|e| e.to_string())?;
+                    file.take(member.meta.size)
+                        .read_to_end(&mut member_bytes)
+                        .map_err(|e| Error::io("read", &path, e).to_string())?;
+                }
                 if member_bytes.len() != size {
                     return Err(format!(
                         "{} changed while it was shared: {} bytes, where {size} were listed",
@@ -221,7 +239,7 @@ impl PackedFile {
             return String::new();
         }
         if !self.local.contains(&false) {
-            self.cache.put(self.id, index as u64, bytes);
+            self.cache.put(self.id, index as u64, &Arc::from(bytes));
         }
         hash_segment(bytes)
     }
@@ -230,13 +248,14 @@ impl PackedFile {
     /// member's temporary while it is being written, from its final name
     /// otherwise.
     pub fn append_segment(&self, index: u64, out: &mut Vec<u8>) -> Result<(), String> {
-        if let Some(bytes) = self.cache.get(self.id, index) {
+        let waiting = || self.backlog.find(index);
+        if let Some(bytes) = self.cache.get(self.id, index).or_else(waiting) {
             out.extend_from_slice(&bytes);
             return Ok(());
         }
         let range = self.layout.segment_range(index);
         let members = self.layout.overlapping(index);
-        let temps: Vec<Option<Arc<TempFile>>> = {
+        let temps: Vec<Option<Arc<NewFile>>> = {
             let writing = self.lock();
             members
                 .clone()
@@ -269,12 +288,62 @@ impl PackedFile {
         Ok(())
     }
 
-    /// Writes the verified segment `index` of the pack (`file`, as the
-    /// holdings see it) into its members, and renames those it completes.
-    pub fn store(&self, file: &HeldFile, index: u64, bytes: &[u8]) -> Result<(), String> {
-        self.cache.put(self.id, index, bytes);
+    /// Stores the verified segment `index` of the pack (`file`, as the
+    /// holdings see it): it is written into its members (and those it
+    /// completes get their final names) by a thread of their own
+    /// ([`backlog`]), or here if too many bytes wait already. An error
+    /// of an earlier segment's writing comes back here or at
+    /// [`Self::complete`], so the job fails before the tracker hears the
+    /// pack is complete.
+    pub fn store(
+        self: &Arc<Self>,
+        file: &HeldFile,
+        index: u64,
+        bytes: &[u8],
+    ) -> Result<(), String> {
+        let bytes: Arc<[u8]> = Arc::from(bytes);
+        self.cache.put(self.id, index, &bytes);
+        // The members' states come from the holdings, which only this
+        // thread sees. Once they are set up this thread never waits for
+        // the lock, which the writer holds while it writes a segment.
+        if !self.set_up.load(Ordering::Acquire) {
+            self.writing(&mut self.lock(), file)?;
+            self.set_up.store(true, Ordering::Release);
+        }
+        match self.backlog.push(index, Arc::clone(&bytes))? {
+            Pushed::Full => self.write_segment(index, &bytes),
+            Pushed::Queued { start: false } => Ok(()),
+            Pushed::Queued { start: true } => {
+                let pack = Arc::clone(self);
+                let spawned = std::thread::Builder::new()
+                    .name("pack writer".into())
+                    .spawn(move || pack.write_backlog());
+                if spawned.is_err() {
+                    // No thread to be had: this one writes.
+                    self.write_backlog();
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The writer: writes what waits until nothing does.
+    fn write_backlog(&self) {
+        while let Some((index, bytes)) = self.backlog.next() {
+            self.backlog.written(self.write_segment(index, &bytes));
+        }
+    }
+
+    /// Writes segment `index` into its members, and gives those it
+    /// completes their final names.
+    fn write_segment(&self, index: u64, bytes: &[u8]) -> Result<(), String> {
         let mut writing = self.lock();
-        let members = self.writing(&mut writing, file)?;
+        let Some(members) = writing.as_mut() else {
+            return Err(format!(
+                "'{}' was written before it was set up",
+                shown(&self.layout.name)
+            ));
+        };
         let start = self.layout.segment_range(index).start;
         let mut folders = Folders::new(&self.root);
         for m in self.layout.overlapping(index) {
@@ -305,6 +374,7 @@ impl PackedFile {
     /// Every segment is here: the members whose copies matched take the
     /// source's mode and time, and the empty ones are made.
     pub fn complete(&self, file: &HeldFile) -> Result<(), String> {
+        self.backlog.wait()?;
         let mut writing = self.lock();
         let members = self.writing(&mut writing, file)?;
         let mut folders = Folders::new(&self.root);
@@ -351,6 +421,7 @@ impl PackedFile {
     /// The job failed: removes the members' temporaries (members already
     /// renamed into place stay, as whole files do).
     pub fn abandon(&self) {
+        self.backlog.stop();
         if let Some(members) = self.lock().as_mut() {
             for member in members.iter_mut() {
                 if let Member::Waiting {
@@ -425,14 +496,10 @@ impl PackedFile {
 
     /// Member `m` has all its bytes: it gets the source's mode and time
     /// through its descriptor (flushed if `--fsync`) and its final name.
-    fn finish(&self, m: usize, temp: &TempFile) -> Result<(), String> {
-        let member = &self.layout.members[m];
-        let failed = |e| Error::io("write", temp.final_path(), e).to_string();
-        set_meta(temp.file(), member.meta.mode, member.meta.mtime).map_err(failed)?;
-        if self.fsync {
-            temp.file().sync_all().map_err(failed)?;
-        }
-        temp.commit().map_err(|e| e.to_string())
+    fn finish(&self, m: usize, temp: &NewFile) -> Result<(), String> {
+        let meta = &self.layout.members[m].meta;
+        temp.finish(meta.mode, meta.mtime, self.fsync)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -470,12 +537,16 @@ impl<'a> Folders<'a> {
         folder.open_file(Path::new(base))
     }
 
-    /// A new temporary for the member `name`, written by `owner`.
-    fn temp(&mut self, name: &'a str, owner: u32) -> Result<TempFile, String> {
+    /// A new file for the member `name`, written by `owner`: unnamed
+    /// until it is complete where the file system allows (see
+    /// [`mpitorrent_fs::unnamed`]), a killed run's members are fetched
+    /// again, never resumed, so they need no temporary to find.
+    fn temp(&mut self, name: &'a str, owner: u32) -> Result<NewFile, String> {
         let (folder, base) = self.folder_of(name).map_err(|e| e.to_string())?;
-        TempFile::create(folder, base.as_ref(), owner).map_err(|e| e.to_string())
+        NewFile::create(folder, base.as_ref(), owner).map_err(|e| e.to_string())
     }
 }
 
+mod backlog;
 #[cfg(test)]
 mod tests;

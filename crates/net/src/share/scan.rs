@@ -10,7 +10,7 @@ use mpitorrent_core::escape::shown_path;
 use mpitorrent_core::tree::{FileMeta, TreeEntry};
 use mpitorrent_fs::beneath::{FolderId, Kind, Visitor};
 use mpitorrent_fs::bounded::{open_regular, ReadError};
-use mpitorrent_fs::meta::{meta_of, read_link};
+use mpitorrent_fs::meta::{meta_of, open_with_meta, read_link};
 use mpitorrent_fs::{Error, Folder};
 use std::ffi::OsStr;
 use std::io::{self, Read};
@@ -25,7 +25,14 @@ pub struct ScannedFile {
     pub meta: FileMeta,
     /// Empty unless the scan hashes ([`ScanOptions::hash`]).
     pub hashes: Vec<String>,
+    /// The bytes of a file smaller than a segment, read while it was
+    /// open, if the scan keeps them ([`ScanOptions::keep_small`]).
+    pub bytes: Option<Vec<u8>>,
 }
+
+/// The most bytes of small files a scan keeps ([`ScanOptions::keep_small`]);
+/// those past it are read again when their packs are hashed.
+pub const KEEP_SMALL_BYTES: u64 = 16 << 20;
 
 /// What a scan looks at.
 #[derive(Clone, Copy, Debug)]
@@ -39,6 +46,11 @@ pub struct ScanOptions {
     /// With `hash`, hash files smaller than a segment too (a seeder of
     /// `share` leaves them to its packs: see [`super::pack`]).
     pub hash_small: bool,
+    /// Keep the bytes of files smaller than a segment, up to
+    /// [`KEEP_SMALL_BYTES`] in all: a seeder's packs hash them without
+    /// opening each file again (20,000 files of 150 bytes: 100,000 system
+    /// calls fewer before the swarm starts).
+    pub keep_small: bool,
 }
 
 /// Everything a scan found.
@@ -213,6 +225,7 @@ pub fn scan_folder(
         skip,
         warn,
         found: Scanned::default(),
+        kept: 0,
     };
     root.walk(&mut scan)?;
     let mut found = scan.found;
@@ -227,6 +240,8 @@ struct Scan<'a> {
     skip: &'a [FolderId],
     warn: &'a mut dyn FnMut(String),
     found: Scanned,
+    /// The bytes of small files kept so far.
+    kept: u64,
 }
 
 impl Scan<'_> {
@@ -296,8 +311,8 @@ impl Visitor for Scan<'_> {
             });
             return Ok(());
         }
-        let file = match folder.open_file(Path::new(name)) {
-            Ok(file) => file,
+        let (file, mut meta) = match open_with_meta(folder, Path::new(name)) {
+            Ok(opened) => opened,
             // Replaced by a link or a FIFO since the listing.
             Err(Error::Link { .. } | Error::NotAFile { .. } | Error::IsAFolder { .. }) => {
                 (self.warn)(skip("not a regular file"));
@@ -305,19 +320,30 @@ impl Visitor for Scan<'_> {
             }
             Err(e) => return Err(e),
         };
-        let mut meta = meta_of(&file).map_err(|e| Error::io("stat", &path, e))?;
-        let mut hashes = Vec::new();
+        let (mut hashes, mut bytes) = (Vec::new(), None);
         let small = meta.size < self.options.segment_size;
         if self.options.hash && (self.options.hash_small || !small) {
             let (size, hashed) = hash_open(file, self.options.segment_size)
                 .map_err(|e| Error::io("read", &path, e))?;
             // The size the hashes cover (the file may have grown since).
             (meta.size, hashes) = (size, hashed);
+        } else if small && self.options.keep_small && self.kept + meta.size <= KEEP_SMALL_BYTES {
+            let mut read = Vec::with_capacity(meta.size as usize);
+            file.take(meta.size)
+                .read_to_end(&mut read)
+                .map_err(|e| Error::io("read", &path, e))?;
+            // One that shrank since its stat is read again when its pack
+            // is hashed, which says so.
+            if read.len() as u64 == meta.size {
+                self.kept += meta.size;
+                bytes = Some(read);
+            }
         }
         self.found.files.push(ScannedFile {
             name: name_in_swarm,
             meta,
             hashes,
+            bytes,
         });
         Ok(())
     }
@@ -378,6 +404,47 @@ mod tests {
     }
 
     #[test]
+    fn keeps_the_bytes_of_small_files_up_to_a_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("tiny"), b"t").unwrap();
+        fs::write(dir.path().join("whole"), b"0123").unwrap();
+        // Sparse: as many bytes as are kept in all, so tiny and big do not
+        // both fit (which goes first is the folder's order).
+        let big = fs::File::create(dir.path().join("big")).unwrap();
+        big.set_len(KEEP_SMALL_BYTES).unwrap();
+        let options = ScanOptions {
+            segment_size: 4,
+            hash: false,
+            links: false,
+            hash_small: false,
+            keep_small: true,
+        };
+        let root = Folder::open(dir.path()).unwrap();
+        let big_segments = ScanOptions {
+            segment_size: KEEP_SMALL_BYTES + 1,
+            ..options
+        };
+        let found = scan_folder(&root, big_segments, &[], &mut |_| {}).unwrap();
+        let kept: Vec<(&str, usize)> = found
+            .files
+            .iter()
+            .filter_map(|f| Some((f.name.as_str(), f.bytes.as_ref()?.len())))
+            .collect();
+        assert!(kept.contains(&("whole", 4)), "{kept:?}");
+        let total: usize = kept.iter().map(|(_, len)| len).sum();
+        assert!(total as u64 <= KEEP_SMALL_BYTES, "{kept:?}");
+        assert_eq!(kept.len(), 2, "tiny or big, not both: {kept:?}");
+        // A file of a segment or more is never kept.
+        let found = scan_folder(&root, options, &[], &mut |_| {}).unwrap();
+        let bytes = |name: &str| {
+            let file = found.files.iter().find(|f| f.name == name).unwrap();
+            file.bytes.clone()
+        };
+        assert_eq!(bytes("tiny"), Some(b"t".to_vec()));
+        assert_eq!((bytes("whole"), bytes("big")), (None, None));
+    }
+
+    #[test]
     fn scans_sub_folders_and_skips_links() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("sub/deeper")).unwrap();
@@ -392,6 +459,7 @@ mod tests {
             hash: true,
             links: false,
             hash_small: true,
+            keep_small: false,
         };
         let found = scan_folder(&root, options, &[], &mut |w| warnings.push(w)).unwrap();
         let names: Vec<&str> = found.files.iter().map(|f| f.name.as_str()).collect();
