@@ -28,7 +28,7 @@ pub fn abort(code: i32) -> ! {
 pub const ABORT_GRACE: Duration = Duration::from_secs(3);
 
 /// How long a rank of a job that ended normally waits in `MPI_Finalize`.
-/// Every rank met the others at the shutdown barrier before it (see
+/// Every rank met the others at the shutdown meeting before it (see
 /// [`drain`]), so nothing is left to do but the library's
 /// own teardown, which normally takes milliseconds; MPICH over UCX's TCP
 /// transport was seen to hang there for good, even in a plain C program.
