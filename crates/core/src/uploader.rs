@@ -159,14 +159,19 @@ impl Uploader {
         let Some(held) = held.flatten() else {
             return false;
         };
-        self.stats.sent.add(file, to);
+        self.serve_held(to, held, index);
+        true
+    }
+
+    /// Serves segment `index`, which this peer holds, of `held` to `to`.
+    fn serve_held(&mut self, to: Rank, held: Arc<HeldFile>, index: SegmentIdx) {
+        self.stats.sent.add(held.id, to);
         self.sent.add(MessageKind::SegmentAck);
         self.events.push_back(UploadEvent::Serve(Serve {
             to,
             file: held,
             index,
         }));
-        true
     }
 
     fn nack(&mut self, to: Rank, file: FileId, index: SegmentIdx) {
@@ -188,15 +193,28 @@ impl Uploader {
             return;
         }
         let mut waiting = std::mem::take(&mut self.waiting);
+        // Waiting segments come in runs of one file (a batch asks for one):
+        // the file is looked up once per run, not once per segment, since
+        // this runs every time the download side stores a segment.
+        let mut run: Option<(FileId, Option<Arc<HeldFile>>, bool)> = None;
         waiting.retain(|w| {
-            if self.serve(w.to, w.file, w.index) {
-                return false;
+            if run.as_ref().is_none_or(|(id, ..)| *id != w.file) {
+                let held = self.holdings.get(w.file);
+                let left = self.holdings.has_left(w.file);
+                run = Some((w.file, held, left));
             }
-            if self.holdings.has_left(w.file) {
-                self.nack(w.to, w.file, w.index);
-                return false;
+            let (_, held, left) = run.as_ref().expect("looked up above");
+            match held {
+                Some(held) if held.has(w.index) => {
+                    self.serve_held(w.to, Arc::clone(held), w.index);
+                    false
+                }
+                _ if *left => {
+                    self.nack(w.to, w.file, w.index);
+                    false
+                }
+                _ => true,
             }
-            true
         });
         self.waiting = waiting;
     }

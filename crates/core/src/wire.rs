@@ -14,12 +14,17 @@
 //! front of it, unread). [`encode`] and [`decode`] are the same format for
 //! callers that hold a message or borrow bytes.
 //!
+//! Several small messages to one rank may travel in one [`bundle`].
+//!
 //! Decoding never panics and never trusts a length it has not seen bytes
 //! for: bad input from another rank (a bug, or a different build of the
 //! binary) is a [`WireError`], which the caller reports and aborts on.
 
 use crate::{FileId, Message, Payload, SegmentIdx};
 use std::io;
+
+mod bundle;
+pub use bundle::{bundle, decode_all, overhead as bundle_overhead, BUNDLE_MARK};
 
 /// Bumped whenever the meaning or layout of a message changes.
 /// 2: REGISTER carries candidates, LEAVE, and the ACK payload after the header.
@@ -39,7 +44,9 @@ use std::io;
 /// 8: a source shared by several seeders is read once: REGISTER's
 ///    `stripes`, TREE_OFFER's `manifest`, TREE_PLAN's `stripes`, STATS'
 ///    `source_bytes_read`.
-pub const WIRE_VERSION: u8 = 8;
+/// 9: bundles (several small messages to one rank in one transport
+///    message, [`bundle`]).
+pub const WIRE_VERSION: u8 = 9;
 
 /// A message that could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -383,10 +390,10 @@ mod tests {
     fn rejects_empty_wrong_version_and_trailing_bytes() {
         assert_eq!(decode(&[]), Err(WireError::Empty));
         let mut bytes = encode(&Message::Terminate);
-        bytes[0] = 9;
+        bytes[0] = WIRE_VERSION + 1;
         assert!(matches!(
             decode(&bytes),
-            Err(WireError::Version { found: 9 })
+            Err(WireError::Version { found }) if found == WIRE_VERSION + 1
         ));
         let mut bytes = encode(&Message::Terminate);
         bytes.push(0);

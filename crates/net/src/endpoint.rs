@@ -40,6 +40,14 @@ impl Envelope {
         let from = self.from;
         wire::decode_owned(self.bytes).map_err(|source| TransportError::Wire { from, source })
     }
+
+    /// Decodes every message it holds: itself, or each of a bundle's (see
+    /// [`wire::bundle`]), in order. Where bundles may arrive (a download
+    /// thread's channel), receivers take them through this.
+    pub fn decode_all(self) -> Result<Vec<Message>, TransportError> {
+        let from = self.from;
+        wire::decode_all(self.bytes).map_err(|source| TransportError::Wire { from, source })
+    }
 }
 
 /// One thread's handle on the transport. Each thread owns its own (an MPI
@@ -167,8 +175,9 @@ pub trait Fabric: Sync {
 /// What an encoded message is, in a word (its kind), for a diagnostic about
 /// a message no thread took.
 pub fn describe(bytes: &[u8]) -> String {
-    match mpitorrent_core::wire::decode(bytes) {
-        Ok(msg) => msg.kind().name().to_string(),
+    match wire::decode_all(bytes.to_vec()).as_deref() {
+        Ok([msg]) => msg.kind().name().to_string(),
+        Ok(messages) => format!("a bundle of {} messages", messages.len()),
         Err(_) => format!("{} undecodable bytes", bytes.len()),
     }
 }

@@ -23,6 +23,7 @@ pub mod launcher;
 pub mod local;
 #[cfg(feature = "mpi")]
 pub mod mpi;
+pub mod outbox;
 pub mod output;
 pub mod peer;
 pub mod resources;

@@ -270,14 +270,20 @@ fn register<E: Endpoint>(endpoint: &E, mut peer: Registering) -> Result<Box<Side
     }
 }
 
-/// Decodes a received message and feeds it to a state machine; a problem
-/// comes back as the one line the user will read, naming this rank.
+/// Decodes a received message (or each of a bundle's) and feeds it to a
+/// state machine; a problem comes back as the one line the user will read,
+/// naming this rank.
 fn feed(
     rank: Rank,
     envelope: Envelope,
-    handle: impl FnOnce(Rank, Message) -> Result<(), ProtocolError>,
+    mut handle: impl FnMut(Rank, Message) -> Result<(), ProtocolError>,
 ) -> Result<(), String> {
     let from = envelope.from;
-    let msg = envelope.decode().map_err(|e| format!("rank {rank}: {e}"))?;
-    handle(from, msg).map_err(|e| e.to_string())
+    let messages = envelope
+        .decode_all()
+        .map_err(|e| format!("rank {rank}: {e}"))?;
+    for msg in messages {
+        handle(from, msg).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }

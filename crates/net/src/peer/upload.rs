@@ -4,12 +4,15 @@
 //! tracker aborts the job (then it also tells the download thread to stop).
 //! A segment requested before this rank has it waits in the [`Uploader`]
 //! and is served once the download thread holds it and has woken this one
-//! (see the [parent module](super)). Injected faults strike here.
+//! (see the [parent module](super)). The ACKs of one pass go out
+//! together where they are small (an [`Outbox`]). Injected faults strike
+//! here.
 
 use super::{feed, PeerError, POLL_INTERVAL};
 use crate::content::Content;
 use crate::endpoint::Wake;
 use crate::fault::{Fault, FaultPlan};
+use crate::outbox::Outbox;
 use crate::{Endpoint, Envelope, Fabric, TransportError};
 use mpitorrent_core::uploader::{Serve, UploadEvent, Uploader};
 use mpitorrent_core::{Channel, TRACKER};
@@ -30,6 +33,7 @@ pub(super) fn upload_thread<F: Fabric>(
     let rank = endpoint.rank();
     let _span = tracing::info_span!("upload", rank = rank.0).entered();
     let fault = FaultPlan::for_rank(fault, rank);
+    let mut outbox = Outbox::default();
     loop {
         let mut ended = None;
         // Segments it relays are served as the download thread gets them:
@@ -56,7 +60,7 @@ pub(super) fn upload_thread<F: Fabric>(
             match event {
                 UploadEvent::Serve(serve) => match encode(&serve, content, fault) {
                     // Where every ACK goes.
-                    Ok(bytes) => endpoint.send(serve.to, Channel::Download, bytes)?,
+                    Ok(bytes) => outbox.send(&endpoint, serve.to, Channel::Download, bytes)?,
                     Err(reason) => uploader.report_failure(format!("rank {rank}: {reason}")),
                 },
                 UploadEvent::Terminated => {
@@ -70,6 +74,7 @@ pub(super) fn upload_thread<F: Fabric>(
                 UploadEvent::Aborted { reason } => ended = Some(Err(PeerError::Aborted(reason))),
             }
         }
+        outbox.flush(&endpoint)?;
         while let Some(transmit) = uploader.poll_transmit() {
             endpoint.transmit(&transmit)?;
         }
