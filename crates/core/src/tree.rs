@@ -19,7 +19,7 @@ use crate::{Destination, Rank, Stripe};
 use pack::{form_packs, Pack, PackLayout, SmallFile};
 use preflight::preflight;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// A modification time: seconds and nanoseconds since the epoch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -196,25 +196,29 @@ pub fn plan_tree(
             by_name.entry(entry.name()).or_insert(entry);
         }
     }
-    let sizes: BTreeMap<&str, FileMeta> = by_name
+    // The files in name order, and by name. (Every set of names below is
+    // hashed: a tree of 20,000 files took 80 ms to plan with ordered sets,
+    // most of it comparing paths that share their first characters.)
+    let files: Vec<(&str, FileMeta)> = by_name
         .iter()
         .filter_map(|(name, entry)| match entry {
             TreeEntry::File { meta, .. } => Some((*name, *meta)),
             _ => None,
         })
         .collect();
+    let sizes: HashMap<&str, FileMeta> = files.iter().copied().collect();
     let entries: Vec<TreeEntry> = by_name.values().map(|e| (*e).clone()).collect();
     let small = |name: &str| sizes.get(name).is_some_and(|m| m.size < segment_size);
     let mut counts = RerunCounts::default();
     let mut plans = Vec::new();
     let mut needs = Vec::new();
     let mut owners = Vec::new();
-    let mut wanted: BTreeSet<&str> = BTreeSet::new();
+    let mut wanted: HashSet<&str> = HashSet::new();
     for (rank, offer) in offers {
         counts.source_segments_hashed += offer.source_segments_hashed;
         let mut plan = TreePlan::default();
         // A seeder's own files are not written to its destination.
-        let owned: BTreeSet<&str> = offer.entries.iter().map(TreeEntry::name).collect();
+        let owned: HashSet<&str> = offer.entries.iter().map(TreeEntry::name).collect();
         for present in &offer.present {
             let name = present.name.as_str();
             let Some(source) = sizes.get(name).filter(|_| !owned.contains(name)) else {
@@ -249,7 +253,7 @@ pub fn plan_tree(
                 plan.resume.push(part.name.clone());
             }
         }
-        let unchanged: BTreeSet<&str> = plan.unchanged.iter().map(String::as_str).collect();
+        let unchanged: HashSet<&str> = plan.unchanged.iter().map(String::as_str).collect();
         let lacks = |name: &&str| !owned.contains(*name) && !unchanged.contains(*name);
         wanted.extend(sizes.keys().copied().filter(lacks));
         // What it lacks: a file it may keep after hashing still counts, as
@@ -273,14 +277,14 @@ pub fn plan_tree(
         .filter(|name| !small(name))
         .cloned()
         .collect();
-    let unwanted: Vec<String> = (sizes.keys())
+    let unwanted: Vec<String> = (files.iter().map(|(name, _)| name))
         .filter(|name| !small(name) && !wanted.contains(*name))
         .map(|name| name.to_string())
         .collect();
     for plan in &mut plans {
         plan.compared = compared.iter().cloned().collect();
         plan.unwanted.clone_from(&unwanted);
-        let rehash: BTreeSet<&str> = plan.rehash.iter().map(String::as_str).collect();
+        let rehash: HashSet<&str> = plan.rehash.iter().map(String::as_str).collect();
         for &index in &plan.fetches {
             let layout = &packs[index as usize];
             let local = |m: usize| rehash.contains(layout.members[m].name.as_str());
@@ -296,10 +300,11 @@ pub fn plan_tree(
     }
     // A seeder counted every large file it offers as hashed; it reads no
     // unwanted one.
+    let unwanted_set: HashSet<&str> = unwanted.iter().map(String::as_str).collect();
     for (_, offer) in offers.iter().filter(|(_, offer)| !offer.manifest) {
         for entry in &offer.entries {
             if let TreeEntry::File { name, meta, .. } = entry {
-                if unwanted.contains(name) {
+                if unwanted_set.contains(name.as_str()) {
                     let segments = segment_count(meta.size, segment_size);
                     // (Saturating: the count is the peer's word, not checked.)
                     counts.source_segments_hashed =
@@ -328,7 +333,7 @@ pub fn plan_tree(
 fn plan_packs(
     offers: &[(Rank, TreeOffer)],
     entries: &[TreeEntry],
-    owners: &[BTreeSet<&str>],
+    owners: &[HashSet<&str>],
     plans: &mut [TreePlan],
     segment_size: u64,
 ) -> Result<Vec<PackLayout>, String> {
@@ -345,7 +350,7 @@ fn plan_packs(
                 .collect()
         })
         .collect();
-    let names = |list: fn(&TreePlan) -> &Vec<String>| -> Vec<BTreeSet<String>> {
+    let names = |list: fn(&TreePlan) -> &Vec<String>| -> Vec<HashSet<String>> {
         plans
             .iter()
             .map(|plan| list(plan).iter().cloned().collect())

@@ -54,6 +54,10 @@ pub enum Kind {
     Other,
 }
 
+/// What [`Folder::list`] hands each sub-folder to enter: the visitor, the
+/// open folder and its path below the walk's start.
+pub(crate) type Enter<'a> = dyn FnMut(&mut dyn Visitor, Folder, PathBuf) -> Result<(), Error> + 'a;
+
 /// A folder's identity on this machine (device and inode numbers), to
 /// recognise it whatever path leads to it.
 pub type FolderId = (u64, u64);
@@ -233,6 +237,20 @@ impl Folder {
     }
 
     fn walk_below(&self, relative: &Path, visitor: &mut dyn Visitor) -> Result<(), Error> {
+        self.list(relative, visitor, &mut |visitor, sub, below| {
+            sub.walk_below(&below, visitor)
+        })
+    }
+
+    /// Hands this folder's entries (found at `relative` below a walk's
+    /// start) to `visitor`, and each sub-folder it chooses to enter, opened,
+    /// to `enter` with the visitor (a walk goes into it there, or later).
+    pub(crate) fn list(
+        &self,
+        relative: &Path,
+        visitor: &mut dyn Visitor,
+        enter: &mut Enter<'_>,
+    ) -> Result<(), Error> {
         for (name, kind) in self.entries()? {
             let below = relative.join(&name);
             if kind != Kind::Folder {
@@ -240,11 +258,8 @@ impl Folder {
                 continue;
             }
             match self.child(&name, false) {
-                Ok(sub) => {
-                    if visitor.enter(&sub, &below)? {
-                        sub.walk_below(&below, visitor)?;
-                    }
-                }
+                Ok(sub) if visitor.enter(&sub, &below)? => enter(visitor, sub, below)?,
+                Ok(_) => {}
                 // Swapped for a link since the listing: still a link.
                 Err(Error::Link { .. }) => visitor.visit(self, &name, &below, Kind::Link)?,
                 Err(e) => return Err(e),

@@ -22,6 +22,7 @@ pub mod meta;
 pub mod stale;
 pub mod temp;
 pub mod unnamed;
+pub mod walk;
 
 pub use beneath::{Folder, NAME_MAX};
 pub use error::Error;

@@ -30,7 +30,7 @@
 use super::{TreeEntry, TreeOffer};
 use crate::content::segment_count;
 use crate::{Rank, SegmentIdx, Stripe};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 
 /// A listing's size and time, `None` where the name is not a regular file
 /// (or its hashes come from a manifest): listings are one copy when these
@@ -57,7 +57,7 @@ pub fn deal(
     segment_size: u64,
 ) -> Vec<SeederStripes> {
     // Each name's listings: the offer and the file's size and time.
-    let mut by_name: BTreeMap<&str, Vec<(usize, Listed)>> = BTreeMap::new();
+    let mut by_name: HashMap<&str, Vec<(usize, Listed)>> = HashMap::new();
     for (at, (_, offer)) in offers.iter().enumerate() {
         for entry in &offer.entries {
             let meta = match entry {
@@ -67,8 +67,11 @@ pub fn deal(
             by_name.entry(entry.name()).or_default().push((at, meta));
         }
     }
+    // Only names several seeders list can be shared, dealt in name order.
+    let mut shared: Vec<_> = by_name.into_iter().filter(|(_, l)| l.len() >= 2).collect();
+    shared.sort_unstable_by_key(|&(name, _)| name);
     let mut dealt = vec![SeederStripes::default(); offers.len()];
-    for (name, listings) in by_name {
+    for (name, listings) in shared {
         let Some((size, _)) = listings[0].1 else {
             continue;
         };

@@ -3,7 +3,8 @@
 //! (if asked) the BLAKE3 hash of every segment, read one segment at a
 //! time; and the folders (empty ones included) and, with `--links`, the
 //! symbolic links of the tree. The walk opens every folder and file
-//! beneath the root without following links ([`mpitorrent_fs::beneath`]).
+//! beneath the root without following links ([`mpitorrent_fs::beneath`]),
+//! on several threads ([`mpitorrent_fs::walk`]).
 
 use mpitorrent_core::content::{hash_segment, relative_path_problem};
 use mpitorrent_core::escape::shown_path;
@@ -11,10 +12,12 @@ use mpitorrent_core::tree::{FileMeta, TreeEntry};
 use mpitorrent_fs::beneath::{FolderId, Kind, Visitor};
 use mpitorrent_fs::bounded::{open_regular, ReadError};
 use mpitorrent_fs::meta::{meta_of, open_with_meta, read_link};
+use mpitorrent_fs::walk::walk_parallel;
 use mpitorrent_fs::{Error, Folder};
 use std::ffi::OsStr;
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A regular file found under a shared folder.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -220,41 +223,66 @@ pub fn scan_folder(
     skip: &[FolderId],
     warn: &mut dyn FnMut(String),
 ) -> Result<Scanned, Error> {
-    let mut scan = Scan {
-        options,
-        skip,
-        warn,
-        found: Scanned::default(),
-        kept: 0,
-    };
-    root.walk(&mut scan)?;
-    let mut found = scan.found;
+    let kept = AtomicU64::new(0);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(SCAN_THREADS));
+    let mut scans: Vec<Scan> = (0..threads)
+        .map(|_| Scan {
+            options,
+            skip,
+            warnings: Vec::new(),
+            found: Scanned::default(),
+            kept: &kept,
+        })
+        .collect();
+    walk_parallel(root, &mut scans)?;
+    let (mut found, mut warnings) = (Scanned::default(), Vec::new());
+    for scan in scans {
+        found.files.extend(scan.found.files);
+        found.others.extend(scan.found.others);
+        warnings.extend(scan.warnings);
+    }
     found.files.sort_by(|a, b| a.name.cmp(&b.name));
     found.others.sort_by(|a, b| a.name().cmp(b.name()));
+    // Which thread saw what is not determined; the order said is.
+    warnings.sort();
+    warnings.into_iter().for_each(warn);
     Ok(found)
 }
 
-/// What [`scan_folder`] has found so far.
+/// The most threads a scan lists and reads on: each waits for the kernel
+/// (and on a parallel filesystem for its metadata servers) most of the
+/// time, so more than the cores help there; beyond this, little.
+const SCAN_THREADS: usize = 8;
+
+/// What one thread of [`scan_folder`] has found so far.
 struct Scan<'a> {
     options: ScanOptions,
     skip: &'a [FolderId],
-    warn: &'a mut dyn FnMut(String),
+    warnings: Vec<String>,
     found: Scanned,
-    /// The bytes of small files kept so far.
-    kept: u64,
+    /// The bytes of small files kept so far, by every thread.
+    kept: &'a AtomicU64,
 }
 
 impl Scan<'_> {
+    /// Takes `size` bytes of the budget for kept small files, if they fit.
+    fn keep(&self, size: u64) -> bool {
+        let fits = |kept: u64| (kept + size <= KEEP_SMALL_BYTES).then_some(kept + size);
+        self.kept
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, fits)
+            .is_ok()
+    }
+
     /// The swarm name of `relative`, or `None` (and a warning about
     /// `path`) if it cannot be used on another rank.
     fn usable_name(&mut self, path: &Path, relative: &Path) -> Option<String> {
         let skip = |why: &str| format!("skipping {}: {why}", shown_path(path));
         let Some(name) = swarm_name(relative) else {
-            (self.warn)(skip("its name is not UTF-8"));
+            self.warnings.push(skip("its name is not UTF-8"));
             return None;
         };
         if let Some(problem) = relative_path_problem(&name) {
-            (self.warn)(skip(&problem));
+            self.warnings.push(skip(&problem));
             return None;
         }
         Some(name)
@@ -293,7 +321,7 @@ impl Visitor for Scan<'_> {
                 Kind::Link => "a symbolic link (--links recreates links)",
                 _ => "not a regular file",
             };
-            (self.warn)(skip(why));
+            self.warnings.push(skip(why));
             return Ok(());
         }
         let Some(name_in_swarm) = self.usable_name(&path, relative) else {
@@ -302,7 +330,7 @@ impl Visitor for Scan<'_> {
         if kind == Kind::Link {
             let target = read_link(folder, name)?;
             let Some(target) = target.to_str() else {
-                (self.warn)(skip("its link target is not UTF-8"));
+                self.warnings.push(skip("its link target is not UTF-8"));
                 return Ok(());
             };
             self.found.others.push(TreeEntry::Link {
@@ -315,7 +343,7 @@ impl Visitor for Scan<'_> {
             Ok(opened) => opened,
             // Replaced by a link or a FIFO since the listing.
             Err(Error::Link { .. } | Error::NotAFile { .. } | Error::IsAFolder { .. }) => {
-                (self.warn)(skip("not a regular file"));
+                self.warnings.push(skip("not a regular file"));
                 return Ok(());
             }
             Err(e) => return Err(e),
@@ -327,7 +355,7 @@ impl Visitor for Scan<'_> {
                 .map_err(|e| Error::io("read", &path, e))?;
             // The size the hashes cover (the file may have grown since).
             (meta.size, hashes) = (size, hashed);
-        } else if small && self.options.keep_small && self.kept + meta.size <= KEEP_SMALL_BYTES {
+        } else if small && self.options.keep_small && self.keep(meta.size) {
             let mut read = Vec::with_capacity(meta.size as usize);
             file.take(meta.size)
                 .read_to_end(&mut read)
@@ -335,7 +363,6 @@ impl Visitor for Scan<'_> {
             // One that shrank since its stat is read again when its pack
             // is hashed, which says so.
             if read.len() as u64 == meta.size {
-                self.kept += meta.size;
                 bytes = Some(read);
             }
         }
