@@ -23,6 +23,9 @@ pub struct RunSample {
     pub segments: u64,
     /// Messages of every kind per downloaded segment.
     pub messages_per_segment: f64,
+    /// Transport messages (MPI sends: a bundle of several protocol
+    /// messages counts once) per downloaded segment.
+    pub transport_per_segment: f64,
     /// Messages to the tracker per downloaded segment.
     pub tracker_messages_per_segment: f64,
     /// The lowest Jain index over the files; none if no file was uploaded.
@@ -72,6 +75,7 @@ impl RunSample {
             swarm_seconds: report.wall_seconds,
             segments: report.segments_downloaded,
             messages_per_segment: report.messages.per_segment,
+            transport_per_segment: report.messages.transport_per_segment,
             tracker_messages_per_segment: report.messages.to_tracker_per_segment,
             fairness_min: report
                 .files
@@ -116,6 +120,7 @@ pub struct Medians {
     pub swarm_seconds: f64,
     pub segments: f64,
     pub messages_per_segment: f64,
+    pub transport_per_segment: f64,
     pub tracker_messages_per_segment: f64,
     pub fairness_min: Option<f64>,
     pub cpu_seconds: f64,
@@ -142,6 +147,7 @@ impl Medians {
             swarm_seconds: of(|r| r.swarm_seconds)?,
             segments: of(|r| r.segments as f64)?,
             messages_per_segment: of(|r| r.messages_per_segment)?,
+            transport_per_segment: of(|r| r.transport_per_segment)?,
             tracker_messages_per_segment: of(|r| r.tracker_messages_per_segment)?,
             fairness_min: median(runs.iter().filter_map(|r| r.fairness_min)),
             cpu_seconds: of(|r| r.cpu_seconds)?,

@@ -8,7 +8,7 @@ use crate::runner::{window_label, CaseResult};
 pub type Column = (&'static str, bool);
 
 /// The columns of the swarm table.
-const COLUMNS: [Column; 18] = [
+const COLUMNS: [Column; 19] = [
     ("scenario", false),
     ("np", true),
     ("strategy", false),
@@ -20,6 +20,7 @@ const COLUMNS: [Column; 18] = [
     ("msg floor s", true),
     ("vs msg floor", true),
     ("msgs/seg", true),
+    ("sends/seg", true),
     ("tracker msgs/seg", true),
     ("fairness", true),
     ("CPU s", true),
@@ -102,6 +103,7 @@ fn row(case: &CaseResult) -> Vec<String> {
             format!("{:.3}", m.message_floor_seconds),
             format!("{:.2}", m.message_floor_ratio),
             format!("{:.2}", m.messages_per_segment),
+            format!("{:.2}", m.transport_per_segment),
             format!("{:.3}", m.tracker_messages_per_segment),
             m.fairness_min
                 .map_or_else(|| "-".to_string(), |f| format!("{f:.2}")),

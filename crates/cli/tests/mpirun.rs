@@ -49,7 +49,43 @@ fn classic_shapes_under_mpirun() {
 #[test]
 fn large_swarm_under_mpirun() {
     // 16 ranks, 20 files of 2,000 segments, each wanted by 8 peers.
-    run_shape(&shapes::by_name("large").unwrap());
+    let large = shapes::by_name("large").unwrap();
+    let report = tempfile::tempdir().unwrap();
+    let path = report.path().join("r.json");
+    run_shape_with(&large, &["--report", path.to_str().unwrap()]);
+    // A seed answers a batch of requests it holds in one pass: the ACKs
+    // travel in bundles, each still an ACK of its own.
+    let (protocol, transport) = messages_per_segment(&path);
+    assert!(protocol < 1.5, "{protocol} messages per segment");
+    assert!(
+        transport < protocol / 2.0,
+        "{transport} transport messages per segment"
+    );
+}
+
+#[test]
+fn the_seeds_protocol_under_mpirun_sends_every_message_alone() {
+    // One request at a time: no two ACKs to one rank are ever ready
+    // together, so nothing is bundled, message for message the seed's.
+    let report = tempfile::tempdir().unwrap();
+    let path = report.path().join("r.json");
+    let shape = shapes::by_name("five-trade-seven").unwrap();
+    let args = ["--strategy", "round-robin", "--window", "1", "--report"];
+    run_shape_with(&shape, &[&args[..], &[path.to_str().unwrap()]].concat());
+    let (protocol, transport) = messages_per_segment(&path);
+    assert_eq!(protocol, transport);
+}
+
+/// The report's protocol and transport messages per segment.
+fn messages_per_segment(report: &Path) -> (f64, f64) {
+    let report: serde_json::Value = serde_json::from_slice(&fs::read(report).unwrap()).unwrap();
+    let messages = &report["messages"];
+    let per = |key: &str| {
+        messages[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key}: {report}"))
+    };
+    (per("per_segment"), per("transport_per_segment"))
 }
 
 #[test]

@@ -81,6 +81,11 @@ pub struct MessageReport {
     pub per_segment: f64,
     /// Messages to the tracker per downloaded segment.
     pub to_tracker_per_segment: f64,
+    /// What the transport carried: the peers' sends (a bundle of several
+    /// messages counts once) plus the tracker's, per downloaded segment (0
+    /// where the peers did not count them).
+    #[serde(default)]
+    pub transport_per_segment: f64,
 }
 
 /// One peer's part.
@@ -301,9 +306,14 @@ impl RunReport {
             shown(&self.settings.strategy),
             self.settings.window
         );
+        // Bundles make the transport's count the smaller one.
+        let carried = match m.transport_per_segment {
+            per if per > 0.0 => format!(" in {per:.2} transport messages per segment"),
+            _ => String::new(),
+        };
         out += &format!(
-            "  messages: {} in all ({:.2} per segment); to the tracker {} ({:.3} per segment); \
-             ACK {}, NACK {}\n",
+            "  messages: {} in all ({:.2} per segment{carried}); to the tracker {} ({:.3} per \
+             segment); ACK {}, NACK {}\n",
             thousands(m.total),
             m.per_segment,
             thousands(m.to_tracker),
@@ -400,6 +410,15 @@ impl RunReport {
 }
 
 fn message_report(sent: &MessageCounts, data: &RunData, segments: u64) -> MessageReport {
+    let peer_sends: u64 = data
+        .peers
+        .iter()
+        .map(|(_, s)| s.resources.transport_sends)
+        .sum();
+    let transport = match peer_sends {
+        0 => 0,
+        sends => sends + data.tracker_sent.total(),
+    };
     let total = sent.total();
     let per = |count: u64| {
         if segments == 0 {
@@ -429,6 +448,7 @@ fn message_report(sent: &MessageCounts, data: &RunData, segments: u64) -> Messag
         nacks: sent.get(MessageKind::SegmentNack),
         per_segment: per(total),
         to_tracker_per_segment: per(to_tracker),
+        transport_per_segment: per(transport),
     }
 }
 

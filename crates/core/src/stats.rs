@@ -204,6 +204,12 @@ pub struct ResourceUse {
     pub cpu_seconds: f64,
     /// Peak resident memory of the process, in KiB.
     pub peak_rss_kib: u64,
+    /// Messages the rank handed to its transport, up to its STATS (that
+    /// included): under
+    /// MPI its sends, where a bundle of several small protocol messages
+    /// ([`crate::wire::bundle`]) counts once (0 where not counted).
+    #[serde(default)]
+    pub transport_sends: u64,
 }
 
 /// Everything one peer reports to the tracker after TERMINATE.

@@ -170,6 +170,10 @@ pub trait Fabric: Sync {
 
     /// A fresh endpoint for the calling thread.
     fn endpoint(&self) -> Self::Endpoint;
+
+    /// Messages this rank's endpoints have sent so far (a bundle counts
+    /// once), for its STATS.
+    fn sent(&self) -> u64;
 }
 
 /// What an encoded message is, in a word (its kind), for a diagnostic about

@@ -8,6 +8,7 @@ use crate::endpoint::Wake;
 use crate::{Endpoint, Envelope, Fabric, TransportError};
 use crossbeam_channel::{unbounded, Receiver, Select, Sender};
 use mpitorrent_core::{Channel, Rank};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +21,8 @@ type Queue = (Sender<Item>, Receiver<Item>);
 pub struct LocalNetwork {
     /// queues[rank][channel index]
     queues: Vec<Vec<Queue>>,
+    /// Messages each rank sent, by rank.
+    sent: Vec<AtomicU64>,
 }
 
 impl LocalNetwork {
@@ -28,7 +31,8 @@ impl LocalNetwork {
         let queues = (0..ranks)
             .map(|_| Channel::ALL.iter().map(|_| unbounded()).collect())
             .collect();
-        Arc::new(LocalNetwork { queues })
+        let sent = (0..ranks).map(|_| AtomicU64::new(0)).collect();
+        Arc::new(LocalNetwork { queues, sent })
     }
 
     /// The fabric for the threads of `rank`.
@@ -88,6 +92,10 @@ impl Fabric for LocalFabric {
             rank: self.rank,
         }
     }
+
+    fn sent(&self) -> u64 {
+        self.network.sent[self.rank.index()].load(Ordering::Relaxed)
+    }
 }
 
 /// One thread's endpoint on a [`LocalNetwork`].
@@ -114,6 +122,7 @@ impl Endpoint for LocalEndpoint {
                     rank: to,
                     detail: format!("no such rank in a job of {}", self.size()),
                 })?;
+        self.network.sent[self.rank.index()].fetch_add(1, Ordering::Relaxed);
         // The network holds a receiver for every queue, so a send cannot
         // fail while it is alive.
         sender

@@ -224,6 +224,12 @@ impl Fabric for MpiFabric {
             in_flight: RefCell::new(Vec::new()),
         }
     }
+
+    /// The process's sends: MPI's ranks are processes.
+    fn sent(&self) -> u64 {
+        let size = u32::try_from(SimpleCommunicator::world().size()).unwrap_or(0);
+        tally::tally(size).sent().iter().sum()
+    }
 }
 
 /// One thread's endpoint on `MPI_COMM_WORLD`; see the [module docs](self).

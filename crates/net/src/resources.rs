@@ -18,6 +18,7 @@ pub fn process_resources() -> ResourceUse {
         cpu_seconds: seconds(usage.ru_utime) + seconds(usage.ru_stime),
         // Linux reports ru_maxrss in KiB.
         peak_rss_kib: usage.ru_maxrss.max(0) as u64,
+        ..ResourceUse::default()
     }
 }
 

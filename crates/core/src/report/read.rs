@@ -95,6 +95,7 @@ mod tests {
                 nacks: 0,
                 per_segment: 0.0,
                 to_tracker_per_segment: 0.0,
+                transport_per_segment: 0.0,
             },
             tracker_resources: ResourceUse::default(),
             nodes: Vec::new(),

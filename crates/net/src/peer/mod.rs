@@ -200,9 +200,13 @@ pub fn run_peer<F: Fabric>(
         side,
         files_written,
     } = downloaded?;
-    let resources = match options.own_process {
-        true => process_resources(),
-        false => ResourceUse::default(),
+    let resources = ResourceUse {
+        // This STATS included, like the protocol's counts.
+        transport_sends: fabric.sent() + 1,
+        ..match options.own_process {
+            true => process_resources(),
+            false => ResourceUse::default(),
+        }
     };
     let sides = (&side, &uploaded, &hashes);
     endpoint.transmit(&peer::report(sides, registered, resources))?;
