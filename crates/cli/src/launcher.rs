@@ -27,6 +27,28 @@ fn rank_from(var: impl Fn(&str) -> Option<String>) -> Option<u32> {
         .find_map(|name| var(name)?.trim().parse().ok())
 }
 
+/// Where each launcher puts the process's rank and the job's size, side
+/// by side (PMIx names no size; Open MPI sets its own pair under it).
+const PLACEMENT_VARIABLES: [(&str, &str); 3] = [
+    ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
+    ("PMI_RANK", "PMI_SIZE"),
+    ("SLURM_PROCID", "SLURM_NTASKS"),
+];
+
+/// This process's rank and the job's size as one launcher set them (a
+/// guess until MPI has started: see `share::early`), or `None`.
+pub fn placement() -> Option<(u32, u32)> {
+    placement_from(|name| std::env::var(name).ok())
+}
+
+/// [`placement`] from any source of variables (for the tests).
+fn placement_from(var: impl Fn(&str) -> Option<String>) -> Option<(u32, u32)> {
+    PLACEMENT_VARIABLES.iter().find_map(|(rank, size)| {
+        let rank = var(rank)?.trim().parse().ok()?;
+        Some((rank, var(size)?.trim().parse().ok()?))
+    })
+}
+
 /// Whether this process is the one that speaks for the job: rank 0, or a
 /// process no launcher started.
 pub fn speaks_for_the_job() -> bool {
@@ -70,5 +92,24 @@ mod tests {
         // Open MPI under Slurm sets both; they agree, and Open MPI's wins.
         let both = [("SLURM_PROCID", "0"), ("OMPI_COMM_WORLD_RANK", "2")];
         assert_eq!(rank_from(env(&both)), Some(2));
+    }
+
+    #[test]
+    fn a_placement_is_a_rank_and_a_size_from_one_launcher() {
+        assert_eq!(placement_from(env(&[])), None);
+        let ompi = [("OMPI_COMM_WORLD_RANK", "3"), ("OMPI_COMM_WORLD_SIZE", "8")];
+        assert_eq!(placement_from(env(&ompi)), Some((3, 8)));
+        let hydra = [("PMI_RANK", "1"), ("PMI_SIZE", "4")];
+        assert_eq!(placement_from(env(&hydra)), Some((1, 4)));
+        let slurm = [("SLURM_PROCID", "5"), ("SLURM_NTASKS", "9")];
+        assert_eq!(placement_from(env(&slurm)), Some((5, 9)));
+        // A rank without its size (PMIx alone), or one launcher's rank with
+        // another's size, is no placement.
+        assert_eq!(placement_from(env(&[("PMIX_RANK", "2")])), None);
+        let mixed = [("PMI_RANK", "1"), ("SLURM_NTASKS", "4")];
+        assert_eq!(placement_from(env(&mixed)), None);
+        // Open MPI under Slurm sets both pairs; Open MPI's wins.
+        let both = [slurm[0], slurm[1], ompi[0], ompi[1]];
+        assert_eq!(placement_from(env(&both)), Some((3, 8)));
     }
 }

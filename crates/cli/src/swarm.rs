@@ -207,9 +207,15 @@ pub fn run_mpi(swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
     use mpitorrent_net::mpi::{
         abort, finalize_within, initialize, MpiFabric, ABORT_GRACE, FINALIZE_GRACE,
     };
+    use mpitorrent_net::share::early::EarlyScan;
     use mpitorrent_net::{Endpoint, Fabric};
 
     let mut job = job_config(swarm, workload, true)?;
+    // A seeder's scan runs while MPI starts (see `share::early`).
+    let early = job.share.as_ref().and_then(|spec| {
+        let (rank, size) = crate::launcher::placement()?;
+        EarlyScan::start(spec, rank, size)
+    });
     let universe = initialize().context("starting MPI")?;
     let fabric = MpiFabric::new();
     let size = fabric.endpoint().size();
@@ -251,8 +257,9 @@ pub fn run_mpi(swarm: &SwarmArgs, workload: &Workload) -> Result<ExitCode> {
     } else {
         ProgressDisplay::hidden()
     };
-    let outcome =
-        mpitorrent_net::job::run_rank(&fabric, &job, &mut |p, ranks| display.observe(p, ranks));
+    let outcome = mpitorrent_net::job::run_rank(&fabric, &job, early, &mut |p, ranks| {
+        display.observe(p, ranks)
+    });
     display.finish();
     if let Err(err @ JobError::Transport { .. }) = &outcome {
         // The transport itself failed: the protocol cannot tell the other

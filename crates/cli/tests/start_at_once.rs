@@ -119,3 +119,31 @@ fn two_seeders_whose_copies_differ_fail_naming_the_file_and_segment() {
         );
     }
 }
+
+/// Under a launcher that says each process's rank (every one does), the
+/// seeder's scan of `--from` runs while MPI starts, and is taken once MPI
+/// confirms the rank: by the seeder alone, with its output whole.
+#[test]
+fn the_seeder_scans_while_mpi_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    source(&dir.path().join("data"));
+    let mut args = vec!["--from", "data", "--seeders", "1", "--to", "out/{rank}"];
+    args.extend(["--segment-size", "4KiB", "-q"]);
+    let output = share_command(dir.path(), 4, true, &args)
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let taken = stderr
+        .lines()
+        .filter(|line| line.contains("took the scan of --from made while MPI started"))
+        .count();
+    assert_eq!(taken, 1, "only the seeder scans early: {stderr}");
+    for rank in 2..4 {
+        assert_same_tree(
+            &dir.path().join("data"),
+            &dir.path().join(format!("out/{rank}")),
+        );
+    }
+}

@@ -6,6 +6,7 @@
 use crate::local::LocalNetwork;
 use crate::output::OutputDir;
 use crate::peer::{run_peer, PeerError, PeerOptions, PeerReport, PeerSetup};
+use crate::share::early::EarlyScan;
 use crate::share::job::ShareSpec;
 use crate::share::plan::{plan_job, plan_peer, PlanError};
 use crate::share::progress::RankBytes;
@@ -76,9 +77,12 @@ pub type ObserveProgress<'a> = &'a mut (dyn FnMut(&Progress, &[RankBytes]) + Sen
 
 /// Runs this rank's part of the job (tracker on rank 0, peer elsewhere).
 /// On rank 0, `observe` follows the swarm's progress; peers never call it.
+/// `early` is a `share` seeder's scan started before the transport was
+/// ([`EarlyScan`]), used if it was started for this rank.
 pub fn run_rank<F: Fabric>(
     fabric: &F,
     job: &JobConfig,
+    early: Option<EarlyScan>,
     observe: ObserveProgress,
 ) -> Result<RankOutcome, JobError> {
     let endpoint = fabric.endpoint();
@@ -119,7 +123,7 @@ pub fn run_rank<F: Fabric>(
         None => classic_setup(rank, job),
         Some(spec) => {
             let mut warn = |line: String| eprintln!("mpitorrent: warning: rank {rank}: {line}");
-            plan_peer(&endpoint, spec, &mut warn)
+            plan_peer(&endpoint, spec, early, &mut warn)
                 .map_err(|e| planned(e, false))?
                 .map(|(registration, content)| PeerSetup {
                     registration,
@@ -221,7 +225,7 @@ pub fn run_local_job(ranks: u32, job: &JobConfig, observe: ObserveProgress) -> L
                     .name(format!("rank-{rank}"))
                     .spawn_scoped(scope, move || {
                         let mut ignore = |_: &Progress, _: &[RankBytes]| {};
-                        run_rank(&fabric, job, observer.unwrap_or(&mut ignore))
+                        run_rank(&fabric, job, None, observer.unwrap_or(&mut ignore))
                     })
                     .expect("spawn a rank thread")
             })

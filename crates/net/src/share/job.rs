@@ -95,34 +95,42 @@ pub struct Prepared {
     destination: Destination,
 }
 
-/// Scans what this rank (of a job of `size` ranks) offers and already
-/// has, for its offer. Problems come back as the one line the user
-/// reads; skipped files go to `warn`.
-pub fn prepare(
+/// What a seeder offers from its `--from`, scanned (read only: it may
+/// run before MPI starts, see [`super::early`]).
+#[derive(Debug)]
+pub struct Source {
+    folder: Arc<Folder>,
+    /// Its files, and its folders and links (the plan's entries).
+    files: Vec<ScannedFile>,
+    others: Vec<TreeEntry>,
+    /// Segments the seeder hashes (none with a manifest).
+    segments_hashed: u64,
+}
+
+/// Scans `--from` if this rank (of a job of `size` ranks) is a seeder;
+/// `None` if it is not. Skipped files go to `warn`.
+pub fn scan_source(
     rank: Rank,
     size: u32,
     spec: &ShareSpec,
     warn: &mut dyn FnMut(String),
-) -> Result<(Prepared, TreeOffer), String> {
+) -> Result<Option<Source>, String> {
     let in_rank = |e: Error| format!("rank {rank}: {e}");
     let from = expand(&spec.from, rank);
     let seeder = match &spec.seeders {
         Some(seeders) => seeders.contains(&rank.0),
         None => from.is_dir(),
     };
-    if seeder && !from.is_dir() {
+    if !seeder {
+        return Ok(None);
+    }
+    if !from.is_dir() {
         return Err(format!(
             "rank {rank}: --from {} is not a folder, but this rank is a seeder",
             shown_path(&from)
         ));
     }
-    // The destination itself is the user's path, created as given (links
-    // included); everything below it is opened through its descriptor.
-    let to = expand(&spec.to, rank);
-    std::fs::create_dir_all(&to)
-        .map_err(|e| format!("rank {rank}: cannot create --to {}: {e}", shown_path(&to)))?;
-    let to_folder = Arc::new(Folder::open(&to).map_err(in_rank)?);
-    let mut options = ScanOptions {
+    let options = ScanOptions {
         segment_size: spec.segment_size,
         // Hashed once the plan says which first, the rest while serving.
         hash: false,
@@ -132,36 +140,73 @@ pub fn prepare(
         hash_small: false,
         keep_small: true,
     };
+    let folder = Arc::new(Folder::open(&from).map_err(in_rank)?);
+    let skip = destinations(spec, size);
+    let mut found = scan_folder(&folder, options, &skip, warn).map_err(in_rank)?;
+    let segments_hashed = match &spec.manifest {
+        Some(path) => Manifest::read(path)
+            .and_then(|m| m.apply(&mut found.files, &folder, spec.segment_size))
+            .map_err(|e| format!("rank {rank}: {e}"))?,
+        // The packs' segments are counted by the plan.
+        None => found
+            .files
+            .iter()
+            .filter(|f| f.meta.size >= spec.segment_size)
+            .map(|f| segment_count(f.meta.size, spec.segment_size))
+            .sum(),
+    };
+    Ok(Some(Source {
+        folder,
+        files: found.files,
+        others: found.others,
+        segments_hashed,
+    }))
+}
+
+/// What this rank (of a job of `size` ranks) offers and already has, for
+/// its offer: `source` is its [`scan_source`] (if it was scanned before,
+/// by [`super::early`]), scanned now if `None`. Problems come back as the
+/// one line the user reads; skipped files go to `warn`.
+pub fn prepare(
+    rank: Rank,
+    size: u32,
+    spec: &ShareSpec,
+    source: Option<Result<Option<Source>, String>>,
+    warn: &mut dyn FnMut(String),
+) -> Result<(Prepared, TreeOffer), String> {
+    let in_rank = |e: Error| format!("rank {rank}: {e}");
+    let source = match source {
+        Some(source) => source?,
+        None => scan_source(rank, size, spec, warn)?,
+    };
+    // The destination itself is the user's path, created as given (links
+    // included); everything below it is opened through its descriptor.
+    let to = expand(&spec.to, rank);
+    std::fs::create_dir_all(&to)
+        .map_err(|e| format!("rank {rank}: cannot create --to {}: {e}", shown_path(&to)))?;
+    let to_folder = Arc::new(Folder::open(&to).map_err(in_rank)?);
     let (mut from_folder, mut owned, mut entries) = (None, Vec::new(), Vec::new());
     let mut source_segments_hashed = 0;
-    if seeder {
-        let folder = Arc::new(Folder::open(&from).map_err(in_rank)?);
-        let skip = destinations(spec, size);
-        let mut found = scan_folder(&folder, options, &skip, warn).map_err(in_rank)?;
-        source_segments_hashed = match &spec.manifest {
-            Some(path) => Manifest::read(path)
-                .and_then(|m| m.apply(&mut found.files, &folder, spec.segment_size))
-                .map_err(|e| format!("rank {rank}: {e}"))?,
-            // The packs' segments are counted by the plan.
-            None => found
-                .files
-                .iter()
-                .filter(|f| f.meta.size >= spec.segment_size)
-                .map(|f| segment_count(f.meta.size, spec.segment_size))
-                .sum(),
-        };
-        entries = found.others;
-        entries.extend(found.files.iter().map(|file| TreeEntry::File {
+    if let Some(source) = source {
+        source_segments_hashed = source.segments_hashed;
+        entries = source.others;
+        entries.extend(source.files.iter().map(|file| TreeEntry::File {
             name: file.name.clone(),
             meta: file.meta,
         }));
-        (from_folder, owned) = (Some(folder), found.files);
+        (from_folder, owned) = (Some(source.folder), source.files);
     }
     let destination = super::destination::destination_of(&to)
         .map_err(|e| format!("rank {rank}: cannot read --to {}: {e}", shown_path(&to)))?;
     // What is already at the destination, by size and time: the plan
     // says which of it to hash.
-    (options.hash, options.links, options.keep_small) = (false, false, false);
+    let options = ScanOptions {
+        segment_size: spec.segment_size,
+        hash: false,
+        links: false,
+        hash_small: false,
+        keep_small: false,
+    };
     let found = scan_folder(&to_folder, options, &[], &mut |_| {}).map_err(in_rank)?;
     let (mut present, mut parts) = (Vec::new(), HashMap::new());
     for file in found.files {

@@ -11,12 +11,14 @@
 //! 0, whatever happens: nothing is left unreceived.
 
 use super::content::ShareContent;
+use super::early::EarlyScan;
 use super::job::{prepare, share_peer, ShareSpec};
 use super::progress::ByteView;
 use crate::{Endpoint, TransportError};
 use mpitorrent_core::tree::{plan_tree, RerunCounts, TreeOffer};
 use mpitorrent_core::{Channel, Message, Rank, Registration, Transmit, TRACKER};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tracing::debug;
 
 /// How long one receive waits before waiting again.
 const POLL: Duration = Duration::from_millis(100);
@@ -66,6 +68,7 @@ pub fn plan_job<E: Endpoint>(
         }
     }
     offers.sort_by_key(|(rank, _)| *rank);
+    let planning = Instant::now();
     let planned = match failure {
         Some((_, reason)) => Err(reason),
         None if !offers.iter().any(|(_, offer)| offer.offers_a_file()) => {
@@ -75,6 +78,7 @@ pub fn plan_job<E: Endpoint>(
     };
     match planned {
         Ok((plans, counts)) => {
+            debug!("every offer heard; planned in {:?}", planning.elapsed());
             let mut bytes = ByteView::new(&offers, spec.segment_size);
             if let Some(plan) = plans.first() {
                 bytes.add_packs(plan);
@@ -100,18 +104,25 @@ pub fn plan_job<E: Endpoint>(
     }
 }
 
-/// A peer's part: scans, offers, waits for its plan, and sets itself up
-/// by it. `Err` ends the job here (rank 0 prints why); `Ok(Err(reason))`
+/// A peer's part: scans (or takes the `early` scan, if it was started
+/// for this rank), offers, waits for its plan, and sets itself up by it. `Err` ends the job here (rank 0 prints why); `Ok(Err(reason))`
 /// is a failure after the plan, which the peer reports like any other
 /// (the job's tracker aborts it).
 #[allow(clippy::type_complexity)]
 pub fn plan_peer<E: Endpoint>(
     endpoint: &E,
     spec: &ShareSpec,
+    early: Option<EarlyScan>,
     warn: &mut dyn FnMut(String),
 ) -> Result<Result<(Registration, ShareContent), String>, PlanError> {
     let (rank, size) = (endpoint.rank(), endpoint.size());
-    let prepared = prepare(rank, size, spec, warn);
+    let scanning = Instant::now();
+    let source = early.and_then(|scan| scan.take(rank, size, warn));
+    if source.is_some() {
+        debug!("took the scan of --from made while MPI started");
+    }
+    let prepared = prepare(rank, size, spec, source, warn);
+    debug!("scanned its folders in {:?}", scanning.elapsed());
     let msg = match &prepared {
         Ok((_, offer)) => Message::TreeOffer(Box::new(offer.clone())),
         Err(reason) => Message::Abort {
@@ -137,7 +148,12 @@ pub fn plan_peer<E: Endpoint>(
         }
     };
     match prepared {
-        Ok((prepared, _)) => Ok(share_peer(prepared, *plan)),
+        Ok((prepared, _)) => {
+            let setting_up = Instant::now();
+            let set_up = share_peer(prepared, *plan);
+            debug!("set up by its plan in {:?}", setting_up.elapsed());
+            Ok(set_up)
+        }
         // Rank 0 answers a failed peer with ABORT, never with a plan.
         Err(reason) => Err(PlanError::Aborted(reason)),
     }

@@ -22,7 +22,7 @@ fn registrations(spec: &ShareSpec, size: u32) -> Result<Vec<Registration>, Strin
     let mut prepared = Vec::new();
     let mut offers = Vec::new();
     for rank in 1..size {
-        let (peer, offer) = prepare(Rank(rank), size, spec, &mut |_| {})?;
+        let (peer, offer) = prepare(Rank(rank), size, spec, None, &mut |_| {})?;
         prepared.push(peer);
         offers.push((Rank(rank), offer));
     }
@@ -82,7 +82,7 @@ fn a_seeder_offers_its_folder_and_everyone_offers_what_is_intact() {
         seeders: Some(vec![2]),
         ..spec
     };
-    let err = prepare(Rank(2), 3, &named, &mut |_| {}).unwrap_err();
+    let err = prepare(Rank(2), 3, &named, None, &mut |_| {}).unwrap_err();
     assert!(
         err.contains("is not a folder, but this rank is a seeder"),
         "{err}"
