@@ -17,7 +17,7 @@ use super::{FileMeta, TreeEntry};
 use crate::content::segment_count;
 use crate::Rank;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use rustc_hash::FxHashMap;
 use std::ops::Range;
 
 /// The largest pack, in segments: big enough that a pack carries
@@ -163,7 +163,8 @@ pub(crate) fn form_packs(files: Vec<SmallFile>, segment_size: u64) -> Vec<Formed
     let mut formed: Vec<(Formed, u64, String)> = Vec::new();
     // The pack still open for each group.
     type Group = (Vec<Rank>, Vec<Rank>, Vec<Rank>);
-    let mut open: BTreeMap<Group, usize> = BTreeMap::new();
+    // (Only looked up, never walked: a hashed map keeps it deterministic.)
+    let mut open: FxHashMap<Group, usize> = FxHashMap::default();
     for file in files {
         let key = (file.seeders, file.wanters, file.hashers);
         let current = open

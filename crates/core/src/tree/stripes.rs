@@ -30,7 +30,8 @@
 use super::{TreeEntry, TreeOffer};
 use crate::content::segment_count;
 use crate::{Rank, SegmentIdx, Stripe};
-use std::collections::{BTreeSet, HashMap};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::BTreeSet;
 
 /// A listing's size and time, `None` where the name is not a regular file
 /// (or its hashes come from a manifest): listings are one copy when these
@@ -57,9 +58,15 @@ pub fn deal(
     segment_size: u64,
 ) -> Vec<SeederStripes> {
     // Each name's listings: the offer and the file's size and time.
-    let mut by_name: HashMap<&str, Vec<(usize, Listed)>> = HashMap::new();
+    // Only a file of a segment or more is read in stripes: the names no
+    // offer lists as one (most of a tree of small files) are left out.
+    let large: HashSet<&str> = (offers.iter().flat_map(|(_, offer)| &offer.entries))
+        .filter(|entry| matches!(entry, TreeEntry::File { meta, .. } if meta.size >= segment_size))
+        .map(TreeEntry::name)
+        .collect();
+    let mut by_name: HashMap<&str, Vec<(usize, Listed)>> = HashMap::default();
     for (at, (_, offer)) in offers.iter().enumerate() {
-        for entry in &offer.entries {
+        for entry in offer.entries.iter().filter(|e| large.contains(e.name())) {
             let meta = match entry {
                 TreeEntry::File { meta, .. } if !offer.manifest => Some((meta.size, meta.mtime)),
                 _ => None,
