@@ -16,8 +16,8 @@
 use super::{FileMeta, TreeEntry};
 use crate::content::segment_count;
 use crate::Rank;
-use serde::{Deserialize, Serialize};
 use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
 /// The largest pack, in segments: big enough that a pack carries
