@@ -32,7 +32,7 @@
 //! locks; node-local with `nolock`), Lustre needs `-o flock`. Where `flock`
 //! fails outright (`ENOLCK`, `ENOSYS`), nothing is removed.
 
-use crate::beneath::{cvt, open_at, stat_fd, unlink_if_same, Kind, Visitor};
+use crate::beneath::{cvt, open_at, stat_fd, unlink_if_same, Kind};
 use crate::temp::parse;
 use crate::{Error, Folder, TempFile};
 use std::ffi::{CString, OsStr};
@@ -64,34 +64,34 @@ pub fn remove_stale(folder: &Folder, owner: u32, owned: Owned) -> Result<Vec<Pat
     Ok(removed)
 }
 
-/// The same in `folder` and in every folder below it (links not followed).
-pub fn remove_stale_tree(folder: &Folder, owner: u32, owned: Owned) -> Result<Vec<PathBuf>, Error> {
-    struct Sweep<'a> {
-        owner: u32,
-        owned: Owned<'a>,
-        removed: Vec<PathBuf>,
-    }
-    impl Visitor for Sweep<'_> {
-        fn visit(
-            &mut self,
-            folder: &Folder,
-            name: &OsStr,
-            _: &Path,
-            kind: Kind,
-        ) -> Result<(), Error> {
-            if kind == Kind::File && remove_if_stale(folder, name, self.owner, self.owned)? {
-                self.removed.push(folder.path().join(name));
-            }
-            Ok(())
-        }
-    }
-    let mut sweep = Sweep {
-        owner,
-        owned,
-        removed: Vec::new(),
+/// Removes `relative` (a path below `root`, reached without following
+/// links) if it is a stale temporary of `owner`, whatever file it was
+/// for; returns its path if it did. For the temporaries a scan of `root`
+/// found before a run: a run that ended well knows they are an earlier
+/// run's, and need not walk the whole tree again to find them. A folder
+/// on the way that is gone (or is not one) means it is gone too.
+pub fn remove_stale_at(
+    root: &Folder,
+    relative: &Path,
+    owner: u32,
+) -> Result<Option<PathBuf>, Error> {
+    let Some(name) = relative.file_name() else {
+        return Ok(None);
     };
-    folder.walk(&mut sweep)?;
-    Ok(sweep.removed)
+    let folder = match relative.parent().filter(|p| !p.as_os_str().is_empty()) {
+        None => None,
+        Some(parent) => match root.open_folder(parent) {
+            Ok(folder) => Some(folder),
+            Err(Error::Link { .. } | Error::NotAFolder { .. }) => return Ok(None),
+            Err(Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    let folder = folder.as_ref().unwrap_or(root);
+    let removed = remove_if_stale(folder, name, owner, &|_| true)?;
+    Ok(removed.then(|| folder.path().join(name)))
 }
 
 /// Removes `name` from `folder` if it is a temporary of `owner` for an
@@ -213,17 +213,32 @@ mod tests {
     }
 
     #[test]
-    fn a_tree_is_swept_without_following_links() {
+    fn a_named_temporary_below_the_root_is_removed_without_following_links() {
         let dir = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
-        let far = outside.path().join(temp_name("x".as_ref(), 4, 1));
-        fs::write(&far, b"").unwrap();
+        let far_name = temp_name("x".as_ref(), 4, 1);
+        fs::write(outside.path().join(&far_name), b"").unwrap();
         std::os::unix::fs::symlink(outside.path(), dir.path().join("out")).unwrap();
         fs::create_dir_all(dir.path().join("a/b")).unwrap();
-        let deep = dir.path().join("a/b").join(temp_name("y".as_ref(), 4, 2));
+        let deep_name = temp_name("y".as_ref(), 4, 2);
+        let deep = dir.path().join("a/b").join(&deep_name);
         fs::write(&deep, b"").unwrap();
+        let top = dir.path().join(temp_name("z".as_ref(), 4, 3));
+        fs::write(&top, b"").unwrap();
         let folder = Folder::open(dir.path()).unwrap();
-        assert_eq!(remove_stale_tree(&folder, 4, &everything).unwrap(), [deep]);
-        assert!(far.exists(), "nothing beyond a link is touched");
+        let at = |path: &Path| remove_stale_at(&folder, path, 4).unwrap();
+        let far = Path::new("out").join(&far_name);
+        assert_eq!(at(&far), None, "nothing beyond a link is touched");
+        assert!(outside.path().join(&far_name).exists());
+        assert_eq!(at(&Path::new("a/b").join(&deep_name)), Some(deep.clone()));
+        assert!(!deep.exists());
+        assert_eq!(at(top.strip_prefix(dir.path()).unwrap()), Some(top.clone()));
+        // Another owner's, a folder that is gone, a name that is gone.
+        let others = dir.path().join("a").join(temp_name("w".as_ref(), 5, 4));
+        fs::write(&others, b"").unwrap();
+        assert_eq!(at(others.strip_prefix(dir.path()).unwrap()), None);
+        assert!(others.exists());
+        assert_eq!(at(&Path::new("gone").join(&deep_name)), None);
+        assert_eq!(at(&Path::new("a/b").join(&deep_name)), None);
     }
 }

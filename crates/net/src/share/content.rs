@@ -51,6 +51,12 @@ pub struct Finishing {
     /// (under its final name, or a killed run's temporary): the segments
     /// the holdings found intact in it are copied from there, not fetched.
     pub resume: HashMap<String, String>,
+    /// This rank's temporaries the scan found below the destination
+    /// before the plan (of killed runs; a resumed one included, once its
+    /// segments are copied out): removed when the job ended well, if
+    /// nobody holds them. Only these: a temporary made since is this
+    /// run's, or a live process's.
+    pub stale: Vec<String>,
 }
 
 /// A whole file on this rank: at its swarm name below `root`.
@@ -339,13 +345,19 @@ impl Content for ShareContent {
     }
 
     /// This rank's stale temporaries anywhere in the `--to` tree (whatever
-    /// file they were for: a rerun may share other files); then the
-    /// folders' modes and times, deepest first, once nothing more is
-    /// written into them.
+    /// file they were for: a rerun may share other files), as the scan
+    /// before the plan found them; then the folders' modes and times,
+    /// deepest first, once nothing more is written into them.
     fn tidy(&self) -> Result<Vec<PathBuf>, mpitorrent_fs::Error> {
-        let any_file = |_: &[u8]| true;
-        let removed =
-            mpitorrent_fs::stale::remove_stale_tree(&self.destination, self.rank.0, &any_file)?;
+        let mut removed = Vec::new();
+        for name in &self.finishing.stale {
+            let at = mpitorrent_fs::stale::remove_stale_at(
+                &self.destination,
+                Path::new(name),
+                self.rank.0,
+            )?;
+            removed.extend(at);
+        }
         for entry in self.finishing.folders.iter().rev() {
             if let TreeEntry::Folder { name, mode, mtime } = entry {
                 let folder = self.destination.open_folder(Path::new(name))?;

@@ -90,8 +90,10 @@ pub struct Prepared {
     /// The names of every entry it offers (files, folders, links).
     offered: BTreeSet<String>,
     /// Temporaries of its killed runs under `--to`: the file each was for,
-    /// and where it is.
+    /// and where it is (the newest of each file's).
     parts: HashMap<String, String>,
+    /// Every temporary of this rank the scan found under `--to`.
+    stale: Vec<String>,
     destination: Destination,
 }
 
@@ -208,7 +210,7 @@ pub fn prepare(
         keep_small: false,
     };
     let found = scan_folder(&to_folder, options, &[], &mut |_| {}).map_err(in_rank)?;
-    let (mut present, mut parts) = (Vec::new(), HashMap::new());
+    let (mut present, mut parts, mut stale) = (Vec::new(), HashMap::new(), Vec::new());
     for file in found.files {
         let listed = Present {
             name: file.name.clone(),
@@ -219,6 +221,7 @@ pub fn prepare(
             None => present.push(listed),
             // Of a killed run of this rank (the newest, if several).
             Some((name, owner)) if owner == rank.0 => {
+                stale.push(file.name.clone());
                 let newer = |(_, old): &(String, Present)| old.mtime < listed.mtime;
                 if parts.get(&name).is_none_or(newer) {
                     let listed = Present {
@@ -251,6 +254,7 @@ pub fn prepare(
             .into_iter()
             .map(|(name, (path, _))| (name, path))
             .collect(),
+        stale,
         destination,
     };
     Ok((prepared, offer))
@@ -272,6 +276,7 @@ pub fn share_peer(
         owned,
         offered,
         mut parts,
+        stale,
         destination,
     } = prepared;
     let in_rank = |e: Error| format!("rank {rank}: {e}");
@@ -288,7 +293,10 @@ pub fn share_peer(
         .iter()
         .flat_map(|layout| layout.members.iter().map(|m| m.name.as_str()))
         .collect();
-    let mut finishing = Finishing::default();
+    let mut finishing = Finishing {
+        stale,
+        ..Finishing::default()
+    };
     let mut wanted = Vec::new();
     for entry in &plan.entries {
         // The names came from other ranks: they must stay under --to.
