@@ -76,22 +76,10 @@ impl EarlyScan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::share::content::WriteOptions;
     use std::fs;
 
     fn spec(from: &str, to: &str, seeders: Option<Vec<u32>>) -> ShareSpec {
-        ShareSpec {
-            from: from.into(),
-            to: to.into(),
-            seeders,
-            segment_size: 1 << 20,
-            write: WriteOptions::default(),
-            links: false,
-            verify: false,
-            check_space: true,
-            manifest: None,
-            stripes: false,
-        }
+        ShareSpec::for_test(from.into(), to.into(), seeders)
     }
 
     #[test]

@@ -57,6 +57,23 @@ pub struct ShareSpec {
 }
 
 impl ShareSpec {
+    /// A spec with the options' defaults, for tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(from: String, to: String, seeders: Option<Vec<u32>>) -> ShareSpec {
+        ShareSpec {
+            from,
+            to,
+            seeders,
+            segment_size: 1 << 20,
+            write: WriteOptions::default(),
+            links: false,
+            verify: false,
+            check_space: true,
+            manifest: None,
+            stripes: true,
+        }
+    }
+
     /// How rank 0 plans the tree for this job.
     pub fn plan_options(&self) -> PlanOptions {
         PlanOptions {
@@ -132,15 +149,13 @@ pub fn scan_source(
             shown_path(&from)
         ));
     }
+    // Hashed once the plan says which first, the rest while serving; the
+    // small files in their packs, once the plan has made them, from the
+    // bytes this scan keeps.
     let options = ScanOptions {
-        segment_size: spec.segment_size,
-        // Hashed once the plan says which first, the rest while serving.
-        hash: false,
         links: spec.links,
-        // Hashed in their packs, once the plan has made them, from the
-        // bytes this scan keeps.
-        hash_small: false,
         keep_small: true,
+        ..ScanOptions::listing(spec.segment_size)
     };
     let folder = Arc::new(Folder::open(&from).map_err(in_rank)?);
     let skip = destinations(spec, size);
@@ -165,22 +180,15 @@ pub fn scan_source(
     }))
 }
 
-/// What this rank (of a job of `size` ranks) offers and already has, for
-/// its offer: `source` is its [`scan_source`] (if it was scanned before,
-/// by [`super::early`]), scanned now if `None`. Problems come back as the
-/// one line the user reads; skipped files go to `warn`.
+/// What this rank offers and already has, for its offer: `source` is
+/// what [`scan_source`] found (`None`: not a seeder), and its destination
+/// is scanned here. Problems come back as the one line the user reads.
 pub fn prepare(
     rank: Rank,
-    size: u32,
     spec: &ShareSpec,
-    source: Option<Result<Option<Source>, String>>,
-    warn: &mut dyn FnMut(String),
+    source: Option<Source>,
 ) -> Result<(Prepared, TreeOffer), String> {
     let in_rank = |e: Error| format!("rank {rank}: {e}");
-    let source = match source {
-        Some(source) => source?,
-        None => scan_source(rank, size, spec, warn)?,
-    };
     // The destination itself is the user's path, created as given (links
     // included); everything below it is opened through its descriptor.
     let to = expand(&spec.to, rank);
@@ -202,13 +210,7 @@ pub fn prepare(
         .map_err(|e| format!("rank {rank}: cannot read --to {}: {e}", shown_path(&to)))?;
     // What is already at the destination, by size and time: the plan
     // says which of it to hash.
-    let options = ScanOptions {
-        segment_size: spec.segment_size,
-        hash: false,
-        links: false,
-        hash_small: false,
-        keep_small: false,
-    };
+    let options = ScanOptions::listing(spec.segment_size);
     let found = scan_folder(&to_folder, options, &[], &mut |_| {}).map_err(in_rank)?;
     let (mut present, mut parts, mut stale) = (Vec::new(), HashMap::new(), Vec::new());
     for file in found.files {

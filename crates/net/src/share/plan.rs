@@ -12,7 +12,7 @@
 
 use super::content::ShareContent;
 use super::early::EarlyScan;
-use super::job::{prepare, share_peer, ShareSpec};
+use super::job::{prepare, scan_source, share_peer, ShareSpec};
 use super::progress::ByteView;
 use crate::{Endpoint, TransportError};
 use mpitorrent_core::tree::{plan_tree, RerunCounts, TreeOffer};
@@ -117,11 +117,14 @@ pub fn plan_peer<E: Endpoint>(
 ) -> Result<Result<(Registration, ShareContent), String>, PlanError> {
     let (rank, size) = (endpoint.rank(), endpoint.size());
     let scanning = Instant::now();
-    let source = early.and_then(|scan| scan.take(rank, size, warn));
-    if source.is_some() {
-        debug!("took the scan of --from made while MPI started");
-    }
-    let prepared = prepare(rank, size, spec, source, warn);
+    let source = match early.and_then(|scan| scan.take(rank, size, warn)) {
+        Some(source) => {
+            debug!("took the scan of --from made while MPI started");
+            source
+        }
+        None => scan_source(rank, size, spec, warn),
+    };
+    let prepared = source.and_then(|source| prepare(rank, spec, source));
     debug!("scanned its folders in {:?}", scanning.elapsed());
     let msg = match &prepared {
         Ok((_, offer)) => Message::TreeOffer(Box::new(offer.clone())),

@@ -56,6 +56,20 @@ pub struct ScanOptions {
     pub keep_small: bool,
 }
 
+impl ScanOptions {
+    /// Names, sizes, modes and times alone: nothing hashed, no links, no
+    /// bytes kept (a destination's scan).
+    pub fn listing(segment_size: u64) -> ScanOptions {
+        ScanOptions {
+            segment_size,
+            hash: false,
+            links: false,
+            hash_small: false,
+            keep_small: false,
+        }
+    }
+}
+
 /// Everything a scan found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Scanned {

@@ -22,7 +22,8 @@ fn registrations(spec: &ShareSpec, size: u32) -> Result<Vec<Registration>, Strin
     let mut prepared = Vec::new();
     let mut offers = Vec::new();
     for rank in 1..size {
-        let (peer, offer) = prepare(Rank(rank), size, spec, None, &mut |_| {})?;
+        let source = scan_source(Rank(rank), size, spec, &mut |_| {})?;
+        let (peer, offer) = prepare(Rank(rank), spec, source)?;
         prepared.push(peer);
         offers.push((Rank(rank), offer));
     }
@@ -53,16 +54,12 @@ fn a_seeder_offers_its_folder_and_everyone_offers_what_is_intact() {
     let part = "dst/2/sub/.a.2-0123456789abcdef.part";
     fs::write(dir.path().join(part), b"aaaa").unwrap();
     let spec = ShareSpec {
-        from: format!("{root}/src/{{rank}}"),
-        to: format!("{root}/dst/{{rank}}"),
-        seeders: None,
         segment_size: 2,
-        write: WriteOptions::default(),
-        links: false,
-        verify: false,
-        check_space: true,
-        manifest: None,
-        stripes: true,
+        ..ShareSpec::for_test(
+            format!("{root}/src/{{rank}}"),
+            format!("{root}/dst/{{rank}}"),
+            None,
+        )
     };
     let ranks = registrations(&spec, 3).unwrap();
     let (seeder, other) = (&ranks[0], &ranks[1]);
@@ -82,7 +79,7 @@ fn a_seeder_offers_its_folder_and_everyone_offers_what_is_intact() {
         seeders: Some(vec![2]),
         ..spec
     };
-    let err = prepare(Rank(2), 3, &named, None, &mut |_| {}).unwrap_err();
+    let err = scan_source(Rank(2), 3, &named, &mut |_| {}).unwrap_err();
     assert!(
         err.contains("is not a folder, but this rank is a seeder"),
         "{err}"
@@ -107,16 +104,12 @@ fn a_seeder_skips_every_ranks_destination_inside_its_folder() {
     copy.unwrap().set_modified(old).unwrap();
     fs::write(dir.path().join("data/copies/kept"), b"kk").unwrap();
     let spec = ShareSpec {
-        from: format!("{root}/data"),
-        to: format!("{root}/data/copies/{{rank}}"),
-        seeders: Some(vec![1]),
         segment_size: 2,
-        write: WriteOptions::default(),
-        links: false,
-        verify: false,
-        check_space: true,
-        manifest: None,
-        stripes: true,
+        ..ShareSpec::for_test(
+            format!("{root}/data"),
+            format!("{root}/data/copies/{{rank}}"),
+            Some(vec![1]),
+        )
     };
     let ranks = registrations(&spec, 3).unwrap();
     let names: Vec<&str> = ranks[0].owned.iter().map(|c| c.name.as_str()).collect();
