@@ -133,13 +133,13 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
 
 #[test]
 fn share_from_one_node_writes_exact_copies_on_the_others() {
-    let Some(cluster) = Cluster::up(3, "1gbit", 1) else {
+    let Some(cluster) = Cluster::up(4, "1gbit", 1) else {
         return;
     };
 
-    // The hostfile puts ranks 0 and 1 on n1, rank 2 on n2 and rank 3 on n3.
+    // The hostfile puts ranks 0 and 1 on n1, then rank r on n(r).
     let dir = tempfile::tempdir().unwrap();
-    let output = cluster.run(4, dir.path(), Path::new("hostname"), &[]);
+    let output = cluster.run(5, dir.path(), Path::new("hostname"), &[]);
     assert!(output.status.success(), "{output:?}");
     let mut hosts: Vec<String> = String::from_utf8_lossy(&output.stdout)
         .lines()
@@ -147,7 +147,7 @@ fn share_from_one_node_writes_exact_copies_on_the_others() {
         .collect();
     hosts.sort();
     let n = |i| format!("{}-n{i}", prefix());
-    assert_eq!(hosts, [n(1), n(1), n(2), n(3)], "one hostname per node");
+    assert_eq!(hosts, [n(1), n(1), n(2), n(3), n(4)], "one hostname per node");
 
     let files: [(&str, usize); 3] = [
         ("image.bin", 24 << 20),
@@ -177,11 +177,25 @@ fn share_from_one_node_writes_exact_copies_on_the_others() {
         .split(' ')
         .collect();
     let mpitorrent = assert_cmd::cargo::cargo_bin("mpitorrent");
-    let output = cluster.run(4, dir.path(), &mpitorrent, &share);
+    let mut with_report = share.clone();
+    with_report.extend(["--report", "report.json"]);
+    let output = cluster.run(5, dir.path(), &mpitorrent, &with_report);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    check(2..4);
-    // Ranks 2 and 3 are on other nodes: at least one copy left n1 through
+    check(2..5);
+    // Three receiving nodes form a chain (rank 1, the seeder, then 2, 3
+    // and 4): each rank fetched everything from the one before it, where
+    // trees would have had ranks 3 and 4 pass stripes to each other.
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    for peer in report["peers"].as_array().unwrap() {
+        let rank = peer["rank"].as_u64().unwrap();
+        let sources: Vec<&String> = peer["downloaded_from"].as_object().unwrap().keys().collect();
+        if rank >= 2 {
+            assert_eq!(sources, [&(rank - 1).to_string()], "rank {rank}: {peer}");
+        }
+    }
+    // Ranks 2 to 4 are on other nodes: at least one copy left n1 through
     // its link, not through shared memory.
     let sent = cluster.bytes_sent(1) - sent_before;
     assert!(
@@ -195,9 +209,8 @@ fn share_from_one_node_writes_exact_copies_on_the_others() {
     drop(cluster);
     let cluster = Cluster::up(3, "1gbit", 2).expect("the cluster came up once already");
     fs::remove_dir_all(dir.path().join("out")).unwrap();
-    let mut share = share.clone();
-    share.extend(["--report", "report.json"]);
-    let output = cluster.run(7, dir.path(), &mpitorrent, &share);
+    fs::remove_file(dir.path().join("report.json")).unwrap();
+    let output = cluster.run(7, dir.path(), &mpitorrent, &with_report);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     check(2..7);
