@@ -147,7 +147,11 @@ fn share_from_one_node_writes_exact_copies_on_the_others() {
         .collect();
     hosts.sort();
     let n = |i| format!("{}-n{i}", prefix());
-    assert_eq!(hosts, [n(1), n(1), n(2), n(3), n(4)], "one hostname per node");
+    assert_eq!(
+        hosts,
+        [n(1), n(1), n(2), n(3), n(4)],
+        "one hostname per node"
+    );
 
     let files: [(&str, usize); 3] = [
         ("image.bin", 24 << 20),
@@ -190,7 +194,11 @@ fn share_from_one_node_writes_exact_copies_on_the_others() {
         serde_json::from_slice(&fs::read(dir.path().join("report.json")).unwrap()).unwrap();
     for peer in report["peers"].as_array().unwrap() {
         let rank = peer["rank"].as_u64().unwrap();
-        let sources: Vec<&String> = peer["downloaded_from"].as_object().unwrap().keys().collect();
+        let sources: Vec<&String> = peer["downloaded_from"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
         if rank >= 2 {
             assert_eq!(sources, [&(rank - 1).to_string()], "rank {rank}: {peer}");
         }

@@ -405,7 +405,9 @@ impl Tracker {
                     .min();
                 local_seed.or(local_wanter).copied()
             };
-            swarm.tree.expect(wanters.clone(), nearest, !mates.is_empty());
+            swarm
+                .tree
+                .expect(wanters.clone(), nearest, !mates.is_empty());
         }
         self.phase = Phase::Mediating;
         self.events.push_back(TrackerEvent::AllRegistered);

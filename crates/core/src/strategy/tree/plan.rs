@@ -322,7 +322,10 @@ mod tests {
             }
         }
         // One more rank, or every rank on one node: trees.
-        assert_eq!(plan_on(CHAIN_MOST as u32 + 1, true).layout, Some(Layout::Trees));
+        assert_eq!(
+            plan_on(CHAIN_MOST as u32 + 1, true).layout,
+            Some(Layout::Trees)
+        );
         assert_eq!(plan(CHAIN_MOST as u32).layout, Some(Layout::Trees));
     }
 
